@@ -1,0 +1,74 @@
+"""kedge: Azure IoT Edge on Kubernetes.
+
+Reads like the architecture: settings -> Azure layer -> in-cluster layer -> exports.
+"""
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import resources
+
+from components.azure.aks_cluster import AksCluster, AksClusterArgs
+from components.azure.iot_hub import IotHub, IotHubArgs
+from components.settings import ClusterSource, HubSource, load_settings
+from components.stack_config import PulumiConfigSource
+
+# 1. Settings: every problem in the stack config is reported here, before any resource.
+settings = load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())
+config = pulumi.Config()
+
+# 2. Azure layer.
+creates_azure_resources = settings.hub.source is HubSource.CREATE or settings.cluster_source is ClusterSource.AKS
+resource_group = (
+    resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location) if creates_azure_resources else None
+)
+
+hub = IotHub(
+    "hub",
+    IotHubArgs(
+        location=settings.location,
+        resource_group_name=settings.hub.resource_group if settings.hub.source is HubSource.EXISTING else resource_group.name,
+        sku=settings.hub.sku.value,
+        capacity=settings.hub.capacity,
+        name=settings.hub.name,
+        existing=settings.hub.source is HubSource.EXISTING,
+    ),
+)
+
+if settings.aks is not None:
+    aks = AksCluster(
+        "aks",
+        AksClusterArgs(
+            location=settings.location,
+            resource_group_name=resource_group.name,
+            system_vm_size=settings.aks.system_vm_size,
+            system_node_count=settings.aks.system_node_count,
+            virt_pool_enabled=settings.aks.virt_pool_enabled,
+            virt_pool_vm_size=settings.aks.virt_pool_vm_size,
+            virt_pool_node_count=settings.aks.virt_pool_node_count,
+            kubernetes_version=settings.aks.kubernetes_version,
+            network_policy=settings.aks.network_policy.value,
+        ),
+    )
+    kubeconfig = aks.kubeconfig
+    kube_context = None
+    pulumi.export("clusterName", aks.cluster_name)
+    pulumi.export("kubeconfig", aks.kubeconfig)
+else:
+    # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one.
+    kubeconfig = config.require_secret("kubeconfig") if settings.existing_cluster.has_kubeconfig else None
+    kube_context = settings.existing_cluster.context
+
+# Every in-cluster component receives this provider explicitly; nothing uses an ambient one.
+cluster = k8s.Provider(
+    "cluster",
+    kubeconfig=kubeconfig,
+    context=kube_context,
+)
+
+# 4. Exports.
+pulumi.export("hubName", hub.name)
+pulumi.export("hubHostname", hub.hostname)
+pulumi.export(
+    "devices",
+    {d.device_id: {"mode": d.mode.value, "kubernetesName": d.kubernetes_name} for d in settings.devices},
+)

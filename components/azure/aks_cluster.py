@@ -1,0 +1,109 @@
+"""AKS cluster: a system pool plus a tainted virtualization pool that can run KubeVirt VMs."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+from pulumi_azure_native import containerservice
+
+from ..settings import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
+
+
+@dataclass(frozen=True)
+class AksClusterArgs:
+    """Inputs of AksCluster."""
+
+    location: str
+    """Azure region."""
+    resource_group_name: pulumi.Input[str]
+    """Resource group for the cluster."""
+    system_vm_size: str = "Standard_D2s_v5"
+    """VM size of the system pool."""
+    system_node_count: int = 1
+    """Nodes in the system pool."""
+    virt_pool_enabled: bool = True
+    """Whether to add the virtualization pool (needed by vm-mode devices)."""
+    virt_pool_vm_size: str = "Standard_D4s_v5"
+    """VM size of the virtualization pool; must support nested virtualization."""
+    virt_pool_node_count: int = 1
+    """Nodes in the virtualization pool."""
+    kubernetes_version: Optional[str] = None
+    """Kubernetes version; AKS's default when omitted."""
+    network_policy: str = "calico"
+    """Network policy engine: calico, cilium or azure."""
+
+
+class AksCluster(pulumi.ComponentResource):
+    """An AKS cluster and the kubeconfig to reach it."""
+
+    cluster_name: pulumi.Output[str]
+    """The cluster's Azure name."""
+    resource_id: pulumi.Output[str]
+    """The cluster's Azure resource id."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig for the cluster (a secret)."""
+
+    def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kedge:index:AksCluster", name, None, opts)
+        pools = [
+            containerservice.ManagedClusterAgentPoolProfileArgs(
+                name="system",
+                mode="System",
+                vm_size=args.system_vm_size,
+                count=args.system_node_count,
+                os_type="Linux",
+                # Ubuntu: the dind runtime's AppArmor profiles need an AppArmor-enabled kernel.
+                os_sku="Ubuntu",
+                type="VirtualMachineScaleSets",
+            )
+        ]
+        if args.virt_pool_enabled:
+            label_key, label_value = VIRTUALIZATION_POOL_LABEL
+            pools.append(
+                containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name="virt",
+                    mode="User",
+                    vm_size=args.virt_pool_vm_size,
+                    count=args.virt_pool_node_count,
+                    os_type="Linux",
+                    os_sku="Ubuntu",
+                    type="VirtualMachineScaleSets",
+                    node_labels={label_key: label_value},
+                    # Only workloads that tolerate this (KubeVirt's launchers and handlers) land here.
+                    node_taints=[VIRTUALIZATION_POOL_TAINT],
+                )
+            )
+        cluster = containerservice.ManagedCluster(
+            name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            dns_prefix=name,
+            kubernetes_version=args.kubernetes_version,
+            enable_rbac=True,
+            identity=containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
+            agent_pool_profiles=pools,
+            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
+                # kubenet is being retired by AKS: Azure CNI Overlay gives pods an overlay range.
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_policy=args.network_policy,
+                network_dataplane="cilium" if args.network_policy == "cilium" else None,
+                pod_cidr="10.244.0.0/16",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=args.resource_group_name,
+            resource_name=cluster.name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        # The invoke result is not secret by itself: mark the kubeconfig where it is born.
+        self.kubeconfig = pulumi.Output.secret(
+            credentials.kubeconfigs.apply(lambda configs: base64.b64decode(configs[0].value).decode())
+        )
+        self.cluster_name = cluster.name
+        self.resource_id = cluster.id
+        self.register_outputs({"cluster_name": self.cluster_name, "resource_id": self.resource_id, "kubeconfig": self.kubeconfig})

@@ -1,0 +1,778 @@
+"""Stack settings: the whole stack configuration parsed into frozen, typed objects.
+
+This is the bottom layer. It is pure: it imports no Pulumi module at all, so it can be
+tested (and reused by tooling) without a Pulumi runtime. It is fed by a ``ConfigSource``,
+which ``__main__.py`` builds from ``pulumi.Config``.
+
+Every problem is collected and reported at once, each naming the config key, the bad
+value and what is allowed, so a user fixes a stack file in one pass instead of one
+``pulumi preview`` per typo.
+
+Secret values are never read into these objects: they stay in Pulumi's config and are
+fetched as Pulumi secrets by ``__main__.py``. Settings only checks that they are present
+and that they were stored encrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+
+NAMESPACE = "kedge"
+
+
+class ConfigSource(Protocol):
+    """Where raw config values come from: ``pulumi.Config`` in a program, a dict in tests."""
+
+    def get(self, key: str) -> Optional[str]:
+        """The raw string value of ``kedge:<key>``, or None when it is not set."""
+
+    def is_secret(self, key: str) -> bool:
+        """Whether ``kedge:<key>`` was stored with ``pulumi config set --secret``."""
+
+
+class SettingsError(ValueError):
+    """Raised with every problem found in the stack configuration."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"The stack configuration has {len(self.problems)} problem(s); "
+            f"nothing was created:\n{lines}"
+        )
+
+
+class Choice(str, Enum):
+    """A setting with a closed set of values; the value is what users write."""
+
+    @classmethod
+    def allowed(cls) -> str:
+        return ", ".join(m.value for m in cls)
+
+
+class Environment(Choice):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class ClusterSource(Choice):
+    AKS = "aks"
+    EXISTING = "existing"
+
+
+class HubSource(Choice):
+    CREATE = "create"
+    EXISTING = "existing"
+
+
+class HubSku(Choice):
+    # Basic tiers (B1-B3) cannot run IoT Edge: no cloud-to-device or module twins.
+    F1 = "F1"
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+
+
+class NetworkPolicyEngine(Choice):
+    CALICO = "calico"
+    CILIUM = "cilium"
+    AZURE = "azure"
+
+
+class HostingMode(Choice):
+    VM = "vm"
+    DIND = "dind"
+
+
+class RunStrategy(Choice):
+    ALWAYS = "Always"
+    RERUN_ON_FAILURE = "RerunOnFailure"
+    MANUAL = "Manual"
+    HALTED = "Halted"
+    ONCE = "Once"
+
+
+class EvictionStrategy(Choice):
+    NONE = "None"
+    LIVE_MIGRATE = "LiveMigrate"
+    LIVE_MIGRATE_IF_POSSIBLE = "LiveMigrateIfPossible"
+    EXTERNAL = "External"
+
+
+class SshService(Choice):
+    NONE = "none"
+    CLUSTER_IP = "ClusterIP"
+    LOAD_BALANCER = "LoadBalancer"
+
+
+# The one place defaults live. Pulumi.yaml declares the same defaults so that
+# `pulumi config` shows them; tests/test_project_file.py proves the two agree.
+# An empty string means "not set" for optional strings (Pulumi.yaml needs a default
+# for every optional key, or Pulumi treats the key as required).
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "environment": Environment.DEV.value,
+        "location": "westeurope",
+        "cluster": ClusterSource.AKS.value,
+        "kubeconfig": "",
+        "kubeContext": "",
+        "aksKubernetesVersion": "",
+        "aksSystemVmSize": "Standard_D2s_v5",
+        "aksSystemNodeCount": 1,
+        "aksVirtPoolEnabled": True,
+        "aksVirtPoolVmSize": "Standard_D4s_v5",
+        "aksVirtPoolNodeCount": 1,
+        "aksNetworkPolicy": NetworkPolicyEngine.CALICO.value,
+        "hub": HubSource.CREATE.value,
+        "hubName": "",
+        "hubResourceGroup": "",
+        "hubSku": HubSku.S1.value,
+        "hubCapacity": 1,
+        "defaultMode": HostingMode.VM.value,
+        "aziotEdgeVersion": "1.6.0-1",
+        "sshAuthorizedKeys": [],
+        "vmCpuCores": 2,
+        "vmMemory": "4Gi",
+        "vmDiskSize": "32Gi",
+        "vmImageUrl": (
+            "https://cloud-images.ubuntu.com/releases/noble/release/"
+            "ubuntu-24.04-server-cloudimg-amd64.img"
+        ),
+        "vmStorageClass": "",
+        "vmRunStrategy": RunStrategy.ALWAYS.value,
+        "vmEvictionStrategy": EvictionStrategy.LIVE_MIGRATE_IF_POSSIBLE.value,
+        "vmSshService": SshService.CLUSTER_IP.value,
+        "vmSshSourceRanges": [],
+        "dindImage": "",
+        "dindDockerStorage": "32Gi",
+        "dindAziotStorage": "1Gi",
+        "dindStorageClass": "",
+        "dindCpuRequest": "500m",
+        "dindMemoryRequest": "1Gi",
+        "dindMemoryLimit": "2Gi",
+        "kubevirtVersion": "v1.9.0",
+        "cdiVersion": "v1.66.0",
+        "kubevirtUseEmulation": False,
+        "kubevirtInfraReplicas": 1,
+    }
+)
+
+# Keys that are not declared with a default in Pulumi.yaml because their value is a
+# list of objects, which Pulumi.yaml's config schema cannot express.
+OBJECT_KEYS = ("devices",)
+
+# Keys whose values must be stored encrypted.
+SECRET_KEYS = ("kubeconfig",)
+
+# Device-level keys that override a stack-level default, by mode.
+VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "cpuCores": "vmCpuCores",
+        "memory": "vmMemory",
+        "diskSize": "vmDiskSize",
+        "imageUrl": "vmImageUrl",
+        "storageClass": "vmStorageClass",
+        "runStrategy": "vmRunStrategy",
+        "evictionStrategy": "vmEvictionStrategy",
+        "sshService": "vmSshService",
+        "macAddress": "",
+    }
+)
+DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "image": "dindImage",
+        "dockerStorage": "dindDockerStorage",
+        "aziotStorage": "dindAziotStorage",
+        "storageClass": "dindStorageClass",
+        "cpuRequest": "dindCpuRequest",
+        "memoryRequest": "dindMemoryRequest",
+        "memoryLimit": "dindMemoryLimit",
+    }
+)
+COMMON_DEVICE_KEYS = ("id", "mode", "tags")
+
+# IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-:.+%_#*?!(),=@;$']{1,128}$")
+# IoT Hub names: 3-50 alphanumerics or hyphens, not ending with a hyphen.
+HUB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$")
+# Azure resource group names: 1-90 of alphanumerics _ ( ) - . , not ending with a period.
+RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
+MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+# Kubernetes resource.Quantity, as apimachinery parses it.
+QUANTITY_PATTERN = re.compile(
+    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+)
+AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
+OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
+KUBERNETES_VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?$")
+CIDR_PATTERN = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")
+
+# Azure VM sizes with nested virtualization (needed by KubeVirt without emulation):
+# family letter, version, and the feature suffixes Azure documents for that version.
+# Dav4/Dasv4/Eav4/Easv4 and confidential DC/EC sizes are deliberately absent.
+NESTED_VIRT_SUFFIXES: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
+    {
+        ("D", "3"): frozenset({"", "s"}),
+        ("E", "3"): frozenset({"", "s"}),
+        ("D", "4"): frozenset({"", "s", "d", "ds"}),
+        ("E", "4"): frozenset({"", "s", "d", "ds"}),
+        ("D", "5"): frozenset({"", "s", "d", "ds", "as", "ads"}),
+        ("E", "5"): frozenset({"", "s", "d", "ds"}),
+        ("D", "6"): frozenset({"s", "ds"}),
+        ("E", "6"): frozenset({"s", "ds"}),
+    }
+)
+VM_SIZE_PATTERN = re.compile(r"^Standard_(?P<family>[DE])(?P<cpus>\d+)(?P<suffix>[a-z]*)_v(?P<version>\d)$")
+NESTED_VIRT_FAMILIES = (
+    "Dv3, Dsv3, Ev3, Esv3, Dv4, Dsv4, Ddv4, Ddsv4, Ev4, Esv4, Edv4, Edsv4, "
+    "Dv5, Dsv5, Ddv5, Ddsv5, Dasv5, Dadsv5, Ev5, Esv5, Edv5, Edsv5, Dsv6, Ddsv6, Esv6, Edsv6"
+)
+
+# Where vm-mode workloads run: the label and taint of the virtualization node pool. Shared
+# by the AKS pool that carries them and the in-cluster placement that targets them.
+VIRTUALIZATION_POOL_LABEL = ("kedge.io/pool", "virtualization")
+VIRTUALIZATION_POOL_TAINT = "kedge.io/virtualization=true:NoSchedule"
+
+# Kubernetes names derived from device ids are kept short enough for every suffix the
+# runtimes add (StatefulSet pods and controller-revision labels, "-ssh" Services, PVCs).
+KUBERNETES_NAME_MAX = 40
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def kubernetes_name(device_id: str) -> str:
+    """A DNS-1035 label (valid for every Kubernetes object) derived from a device id.
+
+    Ids that already are such a label are kept as they are. Any other id is lowered and
+    cleaned, and a short hash of the original id is appended, so that ids differing
+    only in case or punctuation ("Edge.1" and "edge-1") never map to the same name.
+    """
+    if len(device_id) <= KUBERNETES_NAME_MAX and _DNS_LABEL.match(device_id):
+        return device_id
+    digest = hashlib.sha256(device_id.encode()).hexdigest()[:8]
+    cleaned = re.sub(r"[^a-z0-9]+", "-", device_id.lower()).strip("-")
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = f"d-{cleaned}".rstrip("-")
+    cleaned = cleaned[: KUBERNETES_NAME_MAX - len(digest) - 1].rstrip("-")
+    return f"{cleaned}-{digest}"
+
+
+def derived_mac_address(device_id: str) -> str:
+    """A stable, locally administered unicast MAC for a device without one configured."""
+    digest = hashlib.sha256(f"kedge-mac:{device_id}".encode()).digest()
+    # 0x02: locally administered, unicast.
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity ("1Gi" -> 1073741824, "500m" -> 0.5)."""
+    match = QUANTITY_PATTERN.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    number = Decimal(match["number"])
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY_SUFFIXES:
+        return number * _BINARY_SUFFIXES[suffix]
+    if suffix in _DECIMAL_SUFFIXES:
+        return number * _DECIMAL_SUFFIXES[suffix]
+    return number * (Decimal(10) ** int(suffix[1:]))
+
+
+def supports_nested_virtualization(vm_size: str) -> bool:
+    match = VM_SIZE_PATTERN.match(vm_size)
+    if not match:
+        return False
+    allowed = NESTED_VIRT_SUFFIXES.get((match["family"], match["version"]))
+    return allowed is not None and match["suffix"] in allowed
+
+
+@dataclass(frozen=True)
+class AksSettings:
+    kubernetes_version: Optional[str]
+    system_vm_size: str
+    system_node_count: int
+    virt_pool_enabled: bool
+    virt_pool_vm_size: str
+    virt_pool_node_count: int
+    network_policy: NetworkPolicyEngine
+
+
+@dataclass(frozen=True)
+class ExistingClusterSettings:
+    context: Optional[str]
+    # Whether kedge:kubeconfig holds a kubeconfig; when not, the provider uses the
+    # ambient one ($KUBECONFIG or ~/.kube/config) of whoever runs `pulumi up`.
+    has_kubeconfig: bool
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    source: HubSource
+    name: Optional[str]
+    resource_group: Optional[str]
+    sku: HubSku
+    capacity: int
+
+
+@dataclass(frozen=True)
+class VmSettings:
+    cpu_cores: int
+    memory: str
+    disk_size: str
+    image_url: str
+    storage_class: Optional[str]
+    run_strategy: RunStrategy
+    eviction_strategy: EvictionStrategy
+    ssh_service: SshService
+    mac_address: str
+
+
+@dataclass(frozen=True)
+class DindSettings:
+    image: str
+    docker_storage: str
+    aziot_storage: str
+    storage_class: Optional[str]
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    device_id: str
+    kubernetes_name: str
+    mode: HostingMode
+    tags: Mapping[str, Any]
+    vm: Optional[VmSettings] = None
+    dind: Optional[DindSettings] = None
+
+
+@dataclass(frozen=True)
+class KubevirtSettings:
+    kubevirt_version: str
+    cdi_version: str
+    use_emulation: bool
+    infra_replicas: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    environment: Environment
+    location: str
+    cluster_source: ClusterSource
+    aks: Optional[AksSettings]
+    existing_cluster: Optional[ExistingClusterSettings]
+    hub: HubSettings
+    default_mode: HostingMode
+    aziot_edge_version: str
+    ssh_authorized_keys: tuple[str, ...]
+    vm_ssh_source_ranges: tuple[str, ...]
+    kubevirt: KubevirtSettings
+    devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
+
+    @property
+    def vm_devices(self) -> tuple[DeviceSettings, ...]:
+        return tuple(d for d in self.devices if d.mode is HostingMode.VM)
+
+    @property
+    def dind_devices(self) -> tuple[DeviceSettings, ...]:
+        return tuple(d for d in self.devices if d.mode is HostingMode.DIND)
+
+
+class _Reader:
+    """Typed reads of raw config values that record problems instead of raising."""
+
+    def __init__(self, source: ConfigSource):
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def raw(self, key: str) -> Any:
+        value = self.source.get(key)
+        return DEFAULTS.get(key) if value is None else value
+
+    def string(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str):
+            self.problem(f"{NAMESPACE}:{key}", f"{value!r} is not a string")
+            return str(DEFAULTS[key])
+        return value.strip()
+
+    def optional_string(self, key: str) -> Optional[str]:
+        return self.string(key) or None
+
+    def choice(self, key: str, enum: type[Choice]) -> Any:
+        return as_choice(self.raw(key), enum, f"{NAMESPACE}:{key}", self.problems, DEFAULTS[key])
+
+    def integer(self, key: str, minimum: int, maximum: int) -> int:
+        return as_integer(self.raw(key), f"{NAMESPACE}:{key}", minimum, maximum, self.problems, DEFAULTS[key])
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.problem(f"{NAMESPACE}:{key}", f"{value!r} is not a boolean; allowed: true, false")
+        return bool(DEFAULTS[key])
+
+    def json_value(self, key: str, default: Any) -> Any:
+        value = self.source.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            self.problem(f"{NAMESPACE}:{key}", f"is not valid JSON/YAML structure ({err.msg})")
+            return default
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        value = self.json_value(key, DEFAULTS[key])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(f"{NAMESPACE}:{key}", f"{value!r} is not a list of non-empty strings")
+            return ()
+        return tuple(v.strip() for v in value)
+
+
+def as_choice(value: Any, enum: type[Choice], key: str, problems: list[str], fallback: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        problems.append(f"{key}: {value!r} is not allowed; allowed: {enum.allowed()}")
+        return enum(fallback)
+
+
+def as_integer(value: Any, key: str, minimum: int, maximum: int, problems: list[str], fallback: Any) -> int:
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        number = int(value)
+    else:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        problems.append(f"{key}: {value!r} is not allowed; allowed: a whole number from {minimum} to {maximum}")
+        return int(fallback)
+    return number
+
+
+def check_quantity(value: Any, key: str, problems: list[str], minimum: Optional[str] = None) -> None:
+    try:
+        amount = parse_quantity(value)
+    except (ValueError, InvalidOperation):
+        problems.append(
+            f"{key}: {value!r} is not a Kubernetes quantity; allowed: a number with an optional "
+            "suffix such as 500m, 2, 512Mi, 4Gi"
+        )
+        return
+    if minimum is not None and amount < parse_quantity(minimum):
+        problems.append(f"{key}: {value!r} is too small; allowed: at least {minimum}")
+
+
+def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
+    """Read and validate the whole stack configuration; raise SettingsError listing every problem."""
+    r = _Reader(source)
+
+    environment = r.choice("environment", Environment)
+    location = r.string("location")
+    if not re.fullmatch(r"[a-z0-9]+", location):
+        r.problem(f"{NAMESPACE}:location", f"{location!r} is not an Azure region name; allowed: e.g. westeurope, eastus")
+
+    cluster_source = r.choice("cluster", ClusterSource)
+    aks = existing = None
+    if cluster_source is ClusterSource.AKS:
+        aks = _aks_settings(r)
+    else:
+        existing = ExistingClusterSettings(
+            context=r.optional_string("kubeContext"),
+            has_kubeconfig=bool(r.optional_string("kubeconfig")),
+        )
+    for key in SECRET_KEYS:
+        if r.optional_string(key) and not source.is_secret(key):
+            r.problem(
+                f"{NAMESPACE}:{key}",
+                f"is stored in plain text; allowed: a secret (pulumi config set --secret {key} ...)",
+            )
+
+    hub = _hub_settings(r)
+    default_mode = r.choice("defaultMode", HostingMode)
+    aziot_edge_version = r.string("aziotEdgeVersion")
+    if not AZIOT_EDGE_VERSION_PATTERN.match(aziot_edge_version):
+        r.problem(
+            f"{NAMESPACE}:aziotEdgeVersion",
+            f"{aziot_edge_version!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1",
+        )
+    ssh_keys = r.string_list("sshAuthorizedKeys")
+    for index, key_text in enumerate(ssh_keys):
+        if not re.match(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) \S+", key_text):
+            r.problem(f"{NAMESPACE}:sshAuthorizedKeys[{index}]", "is not an OpenSSH public key; allowed: 'ssh-ed25519 AAAA...'")
+    source_ranges = r.string_list("vmSshSourceRanges")
+    for index, cidr in enumerate(source_ranges):
+        if not CIDR_PATTERN.match(cidr):
+            r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24")
+
+    kubevirt = _kubevirt_settings(r, environment)
+    devices = _device_settings(r, default_mode)
+
+    if devices and cluster_source is ClusterSource.AKS and aks is not None:
+        if not aks.virt_pool_enabled and any(d.mode is HostingMode.VM for d in devices):
+            r.problem(
+                f"{NAMESPACE}:aksVirtPoolEnabled",
+                "is false but the fleet has vm devices, which need the virtualization pool; "
+                "allowed: true, or give those devices mode: dind",
+            )
+
+    if r.problems:
+        raise SettingsError(r.problems)
+    return Settings(
+        project=project,
+        stack=stack,
+        environment=environment,
+        location=location,
+        cluster_source=cluster_source,
+        aks=aks,
+        existing_cluster=existing,
+        hub=hub,
+        default_mode=default_mode,
+        aziot_edge_version=aziot_edge_version,
+        ssh_authorized_keys=ssh_keys,
+        vm_ssh_source_ranges=source_ranges,
+        kubevirt=kubevirt,
+        devices=devices,
+    )
+
+
+def _aks_settings(r: _Reader) -> AksSettings:
+    version = r.optional_string("aksKubernetesVersion")
+    if version and not KUBERNETES_VERSION_PATTERN.match(version):
+        r.problem(f"{NAMESPACE}:aksKubernetesVersion", f"{version!r} is not allowed; allowed: a version such as 1.33 or 1.33.2, or empty for AKS's default")
+    system_size = r.string("aksSystemVmSize")
+    if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", system_size):
+        r.problem(f"{NAMESPACE}:aksSystemVmSize", f"{system_size!r} is not an Azure VM size; allowed: e.g. Standard_D2s_v5")
+    virt_size = r.string("aksVirtPoolVmSize")
+    virt_enabled = r.boolean("aksVirtPoolEnabled")
+    if virt_enabled and not supports_nested_virtualization(virt_size):
+        r.problem(
+            f"{NAMESPACE}:aksVirtPoolVmSize",
+            f"{virt_size!r} has no nested virtualization, which KubeVirt needs; allowed: a size of the "
+            f"families {NESTED_VIRT_FAMILIES} (e.g. Standard_D4s_v5)",
+        )
+    return AksSettings(
+        kubernetes_version=version,
+        system_vm_size=system_size,
+        system_node_count=r.integer("aksSystemNodeCount", 1, 100),
+        virt_pool_enabled=virt_enabled,
+        virt_pool_vm_size=virt_size,
+        virt_pool_node_count=r.integer("aksVirtPoolNodeCount", 1, 100),
+        network_policy=r.choice("aksNetworkPolicy", NetworkPolicyEngine),
+    )
+
+
+def _hub_settings(r: _Reader) -> HubSettings:
+    source = r.choice("hub", HubSource)
+    name = r.optional_string("hubName")
+    resource_group = r.optional_string("hubResourceGroup")
+    if source is HubSource.EXISTING:
+        if not name:
+            r.problem(f"{NAMESPACE}:hubName", "is required when kedge:hub is existing; allowed: the existing hub's name")
+        if not resource_group:
+            r.problem(f"{NAMESPACE}:hubResourceGroup", "is required when kedge:hub is existing; allowed: the existing hub's resource group")
+    if name and not HUB_NAME_PATTERN.match(name):
+        r.problem(f"{NAMESPACE}:hubName", f"{name!r} is not allowed; allowed: 3-50 letters, digits or hyphens, not ending with a hyphen")
+    if resource_group and not RESOURCE_GROUP_PATTERN.match(resource_group):
+        r.problem(
+            f"{NAMESPACE}:hubResourceGroup",
+            f"{resource_group!r} is not allowed; allowed: 1-90 letters, digits, _ ( ) - ., not ending with a period",
+        )
+    sku = r.choice("hubSku", HubSku)
+    capacity = r.integer("hubCapacity", 1, 200)
+    if sku is HubSku.F1 and capacity != 1:
+        r.problem(f"{NAMESPACE}:hubCapacity", f"{capacity!r} is not allowed with hubSku F1; allowed: 1")
+    if sku is HubSku.S3 and capacity > 10:
+        r.problem(f"{NAMESPACE}:hubCapacity", f"{capacity!r} is not allowed with hubSku S3; allowed: 1 to 10")
+    return HubSettings(source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity)
+
+
+def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings:
+    versions = {}
+    for key in ("kubevirtVersion", "cdiVersion"):
+        versions[key] = r.string(key)
+        if not OPERATOR_VERSION_PATTERN.match(versions[key]):
+            r.problem(f"{NAMESPACE}:{key}", f"{versions[key]!r} is not allowed; allowed: a release tag such as {DEFAULTS[key]}")
+    use_emulation = r.boolean("kubevirtUseEmulation")
+    if use_emulation and environment is Environment.PRODUCTION:
+        r.problem(
+            f"{NAMESPACE}:kubevirtUseEmulation",
+            "is true on a production stack; allowed: false (software emulation is for dev/test clusters without /dev/kvm)",
+        )
+    return KubevirtSettings(
+        kubevirt_version=versions["kubevirtVersion"],
+        cdi_version=versions["cdiVersion"],
+        use_emulation=use_emulation,
+        infra_replicas=r.integer("kubevirtInfraReplicas", 1, 3),
+    )
+
+
+def _device_settings(r: _Reader, default_mode: HostingMode) -> tuple[DeviceSettings, ...]:
+    raw_devices = r.json_value("devices", [])
+    if not isinstance(raw_devices, list):
+        r.problem(f"{NAMESPACE}:devices", f"{raw_devices!r} is not allowed; allowed: a list of device objects with at least an id")
+        return ()
+    indexed: list[tuple[int, DeviceSettings]] = []
+    for index, raw in enumerate(raw_devices):
+        key = f"{NAMESPACE}:devices[{index}]"
+        if not isinstance(raw, dict):
+            r.problem(key, f"{raw!r} is not allowed; allowed: an object with at least an id")
+            continue
+        device = _one_device(r, key, raw, default_mode)
+        if device is not None:
+            indexed.append((index, device))
+    _check_unique(r, indexed, lambda d: d.device_id, "id", "device ids must be unique in a hub")
+    distinct_ids = list({d.device_id: (i, d) for i, d in reversed(indexed)}.values())[::-1]
+    _check_unique(
+        r, distinct_ids, lambda d: d.kubernetes_name, "id",
+        "both ids map to this Kubernetes name; rename one of them",
+    )
+    _check_unique(r, [(i, d) for i, d in indexed if d.vm], lambda d: d.vm.mac_address, "macAddress", "MAC addresses must be unique")
+    return tuple(d for _, d in indexed)
+
+
+def _check_unique(
+    r: _Reader, indexed: Sequence[tuple[int, DeviceSettings]], key_of: Callable[[DeviceSettings], str], field_name: str, why: str
+) -> None:
+    first_index: dict[str, int] = {}
+    for index, device in indexed:
+        value = key_of(device)
+        if value in first_index:
+            r.problem(
+                f"{NAMESPACE}:devices[{index}].{field_name}",
+                f"{value!r} is also used by kedge:devices[{first_index[value]}]; {why}",
+            )
+        else:
+            first_index[value] = index
+
+
+def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> Optional[DeviceSettings]:
+    device_id = raw.get("id")
+    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+        r.problem(
+            f"{key}.id",
+            f"{device_id!r} is not an IoT Hub device id; allowed: 1-128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '",
+        )
+        return None
+    mode = as_choice(raw.get("mode", default_mode.value), HostingMode, f"{key}.mode", r.problems, default_mode.value)
+    own_keys = VM_DEVICE_KEYS if mode is HostingMode.VM else DIND_DEVICE_KEYS
+    other_keys = DIND_DEVICE_KEYS if mode is HostingMode.VM else VM_DEVICE_KEYS
+    for name in raw:
+        if name in COMMON_DEVICE_KEYS or name in own_keys:
+            continue
+        if name in other_keys:
+            r.problem(f"{key}.{name}", f"applies to mode {'dind' if mode is HostingMode.VM else 'vm'} only; this device's mode is {mode.value}")
+        else:
+            r.problem(f"{key}.{name}", f"is not a device setting; allowed: {', '.join([*COMMON_DEVICE_KEYS, *own_keys])}")
+    tags = _tags(r, f"{key}.tags", raw.get("tags", {}))
+
+    def setting(name: str) -> Any:
+        return raw[name] if name in raw else r.raw(own_keys[name])
+
+    vm = dind = None
+    if mode is HostingMode.VM:
+        mac = raw.get("macAddress") or derived_mac_address(device_id)
+        if not isinstance(mac, str) or not MAC_PATTERN.match(mac):
+            r.problem(f"{key}.macAddress", f"{mac!r} is not a MAC address; allowed: six colon-separated hex pairs, e.g. 02:00:00:00:00:01")
+            mac = derived_mac_address(device_id)
+        elif int(mac[:2], 16) & 1:
+            r.problem(f"{key}.macAddress", f"{mac!r} is a multicast address; allowed: a unicast MAC (first octet even), e.g. 02:...")
+        for name in ("memory", "diskSize"):
+            check_quantity(setting(name), f"{key}.{name}", r.problems, minimum="1Gi")
+        image_url = setting("imageUrl")
+        if not isinstance(image_url, str) or not re.match(r"^https?://\S+$", image_url):
+            r.problem(f"{key}.imageUrl", f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
+            image_url = str(DEFAULTS["vmImageUrl"])
+        vm = VmSettings(
+            cpu_cores=as_integer(setting("cpuCores"), f"{key}.cpuCores", 1, 64, r.problems, DEFAULTS["vmCpuCores"]),
+            memory=str(setting("memory")),
+            disk_size=str(setting("diskSize")),
+            image_url=image_url,
+            storage_class=str(setting("storageClass")).strip() or None,
+            run_strategy=as_choice(setting("runStrategy"), RunStrategy, f"{key}.runStrategy", r.problems, DEFAULTS["vmRunStrategy"]),
+            eviction_strategy=as_choice(
+                setting("evictionStrategy"), EvictionStrategy, f"{key}.evictionStrategy", r.problems, DEFAULTS["vmEvictionStrategy"]
+            ),
+            ssh_service=as_choice(setting("sshService"), SshService, f"{key}.sshService", r.problems, DEFAULTS["vmSshService"]),
+            mac_address=mac.lower(),
+        )
+    else:
+        image = str(setting("image")).strip()
+        if not image:
+            r.problem(
+                f"{key}.image",
+                "is required for dind devices (or set kedge:dindImage for all); allowed: an image reference you built "
+                "from images/iotedge-dind/ and pushed, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0",
+            )
+        elif not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image) or image.endswith(":latest"):
+            r.problem(f"{key}.image", f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
+        for name in ("dockerStorage", "aziotStorage", "memoryRequest", "memoryLimit"):
+            check_quantity(setting(name), f"{key}.{name}", r.problems, minimum="64Mi")
+        check_quantity(setting("cpuRequest"), f"{key}.cpuRequest", r.problems)
+        try:
+            if parse_quantity(setting("memoryLimit")) < parse_quantity(setting("memoryRequest")):
+                r.problem(f"{key}.memoryLimit", f"{setting('memoryLimit')!r} is below memoryRequest {setting('memoryRequest')!r}; allowed: at least the request")
+        except (ValueError, InvalidOperation):
+            pass  # already reported by check_quantity
+        dind = DindSettings(
+            image=image,
+            docker_storage=str(setting("dockerStorage")),
+            aziot_storage=str(setting("aziotStorage")),
+            storage_class=str(setting("storageClass")).strip() or None,
+            cpu_request=str(setting("cpuRequest")),
+            memory_request=str(setting("memoryRequest")),
+            memory_limit=str(setting("memoryLimit")),
+        )
+    return DeviceSettings(
+        device_id=device_id,
+        kubernetes_name=kubernetes_name(device_id),
+        mode=mode,
+        tags=MappingProxyType(tags),
+        vm=vm,
+        dind=dind,
+    )
+
+
+def _tags(r: _Reader, key: str, raw: Any) -> dict[str, Any]:
+    """Device-twin tags: keys without '.', '$', spaces or control characters; scalar values."""
+    if not isinstance(raw, dict):
+        r.problem(key, f"{raw!r} is not allowed; allowed: a map of tag name to string, number or boolean")
+        return {}
+    tags = {}
+    for name, value in raw.items():
+        if not name or len(name.encode()) > 1024 or re.search(r"[.$ \x00-\x1f\x7f-\x9f]", name):
+            r.problem(f"{key}.{name}", "is not a device-twin tag name; allowed: up to 1 KB without '.', '$', spaces or control characters")
+        elif not isinstance(value, (str, int, float, bool)):
+            r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, number or boolean")
+        else:
+            tags[name] = value
+    return tags

@@ -1,0 +1,25 @@
+"""Adapts pulumi.Config to the pure settings layer's ConfigSource."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+from pulumi.runtime.config import is_config_secret
+
+from .settings import NAMESPACE
+
+
+class PulumiConfigSource:
+    """Reads `kedge:` keys of the running stack as raw strings."""
+
+    def __init__(self) -> None:
+        self._config = pulumi.Config(NAMESPACE)
+
+    def get(self, key: str) -> Optional[str]:
+        # Raw read for validation only; secret values are fetched again with
+        # require_secret by the program, so they stay wrapped where they are used.
+        return self._config.get(key)
+
+    def is_secret(self, key: str) -> bool:
+        return is_config_secret(f"{NAMESPACE}:{key}")

@@ -1,0 +1,306 @@
+"""Runs the real ``__main__.py`` under Pulumi's mocks and records everything it registers.
+
+The mocks answer like the real providers would, closely enough for the program's own
+code that consumes those answers to run: Azure resource ids of the right shape, an IoT
+Hub hostname, 44-character base64 keys, a kubeconfig that parses as YAML.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "__main__.py"
+STACKS_DIR = ROOT / "stacks"
+PROJECT = "kedge"
+
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+TENANT_ID = "00000000-0000-4000-8000-000000000002"
+DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-000000000003"
+
+# Values a user sets with `pulumi config set --secret`, by key, for the example stacks.
+TEST_SECRETS: dict[str, str] = {}
+
+
+def fake_kubeconfig(cluster: str, server: str = "https://10.0.0.1:6443") -> str:
+    """A kubeconfig of the shape AKS and k3s hand out (the certificate data is not a real cert)."""
+    blob = base64.b64encode(f"not-a-real-certificate-for-{cluster}".encode()).decode()
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": blob}}],
+            "users": [{"name": f"clusterUser_{cluster}", "user": {"client-certificate-data": blob, "client-key-data": blob, "token": "0" * 64}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
+            "current-context": cluster,
+        }
+    )
+
+
+TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")
+
+
+def fake_key(seed: str) -> str:
+    """A 44-character base64 key (32 random-looking bytes), as IoT Hub hands out."""
+    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+
+
+@dataclass
+class Registered:
+    """One resource registration as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict  # secrets unwrapped
+    secret_paths: frozenset  # dotted paths of inputs that arrived as secrets
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: tuple
+    deleted_with: str
+    delete_before_replace: bool
+    additional_secret_outputs: tuple
+    protect: bool
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """The input at a dotted path ("spec.template.spec.containers.0.name")."""
+        value: Any = self.inputs
+        for part in path.split("."):
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                return default
+        return value
+
+
+def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set]:
+    """Removes Pulumi's secret wrappers, returning the plain value and the secret paths."""
+    if rpc.is_rpc_secret(value):
+        plain, inner = unwrap_secrets(value["value"], path)
+        return plain, {path or "<root>"} | inner
+    if isinstance(value, dict):
+        result, secrets = {}, set()
+        for key, item in value.items():
+            result[key], found = unwrap_secrets(item, f"{path}.{key}" if path else key)
+            secrets |= found
+        return result, secrets
+    if isinstance(value, list):
+        result, secrets = [], set()
+        for index, item in enumerate(value):
+            plain, found = unwrap_secrets(item, f"{path}.{index}" if path else str(index))
+            result.append(plain)
+            secrets |= found
+        return result, secrets
+    return value, set()
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps what MockResourceArgs leaves out: parents, dependencies and resource options."""
+
+    def __init__(self, mocks: "KedgeMocks"):
+        super().__init__(mocks)
+        self.kedge_mocks = mocks
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            inputs, secret_paths = unwrap_secrets(raw)
+            self.kedge_mocks.registered.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    inputs=inputs,
+                    secret_paths=frozenset(secret_paths),
+                    custom=request.custom,
+                    parent=request.parent,
+                    provider=request.provider,
+                    dependencies=tuple(request.dependencies),
+                    deleted_with=request.deletedWith,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    protect=request.protect,
+                )
+            )
+        return response
+
+
+class KedgeMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes like Azure and Kubernetes would."""
+
+    def __init__(self, stack: str):
+        self.stack = stack
+        self.registered: list[Registered] = []
+        self.invokes: list[tuple[str, dict]] = []
+
+    def resource_group_id(self, name: str) -> str:
+        return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        state = dict(inputs)
+        if args.typ.startswith("azure-native:"):
+            # azure-native auto-names like the real provider: logical name plus a random suffix.
+            name_input = "resourceGroupName" if args.typ == "azure-native:resources:ResourceGroup" else "resourceName"
+            name = inputs.get(name_input) or f"{args.name}{hashlib.sha1(args.name.encode()).hexdigest()[:7]}"
+            state["name"] = name
+            rg = inputs.get("resourceGroupName", name)
+            provider_path = {
+                "azure-native:resources:ResourceGroup": None,
+                "azure-native:iothub:IotHubResource": "Microsoft.Devices/IotHubs",
+                "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters",
+                "azure-native:authorization:RoleAssignment": "Microsoft.Authorization/roleAssignments",
+            }.get(args.typ, "Microsoft.Unknown/things")
+            resource_id = self.resource_group_id(rg) if provider_path is None else f"{self.resource_group_id(rg)}/providers/{provider_path}/{name}"
+            if args.typ == "azure-native:iothub:IotHubResource":
+                properties = dict(inputs.get("properties") or {})
+                properties["hostName"] = f"{name}.azure-devices.net"
+                state["properties"] = properties
+            if args.typ == "azure-native:containerservice:ManagedCluster":
+                state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
+                state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
+            return resource_id, state
+        if args.typ.startswith("kubernetes:"):
+            metadata = inputs.get("metadata") or {}
+            namespace = metadata.get("namespace")
+            name = metadata.get("name") or args.name
+            return (f"{namespace}/{name}" if namespace else name), state
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invokes.append((args.token, dict(args.args)))
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            kubeconfig = fake_kubeconfig(args.args["resourceName"], "https://aks-dns.hcp.westeurope.azmk8s.io:443")
+            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
+        if args.token == "azure-native:iothub:getIotHubResource":
+            name = args.args["resourceName"]
+            return {
+                "id": f"{self.resource_group_id(args.args['resourceGroupName'])}/providers/Microsoft.Devices/IotHubs/{name}",
+                "name": name,
+                "location": "westeurope",
+                "sku": {"name": "S1", "capacity": 1},
+                "properties": {"hostName": f"{name}.azure-devices.net"},
+            }, []
+        if args.token == "azure-native:iothub:listIotHubResourceKeys":
+            name = args.args["resourceName"]
+            return {
+                "value": [
+                    {"keyName": policy, "primaryKey": fake_key(f"{name}/{policy}/1"), "secondaryKey": fake_key(f"{name}/{policy}/2"), "rights": rights}
+                    for policy, rights in (("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnect"), ("registryReadWrite", "RegistryWrite"))
+                ]
+            }, []
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": "00000000-0000-4000-8000-000000000004", "objectId": DEPLOYER_OBJECT_ID, "subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID}, []
+        return {}, []
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program registered and exported."""
+
+    stack: str
+    resources: list[Registered]
+    exports: dict[str, Any] = field(default_factory=dict)
+    secret_exports: frozenset = frozenset()
+    invokes: list = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: Optional[str] = None) -> Registered:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} named {name!r}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def children_of(self, parent: Registered) -> list[Registered]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def ancestors(self, resource: Registered) -> list[Registered]:
+        found, urn = [], resource.parent
+        while urn and any(r.urn == urn for r in self.resources):
+            parent = self.by_urn(urn)
+            found.append(parent)
+            urn = parent.parent
+        return found
+
+
+def load_stack_config(stack: str) -> dict[str, Any]:
+    """The `kedge:` settings of stacks/Pulumi.<stack>.yaml, keys without the namespace."""
+    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config = {}
+    for key, value in (document.get("config") or {}).items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            config[name] = value
+    return config
+
+
+def example_stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def run_program(stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False) -> ProgramRun:
+    """Runs __main__.py for `stack` with `config` (keys without namespace) under fresh mocks.
+
+    Raises whatever the program raises (a SettingsError for a bad configuration).
+    """
+    flat = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    pulumi.runtime.set_all_config(flat, [f"{PROJECT}:{k}" for k in secrets])
+    mocks = KedgeMocks(stack)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    root = pulumi_settings.get_root_resource()
+    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
+
+    async def collect_exports() -> None:
+        secret_names = set()
+        for name, value in root.outputs.items():
+            output = pulumi.Output.from_input(value)
+            run.exports[name] = await output.future(with_unknowns=True)
+            if await output.is_secret():
+                secret_names.add(name)
+        run.secret_exports = frozenset(secret_names)
+
+    def program() -> None:
+        runpy.run_path(str(MAIN), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    _sync_await(collect_exports())
+    return run
+
+
+def run_example_stack(stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False) -> ProgramRun:
+    """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
+    config = load_stack_config(stack)
+    secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
+    config.update({k: TEST_SECRETS[k] for k in secrets})
+    config.update(overrides or {})
+    return run_program(stack, config, secrets=secrets, preview=preview)
+
+
+def needs_secret(config: dict[str, Any], key: str) -> bool:
+    if key == "kubeconfig":
+        return config.get("cluster") == "existing"
+    return False
