@@ -221,6 +221,7 @@ class ProgramRun:
     exports: dict[str, Any] = field(default_factory=dict)
     secret_exports: frozenset = frozenset()
     invokes: list = field(default_factory=list)
+    error: Optional[BaseException] = None
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -260,10 +261,13 @@ def example_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
-def run_program(stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False) -> ProgramRun:
+def run_program(
+    stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False
+) -> ProgramRun:
     """Runs __main__.py for `stack` with `config` (keys without namespace) under fresh mocks.
 
-    Raises whatever the program raises (a SettingsError for a bad configuration).
+    Raises whatever the program raises, unless expect_error: then the run carries the error
+    and what was registered before it.
     """
     flat = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     pulumi.runtime.set_all_config(flat, [f"{PROJECT}:{k}" for k in secrets])
@@ -286,18 +290,28 @@ def run_program(stack: str, config: dict[str, Any], secrets: Iterable[str] = (),
     def program() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as error:  # noqa: BLE001 - handed to the test that expects it
+        if not expect_error:
+            raise
+        run.error = error
+        return run
+    if expect_error:
+        raise AssertionError(f"stack {stack} was expected to fail but ran")
     _sync_await(collect_exports())
     return run
 
 
-def run_example_stack(stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False) -> ProgramRun:
+def run_example_stack(
+    stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False
+) -> ProgramRun:
     """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
     config = load_stack_config(stack)
+    config.update(overrides or {})
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
     config.update({k: TEST_SECRETS[k] for k in secrets})
-    config.update(overrides or {})
-    return run_program(stack, config, secrets=secrets, preview=preview)
+    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error)
 
 
 def needs_secret(config: dict[str, Any], key: str) -> bool:

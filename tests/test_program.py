@@ -1,0 +1,118 @@
+"""The whole program, run for every example stack under mocks."""
+
+import pytest
+import yaml
+
+from tests.harness import TEST_SECRETS, example_stacks, load_stack_config, run_example_stack, run_program
+
+HUB = "azure-native:iothub:IotHubResource"
+AKS = "azure-native:containerservice:ManagedCluster"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+@pytest.fixture(scope="module", params=example_stacks())
+def stack_run(request):
+    return run_example_stack(request.param)
+
+
+def test_every_stack_exports_its_hub_and_devices(stack_run):
+    config = load_stack_config(stack_run.stack)
+    assert stack_run.exports["hubHostname"].endswith(".azure-devices.net")
+    assert stack_run.exports["hubHostname"].startswith(stack_run.exports["hubName"])
+    devices = stack_run.exports["devices"]
+    assert list(devices) == [d["id"] for d in config["devices"]]
+    for device in config["devices"]:
+        expected_mode = device.get("mode", config.get("defaultMode", "vm"))
+        assert devices[device["id"]]["mode"] == expected_mode
+
+
+def test_one_kubernetes_provider_and_components_parent_their_children(stack_run):
+    assert len(stack_run.of_type(K8S_PROVIDER)) == 1
+    for resource in stack_run.resources:
+        if resource.type.startswith("azure-native:") and resource.type != "azure-native:resources:ResourceGroup":
+            assert stack_run.ancestors(resource), f"{resource.type} {resource.name} has no component parent"
+            assert stack_run.ancestors(resource)[0].type.startswith("kedge:index:")
+
+
+def test_dev_creates_an_s1_hub_without_tls_settings_outside_the_tls_regions():
+    run = run_example_stack("dev")
+    hub = run.one(HUB)
+    assert hub.get("sku") == {"name": "S1", "capacity": 1}
+    assert hub.get("location") == "westeurope"
+    assert hub.get("properties.minTlsVersion") is None  # rejected outside the supported regions
+    assert run.one("kedge:index:IotHub").urn == hub.parent
+
+
+def test_a_hub_in_a_tls_region_pins_tls_1_2():
+    run = run_example_stack("dev", {"location": "eastus"})
+    assert run.one(HUB).get("properties.minTlsVersion") == "1.2"
+
+
+def test_aks_has_a_tainted_nested_virtualization_pool_on_ubuntu_with_overlay_networking():
+    run = run_example_stack("dev", {"aksVirtPoolVmSize": "Standard_D8ds_v5", "aksKubernetesVersion": "1.33"})
+    cluster = run.one(AKS)
+    pools = {p["name"]: p for p in cluster.get("agentPoolProfiles")}
+    assert set(pools) == {"system", "virt"}
+    assert pools["system"]["mode"] == "System" and pools["virt"]["mode"] == "User"
+    assert pools["virt"]["vmSize"] == "Standard_D8ds_v5"
+    assert pools["virt"]["nodeLabels"] == {"kedge.io/pool": "virtualization"}
+    assert pools["virt"]["nodeTaints"] == ["kedge.io/virtualization=true:NoSchedule"]
+    assert all(p["osSKU"] == "Ubuntu" for p in pools.values())
+    assert cluster.get("enableRBAC") is True
+    assert cluster.get("identity") == {"type": "SystemAssigned"}
+    assert cluster.get("kubernetesVersion") == "1.33"
+    network = cluster.get("networkProfile")
+    assert (network["networkPlugin"], network["networkPluginMode"], network["networkPolicy"]) == ("azure", "overlay", "calico")
+
+
+def test_cilium_policy_brings_the_cilium_dataplane():
+    run = run_example_stack("dev", {"aksNetworkPolicy": "cilium"})
+    assert run.one(AKS).get("networkProfile.networkDataplane") == "cilium"
+
+
+def test_dind_only_stack_has_no_virtualization_pool():
+    run = run_example_stack("dev-dind")
+    assert [p["name"] for p in run.one(AKS).get("agentPoolProfiles")] == ["system"]
+
+
+def test_aks_kubeconfig_reaches_the_provider_as_a_secret_and_parses():
+    run = run_example_stack("dev")
+    provider = run.one(K8S_PROVIDER)
+    assert "kubeconfig" in provider.secret_paths
+    kubeconfig = yaml.safe_load(provider.get("kubeconfig"))
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+    assert "kubeconfig" in run.secret_exports
+    credential_calls = [args for token, args in run.invokes if token.endswith("listManagedClusterUserCredentials")]
+    assert credential_calls and credential_calls[0]["resourceName"] == run.exports["clusterName"]
+
+
+def test_existing_cluster_uses_the_secret_kubeconfig_and_context():
+    run = run_example_stack("site")
+    provider = run.one(K8S_PROVIDER)
+    assert provider.get("kubeconfig") == TEST_SECRETS["kubeconfig"]
+    assert "kubeconfig" in provider.secret_paths
+    assert provider.get("context") == "default"
+    assert not run.of_type(AKS) and "kubeconfig" not in run.exports
+
+
+def test_existing_cluster_without_kubeconfig_uses_the_ambient_one():
+    config = load_stack_config("site")  # the stack file alone: no kubeconfig secret set
+    config["kubeContext"] = ""
+    provider = run_program("site", config).one(K8S_PROVIDER)
+    assert provider.get("kubeconfig") is None and provider.get("context") is None
+
+
+def test_existing_hub_is_looked_up_not_created():
+    run = run_example_stack("site")
+    assert not run.of_type(HUB)
+    assert not run.of_type("azure-native:resources:ResourceGroup")
+    lookups = [args for token, args in run.invokes if token == "azure-native:iothub:getIotHubResource"]
+    assert lookups == [{"resourceGroupName": "contoso-iot", "resourceName": "contoso-site-hub"}]
+    assert run.exports["hubHostname"] == "contoso-site-hub.azure-devices.net"
+
+
+def test_site_device_ids_get_stable_kubernetes_names():
+    run = run_example_stack("site")
+    names = {i: d["kubernetesName"] for i, d in run.exports["devices"].items()}
+    assert names["site-a-gateway"] == "site-a-gateway"
+    assert names["Site-A.Line1"].startswith("site-a-line1-")

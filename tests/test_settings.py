@@ -1,0 +1,213 @@
+"""The settings layer: pure parsing, every problem reported with its key, nothing created on error."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from components.settings import (
+    DEFAULTS,
+    HostingMode,
+    SettingsError,
+    derived_mac_address,
+    kubernetes_name,
+    load_settings,
+    parse_quantity,
+    supports_nested_virtualization,
+)
+from tests.harness import ROOT, run_program
+
+
+class DictSource:
+    """A ConfigSource over a dict, the way Pulumi hands values over (strings, JSON for objects)."""
+
+    def __init__(self, values, secret=()):
+        self.values = values
+        self.secret = set(secret)
+
+    def get(self, key):
+        value = self.values.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    def is_secret(self, key):
+        return key in self.secret
+
+
+def load(values, secret=()):
+    return load_settings(DictSource(values, secret), "kedge", "test")
+
+
+def problems_of(values, secret=()):
+    with pytest.raises(SettingsError) as caught:
+        load(values, secret)
+    return caught.value.problems
+
+
+def test_defaults_give_a_valid_empty_fleet():
+    settings = load({})
+    assert settings.devices == ()
+    assert settings.aks.virt_pool_vm_size == DEFAULTS["aksVirtPoolVmSize"]
+    assert settings.hub.sku.value == "S1"
+
+
+def test_device_mode_defaults_to_stack_default_and_can_be_overridden():
+    settings = load({"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1",
+                     "devices": [{"id": "a"}, {"id": "b", "mode": "vm", "memory": "8Gi"}]})
+    a, b = settings.devices
+    assert a.mode is HostingMode.DIND and a.dind.image == "reg.example/iotedge-dind:1.6.0-1" and a.vm is None
+    assert b.mode is HostingMode.VM and b.vm.memory == "8Gi" and b.dind is None
+    assert b.vm.cpu_cores == DEFAULTS["vmCpuCores"]
+
+
+def test_settings_objects_are_frozen():
+    settings = load({"devices": [{"id": "a", "tags": {"site": "x"}}]})
+    with pytest.raises(Exception):
+        settings.devices[0].device_id = "b"
+    with pytest.raises(TypeError):
+        settings.devices[0].tags["site"] = "y"
+
+
+BAD_CONFIGS = [
+    ({"cluster": "gke"}, "kedge:cluster", "aks, existing"),
+    ({"hub": "existing"}, "kedge:hubName", "required"),
+    ({"hub": "existing", "hubName": "h-1"}, "kedge:hubResourceGroup", "required"),
+    ({"hubName": "-bad-"}, "kedge:hubName", "3-50"),
+    ({"hubSku": "B1"}, "kedge:hubSku", "F1, S1, S2, S3"),
+    ({"hubSku": "F1", "hubCapacity": "2"}, "kedge:hubCapacity", "allowed: 1"),
+    ({"hubCapacity": "many"}, "kedge:hubCapacity", "whole number"),
+    ({"aksVirtPoolVmSize": "Standard_D4as_v4"}, "kedge:aksVirtPoolVmSize", "nested virtualization"),
+    ({"aksVirtPoolVmSize": "Standard_DC4s_v3"}, "kedge:aksVirtPoolVmSize", "Standard_D4s_v5"),
+    ({"aksVirtPoolEnabled": "false", "devices": [{"id": "a"}]}, "kedge:aksVirtPoolEnabled", "vm devices"),
+    ({"aksVirtPoolEnabled": "maybe"}, "kedge:aksVirtPoolEnabled", "true, false"),
+    ({"aksKubernetesVersion": "latest"}, "kedge:aksKubernetesVersion", "1.33"),
+    ({"aksNetworkPolicy": "kubenet"}, "kedge:aksNetworkPolicy", "calico, cilium, azure"),
+    ({"environment": "prod"}, "kedge:environment", "dev, production"),
+    ({"environment": "production", "kubevirtUseEmulation": "true"}, "kedge:kubevirtUseEmulation", "production"),
+    ({"kubevirtVersion": "1.9"}, "kedge:kubevirtVersion", "v1.9.0"),
+    ({"aziotEdgeVersion": "1.5.21-1"}, "kedge:aziotEdgeVersion", "1.6"),
+    ({"defaultMode": "container"}, "kedge:defaultMode", "vm, dind"),
+    ({"cluster": "existing", "kubeconfig": "apiVersion: v1"}, "kedge:kubeconfig", "--secret"),
+    ({"sshAuthorizedKeys": ["hello"]}, "kedge:sshAuthorizedKeys[0]", "ssh-ed25519"),
+    ({"vmSshSourceRanges": ["everywhere"]}, "kedge:vmSshSourceRanges[0]", "CIDR"),
+    ({"devices": {"id": "a"}}, "kedge:devices", "list"),
+    ({"devices": ["a"]}, "kedge:devices[0]", "object"),
+    ({"devices": [{"id": "has space"}]}, "kedge:devices[0].id", "1-128"),
+    ({"devices": [{"id": "x" * 129}]}, "kedge:devices[0].id", "1-128"),
+    ({"devices": [{"id": "a"}, {"id": "a"}]}, "kedge:devices[1].id", "kedge:devices[0]"),
+    ({"devices": [{"id": "a", "mode": "lxc"}]}, "kedge:devices[0].mode", "vm, dind"),
+    ({"devices": [{"id": "a", "macAddress": "02:00:00:00:00"}]}, "kedge:devices[0].macAddress", "six colon-separated"),
+    ({"devices": [{"id": "a", "macAddress": "01:00:5e:00:00:01"}]}, "kedge:devices[0].macAddress", "unicast"),
+    ({"devices": [{"id": "a", "macAddress": "02:00:00:00:00:01"}, {"id": "b", "macAddress": "02:00:00:00:00:01"}]},
+     "kedge:devices[1].macAddress", "unique"),
+    ({"devices": [{"id": "a", "memory": "4GB"}]}, "kedge:devices[0].memory", "Kubernetes quantity"),
+    ({"devices": [{"id": "a", "diskSize": "512Mi"}]}, "kedge:devices[0].diskSize", "at least 1Gi"),
+    ({"devices": [{"id": "a", "cpuCores": 0}]}, "kedge:devices[0].cpuCores", "1 to 64"),
+    ({"devices": [{"id": "a", "runStrategy": "running"}]}, "kedge:devices[0].runStrategy", "Always, RerunOnFailure"),
+    ({"devices": [{"id": "a", "evictionStrategy": "Migrate"}]}, "kedge:devices[0].evictionStrategy", "LiveMigrateIfPossible"),
+    ({"devices": [{"id": "a", "sshService": "NodePort"}]}, "kedge:devices[0].sshService", "none, ClusterIP, LoadBalancer"),
+    ({"devices": [{"id": "a", "imageUrl": "file:///x.img"}]}, "kedge:devices[0].imageUrl", "http(s) URL"),
+    ({"devices": [{"id": "a", "image": "x/y:1"}]}, "kedge:devices[0].image", "mode dind only"),
+    ({"devices": [{"id": "a", "colour": "red"}]}, "kedge:devices[0].colour", "allowed: id, mode, tags"),
+    ({"devices": [{"id": "a", "tags": {"a.b": "x"}}]}, "kedge:devices[0].tags.a.b", "tag name"),
+    ({"devices": [{"id": "a", "tags": {"site": ["x"]}}]}, "kedge:devices[0].tags.site", "string, number or boolean"),
+    ({"devices": [{"id": "a", "mode": "dind"}]}, "kedge:devices[0].image", "images/iotedge-dind/"),
+    ({"devices": [{"id": "a", "mode": "dind", "image": "reg/x:latest"}]}, "kedge:devices[0].image", "other than latest"),
+    ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "memoryRequest": "2Gi", "memoryLimit": "1Gi"}]},
+     "kedge:devices[0].memoryLimit", "at least the request"),
+    ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "cpuRequest": "half"}]},
+     "kedge:devices[0].cpuRequest", "Kubernetes quantity"),
+    ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "macAddress": "02:00:00:00:00:01"}]},
+     "kedge:devices[0].macAddress", "mode vm only"),
+]
+
+
+@pytest.mark.parametrize("values,key,allowed", BAD_CONFIGS, ids=[c[1] for c in BAD_CONFIGS])
+def test_bad_config_names_the_key_and_what_is_allowed(values, key, allowed):
+    problems = problems_of(values)
+    matching = [p for p in problems if p.startswith(f"{key}:")]
+    assert matching, f"no problem names {key}: {problems}"
+    assert any(allowed in p for p in matching), matching
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of({
+        "cluster": "gke", "hubSku": "B1",
+        "devices": [{"id": "bad id"}, {"id": "ok", "memory": "lots"}],
+    })
+    keys = {p.split(":", 2)[0] + ":" + p.split(":", 2)[1] for p in problems}
+    assert {"kedge:cluster", "kedge:hubSku", "kedge:devices[0].id", "kedge:devices[1].memory"} <= keys
+
+
+def test_bad_config_stops_the_program_before_any_resource():
+    run = run_program("bad", {"hubSku": "B1", "devices": [{"id": "a", "macAddress": "zz"}]}, expect_error=True)
+    assert isinstance(run.error, SettingsError)
+    assert "kedge:hubSku" in str(run.error) and "kedge:devices[0].macAddress" in str(run.error)
+    assert run.resources == []
+
+
+@pytest.mark.parametrize("device_id", ["edge-1", "a", "gateway-0042"])
+def test_dns_label_ids_are_kept(device_id):
+    assert kubernetes_name(device_id) == device_id
+
+
+@pytest.mark.parametrize("device_id", ["Edge.1", "edge_1", "1st-floor", "x" * 41, "$$$", "Site-A:Line(1)"])
+def test_other_ids_map_to_a_hashed_dns_label(device_id):
+    name = kubernetes_name(device_id)
+    assert name != device_id
+    assert len(name) <= 40
+    assert name[0].isalpha() and name[-1].isalnum()
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    assert kubernetes_name(device_id) == name  # deterministic
+
+
+def test_ids_differing_in_case_or_punctuation_get_distinct_names():
+    ids = ["Edge.1", "edge.1", "EDGE-1", "edge_1"]
+    assert len({kubernetes_name(i) for i in ids}) == len(ids)
+    assert "edge-1" not in {kubernetes_name(i) for i in ids if i != "edge-1"}
+
+
+def test_a_kubernetes_name_collision_is_rejected():
+    # "Edge.1" maps to "edge-1-<hash>": an id spelled exactly that way collides with it.
+    taken = kubernetes_name("Edge.1")
+    problems = problems_of({"devices": [{"id": "Edge.1"}, {"id": taken}]})
+    assert any(p.startswith("kedge:devices[1].id:") and "Kubernetes name" in p for p in problems)
+
+
+def test_derived_macs_are_stable_unicast_and_locally_administered():
+    mac = derived_mac_address("edge-1")
+    assert mac == derived_mac_address("edge-1") != derived_mac_address("edge-2")
+    first = int(mac[:2], 16)
+    assert first & 0b01 == 0 and first & 0b10 == 0b10
+
+
+@pytest.mark.parametrize("text,value", [("1Gi", 2**30), ("500m", 0.5), ("2", 2), ("1.5G", 1.5e9), ("1e3", 1000), ("128Ki", 131072)])
+def test_quantities_parse_like_kubernetes(text, value):
+    assert float(parse_quantity(text)) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["4GB", "1 Gi", "", "Gi", "1.2.3"])
+def test_non_quantities_are_rejected(text):
+    with pytest.raises(ValueError):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize("size", ["Standard_D4s_v5", "Standard_D8ds_v5", "Standard_D4_v3", "Standard_E16s_v4",
+                                  "Standard_D4as_v5", "Standard_D4ads_v5", "Standard_D4s_v6", "Standard_E8ds_v6"])
+def test_nested_virtualization_sizes_are_accepted(size):
+    assert supports_nested_virtualization(size)
+
+
+@pytest.mark.parametrize("size", ["Standard_D4as_v4", "Standard_D4a_v4", "Standard_E4as_v4", "Standard_DC4s_v3",
+                                  "Standard_B2s", "Standard_D4pls_v5", "Standard_D4_v6", "standard_d4s_v5"])
+def test_sizes_without_nested_virtualization_are_rejected(size):
+    assert not supports_nested_virtualization(size)
+
+
+def test_settings_module_imports_no_pulumi():
+    tree = ast.parse((ROOT / "components" / "settings.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {m for m in imported if m.startswith("pulumi")}, imported
