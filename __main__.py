@@ -8,8 +8,11 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import resources
 
 from components.azure.aks_cluster import AksCluster, AksClusterArgs
+from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from components.azure.iot_hub import IotHub, IotHubArgs
-from components.settings import ClusterSource, HubSource, load_settings
+from components.device_config import device_files
+from components.edge_config import certificate_thumbprint
+from components.settings import ClusterSource, HubSource, IdentityAuth, ProvisioningSource, load_settings
 from components.stack_config import PulumiConfigSource
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
@@ -33,6 +36,38 @@ hub = IotHub(
         existing=settings.hub.source is HubSource.EXISTING,
     ),
 )
+
+# One IoT Edge identity per manually provisioned device (DPS creates its own), and the
+# config.toml + certificates each runtime gets, all as secrets.
+files_by_device = {}
+for device in settings.devices:
+    identity = None
+    if device.identity.provisioning is ProvisioningSource.MANUAL:
+        certificates = device.identity.certificates
+        identity = EdgeDeviceIdentity(
+            device.kubernetes_name,
+            EdgeDeviceIdentityArgs(
+                hub_hostname=hub.hostname,
+                device_id=device.device_id,
+                owner=f"{settings.project}/{settings.stack}",
+                registry_policy_key=hub.registry_policy_key,
+                service_policy_key=hub.service_policy_key,
+                auth=device.identity.auth.value,
+                thumbprint=(
+                    config.require_secret(certificates.identity_cert).apply(certificate_thumbprint)
+                    if device.identity.auth is IdentityAuth.X509_SELF_SIGNED
+                    else None
+                ),
+                enabled=device.identity.enabled,
+                tags=dict(device.tags),
+                adopt_existing=device.identity.adopt_existing,
+            ),
+            # Entra ID needs the data-plane roles first; the helper falls back to SAS meanwhile.
+            opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
+        )
+    files_by_device[device.device_id] = device_files(
+        device, settings, hub.hostname, identity.primary_key if identity else None, config.require_secret
+    )
 
 if settings.aks is not None:
     aks = AksCluster(

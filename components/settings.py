@@ -106,6 +106,21 @@ class EvictionStrategy(Choice):
     EXTERNAL = "External"
 
 
+class IdentityAuth(Choice):
+    """How the device authenticates to IoT Hub."""
+
+    SYMMETRIC_KEY = "symmetricKey"
+    X509_SELF_SIGNED = "x509SelfSigned"
+    X509_CA = "x509CA"
+
+
+class ProvisioningSource(Choice):
+    """manual: this stack creates the identity in the hub; dps: the Device Provisioning Service does."""
+
+    MANUAL = "manual"
+    DPS = "dps"
+
+
 class SshService(Choice):
     NONE = "none"
     CLUSTER_IP = "ClusterIP"
@@ -137,6 +152,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "hubCapacity": 1,
         "defaultMode": HostingMode.VM.value,
         "aziotEdgeVersion": "1.6.0-1",
+        "edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6",
+        "dpsIdScope": "",
+        "dpsGlobalEndpoint": "https://global.azure-devices-provisioning.net",
         "sshAuthorizedKeys": [],
         "vmCpuCores": 2,
         "vmMemory": "4Gi",
@@ -196,7 +214,10 @@ DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(
         "memoryLimit": "dindMemoryLimit",
     }
 )
-COMMON_DEVICE_KEYS = ("id", "mode", "tags")
+COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret")
+# Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
+CERTIFICATE_ENTRIES = ("identityCert", "identityKey", "edgeCaCert", "edgeCaKey", "trustBundle")
+SECRET_KEY_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 # IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-:.+%_#*?!(),=@;$']{1,128}$")
@@ -210,6 +231,7 @@ QUANTITY_PATTERN = re.compile(
     r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
 )
+EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
 AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 KUBERNETES_VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -354,11 +376,36 @@ class DindSettings:
 
 
 @dataclass(frozen=True)
+class CertificateKeys:
+    """Names of the secret stack config keys that hold a device's PEM files (None: not used)."""
+
+    identity_cert: Optional[str] = None
+    identity_key: Optional[str] = None
+    edge_ca_cert: Optional[str] = None
+    edge_ca_key: Optional[str] = None
+    trust_bundle: Optional[str] = None
+
+    def named(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    auth: IdentityAuth
+    provisioning: ProvisioningSource
+    adopt_existing: bool
+    enabled: bool
+    certificates: CertificateKeys
+    dps_symmetric_key_secret: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class DeviceSettings:
     device_id: str
     kubernetes_name: str
     mode: HostingMode
     tags: Mapping[str, Any]
+    identity: IdentitySettings
     vm: Optional[VmSettings] = None
     dind: Optional[DindSettings] = None
 
@@ -383,6 +430,9 @@ class Settings:
     hub: HubSettings
     default_mode: HostingMode
     aziot_edge_version: str
+    edge_agent_image: str
+    dps_id_scope: Optional[str]
+    dps_global_endpoint: str
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
     kubevirt: KubevirtSettings
@@ -534,8 +584,21 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         if not CIDR_PATTERN.match(cidr):
             r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24")
 
+    edge_agent_image = r.string("edgeAgentImage")
+    if not EDGE_AGENT_IMAGE_PATTERN.match(edge_agent_image):
+        r.problem(f"{NAMESPACE}:edgeAgentImage", f"{edge_agent_image!r} is not allowed; allowed: an edgeAgent image of the 1.6 LTS line, e.g. mcr.microsoft.com/azureiotedge-agent:1.6")
+    dps_id_scope = r.optional_string("dpsIdScope")
+    if dps_id_scope and not re.fullmatch(r"0ne[0-9A-Fa-f]{8}", dps_id_scope):
+        r.problem(f"{NAMESPACE}:dpsIdScope", f"{dps_id_scope!r} is not a DPS ID scope; allowed: e.g. 0ne0012345A")
+    dps_global_endpoint = r.string("dpsGlobalEndpoint")
+    if not dps_global_endpoint.startswith("https://"):
+        r.problem(f"{NAMESPACE}:dpsGlobalEndpoint", f"{dps_global_endpoint!r} is not allowed; allowed: an https:// URL")
+
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
+    for index, device in enumerate(devices):
+        if device.identity.provisioning is ProvisioningSource.DPS and not dps_id_scope:
+            r.problem(f"{NAMESPACE}:dpsIdScope", f"is required by device {device.device_id!r} (provisioning: dps); allowed: your DPS instance's ID scope")
 
     if devices and cluster_source is ClusterSource.AKS and aks is not None:
         if not aks.virt_pool_enabled and any(d.mode is HostingMode.VM for d in devices):
@@ -558,6 +621,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         hub=hub,
         default_mode=default_mode,
         aziot_edge_version=aziot_edge_version,
+        edge_agent_image=edge_agent_image,
+        dps_id_scope=dps_id_scope,
+        dps_global_endpoint=dps_global_endpoint,
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         kubevirt=kubevirt,
@@ -694,6 +760,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         else:
             r.problem(f"{key}.{name}", f"is not a device setting; allowed: {', '.join([*COMMON_DEVICE_KEYS, *own_keys])}")
     tags = _tags(r, f"{key}.tags", raw.get("tags", {}))
+    identity = _identity(r, key, raw)
 
     def setting(name: str) -> Any:
         return raw[name] if name in raw else r.raw(own_keys[name])
@@ -757,8 +824,75 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         kubernetes_name=kubernetes_name(device_id),
         mode=mode,
         tags=MappingProxyType(tags),
+        identity=identity,
         vm=vm,
         dind=dind,
+    )
+
+
+def _secret_key_name(r: _Reader, key: str, name: Any) -> Optional[str]:
+    """A device field that names a secret stack config key: the key must be set, as a secret."""
+    if not isinstance(name, str) or not SECRET_KEY_NAME_PATTERN.match(name):
+        r.problem(key, f"{name!r} is not allowed; allowed: the name of a stack config key set with --secret, e.g. edge1IdentityCert")
+        return None
+    if name in DEFAULTS or name in OBJECT_KEYS:
+        r.problem(key, f"{name!r} is a kedge setting; allowed: a key of its own, e.g. {name}Pem")
+        return None
+    if not r.source.get(name):
+        r.problem(key, f"names kedge:{name}, which is not set; allowed: set it with `pulumi config set --secret {name} < file.pem`")
+    elif not r.source.is_secret(name):
+        r.problem(key, f"names kedge:{name}, which is stored in plain text; allowed: a secret (pulumi config set --secret {name} ...)")
+    return name
+
+
+def _identity(r: _Reader, key: str, raw: dict) -> IdentitySettings:
+    auth = as_choice(raw.get("auth", IdentityAuth.SYMMETRIC_KEY.value), IdentityAuth, f"{key}.auth", r.problems, IdentityAuth.SYMMETRIC_KEY.value)
+    provisioning = as_choice(
+        raw.get("provisioning", ProvisioningSource.MANUAL.value), ProvisioningSource, f"{key}.provisioning", r.problems, "manual"
+    )
+    adopt = raw.get("adoptExisting", False)
+    if not isinstance(adopt, bool):
+        r.problem(f"{key}.adoptExisting", f"{adopt!r} is not allowed; allowed: true, false")
+        adopt = False
+    status = raw.get("status", "enabled")
+    if status not in ("enabled", "disabled"):
+        r.problem(f"{key}.status", f"{status!r} is not allowed; allowed: enabled, disabled")
+    raw_certs = raw.get("certificates", {})
+    names: dict[str, Optional[str]] = {}
+    if not isinstance(raw_certs, dict):
+        r.problem(f"{key}.certificates", f"{raw_certs!r} is not allowed; allowed: a map with {', '.join(CERTIFICATE_ENTRIES)}")
+        raw_certs = {}
+    for entry, name in raw_certs.items():
+        if entry not in CERTIFICATE_ENTRIES:
+            r.problem(f"{key}.certificates.{entry}", f"is not a certificate entry; allowed: {', '.join(CERTIFICATE_ENTRIES)}")
+        else:
+            names[entry] = _secret_key_name(r, f"{key}.certificates.{entry}", name)
+    certificates = CertificateKeys(
+        identity_cert=names.get("identityCert"), identity_key=names.get("identityKey"),
+        edge_ca_cert=names.get("edgeCaCert"), edge_ca_key=names.get("edgeCaKey"), trust_bundle=names.get("trustBundle"),
+    )
+    if auth is not IdentityAuth.SYMMETRIC_KEY:
+        for entry in ("identityCert", "identityKey"):
+            if entry not in raw_certs:
+                r.problem(f"{key}.certificates.{entry}", f"is required with auth {auth.value}; allowed: the name of a secret stack config key holding the PEM")
+    elif "identityCert" in raw_certs or "identityKey" in raw_certs:
+        r.problem(f"{key}.certificates", "identityCert/identityKey apply to X.509 auth only; allowed: auth: x509SelfSigned or x509CA")
+    if ("edgeCaCert" in raw_certs) != ("edgeCaKey" in raw_certs):
+        r.problem(f"{key}.certificates", "edgeCaCert and edgeCaKey go together; allowed: both or neither")
+    dps_key = None
+    if provisioning is ProvisioningSource.DPS:
+        if adopt:
+            r.problem(f"{key}.adoptExisting", "applies to manual provisioning only; with dps the Device Provisioning Service owns the identity")
+        if auth is IdentityAuth.SYMMETRIC_KEY:
+            if "dpsSymmetricKeySecret" not in raw:
+                r.problem(f"{key}.dpsSymmetricKeySecret", "is required with provisioning dps and auth symmetricKey; allowed: the name of a secret stack config key holding the enrollment's device key")
+            else:
+                dps_key = _secret_key_name(r, f"{key}.dpsSymmetricKeySecret", raw["dpsSymmetricKeySecret"])
+    elif "dpsSymmetricKeySecret" in raw:
+        r.problem(f"{key}.dpsSymmetricKeySecret", "applies to provisioning dps only")
+    return IdentitySettings(
+        auth=auth, provisioning=provisioning, adopt_existing=adopt, enabled=status != "disabled",
+        certificates=certificates, dps_symmetric_key_secret=dps_key,
     )
 
 

@@ -51,7 +51,17 @@ def fake_kubeconfig(cluster: str, server: str = "https://10.0.0.1:6443") -> str:
     )
 
 
+def fake_pem(kind: str, seed: str) -> str:
+    """A PEM block of the right shape (its body is not a real certificate or key)."""
+    body = base64.b64encode(hashlib.sha512(seed.encode()).digest() * 4).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n"
+
+
 TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")
+TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
+TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
+TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
 
 
 def fake_key(seed: str) -> str:
@@ -178,12 +188,32 @@ class KedgeMocks(pulumi.runtime.Mocks):
                 state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
                 state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
             return resource_id, state
+        environment, _ = unwrap_secrets(inputs.get("environment") or {})
+        if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment:
+            # What the device-registry helper prints after creating the identity.
+            spec = json.loads(environment["KEDGE_DEVICE"])
+            state["stdout"] = json.dumps(self.registry_state(environment["KEDGE_HUB_HOSTNAME"], spec))
+            state["stderr"] = ""
+            return f"{args.name}-id", state
         if args.typ.startswith("kubernetes:"):
             metadata = inputs.get("metadata") or {}
             namespace = metadata.get("namespace")
             name = metadata.get("name") or args.name
             return (f"{namespace}/{name}" if namespace else name), state
         return f"{args.name}-id", state
+
+    @staticmethod
+    def registry_state(hostname: str, spec: dict) -> dict:
+        device_id = spec["deviceId"]
+        state = {
+            "deviceId": device_id, "hostname": hostname, "generationId": "638000000000000000",
+            "created": not spec.get("adopt"), "auth": spec["auth"], "managedTags": sorted([*spec["tags"], "kedgeOwner"]),
+        }
+        if spec["auth"] == "sas":
+            key = fake_key(f"device/{device_id}")
+            state.update(primaryKey=key, secondaryKey=fake_key(f"device2/{device_id}"),
+                         connectionString=f"HostName={hostname};DeviceId={device_id};SharedAccessKey={key}")
+        return state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, dict(args.args)))
@@ -204,7 +234,14 @@ class KedgeMocks(pulumi.runtime.Mocks):
             return {
                 "value": [
                     {"keyName": policy, "primaryKey": fake_key(f"{name}/{policy}/1"), "secondaryKey": fake_key(f"{name}/{policy}/2"), "rights": rights}
-                    for policy, rights in (("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnect"), ("registryReadWrite", "RegistryWrite"))
+                    for policy, rights in (
+                    # The five policies every new hub has.
+                    ("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnect"),
+                    ("service", "ServiceConnect"),
+                    ("device", "DeviceConnect"),
+                    ("registryRead", "RegistryRead"),
+                    ("registryReadWrite", "RegistryWrite"),
+                )
                 ]
             }, []
         if args.token == "azure-native:authorization:getClientConfig":
@@ -304,17 +341,24 @@ def run_program(
 
 
 def run_example_stack(
-    stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False
+    stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
+    omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (),
 ) -> ProgramRun:
     """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
     config = load_stack_config(stack)
     config.update(overrides or {})
-    secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
+    secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
     config.update({k: TEST_SECRETS[k] for k in secrets})
+    secrets += list(secrets_extra)  # keys the overrides set, to be passed as secrets
     return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error)
 
 
 def needs_secret(config: dict[str, Any], key: str) -> bool:
+    """Whether the stack's README steps set `key` with --secret."""
     if key == "kubeconfig":
         return config.get("cluster") == "existing"
-    return False
+    named = set()
+    for device in config.get("devices") or []:
+        named |= set((device.get("certificates") or {}).values())
+        named.add(device.get("dpsSymmetricKeySecret"))
+    return key in named

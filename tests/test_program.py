@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.harness import TEST_SECRETS, example_stacks, load_stack_config, run_example_stack, run_program
+from tests.harness import TEST_SECRETS, example_stacks, load_stack_config, run_example_stack
 
 HUB = "azure-native:iothub:IotHubResource"
 AKS = "azure-native:containerservice:ManagedCluster"
@@ -96,9 +96,7 @@ def test_existing_cluster_uses_the_secret_kubeconfig_and_context():
 
 
 def test_existing_cluster_without_kubeconfig_uses_the_ambient_one():
-    config = load_stack_config("site")  # the stack file alone: no kubeconfig secret set
-    config["kubeContext"] = ""
-    provider = run_program("site", config).one(K8S_PROVIDER)
+    provider = run_example_stack("site", {"kubeContext": ""}, omit_secrets=["kubeconfig"]).one(K8S_PROVIDER)
     assert provider.get("kubeconfig") is None and provider.get("context") is None
 
 

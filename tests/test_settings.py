@@ -121,6 +121,25 @@ BAD_CONFIGS = [
      "kedge:devices[0].cpuRequest", "Kubernetes quantity"),
     ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "macAddress": "02:00:00:00:00:01"}]},
      "kedge:devices[0].macAddress", "mode vm only"),
+    ({"devices": [{"id": "a", "auth": "password"}]}, "kedge:devices[0].auth", "symmetricKey, x509SelfSigned, x509CA"),
+    ({"devices": [{"id": "a", "provisioning": "tpm"}]}, "kedge:devices[0].provisioning", "manual, dps"),
+    ({"devices": [{"id": "a", "auth": "x509CA"}]}, "kedge:devices[0].certificates.identityCert", "required with auth x509CA"),
+    ({"devices": [{"id": "a", "auth": "x509CA", "certificates": {"identityCert": "nope", "identityKey": "nope2"}}]},
+     "kedge:devices[0].certificates.identityCert", "pulumi config set --secret nope"),
+    ({"plainCert": "-----BEGIN CERTIFICATE-----", "devices": [{"id": "a", "certificates": {"trustBundle": "plainCert"}}]},
+     "kedge:devices[0].certificates.trustBundle", "plain text"),
+    ({"devices": [{"id": "a", "certificates": {"trustBundle": "hubName"}}]}, "kedge:devices[0].certificates.trustBundle", "a key of its own"),
+    ({"devices": [{"id": "a", "certificates": {"rootCa": "x"}}]}, "kedge:devices[0].certificates.rootCa", "identityCert, identityKey"),
+    ({"devices": [{"id": "a", "certificates": {"identityCert": "x"}}]}, "kedge:devices[0].certificates", "X.509 auth only"),
+    ({"devices": [{"id": "a", "provisioning": "dps", "dpsSymmetricKeySecret": "k"}], "k": "a2V5"},
+     "kedge:dpsIdScope", "required by device 'a'"),
+    ({"dpsIdScope": "0ne0012345A", "devices": [{"id": "a", "provisioning": "dps"}]},
+     "kedge:devices[0].dpsSymmetricKeySecret", "required with provisioning dps"),
+    ({"devices": [{"id": "a", "dpsSymmetricKeySecret": "k"}]}, "kedge:devices[0].dpsSymmetricKeySecret", "dps only"),
+    ({"devices": [{"id": "a", "adoptExisting": "yes"}]}, "kedge:devices[0].adoptExisting", "true, false"),
+    ({"devices": [{"id": "a", "status": "off"}]}, "kedge:devices[0].status", "enabled, disabled"),
+    ({"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.5"}, "kedge:edgeAgentImage", "1.6 LTS"),
+    ({"dpsIdScope": "scope"}, "kedge:dpsIdScope", "0ne0012345A"),
 ]
 
 
@@ -130,6 +149,13 @@ def test_bad_config_names_the_key_and_what_is_allowed(values, key, allowed):
     matching = [p for p in problems if p.startswith(f"{key}:")]
     assert matching, f"no problem names {key}: {problems}"
     assert any(allowed in p for p in matching), matching
+
+
+def test_secret_certificate_names_are_accepted():
+    settings = load({"c": "pem", "k": "pem", "devices": [{"id": "a", "auth": "x509CA", "certificates": {"identityCert": "c", "identityKey": "k"}}]},
+                    secret=("c", "k"))
+    certificates = settings.devices[0].identity.certificates
+    assert (certificates.identity_cert, certificates.identity_key, certificates.trust_bundle) == ("c", "k", None)
 
 
 def test_every_problem_is_reported_at_once():

@@ -6,11 +6,21 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-from pulumi_azure_native import iothub
+from pulumi_azure_native import authorization, iothub
 
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere
 # the property is rejected. IoT Hub enforces TLS 1.2 on every hub since 2025-08-31 anyway.
 MIN_TLS_REGIONS = frozenset({"eastus", "southcentralus", "westus2", "usgovarizona", "usgovvirginia", "usgovtexas"})
+
+# Data-plane roles the deploying principal gets on a hub this stack creates, so the
+# device-registry helper can use Entra ID tokens instead of shared access keys.
+REGISTRY_CONTRIBUTOR_ROLE = "4ea46cd5-c1b2-4a8e-910b-273211f9ce47"  # IoT Hub Registry Contributor
+TWIN_CONTRIBUTOR_ROLE = "494bdba2-168f-4f31-a0a1-191d2f7c028c"  # IoT Hub Twin Contributor
+
+# The hub's default shared access policies the helper falls back to: identities need
+# RegistryWrite, twin tags need ServiceConnect, and no default policy has both.
+REGISTRY_POLICY = "registryReadWrite"
+SERVICE_POLICY = "service"
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,12 @@ class IotHub(pulumi.ComponentResource):
     """The hub's Azure resource id."""
     resource_group_name: pulumi.Output[str]
     """The hub's resource group."""
+    registry_policy_key: pulumi.Output[str]
+    """Primary key of the registryReadWrite policy (a secret)."""
+    service_policy_key: pulumi.Output[str]
+    """Primary key of the service policy (a secret)."""
+    data_plane_roles: list
+    """Role assignments that let the deploying principal use Entra ID on the hub (created hubs only)."""
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:IotHub", name, None, opts)
@@ -81,6 +97,44 @@ class IotHub(pulumi.ComponentResource):
             self.hostname = hub.properties.apply(lambda p: p.host_name)
             self.resource_id = hub.id
         self.resource_group_name = pulumi.Output.from_input(args.resource_group_name)
-        self.register_outputs(
-            {"name": self.name, "hostname": self.hostname, "resource_id": self.resource_id, "resource_group_name": self.resource_group_name}
+        self.data_plane_roles = [] if args.existing else self._grant_deployer(name)
+        keys = iothub.list_iot_hub_resource_keys_output(
+            resource_group_name=args.resource_group_name,
+            resource_name=self.name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
         )
+        # Invoke results are not secret by themselves: wrap the keys where they are born.
+        self.registry_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, REGISTRY_POLICY)))
+        self.service_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, SERVICE_POLICY)))
+        self.register_outputs(
+            {
+                "name": self.name,
+                "hostname": self.hostname,
+                "resource_id": self.resource_id,
+                "resource_group_name": self.resource_group_name,
+                "registry_policy_key": self.registry_policy_key,
+                "service_policy_key": self.service_policy_key,
+            }
+        )
+
+    def _grant_deployer(self, name: str) -> list:
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        return [
+            authorization.RoleAssignment(
+                f"{name}-deployer-{label}",
+                principal_id=client.object_id,
+                role_definition_id=pulumi.Output.concat(
+                    "/subscriptions/", client.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
+                ),
+                scope=self.resource_id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for label, role in (("registry", REGISTRY_CONTRIBUTOR_ROLE), ("twins", TWIN_CONTRIBUTOR_ROLE))
+        ]
+
+
+def _primary_key(rules, policy: str) -> str:
+    for rule in rules or []:
+        if rule.key_name == policy:
+            return rule.primary_key
+    raise ValueError(f"the hub has no shared access policy {policy!r}; the device-registry helper needs it as a fallback")

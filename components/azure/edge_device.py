@@ -1,0 +1,118 @@
+"""One IoT Edge device identity in an IoT Hub, managed by the device-registry helper."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+from pulumi_command import local
+
+from . import device_registry
+from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
+
+# `python -m <this package>.device_registry`: components.azure in this repository,
+# kedge.azure when installed with pip. Nothing machine-specific lands in the inputs.
+HELPER_MODULE = device_registry.__name__
+AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
+
+
+@dataclass(frozen=True)
+class EdgeDeviceIdentityArgs:
+    """Inputs of EdgeDeviceIdentity."""
+
+    hub_hostname: pulumi.Input[str]
+    """Hostname of the IoT Hub, <name>.azure-devices.net."""
+    device_id: str
+    """IoT Hub device id."""
+    owner: str
+    """Who manages the identity, written to the twin tag kedgeOwner (e.g. project/stack)."""
+    registry_policy_key: pulumi.Input[str]
+    """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID is not available."""
+    service_policy_key: pulumi.Input[str]
+    """Key of the hub's service policy (secret), for twin tags."""
+    auth: str = "symmetricKey"
+    """symmetricKey, x509SelfSigned or x509CA."""
+    thumbprint: Optional[pulumi.Input[str]] = None
+    """SHA-1 thumbprint of the device certificate (x509SelfSigned)."""
+    enabled: bool = True
+    """Whether the device may connect."""
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    """Device-twin tags (deployment targeting)."""
+    adopt_existing: bool = False
+    """Manage an identity that already exists in the hub (it is then never deleted)."""
+    helper_python: str = "venv/bin/python"
+    """Interpreter that runs the helper, relative to the Pulumi project directory."""
+
+
+class EdgeDeviceIdentity(pulumi.ComponentResource):
+    """An IoT Edge-enabled device identity: created or adopted, updated in place, deleted on destroy."""
+
+    device_id: pulumi.Output[str]
+    """The device id."""
+    generation_id: pulumi.Output[str]
+    """The hub's generation id of the identity this stack manages."""
+    primary_key: pulumi.Output[Optional[str]]
+    """The device's primary symmetric key (secret; empty for X.509)."""
+    connection_string: pulumi.Output[Optional[str]]
+    """The device connection string (secret; empty for X.509)."""
+
+    def __init__(self, name: str, args: EdgeDeviceIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kedge:index:EdgeDeviceIdentity", name, None, opts)
+        if args.auth not in AUTH_TYPES:
+            raise ValueError(f"auth {args.auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
+        spec = pulumi.Output.all(thumbprint=args.thumbprint).apply(
+            lambda values: json.dumps(
+                {
+                    "deviceId": args.device_id,
+                    "owner": args.owner,
+                    "auth": AUTH_TYPES[args.auth],
+                    "primaryThumbprint": values["thumbprint"],
+                    "secondaryThumbprint": values["thumbprint"],
+                    "status": "enabled" if args.enabled else "disabled",
+                    "tags": dict(args.tags),
+                    "adopt": args.adopt_existing,
+                },
+                sort_keys=True,
+            )
+        )
+        helper = f"{args.helper_python} -m {HELPER_MODULE}"
+        command = local.Command(
+            f"{name}-registry",
+            create=f"{helper} create",
+            update=f"{helper} update",
+            delete=f"{helper} delete",
+            environment={
+                "KEDGE_HUB_HOSTNAME": args.hub_hostname,
+                "KEDGE_DEVICE": spec,
+                "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
+                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args.registry_policy_key),
+                "KEDGE_SERVICE_POLICY": SERVICE_POLICY,
+                "KEDGE_SERVICE_KEY": pulumi.Output.secret(args.service_policy_key),
+            },
+            # stdout carries the device keys: never logged, stored only as a secret.
+            logging=local.Logging.STDERR,
+            add_previous_output_in_env=True,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["stdout"],
+                # Delete the old identity before creating its replacement, so a replace can
+                # never end with the old resource's delete removing the new identity (the
+                # helper also checks the hub's generation id before deleting).
+                delete_before_replace=True,
+            ),
+        )
+        state = command.stdout.apply(lambda text: json.loads(text) if text else {})
+        self.device_id = pulumi.Output.from_input(args.device_id)
+        self.generation_id = state.apply(lambda s: s.get("generationId"))
+        self.primary_key = pulumi.Output.secret(state.apply(lambda s: s.get("primaryKey")))
+        self.connection_string = pulumi.Output.secret(state.apply(lambda s: s.get("connectionString")))
+        self.register_outputs(
+            {
+                "device_id": self.device_id,
+                "generation_id": self.generation_id,
+                "primary_key": self.primary_key,
+                "connection_string": self.connection_string,
+            }
+        )

@@ -1,0 +1,81 @@
+"""What one device's runtime needs on disk: its config.toml and certificate files, as secrets.
+
+Layer-neutral glue between the Azure layer (hub hostname, identity keys) and the in-cluster
+runtimes (which put these into Kubernetes Secrets). Uses only Pulumi Outputs, no resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
+
+import pulumi
+
+from .edge_config import (
+    CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, render_config_toml,
+)
+from .settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
+
+# File name on the device (under CERTIFICATES_DIR) for each certificate entry.
+CERTIFICATE_FILES = {
+    "identity_cert": "device-identity.pem",
+    "identity_key": "device-identity.key.pem",
+    "edge_ca_cert": "edge-ca.pem",
+    "edge_ca_key": "edge-ca.key.pem",
+    "trust_bundle": "trust-bundle.pem",
+}
+PRIVATE_KEY_FILES = frozenset({"device-identity.key.pem", "edge-ca.key.pem"})
+
+
+@dataclass(frozen=True)
+class DeviceFiles:
+    """config.toml and certificate files of one device, each a secret Output of its text."""
+
+    config_toml: pulumi.Output[str]
+    certificates: Mapping[str, pulumi.Output[str]]  # file name -> PEM
+
+
+def _path(entry: str) -> str:
+    return f"{CERTIFICATES_DIR}/{CERTIFICATE_FILES[entry]}"
+
+
+def device_files(
+    device: DeviceSettings,
+    settings: Settings,
+    hub_hostname: pulumi.Input[str],
+    device_key: Optional[pulumi.Input[Optional[str]]],
+    read_secret: Callable[[str], pulumi.Output[str]],
+) -> DeviceFiles:
+    """Renders config.toml for `device`; `read_secret` returns a stack secret by config key."""
+    certs = device.identity.certificates
+    x509 = device.identity.auth is not IdentityAuth.SYMMETRIC_KEY
+    dps = device.identity.provisioning is ProvisioningSource.DPS
+    dps_key = read_secret(device.identity.dps_symmetric_key_secret) if dps and not x509 else None
+
+    def render(values: dict) -> str:
+        if dps:
+            provisioning = (
+                DpsX509(settings.dps_id_scope, device.device_id, _path("identity_cert"), _path("identity_key"), settings.dps_global_endpoint)
+                if x509
+                else DpsSymmetricKey(settings.dps_id_scope, device.device_id, values["dps_key"], settings.dps_global_endpoint)
+            )
+        elif x509:
+            provisioning = ManualX509(values["hub"], device.device_id, _path("identity_cert"), _path("identity_key"))
+        else:
+            provisioning = ManualSymmetricKey(values["hub"], device.device_id, values["device_key"])
+        return render_config_toml(
+            EdgeConfig(
+                hostname=device.kubernetes_name,
+                provisioning=provisioning,
+                agent_image=settings.edge_agent_image,
+                edge_ca_cert=_path("edge_ca_cert") if certs.edge_ca_cert else None,
+                edge_ca_key=_path("edge_ca_key") if certs.edge_ca_key else None,
+                trust_bundle_cert=_path("trust_bundle") if certs.trust_bundle else None,
+            )
+        )
+
+    config_toml = pulumi.Output.secret(
+        pulumi.Output.all(hub=hub_hostname, device_key=device_key, dps_key=dps_key).apply(render)
+    )
+    certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}
+    return DeviceFiles(config_toml=config_toml, certificates=certificates)

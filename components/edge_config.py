@@ -1,0 +1,164 @@
+"""IoT Edge 1.6 LTS `config.toml`, rendered from typed values with tomlkit.
+
+Pure: no Pulumi, no I/O. The program calls it inside an Output's apply with the device's
+secret key, so the rendered text stays a Pulumi secret end to end. Keys follow the runtime's
+template (Azure/iotedge edgelet/contrib/config/linux/template.toml): top-level keys first,
+then tables, or the runtime would read them as part of the preceding table.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import tomlkit
+
+# Where the runtimes install certificate files (cloud-init in VMs, the init unit in dind).
+CERTIFICATES_DIR = "/etc/aziot/certificates"
+DPS_GLOBAL_ENDPOINT = "https://global.azure-devices-provisioning.net"
+EDGE_AGENT_IMAGE = "mcr.microsoft.com/azureiotedge-agent:1.6"
+
+
+def file_uri(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"certificate paths must be absolute, got {path!r}")
+    return f"file://{path}"
+
+
+@dataclass(frozen=True)
+class ManualConnectionString:
+    connection_string: str
+
+
+@dataclass(frozen=True)
+class ManualSymmetricKey:
+    iothub_hostname: str
+    device_id: str
+    key: str  # base64, the device's primary key
+
+
+@dataclass(frozen=True)
+class ManualX509:
+    iothub_hostname: str
+    device_id: str
+    identity_cert: str  # absolute path on the device
+    identity_key: str
+
+
+@dataclass(frozen=True)
+class DpsSymmetricKey:
+    id_scope: str
+    registration_id: str
+    key: str
+    global_endpoint: str = DPS_GLOBAL_ENDPOINT
+
+
+@dataclass(frozen=True)
+class DpsX509:
+    id_scope: str
+    registration_id: str
+    identity_cert: str
+    identity_key: str
+    global_endpoint: str = DPS_GLOBAL_ENDPOINT
+
+
+Provisioning = Union[ManualConnectionString, ManualSymmetricKey, ManualX509, DpsSymmetricKey, DpsX509]
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    hostname: str
+    provisioning: Provisioning
+    agent_image: str = EDGE_AGENT_IMAGE
+    edge_ca_cert: Optional[str] = None  # absolute paths on the device; both or neither
+    edge_ca_key: Optional[str] = None
+    trust_bundle_cert: Optional[str] = None
+    moby_uri: str = "unix:///var/run/docker.sock"
+    moby_network: str = "azure-iot-edge"
+
+
+def _provisioning_table(provisioning: Provisioning) -> tomlkit.items.Table:
+    table = tomlkit.table()
+    if isinstance(provisioning, ManualConnectionString):
+        table.add("source", "manual")
+        table.add("connection_string", provisioning.connection_string)
+        return table
+    if isinstance(provisioning, (ManualSymmetricKey, ManualX509)):
+        table.add("source", "manual")
+        table.add("iothub_hostname", provisioning.iothub_hostname)
+        table.add("device_id", provisioning.device_id)
+        authentication = tomlkit.table()
+        if isinstance(provisioning, ManualSymmetricKey):
+            authentication.add("method", "sas")
+            authentication.add("device_id_pk", _inline({"value": provisioning.key}))
+        else:
+            authentication.add("method", "x509")
+            authentication.add("identity_cert", file_uri(provisioning.identity_cert))
+            authentication.add("identity_pk", file_uri(provisioning.identity_key))
+        table.add("authentication", authentication)
+        return table
+    if isinstance(provisioning, (DpsSymmetricKey, DpsX509)):
+        table.add("source", "dps")
+        table.add("global_endpoint", provisioning.global_endpoint)
+        table.add("id_scope", provisioning.id_scope)
+        attestation = tomlkit.table()
+        if isinstance(provisioning, DpsSymmetricKey):
+            attestation.add("method", "symmetric_key")
+            attestation.add("registration_id", provisioning.registration_id)
+            attestation.add("symmetric_key", _inline({"value": provisioning.key}))
+        else:
+            attestation.add("method", "x509")
+            attestation.add("registration_id", provisioning.registration_id)
+            attestation.add("identity_cert", file_uri(provisioning.identity_cert))
+            attestation.add("identity_pk", file_uri(provisioning.identity_key))
+        table.add("attestation", attestation)
+        return table
+    raise ValueError(f"unknown provisioning method {type(provisioning).__name__}")
+
+
+def _inline(values: dict) -> tomlkit.items.InlineTable:
+    inline = tomlkit.inline_table()
+    inline.update(values)
+    return inline
+
+
+def render_config_toml(config: EdgeConfig) -> str:
+    """The config.toml text for `iotedge config apply`."""
+    if (config.edge_ca_cert is None) != (config.edge_ca_key is None):
+        raise ValueError("edge CA certificate and key go together: set both or neither")
+    document = tomlkit.document()
+    document.add(tomlkit.comment("Rendered by kedge; changes here are overwritten on the next `pulumi up`."))
+    # Top-level keys before any table.
+    document.add("hostname", config.hostname)
+    if config.trust_bundle_cert:
+        document.add("trust_bundle_cert", file_uri(config.trust_bundle_cert))
+    document.add("provisioning", _provisioning_table(config.provisioning))
+    if config.edge_ca_cert:
+        edge_ca = tomlkit.table()
+        edge_ca.add("cert", file_uri(config.edge_ca_cert))
+        edge_ca.add("pk", file_uri(config.edge_ca_key))
+        document.add("edge_ca", edge_ca)
+    agent = tomlkit.table()
+    agent.add("name", "edgeAgent")
+    agent.add("type", "docker")
+    agent_config = tomlkit.table()
+    agent_config.add("image", config.agent_image)
+    agent.add("config", agent_config)
+    document.add("agent", agent)
+    moby = tomlkit.table()
+    moby.add("uri", config.moby_uri)
+    moby.add("network", config.moby_network)
+    document.add("moby_runtime", moby)
+    return tomlkit.dumps(document)
+
+
+def certificate_thumbprint(pem: str) -> str:
+    """SHA-1 thumbprint (upper-case hex) of the first certificate in a PEM, as IoT Hub expects."""
+    match = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", pem, re.S)
+    if not match:
+        raise ValueError("no PEM certificate found (expected -----BEGIN CERTIFICATE-----)")
+    der = base64.b64decode("".join(match.group(1).split()))
+    return hashlib.sha1(der).hexdigest().upper()  # noqa: S324 - the thumbprint format IoT Hub defines

@@ -1,0 +1,204 @@
+"""A local HTTP server that speaks the parts of the IoT Hub registry API the helper uses.
+
+It checks SAS signatures for real (HMAC over the resource and expiry with the policy key),
+keeps etags and generation ids like the hub, answers 404/409/412/401, and can be told to
+answer 429 or 5xx for the next requests, to exercise the helper's retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+
+from tests.harness import fake_key
+
+POLICIES = {
+    # name: (key, rights)
+    "registryReadWrite": (fake_key("registryReadWrite"), {"RegistryRead", "RegistryWrite"}),
+    "service": (fake_key("service"), {"ServiceConnect"}),
+    "registryRead": (fake_key("registryRead"), {"RegistryRead"}),
+}
+
+
+class FakeIotHub:
+    def __init__(self, hostname: str = "kedge-test.azure-devices.net"):
+        self.hostname = hostname
+        self.devices: dict[str, dict] = {}
+        self.twin_tags: dict[str, dict] = {}
+        self.requests: list[tuple[str, str, str]] = []  # method, path, auth scheme
+        self.faults: list[tuple[str, int]] = []  # (method, status) to answer next
+        self.bearer_token: Optional[str] = None
+        self.lock = threading.Lock()
+        self._etags = itertools.count(1)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "FakeIotHub":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, method: str, *statuses: int) -> None:
+        self.faults.extend((method, s) for s in statuses)
+
+    def add_device(self, device_id: str, tags: Optional[dict] = None, auth: str = "sas") -> dict:
+        with self.lock:
+            device = self._new_device(device_id, {"type": auth, "symmetricKey": {}} if auth == "sas" else {"type": auth})
+            self.twin_tags[device_id] = dict(tags or {})
+            return device
+
+    @staticmethod
+    def _with_keys(authentication: dict) -> dict:
+        """SAS authentication with the keys given, or new ones where they are empty (as the hub does)."""
+        if authentication.get("type") != "sas":
+            return authentication
+        keys = authentication.get("symmetricKey") or {}
+        return {
+            "type": "sas",
+            "symmetricKey": {
+                "primaryKey": keys.get("primaryKey") or base64.b64encode(uuid.uuid4().bytes * 2).decode(),
+                "secondaryKey": keys.get("secondaryKey") or base64.b64encode(uuid.uuid4().bytes * 2).decode(),
+            },
+        }
+
+    def _new_device(self, device_id: str, authentication: dict) -> dict:
+        authentication = self._with_keys(authentication)
+        device = {
+            "deviceId": device_id,
+            "generationId": str(uuid.uuid4().int)[:18],
+            "etag": self._etag(),
+            "status": "enabled",
+            "capabilities": {"iotEdge": False},
+            "authentication": authentication,
+        }
+        self.devices[device_id] = device
+        return device
+
+    def _etag(self) -> str:
+        return base64.b64encode(str(next(self._etags)).encode()).decode()
+
+    # The request handling, one method per verb.
+    def _authorised(self, header: str, path: str) -> bool:
+        if header.startswith("Bearer "):
+            return self.bearer_token is not None and header == f"Bearer {self.bearer_token}"
+        if not header.startswith("SharedAccessSignature "):
+            return False
+        fields = dict(part.split("=", 1) for part in header[len("SharedAccessSignature "):].split("&"))
+        policy = POLICIES.get(fields.get("skn", ""))
+        if policy is None or int(fields.get("se", "0")) < time.time():
+            return False
+        needed = "ServiceConnect" if path.startswith("/twins") else "RegistryWrite"
+        if needed not in policy[1]:
+            return False
+        expected = base64.b64encode(
+            hmac.new(base64.b64decode(policy[0]), f"{fields['sr']}\n{fields['se']}".encode(), hashlib.sha256).digest()
+        ).decode()
+        return fields["sr"] == urllib.parse.quote(self.hostname, safe="") and urllib.parse.unquote(fields["sig"]) == expected
+
+    def handle(self, method: str, path: str, headers, body: Optional[dict]) -> tuple[int, Optional[dict], dict]:
+        auth = headers.get("Authorization", "")
+        self.requests.append((method, path, auth.split(" ", 1)[0]))
+        with self.lock:
+            for index, (fault_method, status) in enumerate(self.faults):
+                if fault_method == method:
+                    del self.faults[index]
+                    extra = {"Retry-After": "0"} if status == 429 else {}
+                    return status, {"Message": "ThrottlingException" if status == 429 else "ServerError"}, extra
+            if not self._authorised(auth, path):
+                return 401, {"Message": "IotHubUnauthorizedAccess"}, {}
+            kind, _, device_id = path.strip("/").partition("/")
+            device_id = urllib.parse.unquote(device_id)
+            current = self.devices.get(device_id)
+            if_match = headers.get("If-Match")
+            if kind == "devices":
+                if method == "GET":
+                    return (200, current, {}) if current else (404, {"Message": "DeviceNotFound"}, {})
+                if method == "PUT":
+                    if current is None:
+                        if if_match not in (None, "*"):
+                            return 412, {"Message": "PreconditionFailed"}, {}
+                        device = self._new_device(device_id, body.get("authentication") or {})
+                        device.update(status=body.get("status", "enabled"), capabilities=body.get("capabilities", {}))
+                        self.twin_tags.setdefault(device_id, {})
+                        return 200, device, {}
+                    if if_match is None:
+                        return 409, {"Message": "DeviceAlreadyExists"}, {}
+                    if if_match != "*" and if_match.strip('"') != current["etag"]:
+                        return 412, {"Message": "PreconditionFailed"}, {}
+                    authentication = self._with_keys(body.get("authentication") or {})
+                    current.update(
+                        status=body.get("status", current["status"]),
+                        capabilities=body.get("capabilities", current["capabilities"]),
+                        authentication=authentication,
+                        etag=self._etag(),
+                    )
+                    return 200, current, {}
+                if method == "DELETE":
+                    if current is None:
+                        return 404, {"Message": "DeviceNotFound"}, {}
+                    if if_match is None:
+                        return 400, {"Message": "If-Match header required"}, {}
+                    if if_match != "*" and if_match.strip('"') != current["etag"]:
+                        return 412, {"Message": "PreconditionFailed"}, {}
+                    del self.devices[device_id]
+                    self.twin_tags.pop(device_id, None)
+                    return 204, None, {}
+            if kind == "twins":
+                if current is None:
+                    return 404, {"Message": "DeviceNotFound"}, {}
+                if method == "GET":
+                    return 200, {"deviceId": device_id, "tags": dict(self.twin_tags[device_id]), "etag": "AAAA"}, {}
+                if method == "PATCH":
+                    tags = self.twin_tags[device_id]
+                    for name, value in (body.get("tags") or {}).items():
+                        if value is None:
+                            tags.pop(name, None)
+                        else:
+                            tags[name] = value
+                    return 200, {"deviceId": device_id, "tags": dict(tags)}, {}
+            return 405, {"Message": "MethodNotAllowed"}, {}
+
+    def _handler(self):
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                url = urllib.parse.urlsplit(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                if query.get("api-version") != ["2021-04-12"]:
+                    status, body, extra = 400, {"Message": "api-version missing"}, {}
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    payload = json.loads(self.rfile.read(length)) if length else None
+                    status, body, extra = hub.handle(self.command, url.path, self.headers, payload)
+                raw = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
