@@ -10,9 +10,19 @@ from pulumi_azure_native import resources
 from components.azure.aks_cluster import AksCluster, AksClusterArgs
 from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from components.azure.iot_hub import IotHub, IotHubArgs
+from components.cluster.placement import NodePlacement
+from components.cluster.virtualization import Virtualization, VirtualizationArgs
 from components.device_config import device_files
 from components.edge_config import certificate_thumbprint
-from components.settings import ClusterSource, HubSource, IdentityAuth, ProvisioningSource, load_settings
+from components.settings import (
+    VIRTUALIZATION_POOL_LABEL,
+    VIRTUALIZATION_POOL_TAINT,
+    ClusterSource,
+    HubSource,
+    IdentityAuth,
+    ProvisioningSource,
+    load_settings,
+)
 from components.stack_config import PulumiConfigSource
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
@@ -86,12 +96,20 @@ if settings.aks is not None:
     )
     kubeconfig = aks.kubeconfig
     kube_context = None
+    cluster_resource = aks.cluster
+    vm_placement = (
+        NodePlacement.from_taint(VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT)
+        if settings.aks.virt_pool_enabled
+        else NodePlacement()
+    )
     pulumi.export("clusterName", aks.cluster_name)
     pulumi.export("kubeconfig", aks.kubeconfig)
 else:
     # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one.
     kubeconfig = config.require_secret("kubeconfig") if settings.existing_cluster.has_kubeconfig else None
     kube_context = settings.existing_cluster.context
+    cluster_resource = None  # never deleted by this stack
+    vm_placement = NodePlacement()
 
 # Every in-cluster component receives this provider explicitly; nothing uses an ambient one.
 cluster = k8s.Provider(
@@ -99,6 +117,26 @@ cluster = k8s.Provider(
     kubeconfig=kubeconfig,
     context=kube_context,
 )
+
+# 3. In-cluster layer: every component gets the provider explicitly.
+in_cluster = pulumi.ResourceOptions(providers=[cluster])
+
+virtualization = None
+if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
+    virtualization = Virtualization(
+        "virtualization",
+        VirtualizationArgs(
+            kubevirt_version=settings.kubevirt.kubevirt_version,
+            cdi_version=settings.kubevirt.cdi_version,
+            use_emulation=settings.kubevirt.use_emulation,
+            feature_gates=settings.kubevirt.feature_gates,
+            infra_replicas=settings.kubevirt.infra_replicas,
+            eviction_strategy=settings.vm_eviction_strategy.value,
+            workload_placement=vm_placement,
+            deleted_with=cluster_resource,
+        ),
+        opts=in_cluster,
+    )
 
 # 4. Exports.
 pulumi.export("hubName", hub.name)

@@ -178,6 +178,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "kubevirtVersion": "v1.9.0",
         "cdiVersion": "v1.66.0",
         "kubevirtUseEmulation": False,
+        "kubevirtFeatureGates": [],
         "kubevirtInfraReplicas": 1,
     }
 )
@@ -416,6 +417,7 @@ class KubevirtSettings:
     cdi_version: str
     use_emulation: bool
     infra_replicas: int
+    feature_gates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -435,6 +437,7 @@ class Settings:
     dps_global_endpoint: str
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
+    vm_eviction_strategy: EvictionStrategy
     kubevirt: KubevirtSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
 
@@ -626,6 +629,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         dps_global_endpoint=dps_global_endpoint,
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
+        vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
         kubevirt=kubevirt,
         devices=devices,
     )
@@ -694,11 +698,16 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
             f"{NAMESPACE}:kubevirtUseEmulation",
             "is true on a production stack; allowed: false (software emulation is for dev/test clusters without /dev/kvm)",
         )
+    feature_gates = r.string_list("kubevirtFeatureGates")
+    for index, gate in enumerate(feature_gates):
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]+", gate):
+            r.problem(f"{NAMESPACE}:kubevirtFeatureGates[{index}]", f"{gate!r} is not a feature gate name; allowed: e.g. Snapshot, HotplugVolumes")
     return KubevirtSettings(
         kubevirt_version=versions["kubevirtVersion"],
         cdi_version=versions["cdiVersion"],
         use_emulation=use_emulation,
         infra_replicas=r.integer("kubevirtInfraReplicas", 1, 3),
+        feature_gates=feature_gates,
     )
 
 

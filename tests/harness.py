@@ -118,6 +118,9 @@ def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set]:
             result.append(plain)
             secrets |= found
         return result, secrets
+    if isinstance(value, float) and value.is_integer():
+        # Protobuf carries every number as a double; the providers send whole numbers as integers.
+        return int(value), set()
     return value, set()
 
 

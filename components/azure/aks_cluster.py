@@ -45,6 +45,8 @@ class AksCluster(pulumi.ComponentResource):
     """The cluster's Azure resource id."""
     kubeconfig: pulumi.Output[str]
     """Kubeconfig for the cluster (a secret)."""
+    cluster: containerservice.ManagedCluster
+    """The cluster resource itself (in-cluster objects are `deleted_with` it)."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:AksCluster", name, None, opts)
@@ -104,6 +106,7 @@ class AksCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             credentials.kubeconfigs.apply(lambda configs: base64.b64decode(configs[0].value).decode())
         )
+        self.cluster = cluster
         self.cluster_name = cluster.name
         self.resource_id = cluster.id
         self.register_outputs({"cluster_name": self.cluster_name, "resource_id": self.resource_id, "kubeconfig": self.kubeconfig})
