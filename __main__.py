@@ -10,9 +10,12 @@ from pulumi_azure_native import resources
 from components.azure.aks_cluster import AksCluster, AksClusterArgs
 from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from components.azure.iot_hub import IotHub, IotHubArgs
+from components.cluster.cloud_init import GuestCertificates, GuestConfig, render_user_data
+from components.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
+from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from components.cluster.placement import NodePlacement
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
-from components.device_config import device_files
+from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 from components.edge_config import certificate_thumbprint
 from components.settings import (
     VIRTUALIZATION_POOL_LABEL,
@@ -21,6 +24,7 @@ from components.settings import (
     HubSource,
     IdentityAuth,
     ProvisioningSource,
+    SshService,
     load_settings,
 )
 from components.stack_config import PulumiConfigSource
@@ -138,9 +142,65 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
         opts=in_cluster,
     )
 
+ssh_commands = {}
+if settings.vm_devices:
+    with_ssh = any(d.vm.ssh_service is not SshService.NONE for d in settings.vm_devices)
+    vm_namespace = EdgeNamespace(
+        "vms",
+        EdgeNamespaceArgs(
+            namespace="kedge-vms",
+            # KubeVirt's launcher pods meet `restricted`; the guest is isolated by the VM.
+            pod_security="restricted",
+            extra_egress_ports=(80,),  # the guest's apt and CDI's image import
+            ssh_ingress=with_ssh,
+            ssh_source_ranges=settings.vm_ssh_source_ranges,
+            cdi_importers=True,
+            deleted_with=cluster_resource,
+        ),
+        opts=in_cluster,
+    )
+    for device in settings.vm_devices:
+        files = files_by_device[device.device_id]
+        vm = EdgeVirtualMachine(
+            device.kubernetes_name,
+            EdgeVirtualMachineArgs(
+                name=device.kubernetes_name,
+                namespace=vm_namespace.name,
+                user_data=render_user_data(
+                    GuestConfig(
+                        hostname=device.kubernetes_name,
+                        aziot_edge_version=settings.aziot_edge_version,
+                        ubuntu_release=settings.vm_ubuntu_release,
+                        ssh_authorized_keys=settings.ssh_authorized_keys,
+                        certificates=GuestCertificates.from_files(
+                            files.certificates, PRIVATE_KEY_FILES, CERTIFICATE_FILES["trust_bundle"]
+                        ),
+                    )
+                ),
+                config_files={"config.toml": files.config_toml, **files.certificates},
+                mac_address=device.vm.mac_address,
+                image_url=device.vm.image_url,
+                cpu_cores=device.vm.cpu_cores,
+                memory=device.vm.memory,
+                disk_size=device.vm.disk_size,
+                storage_class=device.vm.storage_class,
+                run_strategy=device.vm.run_strategy.value,
+                eviction_strategy=device.vm.eviction_strategy.value,
+                ssh_service=device.vm.ssh_service.value,
+                ssh_source_ranges=settings.vm_ssh_source_ranges,
+                placement=vm_placement,
+                ready=virtualization.ready,
+                deleted_with=cluster_resource,
+            ),
+            opts=in_cluster,
+        )
+        if device.vm.ssh_service is not SshService.NONE:
+            ssh_commands[device.device_id] = vm.ssh_command
+
 # 4. Exports.
 pulumi.export("hubName", hub.name)
 pulumi.export("hubHostname", hub.hostname)
+pulumi.export("sshCommands", ssh_commands)
 pulumi.export(
     "devices",
     {d.device_id: {"mode": d.mode.value, "kubernetesName": d.kubernetes_name} for d in settings.devices},

@@ -163,6 +163,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
             "https://cloud-images.ubuntu.com/releases/noble/release/"
             "ubuntu-24.04-server-cloudimg-amd64.img"
         ),
+        "vmUbuntuRelease": "24.04",
         "vmStorageClass": "",
         "vmRunStrategy": RunStrategy.ALWAYS.value,
         "vmEvictionStrategy": EvictionStrategy.LIVE_MIGRATE_IF_POSSIBLE.value,
@@ -438,6 +439,7 @@ class Settings:
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
     vm_eviction_strategy: EvictionStrategy
+    vm_ubuntu_release: str
     kubevirt: KubevirtSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
 
@@ -597,6 +599,10 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if not dps_global_endpoint.startswith("https://"):
         r.problem(f"{NAMESPACE}:dpsGlobalEndpoint", f"{dps_global_endpoint!r} is not allowed; allowed: an https:// URL")
 
+    ubuntu_release = r.string("vmUbuntuRelease")
+    if ubuntu_release not in ("22.04", "24.04"):
+        r.problem(f"{NAMESPACE}:vmUbuntuRelease", f"{ubuntu_release!r} is not allowed; allowed: 22.04, 24.04 (the releases IoT Edge 1.6 supports)")
+
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
     for index, device in enumerate(devices):
@@ -630,6 +636,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
+        vm_ubuntu_release=ubuntu_release,
         kubevirt=kubevirt,
         devices=devices,
     )

@@ -1,0 +1,221 @@
+"""vm hosting mode: cloud-init, Secrets, VirtualMachine, SSH Service and namespace, validated for real."""
+
+import subprocess
+import tomllib
+
+import pytest
+import yaml
+
+from components.cluster.cloud_init import GuestConfig, render_user_data
+from tests.harness import example_stacks, load_stack_config, run_example_stack
+from tests.validators import (
+    CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
+)
+
+VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
+SECRET = "kubernetes:core/v1:Secret"
+SERVICE = "kubernetes:core/v1:Service"
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+# KubeVirt's documented values (its swagger describes them only in prose).
+RUN_STRATEGIES = {"Always", "RerunOnFailure", "Manual", "Halted", "Once"}
+EVICTION_STRATEGIES = {"None", "LiveMigrate", "LiveMigrateIfPossible", "External"}
+
+VM_STACKS = [s for s in example_stacks() if any(
+    d.get("mode", load_stack_config(s).get("defaultMode", "vm")) == "vm" for d in load_stack_config(s).get("devices", []))]
+
+
+@pytest.fixture(scope="module", params=VM_STACKS)
+def run(request):
+    return run_example_stack(request.param)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_example_stack("dev")
+
+
+def manifest(resource):
+    return {k: v for k, v in resource.inputs.items() if k in ("apiVersion", "kind", "metadata", "spec", "type", "stringData", "data")}
+
+
+def user_data_of(run, name):
+    return run.one(SECRET, f"{name}-userdata").get("stringData.userdata")
+
+
+def cloud_init_schema(tmp_path, text):
+    require_command("cloud-init", "cloud-init")
+    path = tmp_path / "user-data"
+    path.write_text(text)
+    return subprocess.run(["cloud-init", "schema", "-c", str(path)], capture_output=True, text=True)
+
+
+def test_user_data_of_every_vm_device_passes_cloud_init_schema(run, tmp_path):
+    vms = run.of_type(VM)
+    assert vms
+    for vm in vms:
+        result = cloud_init_schema(tmp_path, user_data_of(run, vm.name))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cloud_init_schema_rejects_a_broken_user_data(tmp_path):
+    broken = render_user_data(GuestConfig("edge-1", "1.6.0-1")).replace("ssh_pwauth: false", "ssh_pwauth: [not, a, bool]")
+    broken = broken.replace("package_update: true", "package_update: sometimes")
+    result = cloud_init_schema(tmp_path, broken)
+    assert result.returncode != 0
+    assert "package_update" in result.stdout + result.stderr
+
+
+def test_user_data_pins_iot_edge_and_orders_the_install(dev):
+    text = user_data_of(dev, "dev-edge-01")
+    document = yaml.safe_load(text)
+    assert text.startswith("#cloud-config\n")
+    assert document["hostname"] == "dev-edge-01"
+    commands = [" ".join(c) if isinstance(c, list) else c for c in document["runcmd"]]
+    position = lambda needle: next(i for i, c in enumerate(commands) if needle in c)  # noqa: E731
+    assert "packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb" in commands[0]
+    assert position("install -y moby-engine") < position("enable --now docker") < position("aziot-edge=1.6.0-1")
+    assert position("aziot-edge=1.6.0-1") < position("apt-mark hold aziot-edge") < position("start kedge-config-sync.service")
+    assert commands[-1] == "systemctl start kedge-config-sync.service"
+    script = next(f["content"] for f in document["write_files"] if f["path"] == "/usr/local/sbin/kedge-config-sync")
+    lines = [l.strip() for l in script.splitlines() if l.strip()]
+    assert "install -m 0600 -o root -g root /run/kedge-config/config.toml /etc/aziot/config.toml" in lines
+    assert lines[-2] == "iotedge config apply -c /etc/aziot/config.toml"  # last, before `fi`
+    assert "mount -o ro /dev/disk/by-id/virtio-kedgeconfig /run/kedge-config" in script
+    assert "SharedAccessKey" not in text and "device_id_pk" not in text  # no secret in user-data
+
+
+def test_user_data_follows_the_version_release_and_ssh_settings():
+    run = run_example_stack("dev", {"aziotEdgeVersion": "1.6.2-1", "vmUbuntuRelease": "22.04",
+                                    "sshAuthorizedKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKedgeTestKey user@host"]})
+    document = yaml.safe_load(user_data_of(run, "dev-edge-01"))
+    flat = str(document["runcmd"])
+    assert "aziot-edge=1.6.2-1" in flat and "/ubuntu/22.04/" in flat
+    assert document["ssh_authorized_keys"] == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKedgeTestKey user@host"]
+
+
+def test_certificates_are_installed_with_their_modes_only_when_configured(tmp_path):
+    site = run_example_stack("site")
+    # The site's vm device uses a symmetric key: no certificate lines at all.
+    text = user_data_of(site, [v.name for v in site.of_type(VM)][0])
+    assert "aziotcs" not in text and "aziotks" not in text and "update-ca-certificates" not in text
+    run = run_example_stack("site", {"devices": [{"id": "vm-x509", "mode": "vm", "auth": "x509CA", "certificates": {
+        "identityCert": "gatewayIdentityCert", "identityKey": "gatewayIdentityKey", "trustBundle": "siteRootCa"}}]},
+        secrets_extra=("gatewayIdentityCert", "gatewayIdentityKey", "siteRootCa"))
+    text = user_data_of(run, "vm-x509")
+    assert "install -m 0600 -o aziotks -g aziotks /run/kedge-config/device-identity.key.pem /etc/aziot/certificates/device-identity.key.pem" in text
+    assert "install -m 0644 -o aziotcs -g aziotcs /run/kedge-config/device-identity.pem /etc/aziot/certificates/device-identity.pem" in text
+    assert "/usr/local/share/ca-certificates/kedge-trust-bundle.crt" in text and "update-ca-certificates" in text
+    config = run.one(SECRET, "vm-x509-config")
+    assert set(config.get("stringData")) == {"config.toml", "device-identity.pem", "device-identity.key.pem", "trust-bundle.pem"}
+    assert cloud_init_schema(tmp_path, text).returncode == 0
+
+
+def test_config_secret_holds_config_toml_as_a_secret(dev):
+    secret = dev.one(SECRET, "dev-edge-01-config")
+    assert "stringData" in secret.secret_paths
+    assert secret.get("type") == "Opaque"
+    parsed = tomllib.loads(secret.get("stringData")["config.toml"])
+    assert parsed["provisioning"]["device_id"] == "dev-edge-01"
+    assert parsed["provisioning"]["iothub_hostname"] == dev.exports["hubHostname"]
+    assert set(secret.get("stringData")) == {"config.toml"}
+    assert not dev.of_type("kubernetes:core/v1:ConfigMap")
+
+
+def test_virtual_machines_validate_strictly_against_kubevirt_and_cdi(run):
+    for vm in run.of_type(VM):
+        assert swagger_errors(manifest(vm), KUBEVIRT_SWAGGER, "v1.VirtualMachine") == []
+        for template in vm.get("spec.dataVolumeTemplates"):
+            assert swagger_errors(template["spec"], CDI_SWAGGER, "v1beta1.DataVolumeSpec") == []
+        assert vm.get("spec.runStrategy") in RUN_STRATEGIES
+        assert vm.get("spec.template.spec.evictionStrategy") in EVICTION_STRATEGIES
+        assert vm.get("spec.running") is None
+
+
+def test_a_broken_virtual_machine_fails_validation(dev):
+    broken = manifest(dev.one(VM, "dev-edge-01"))
+    broken["spec"] = {**broken["spec"], "running": "yes", "runStrateg": "Always"}
+    errors = swagger_errors(broken, KUBEVIRT_SWAGGER, "v1.VirtualMachine")
+    assert any("running" in e for e in errors) and any("'runStrateg' was unexpected" in e for e in errors)
+
+
+def test_vm_spec_matches_the_device_settings(dev):
+    vm = dev.one(VM, "dev-edge-02")
+    spec = vm.get("spec.template.spec")
+    assert vm.get("metadata.namespace") == "kedge-vms"
+    assert spec["domain"]["devices"]["interfaces"] == [{"name": "default", "masquerade": {}, "macAddress": "02:4b:45:00:00:02"}]
+    assert spec["domain"]["memory"] == {"guest": "6Gi"} and spec["domain"]["cpu"] == {"cores": 2}
+    assert vm.get("spec.runStrategy") == "Always" and spec["evictionStrategy"] == "LiveMigrateIfPossible"
+    disks = {d["name"]: d for d in spec["domain"]["devices"]["disks"]}
+    assert disks["config"]["serial"] == "kedgeconfig"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["cloudinit"] == {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": "dev-edge-02-userdata"}}}
+    assert volumes["config"] == {"name": "config", "secret": {"secretName": "dev-edge-02-config"}}
+    assert volumes["rootdisk"] == {"name": "rootdisk", "dataVolume": {"name": "dev-edge-02-rootdisk"}}
+    (template,) = vm.get("spec.dataVolumeTemplates")
+    assert template["metadata"]["name"] == "dev-edge-02-rootdisk"
+    assert template["spec"]["source"]["http"]["url"].startswith("https://cloud-images.ubuntu.com/")
+    assert template["spec"]["storage"] == {"resources": {"requests": {"storage": "32Gi"}}}
+    assert spec["nodeSelector"] == {"kedge.io/pool": "virtualization"}
+    assert spec["tolerations"][0]["key"] == "kedge.io/virtualization"
+    assert len(vm.get("spec.template.metadata.annotations")["kedge.io/config-checksum"]) == 64
+
+
+def test_live_migrate_asks_for_shared_storage_and_a_storage_class():
+    run = run_example_stack("dev", {"vmEvictionStrategy": "LiveMigrate", "vmStorageClass": "azurefile-csi-premium"})
+    storage = run.one(VM, "dev-edge-01").get("spec.dataVolumeTemplates")[0]["spec"]["storage"]
+    assert storage["accessModes"] == ["ReadWriteMany"] and storage["storageClassName"] == "azurefile-csi-premium"
+
+
+def test_a_config_change_changes_the_checksum_and_nothing_else():
+    before = run_example_stack("dev").one(VM, "dev-edge-01")
+    after = run_example_stack("dev", {"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6.1"}).one(VM, "dev-edge-01")
+    key = "kedge.io/config-checksum"
+    assert before.get("spec.template.metadata.annotations")[key] != after.get("spec.template.metadata.annotations")[key]
+    assert before.get("spec.template.spec") == after.get("spec.template.spec")
+
+
+def test_vms_wait_for_kubevirt_and_cdi_and_their_secrets(dev):
+    kubevirt = dev.one("kubernetes:kubevirt.io/v1:KubeVirt")
+    cdi = dev.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI")
+    for vm in dev.of_type(VM):
+        assert {kubevirt.urn, cdi.urn, dev.one(SECRET, f"{vm.name}-config").urn, dev.one(SECRET, f"{vm.name}-userdata").urn} <= set(vm.dependencies)
+
+
+def test_core_objects_pass_kubernetes_validate_strict(run):
+    core = [r for r in run.resources if r.type.startswith("kubernetes:") and r.type.split(":")[1] in ("core/v1", "networking.k8s.io/v1")]
+    assert core
+    for resource in core:
+        assert kubernetes_errors(manifest(resource)) == [], resource.name
+
+
+def test_kubernetes_validate_catches_a_bad_service(dev):
+    broken = manifest(dev.one(SERVICE, "dev-edge-01-ssh"))
+    broken["spec"] = {**broken["spec"], "ports": [{"port": "twenty-two"}]}
+    assert kubernetes_errors(broken)
+
+
+def test_vm_namespace_is_restricted_and_denies_by_default(dev):
+    namespace = dev.one("kubernetes:core/v1:Namespace", "vms")
+    assert namespace.get("metadata.labels")["pod-security.kubernetes.io/enforce"] == "restricted"
+    policies = {p.get("metadata.name"): p.get("spec") for p in dev.of_type(POLICY)}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    egress = policies["allow-dns-and-iot-hub"]["egress"]
+    assert {p["port"] for p in egress[0]["ports"]} == {53}
+    assert {p["port"] for p in egress[1]["ports"]} == {80, 443, 5671, 8883}
+    assert policies["allow-ssh"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 22}]}]
+
+
+def test_ssh_is_cluster_ip_by_default_load_balancer_when_asked_and_absent_when_off():
+    dev = run_example_stack("dev")
+    assert dev.one(SERVICE, "dev-edge-01-ssh").get("spec.type") == "ClusterIP"
+    assert "port-forward svc/dev-edge-01-ssh" in dev.exports["sshCommands"]["dev-edge-01"]
+    lb = run_example_stack("dev", {"vmSshService": "LoadBalancer", "vmSshSourceRanges": ["203.0.113.0/24"]})
+    service = lb.one(SERVICE, "dev-edge-01-ssh")
+    assert service.get("spec.type") == "LoadBalancer" and service.get("spec.loadBalancerSourceRanges") == ["203.0.113.0/24"]
+    assert service.get("spec.selector") == {"kedge.io/device": "dev-edge-01"}
+    policies = {p.get("metadata.name"): p.get("spec") for p in lb.of_type(POLICY)}
+    assert policies["allow-ssh"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+    assert lb.exports["sshCommands"]["dev-edge-01"].startswith("ssh ubuntu@")
+    site = run_example_stack("site")  # vmSshService: none
+    assert not site.of_type(SERVICE) and "allow-ssh" not in {p.get("metadata.name") for p in site.of_type(POLICY)}
+    assert site.exports["sshCommands"] == {}
