@@ -11,9 +11,11 @@ from components.azure.aks_cluster import AksCluster, AksClusterArgs
 from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from components.azure.iot_hub import IotHub, IotHubArgs
 from components.cluster.cloud_init import GuestCertificates, GuestConfig, render_user_data
+from components.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from components.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from components.cluster.placement import NodePlacement
+from components.cluster.profile_loader import ProfileLoader, ProfileLoaderArgs
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
 from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 from components.edge_config import certificate_thumbprint
@@ -196,6 +198,42 @@ if settings.vm_devices:
         )
         if device.vm.ssh_service is not SshService.NONE:
             ssh_commands[device.device_id] = vm.ssh_command
+
+if settings.dind_devices:
+    profiles = ProfileLoader("profiles", ProfileLoaderArgs(deleted_with=cluster_resource), opts=in_cluster)
+    dind_namespace = EdgeNamespace(
+        "dind",
+        EdgeNamespaceArgs(
+            namespace="kedge-dind",
+            # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
+            pod_security="privileged",
+            deleted_with=cluster_resource,
+        ),
+        opts=in_cluster,
+    )
+    for device in settings.dind_devices:
+        files = files_by_device[device.device_id]
+        EdgeDindRuntime(
+            device.kubernetes_name,
+            EdgeDindRuntimeArgs(
+                name=device.kubernetes_name,
+                namespace=dind_namespace.name,
+                image=device.dind.image,
+                config_files={"config.toml": files.config_toml, **files.certificates},
+                apparmor_profile=profiles.apparmor_profile,
+                seccomp_profile=profiles.seccomp_profile,
+                node_selector=profiles.node_selector,
+                docker_storage=device.dind.docker_storage,
+                aziot_storage=device.dind.aziot_storage,
+                storage_class=device.dind.storage_class,
+                cpu_request=device.dind.cpu_request,
+                memory_request=device.dind.memory_request,
+                memory_limit=device.dind.memory_limit,
+                ready=profiles.ready,
+                deleted_with=cluster_resource,
+            ),
+            opts=in_cluster,
+        )
 
 # 4. Exports.
 pulumi.export("hubName", hub.name)

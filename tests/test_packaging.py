@@ -19,7 +19,10 @@ def test_installed_package_imports_as_kedge_not_components(tmp_path):
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     script = (
-        "import kedge.settings, kedge.azure.iot_hub, kedge.azure.aks_cluster\n"
+        "import kedge.settings, kedge.azure.iot_hub, kedge.azure.aks_cluster, kedge.cluster.edge_vm\n"
+        "from kedge.cluster.profile_loader import profiles_dir, read_profiles\n"
+        "assert 'kedge-dind.apparmor' in read_profiles() and 'kedge-dind.seccomp.json' in read_profiles()\n"
+        "assert str(profiles_dir()).endswith('kedge/profiles'), profiles_dir()\n"
         "from kedge.azure.iot_hub import IotHub, IotHubArgs\n"
         "import importlib.util\n"
         "assert importlib.util.find_spec('components') is None\n"

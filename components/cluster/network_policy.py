@@ -22,6 +22,8 @@ class EdgeNamespaceArgs:
     """Name of the namespace."""
     pod_security: str
     """Pod Security Standard enforced: restricted, baseline or privileged."""
+    iot_hub_egress: bool = True
+    """Open IoT Hub's ports (443, 5671, 8883) to any destination."""
     extra_egress_ports: Sequence[int] = ()
     """TCP ports opened to any destination besides IoT Hub's (e.g. 80 for package downloads)."""
     ssh_ingress: bool = False
@@ -65,7 +67,7 @@ class EdgeNamespace(pulumi.ComponentResource):
             spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
             opts=in_namespace,
         )
-        egress_ports = sorted({*IOT_HUB_PORTS, *args.extra_egress_ports})
+        egress_ports = sorted({*(IOT_HUB_PORTS if args.iot_hub_egress else ()), *args.extra_egress_ports})
         k8s.networking.v1.NetworkPolicy(
             f"{name}-egress",
             metadata={"name": "allow-dns-and-iot-hub", "namespace": args.namespace},

@@ -1,0 +1,290 @@
+"""dind hosting mode: the profiles (real parsers), the loader, the StatefulSet, the image."""
+
+import json
+import re
+import subprocess
+
+import pytest
+from dockerfile_parse import DockerfileParser
+
+from components.cluster.profile_loader import (
+    APPARMOR_FILE, APPARMOR_PROFILE, PROFILES_LABEL, SECCOMP_FILE, SECCOMP_LOCALHOST_PROFILE, profiles_checksum, read_profiles,
+)
+from tests.harness import ROOT, run_example_stack
+from tests.validators import kubernetes_errors, require_command, validator_missing
+
+PROFILES = ROOT / "profiles"
+IMAGE = ROOT / "images" / "iotedge-dind"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+APPARMOR_TEXT = (PROFILES / APPARMOR_FILE).read_text()
+SECCOMP = json.loads((PROFILES / SECCOMP_FILE).read_text())
+MUST_STAY_DENIED = ["kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
+                    "iopl", "ioperm", "reboot", "swapon", "swapoff", "settimeofday", "clock_settime", "perf_event_open",
+                    "userfaultfd", "syslog", "acct"]
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_example_stack("dev-dind")
+
+
+# --- AppArmor ---------------------------------------------------------------------------
+
+def apparmor_parse(tmp_path, text, *extra):
+    parser = require_command("apparmor_parser", "apparmor")
+    path = tmp_path / "profile"
+    path.write_text(text)
+    # -Q: do not load into the kernel; -K: no cache. The parser still compiles the whole policy.
+    return subprocess.run([parser, "-Q", "-K", *extra, str(path)], capture_output=True, text=True)
+
+
+def test_apparmor_profile_compiles(tmp_path):
+    result = apparmor_parse(tmp_path, APPARMOR_TEXT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_apparmor_parser_rejects_a_broken_profile(tmp_path):
+    result = apparmor_parse(tmp_path, APPARMOR_TEXT.replace("pivot_root,", "pivot_root everywhere please,"))
+    assert result.returncode != 0
+
+
+def test_apparmor_denies_dangerous_capabilities_as_compiled(tmp_path):
+    result = apparmor_parse(tmp_path, APPARMOR_TEXT, "--debug")
+    deny_caps = next(line for line in result.stdout.splitlines() if line.startswith("Deny Caps:")).split()[2:]
+    assert {"sys_module", "sys_boot", "sys_rawio", "mac_admin", "mac_override", "sys_time"} <= set(deny_caps)
+
+
+def rules():
+    body = APPARMOR_TEXT.split("{", 1)[1].rsplit("}", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def glob_to_regex(glob):
+    glob = glob.replace("@{PROC}", "/proc")
+    pattern = re.escape(glob).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+    return re.compile(f"^{pattern}$")
+
+
+def denied(path, mode):
+    """Whether a deny rule covers `path` for `mode` (deny always wins in AppArmor)."""
+    for rule in rules():
+        match = re.match(r"^deny\s+(\S+)\s+([rwklxm]+),$", rule)
+        if match and glob_to_regex(match.group(1)).match(path) and mode in match.group(2):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("path", ["/proc/sysrq-trigger", "/sys/firmware/efi/efivars/x", "/proc/kcore",
+                                  "/proc/sys/kernel/core_pattern", "/sys/kernel/security/apparmor/.load"])
+def test_apparmor_denies_writes_to_host_control_files(path):
+    assert denied(path, "w")
+
+
+def test_apparmor_peers_name_this_profile_not_docker_default():
+    peered = [r for r in rules() if r.startswith(("signal", "ptrace"))]
+    assert peered and "docker-default" not in APPARMOR_TEXT
+    assert all("peer=kedge-dind" in r or r == "signal (receive) peer=unconfined," for r in peered)
+    assert f"profile {APPARMOR_PROFILE} " in APPARMOR_TEXT
+
+
+def test_every_widening_rule_says_why():
+    lines = APPARMOR_TEXT.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() in ("mount,", "pivot_root,") or line.strip().startswith("change_profile"):
+            assert lines[index - 1].strip().startswith("# Widened:"), line
+
+
+# --- seccomp ----------------------------------------------------------------------------
+
+OCI_RULE_KEYS = {"names", "action", "errnoRet", "args", "comment"}  # comment: ignored by runtimes, for readers
+
+
+def compile_seccomp(profile, tmp_path):
+    """Build the filter as containerd/runc would from the OCI format, and export it to BPF."""
+    try:
+        import pyseccomp as seccomp
+        seccomp.SyscallFilter(seccomp.ALLOW)
+    except (ImportError, OSError, RuntimeError) as error:
+        validator_missing(f"libseccomp not usable ({error}); install the Debian package libseccomp2 (.ci/run does)")
+    actions = {"SCMP_ACT_ALLOW": lambda rule: seccomp.ALLOW,
+               "SCMP_ACT_ERRNO": lambda rule: seccomp.ERRNO(rule.get("errnoRet", profile.get("defaultErrnoRet", 1))),
+               "SCMP_ACT_KILL_PROCESS": lambda rule: seccomp.KILL_PROCESS, "SCMP_ACT_LOG": lambda rule: seccomp.LOG}
+    arches = {"SCMP_ARCH_X86_64": seccomp.Arch.X86_64, "SCMP_ARCH_X86": seccomp.Arch.X86, "SCMP_ARCH_X32": seccomp.Arch.X32,
+              "SCMP_ARCH_AARCH64": seccomp.Arch.AARCH64, "SCMP_ARCH_ARM": seccomp.Arch.ARM}
+    default = actions[profile["defaultAction"]](profile)
+    bpf_filter = seccomp.SyscallFilter(default)
+    for arch in profile["architectures"]:
+        if arches[arch] != seccomp.system_arch():
+            bpf_filter.add_arch(arches[arch])
+    for rule in profile["syscalls"]:
+        for name in rule["names"]:
+            bpf_filter.add_rule(actions[rule["action"]](rule), name)  # OSError on an unknown name
+    out = tmp_path / "filter.bpf"
+    with open(out, "wb") as handle:
+        bpf_filter.export_bpf(handle)
+    return out.stat().st_size
+
+
+def test_seccomp_profile_compiles_to_bpf(tmp_path):
+    assert compile_seccomp(SECCOMP, tmp_path) > 1000
+
+
+def test_seccomp_compile_catches_unknown_syscalls_and_actions(tmp_path):
+    with pytest.raises(OSError):
+        compile_seccomp({**SECCOMP, "syscalls": [{"names": ["not_a_syscall"], "action": "SCMP_ACT_ALLOW"}]}, tmp_path)
+    with pytest.raises(KeyError):
+        compile_seccomp({**SECCOMP, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_MAYBE"}]}, tmp_path)
+
+
+def test_seccomp_denies_by_default_and_never_allows_host_level_syscalls():
+    assert SECCOMP["defaultAction"] != "SCMP_ACT_ALLOW"
+    allowed = {n for rule in SECCOMP["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+    assert not allowed & set(MUST_STAY_DENIED)
+    assert {"mount", "umount2", "pivot_root", "keyctl", "bpf", "unshare", "setns", "clone3"} <= allowed
+
+
+def test_seccomp_uses_only_the_oci_format_and_explains_every_widening():
+    assert set(SECCOMP) <= {"defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "syscalls"}
+    assert "archMap" not in SECCOMP
+    for rule in SECCOMP["syscalls"]:
+        assert set(rule) <= OCI_RULE_KEYS and "includes" not in rule and "excludes" not in rule
+    base, *widened = SECCOMP["syscalls"]
+    assert widened and all(rule["comment"].startswith("widened: ") for rule in widened)
+
+
+# --- in the cluster ---------------------------------------------------------------------
+
+def pod_specs(run):
+    for resource in run.resources:
+        template = resource.get("spec.template.spec")
+        if resource.type in (STATEFULSET, DAEMONSET) and template:
+            yield resource, template
+
+
+def containers(spec):
+    return [*(spec.get("initContainers") or []), *spec["containers"]]
+
+
+def test_the_loader_is_the_only_privileged_workload_in_its_own_namespace(run):
+    privileged = [(r.name, c["name"]) for r, spec in pod_specs(run) for c in containers(spec)
+                  if (c.get("securityContext") or {}).get("privileged")]
+    assert privileged == [("profiles", "load")]
+    loader = run.one(DAEMONSET, "profiles")
+    assert loader.get("metadata.namespace") == "kedge-profiles"
+    namespace = run.one("kubernetes:core/v1:Namespace", "profiles-namespace")
+    assert namespace.get("metadata.labels")["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_loader_ships_exactly_the_profile_files_and_labels_nodes_with_their_checksum(run):
+    config_map = run.one("kubernetes:core/v1:ConfigMap", "profiles-profiles")
+    assert config_map.get("data") == read_profiles()
+    label = run.one(DAEMONSET, "profiles").get("spec.template.spec.initContainers")[1]["args"]
+    assert label[-2] == f"{PROFILES_LABEL}={profiles_checksum(read_profiles())}"
+    script = run.one(DAEMONSET, "profiles").get("spec.template.spec.initContainers")[0]["command"][2]
+    assert f"/host/seccomp/kedge/{SECCOMP_FILE}" in script and "apparmor_parser --replace" in script
+
+
+def test_runtime_statefulset_is_confined_not_privileged(run):
+    for statefulset in run.of_type(STATEFULSET):
+        spec = statefulset.get("spec")
+        assert spec["replicas"] == 1
+        (container,) = spec["template"]["spec"]["containers"]
+        context = container["securityContext"]
+        assert context["privileged"] is False
+        assert context["capabilities"] == {"add": ["NET_ADMIN", "SYS_ADMIN"]}  # added, nothing dropped
+        assert context["appArmorProfile"] == {"type": "Localhost", "localhostProfile": APPARMOR_PROFILE}
+        assert context["seccompProfile"] == {"type": "Localhost", "localhostProfile": SECCOMP_LOCALHOST_PROFILE}
+        assert spec["template"]["spec"]["nodeSelector"] == {PROFILES_LABEL: profiles_checksum(read_profiles())}
+        assert run.one(DAEMONSET, "profiles").urn in statefulset.dependencies
+
+
+def test_runtime_mounts_config_read_only_outside_etc_aziot_and_persists_state(run):
+    statefulset = run.one(STATEFULSET, "dind-edge-02")
+    spec = statefulset.get("spec")
+    mounts = {m["mountPath"]: m for m in spec["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["/etc/kedge/config"] == {"name": "config", "mountPath": "/etc/kedge/config", "readOnly": True}
+    assert mounts["/var/lib/docker"]["name"] == "docker" and mounts["/var/lib/aziot"]["name"] == "aziot"
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    assert volumes["config"]["secret"]["secretName"] == "dind-edge-02-config"
+    for tmpfs in ("/run", "/run/lock", "/tmp"):
+        assert volumes[mounts[tmpfs]["name"]]["emptyDir"]["medium"] == "Memory"
+    claims = {c["metadata"]["name"]: c["spec"] for c in spec["volumeClaimTemplates"]}
+    assert claims["docker"]["resources"]["requests"]["storage"] == "32Gi"
+    assert claims["aziot"]["resources"]["requests"]["storage"] == "1Gi"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    resources = spec["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "3Gi"}}
+    assert spec["template"]["spec"]["containers"][0]["livenessProbe"]["exec"]["command"][-1] == "aziot-edged.service"
+    assert len(spec["template"]["metadata"]["annotations"]["kedge.io/config-checksum"]) == 64
+
+
+def test_config_lives_only_in_secrets(run):
+    for secret in run.of_type("kubernetes:core/v1:Secret"):
+        assert "stringData" in secret.secret_paths
+    config_maps = run.of_type("kubernetes:core/v1:ConfigMap")
+    assert [c.name for c in config_maps] == ["profiles-profiles"]
+    assert "config.toml" not in json.dumps([c.inputs for c in config_maps])
+
+
+def test_dind_namespace_is_privileged_with_default_deny_and_iot_hub_egress(run):
+    namespace = run.one("kubernetes:core/v1:Namespace", "dind")
+    assert namespace.get("metadata.labels")["pod-security.kubernetes.io/enforce"] == "privileged"
+    policies = {(p.get("metadata.namespace"), p.get("metadata.name")): p.get("spec") for p in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert policies[("kedge-dind", "default-deny")]["policyTypes"] == ["Ingress", "Egress"]
+    assert {p["port"] for p in policies[("kedge-dind", "allow-dns-and-iot-hub")]["egress"][1]["ports"]} == {443, 5671, 8883}
+
+
+def test_all_core_objects_pass_kubernetes_validate_strict(run):
+    checked = 0
+    for resource in run.resources:
+        group = resource.type.split(":")[1] if resource.type.startswith("kubernetes:") else ""
+        if group in ("core/v1", "apps/v1", "rbac.authorization.k8s.io/v1", "networking.k8s.io/v1"):
+            manifest = {k: v for k, v in resource.inputs.items() if k not in ("metadata",)} | {"metadata": resource.get("metadata")}
+            assert kubernetes_errors(manifest) == [], resource.name
+            checked += 1
+    assert checked >= 12
+
+
+def test_a_privileged_flag_or_unknown_field_would_be_caught(run):
+    manifest = dict(run.one(STATEFULSET, "dind-edge-01").inputs)
+    manifest["spec"] = json.loads(json.dumps(manifest["spec"]))
+    manifest["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privilged"] = True
+    assert kubernetes_errors(manifest)
+
+
+# --- the image --------------------------------------------------------------------------
+
+def test_dockerfile_pins_its_base_and_packages_and_runs_systemd():
+    parser = DockerfileParser(path=str(IMAGE / "Dockerfile"))
+    assert parser.baseimage == "ubuntu:24.04"
+    args = {i["value"].split("=")[0]: i["value"].split("=", 1)[1] for i in parser.structure if i["instruction"] == "ARG"}
+    assert re.fullmatch(r"1\.6\.\d+-\d+", args["AZIOT_EDGE_VERSION"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+-ubuntu24\.04u\d+", args["MOBY_ENGINE_VERSION"])
+    run_text = " ".join(i["value"] for i in parser.structure if i["instruction"] == "RUN")
+    assert '"aziot-edge=${AZIOT_EDGE_VERSION}"' in run_text and '"moby-engine=${MOBY_ENGINE_VERSION}"' in run_text
+    assert "apt-mark hold" in run_text and "systemctl enable kedge-config-apply.service" in run_text
+    assert " apparmor " not in run_text  # see the Dockerfile: the inner dockerd must not load profiles
+    instructions = {i["instruction"]: i["value"] for i in parser.structure}
+    assert instructions["STOPSIGNAL"] == "SIGRTMIN+3"
+    assert json.loads(instructions["ENTRYPOINT"]) == ["/usr/local/sbin/kedge-entrypoint"]
+    assert json.loads(instructions["CMD"]) == ["/sbin/init"]
+    copies = [i["value"].split()[0] for i in parser.structure if i["instruction"] == "COPY"]
+    assert all((IMAGE / name).exists() for name in copies)
+
+
+def test_config_apply_unit_runs_after_the_engine_and_applies_the_mounted_config():
+    unit = (IMAGE / "kedge-config-apply.service").read_text()
+    assert "After=docker.service" in unit and "ExecStart=/usr/local/sbin/kedge-config-apply" in unit
+    script = (IMAGE / "kedge-config-apply").read_text()
+    assert "source=/etc/kedge/config" in script
+    assert script.strip().splitlines()[-1] == "exec iotedge config apply -c /etc/aziot/config.toml"
+    journald = (IMAGE / "journald-console.conf").read_text()
+    assert "ForwardToConsole=yes" in journald and "TTYPath=/proc/1/fd/1" in journald
+
+
+@pytest.mark.parametrize("script", ["kedge-entrypoint", "kedge-config-apply"])
+def test_image_scripts_pass_shellcheck(script):
+    shellcheck = require_command("shellcheck", "shellcheck")
+    result = subprocess.run([shellcheck, "-s", "sh", str(IMAGE / script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
