@@ -1,0 +1,118 @@
+"""The policy pack's rules, called directly on good and bad resource properties."""
+
+import copy
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from tests.harness import ROOT, example_stacks, run_example_stack
+
+sys.path.insert(0, str(ROOT / "policy"))
+import kedge_policies as policies  # noqa: E402
+
+
+def violations(resource_type, props):
+    """Through the registered pulumi-policy wrappers, as the engine would call them."""
+    found = []
+    for policy in policies.POLICIES:
+        policy.validate(SimpleNamespace(resource_type=resource_type, props=props), lambda message, urn=None: found.append((policy.name, message)))
+    return found
+
+
+@pytest.mark.parametrize("stack", example_stacks())
+def test_every_resource_of_every_example_stack_passes(stack):
+    run = run_example_stack(stack)
+    assert {(r.type, r.name): violations(r.type, r.inputs) for r in run.resources if violations(r.type, r.inputs)} == {}
+
+
+def test_the_pack_registers_every_check_as_mandatory():
+    assert {p.name for p in policies.POLICIES} == set(policies.CHECKS)
+    assert all(p.enforcement_level.value == "mandatory" for p in policies.POLICIES)
+
+
+def pod(containers=None, init=None, context=None):
+    spec = {"containers": containers or [{"name": "app", "image": "x:1"}]}
+    if init:
+        spec["initContainers"] = init
+    if context:
+        spec["securityContext"] = context
+    return spec
+
+
+PRIVILEGED = {"name": "bad", "image": "x:1", "securityContext": {"privileged": True}}
+WITH_CAPS = {"name": "caps", "image": "x:1", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}
+
+
+@pytest.mark.parametrize("resource_type,props", [
+    ("kubernetes:core/v1:Pod", {"metadata": {"name": "p"}, "spec": pod([PRIVILEGED])}),
+    ("kubernetes:apps/v1:Deployment", {"metadata": {"name": "d"}, "spec": {"template": {"spec": pod(init=[PRIVILEGED])}}}),
+    ("kubernetes:batch/v1:CronJob", {"metadata": {"name": "c"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": pod([PRIVILEGED])}}}}}),
+    ("kubernetes:apps/v1:DaemonSet", {"metadata": {"name": "profile-loader", "namespace": "default"}, "spec": {"template": {"spec": pod([PRIVILEGED])}}}),
+])
+def test_privileged_containers_are_refused_wherever_they_hide(resource_type, props):
+    assert any(name == "kedge-no-privileged-containers" for name, _ in violations(resource_type, props))
+
+
+def test_only_the_profile_loader_daemonset_may_be_privileged():
+    props = {"metadata": {"name": "profile-loader", "namespace": "kedge-profiles"}, "spec": {"template": {"spec": pod(init=[PRIVILEGED])}}}
+    assert policies.check_no_privileged_containers("kubernetes:apps/v1:DaemonSet", props) == []
+    assert policies.check_no_privileged_containers("kubernetes:apps/v1:Deployment", props)
+
+
+def test_added_capabilities_need_both_localhost_profiles():
+    bare = {"spec": {"template": {"spec": pod([WITH_CAPS])}}}
+    assert len(policies.check_added_capabilities_are_confined("kubernetes:apps/v1:StatefulSet", bare)) == 2
+    half = copy.deepcopy(bare)
+    half["spec"]["template"]["spec"]["securityContext"] = {"seccompProfile": {"type": "Localhost", "localhostProfile": "x.json"}}
+    assert [p for p in policies.check_added_capabilities_are_confined("kubernetes:apps/v1:StatefulSet", half) if "appArmorProfile" in p]
+    half["spec"]["template"]["spec"]["securityContext"]["appArmorProfile"] = {"type": "RuntimeDefault"}
+    assert policies.check_added_capabilities_are_confined("kubernetes:apps/v1:StatefulSet", half)
+    half["spec"]["template"]["spec"]["securityContext"]["appArmorProfile"] = {"type": "Localhost", "localhostProfile": "p"}
+    assert policies.check_added_capabilities_are_confined("kubernetes:apps/v1:StatefulSet", half) == []
+
+
+@pytest.mark.parametrize("resource_type,props", [
+    ("kubernetes:core/v1:ConfigMap", {"data": {"config.toml": 'device_id_pk = { value = "abc" }'}}),
+    ("kubernetes:core/v1:ConfigMap", {"data": {"cs": "HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=abc="}}),
+    ("kubernetes:core/v1:ConfigMap", {"data": {"key.pem": "-----BEGIN PRIVATE KEY-----\nMII"}}),
+    ("kubernetes:core/v1:Pod", {"spec": pod([{"name": "a", "image": "x:1", "env": [{"name": "CS", "value": "HostName=h;SharedAccessKey=k"}]}])}),
+    ("kubernetes:apps/v1:Deployment", {"spec": {"template": {"spec": pod(init=[{"name": "i", "image": "x:1", "env": [{"name": "T", "value": "token=abcdefghijkl"}]}])}}}),
+    ("kubernetes:kubevirt.io/v1:VirtualMachine", {"spec": {"runStrategy": "Always", "template": {"spec": {"volumes": [
+        {"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\nwrite_files:\n- content: 'SharedAccessKey=abc'"}}]}}}}),
+])
+def test_secret_looking_data_outside_secrets_is_refused(resource_type, props):
+    assert any(name == "kedge-no-secrets-outside-secrets" for name, _ in violations(resource_type, props))
+
+
+def test_profiles_and_env_references_are_not_mistaken_for_secrets():
+    assert policies.check_no_secret_data_outside_secrets("kubernetes:core/v1:ConfigMap", {"data": {"p": "profile kedge-dind { file, }"}}) == []
+    env = [{"name": "CS", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, {"name": "LEVEL", "value": "debug"}]
+    assert policies.check_no_secret_data_outside_secrets("kubernetes:core/v1:Pod", {"spec": pod([{"name": "a", "image": "x", "env": env}])}) == []
+
+
+def test_iot_hub_tls_below_1_2_is_refused():
+    hub = "azure-native:iothub:IotHubResource"
+    assert policies.check_iot_hub_tls(hub, {"properties": {"minTlsVersion": "1.0"}})
+    assert policies.check_iot_hub_tls(hub, {"properties": {"minTlsVersion": "1.2"}}) == []
+    assert policies.check_iot_hub_tls(hub, {"properties": {}}) == []  # unset: the hub enforces 1.2 itself
+
+
+def test_aks_needs_rbac_and_a_network_policy():
+    cluster = "azure-native:containerservice:ManagedCluster"
+    assert len(policies.check_aks_rbac_and_network_policy(cluster, {"enableRBAC": False, "networkProfile": {}})) == 2
+    assert policies.check_aks_rbac_and_network_policy(cluster, {"enableRBAC": True, "networkProfile": {"networkPolicy": "calico"}}) == []
+
+
+def test_vms_must_use_run_strategy_not_running():
+    vm = "kubernetes:kubevirt.io/v1:VirtualMachine"
+    assert policies.check_vm_run_strategy(vm, {"spec": {"running": True}}) == [
+        "spec.running is deprecated; use spec.runStrategy", "spec.runStrategy must be set"]
+    assert policies.check_vm_run_strategy(vm, {"spec": {"runStrategy": "Always"}}) == []
+
+
+def test_privileged_pod_security_only_on_dind_and_loader_namespaces():
+    ns = "kubernetes:core/v1:Namespace"
+    labels = {"pod-security.kubernetes.io/enforce": "privileged"}
+    assert policies.check_privileged_pod_security_namespaces(ns, {"metadata": {"name": "kedge-vms", "labels": labels}})
+    assert policies.check_privileged_pod_security_namespaces(ns, {"metadata": {"name": "kedge-dind", "labels": labels}}) == []
