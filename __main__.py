@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import resources
 
 from components.azure.aks_cluster import AksCluster, AksClusterArgs
+from components.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
 from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from components.azure.iot_hub import IotHub, IotHubArgs
 from components.cluster.cloud_init import GuestCertificates, GuestConfig, render_user_data
@@ -17,6 +18,7 @@ from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from components.cluster.placement import NodePlacement
 from components.cluster.profile_loader import ProfileLoader, ProfileLoaderArgs
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
+from components.deployment_manifest import modules_content
 from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 from components.edge_config import certificate_thumbprint
 from components.settings import (
@@ -27,6 +29,7 @@ from components.settings import (
     IdentityAuth,
     ProvisioningSource,
     SshService,
+    kubernetes_name,
     load_settings,
 )
 from components.stack_config import PulumiConfigSource
@@ -83,6 +86,23 @@ for device in settings.devices:
         )
     files_by_device[device.device_id] = device_files(
         device, settings, hub.hostname, identity.primary_key if identity else None, config.require_secret
+    )
+
+# Edge deployments: modules for every device whose twin tags match, by priority.
+for deployment in settings.deployments:
+    EdgeDeployment(
+        kubernetes_name(deployment.deployment_id),
+        EdgeDeploymentArgs(
+            hub_hostname=hub.hostname,
+            deployment_id=deployment.deployment_id,
+            target_condition=deployment.target_condition,
+            priority=deployment.priority,
+            modules_content=modules_content(deployment),
+            owner=f"{settings.project}/{settings.stack}",
+            registry_policy_key=hub.registry_policy_key,
+            labels=deployment.labels,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )
 
 if settings.aks is not None:

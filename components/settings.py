@@ -24,6 +24,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
+from .deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
+
 NAMESPACE = "kedge"
 
 
@@ -153,6 +155,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "defaultMode": HostingMode.VM.value,
         "aziotEdgeVersion": "1.6.0-1",
         "edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6",
+        "edgeHubImage": "mcr.microsoft.com/azureiotedge-hub:1.6",
         "dpsIdScope": "",
         "dpsGlobalEndpoint": "https://global.azure-devices-provisioning.net",
         "sshAuthorizedKeys": [],
@@ -186,7 +189,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
 
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
 # list of objects, which Pulumi.yaml's config schema cannot express.
-OBJECT_KEYS = ("devices",)
+OBJECT_KEYS = ("devices", "deployments")
+DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules")
+MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
 
 # Keys whose values must be stored encrypted.
 SECRET_KEYS = ("kubeconfig",)
@@ -442,6 +447,7 @@ class Settings:
     vm_ubuntu_release: str
     kubevirt: KubevirtSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
+    deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
 
     @property
     def vm_devices(self) -> tuple[DeviceSettings, ...]:
@@ -592,6 +598,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.match(edge_agent_image):
         r.problem(f"{NAMESPACE}:edgeAgentImage", f"{edge_agent_image!r} is not allowed; allowed: an edgeAgent image of the 1.6 LTS line, e.g. mcr.microsoft.com/azureiotedge-agent:1.6")
+    edge_hub_image = r.string("edgeHubImage")
+    if not EDGE_AGENT_IMAGE_PATTERN.match(edge_hub_image):
+        r.problem(f"{NAMESPACE}:edgeHubImage", f"{edge_hub_image!r} is not allowed; allowed: an edgeHub image of the 1.6 LTS line, e.g. mcr.microsoft.com/azureiotedge-hub:1.6")
     dps_id_scope = r.optional_string("dpsIdScope")
     if dps_id_scope and not re.fullmatch(r"0ne[0-9A-Fa-f]{8}", dps_id_scope):
         r.problem(f"{NAMESPACE}:dpsIdScope", f"{dps_id_scope!r} is not a DPS ID scope; allowed: e.g. 0ne0012345A")
@@ -605,6 +614,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
 
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
+    deployments = _deployments(r, edge_agent_image, edge_hub_image)
     for index, device in enumerate(devices):
         if device.identity.provisioning is ProvisioningSource.DPS and not dps_id_scope:
             r.problem(f"{NAMESPACE}:dpsIdScope", f"is required by device {device.device_id!r} (provisioning: dps); allowed: your DPS instance's ID scope")
@@ -639,6 +649,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_ubuntu_release=ubuntu_release,
         kubevirt=kubevirt,
         devices=devices,
+        deployments=deployments,
     )
 
 
@@ -844,6 +855,87 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         vm=vm,
         dind=dind,
     )
+
+
+def _unknown_keys(r: _Reader, key: str, raw: dict, allowed: Sequence[str]) -> None:
+    for name in raw:
+        if name not in allowed:
+            r.problem(f"{key}.{name}", f"is not a setting here; allowed: {', '.join(allowed)}")
+
+
+def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tuple[DeploymentSpec, ...]:
+    raw_list = r.json_value("deployments", [])
+    if not isinstance(raw_list, list):
+        r.problem(f"{NAMESPACE}:deployments", "is not allowed; allowed: a list of deployment objects")
+        return ()
+    deployments = []
+    for index, raw in enumerate(raw_list):
+        key = f"{NAMESPACE}:deployments[{index}]"
+        if not isinstance(raw, dict):
+            r.problem(key, f"{raw!r} is not allowed; allowed: an object with id, targetCondition, priority and modules")
+            continue
+        _unknown_keys(r, key, raw, DEPLOYMENT_KEYS)
+        modules = []
+        raw_modules = raw.get("modules", [])
+        if not isinstance(raw_modules, list):
+            r.problem(f"{key}.modules", "is not a list of modules")
+            raw_modules = []
+        for module_index, module in enumerate(raw_modules):
+            if not isinstance(module, dict):
+                r.problem(f"{key}.modules[{module_index}]", "is not a module object")
+                continue
+            _unknown_keys(r, f"{key}.modules[{module_index}]", module, MODULE_KEYS)
+            create_options = module.get("createOptions")
+            if isinstance(create_options, str):  # also accepted as a JSON string
+                try:
+                    create_options = json.loads(create_options)
+                except json.JSONDecodeError as error:
+                    r.problem(f"{key}.modules[{module_index}].createOptions", f"is not valid JSON ({error.msg}); allowed: Docker create options")
+                    create_options = None
+            env = module.get("env", {})
+            if not isinstance(env, dict):
+                r.problem(f"{key}.modules[{module_index}].env", "is not a map of variable name to value")
+                env = {}
+            modules.append(
+                ModuleSpec(
+                    name=module.get("name"),
+                    image=module.get("image"),
+                    create_options=create_options,
+                    env=MappingProxyType({str(k): str(v) for k, v in env.items()}),
+                    restart_policy=module.get("restartPolicy", "always"),
+                    status=module.get("status", "running"),
+                    desired_properties=module.get("desiredProperties"),
+                    version=str(module.get("version", "1.0")),
+                )
+            )
+        routes = raw.get("routes", {})
+        labels = raw.get("labels", {})
+        if not isinstance(routes, dict):
+            r.problem(f"{key}.routes", "is not a map of route name to route")
+            routes = {}
+        if not isinstance(labels, dict):
+            r.problem(f"{key}.labels", "is not a map of label to value")
+            labels = {}
+        spec = DeploymentSpec(
+            deployment_id=raw.get("id") if isinstance(raw.get("id"), str) else repr(raw.get("id")),
+            target_condition=raw.get("targetCondition"),
+            priority=raw.get("priority"),
+            modules=tuple(modules),
+            routes=MappingProxyType(dict(routes)),
+            store_and_forward_ttl_seconds=raw.get("storeAndForwardTtlSeconds", 7200),
+            layered=raw.get("layered", False) is True,
+            labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
+            edge_agent_image=edge_agent_image,
+            edge_hub_image=edge_hub_image,
+        )
+        r.problems.extend(deployment_problems(spec, key))
+        deployments.append(spec)
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(deployments):
+        if spec.deployment_id in seen:
+            r.problem(f"{NAMESPACE}:deployments[{index}].id", f"{spec.deployment_id!r} is also used by kedge:deployments[{seen[spec.deployment_id]}]")
+        seen.setdefault(spec.deployment_id, index)
+    return tuple(deployments)
 
 
 def _secret_key_name(r: _Reader, key: str, name: Any) -> Optional[str]:

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import yaml
 
+from ..deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
+
 CONFIG_DISK_SERIAL = "kedgeconfig"
 CONFIG_MOUNT = "/run/kedge-config"
 CERTIFICATES_DIR = "/etc/aziot/certificates"
@@ -59,6 +61,8 @@ def _sync_script(certificates: GuestCertificates) -> str:
         f"mkdir -p {CONFIG_MOUNT}",
         f"mountpoint -q {CONFIG_MOUNT} || mount -o ro {disk} {CONFIG_MOUNT}",
         f"install -d -m 0755 {CERTIFICATES_DIR}",
+        # Host folders the deployments bind edgeHub's and edgeAgent's StorageFolder onto.
+        *(f"install -d -m 0700 -o {uid} -g {uid} {host}" for host, _, uid in (EDGE_HUB_STORAGE, EDGE_AGENT_STORAGE)),
     ]
     for name in certificates.public:
         lines.append(f"install -m 0644 -o aziotcs -g aziotcs {CONFIG_MOUNT}/{name} {CERTIFICATES_DIR}/{name}")

@@ -1,0 +1,81 @@
+"""An IoT Edge deployment (IoT Hub configuration): modules for every device whose twin tags match."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+from pulumi_command import local
+
+from . import configuration_registry
+from .iot_hub import REGISTRY_POLICY
+
+HELPER_MODULE = configuration_registry.__name__
+
+
+@dataclass(frozen=True)
+class EdgeDeploymentArgs:
+    """Inputs of EdgeDeployment."""
+
+    hub_hostname: pulumi.Input[str]
+    """Hostname of the IoT Hub."""
+    deployment_id: str
+    """Configuration id (lower case; immutable)."""
+    target_condition: str
+    """Condition over device-twin tags, e.g. tags.site='lab'."""
+    priority: int
+    """Higher wins where deployments overlap."""
+    modules_content: Mapping[str, Any]
+    """content.modulesContent (see components/deployment_manifest.py)."""
+    owner: str
+    """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
+    registry_policy_key: pulumi.Input[str]
+    """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Configuration labels."""
+    helper_python: str = "venv/bin/python"
+    """Interpreter that runs the helper, relative to the Pulumi project directory."""
+
+
+class EdgeDeployment(pulumi.ComponentResource):
+    """Created, updated in place (priority, target, labels) or replaced (content), and deleted."""
+
+    deployment_id: pulumi.Output[str]
+    """The configuration id."""
+
+    def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kedge:index:EdgeDeployment", name, None, opts)
+        helper = f"{args.helper_python} -m {HELPER_MODULE}"
+        configuration = {
+            "id": args.deployment_id,
+            "owner": args.owner,
+            "targetCondition": args.target_condition,
+            "priority": args.priority,
+            "labels": dict(args.labels),
+        }
+        local.Command(
+            f"{name}-configuration",
+            create=f"{helper} create",
+            update=f"{helper} update",
+            delete=f"{helper} delete",
+            environment={
+                "KEDGE_HUB_HOSTNAME": args.hub_hostname,
+                "KEDGE_CONFIGURATION": json.dumps(configuration, sort_keys=True),
+                "KEDGE_CONTENT": json.dumps(args.modules_content, sort_keys=True, separators=(",", ":")),
+                "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
+                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args.registry_policy_key),
+            },
+            logging=local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
+            add_previous_output_in_env=True,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # IoT Hub cannot change a configuration's content: a new content replaces it,
+                # and the old one must go first because the id stays the same.
+                replace_on_changes=["environment.KEDGE_CONTENT"],
+                delete_before_replace=True,
+            ),
+        )
+        self.deployment_id = pulumi.Output.from_input(args.deployment_id)
+        self.register_outputs({"deployment_id": self.deployment_id})

@@ -1,0 +1,196 @@
+"""IoT Edge deployment manifests (IoT Hub configurations), built and validated before sending.
+
+Pure: no Pulumi, no I/O. A deployment targets devices by a condition over their twin tags,
+with a priority; layered deployments add modules and routes on top of a base one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+EDGE_AGENT_IMAGE = "mcr.microsoft.com/azureiotedge-agent:1.6"
+EDGE_HUB_IMAGE = "mcr.microsoft.com/azureiotedge-hub:1.6"
+
+# Store-and-forward and agent state, bound onto the runtime's persistent storage (the VM's
+# root disk; the dind pod's /var/lib/aziot volume). Without the bind, edgeHub's queue lives in
+# its container and is lost with it. The runtimes create these with the owners below.
+STORAGE_ROOT = "/var/lib/aziot/kedge-storage"
+EDGE_HUB_STORAGE = (f"{STORAGE_ROOT}/edgeHub", "/iotedge/storage/edgeHub", 1000)  # host, container, uid
+EDGE_AGENT_STORAGE = (f"{STORAGE_ROOT}/edgeAgent", "/iotedge/storage/edgeAgent", 13622)
+
+# createOptions travel as a JSON string in 512-character pieces: createOptions, createOptions01, …
+CREATE_OPTIONS_CHUNK = 512
+CREATE_OPTIONS_MAX_CHUNKS = 8
+
+MODULE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:.+%_#*?!(),=@;']{0,127}$")
+DEPLOYMENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-:+%_#*?!(),=@;']{0,127}$")
+ROUTE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+ROUTE_PATTERN = re.compile(
+    r"^FROM\s+/(messages|twinChangeNotifications)(/\S*)?"
+    r"(\s+WHERE\s+.+?)?"
+    r"\s+INTO\s+(\$upstream|BrokeredEndpoint\(\"/modules/[^/\"]+/inputs/[^\"]+\"\))$",
+    re.I,
+)
+RESERVED_MODULES = frozenset({"edgeAgent", "edgeHub"})
+RESTART_POLICIES = ("never", "on-failure", "on-unhealthy", "always")
+STATUSES = ("running", "stopped")
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    image: str
+    create_options: Optional[Mapping[str, Any]] = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    restart_policy: str = "always"
+    status: str = "running"
+    desired_properties: Optional[Mapping[str, Any]] = None
+    version: str = "1.0"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    deployment_id: str
+    target_condition: str
+    priority: int
+    modules: Sequence[ModuleSpec] = ()
+    routes: Mapping[str, str] = field(default_factory=dict)
+    store_and_forward_ttl_seconds: int = 7200
+    layered: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    edge_agent_image: str = EDGE_AGENT_IMAGE
+    edge_hub_image: str = EDGE_HUB_IMAGE
+
+
+def split_create_options(options: Optional[Mapping[str, Any]]) -> dict[str, str]:
+    """createOptions as IoT Edge expects it: compact JSON in 512-character fields."""
+    text = json.dumps(dict(options or {}), separators=(",", ":"), sort_keys=True)
+    chunks = [text[i : i + CREATE_OPTIONS_CHUNK] for i in range(0, len(text), CREATE_OPTIONS_CHUNK)] or ["{}"]
+    if len(chunks) > CREATE_OPTIONS_MAX_CHUNKS:
+        raise ValueError(f"createOptions is {len(text)} characters; at most {CREATE_OPTIONS_CHUNK * CREATE_OPTIONS_MAX_CHUNKS} fit")
+    return {("createOptions" if i == 0 else f"createOptions{i:02d}"): chunk for i, chunk in enumerate(chunks)}
+
+
+def _storage_options(storage: tuple[str, str, int], extra: Optional[Mapping[str, Any]] = None) -> dict:
+    host, container, _ = storage
+    options = json.loads(json.dumps(dict(extra or {})))
+    host_config = options.setdefault("HostConfig", {})
+    host_config.setdefault("Binds", []).append(f"{host}:{container}")
+    return options
+
+
+def _env(values: Mapping[str, str]) -> dict:
+    return {name: {"value": str(value)} for name, value in values.items()}
+
+
+EDGE_HUB_PORTS = {"HostConfig": {"PortBindings": {f"{p}/tcp": [{"HostPort": str(p)}] for p in (443, 5671, 8883)}}}
+
+
+def system_modules(spec: DeploymentSpec) -> dict:
+    return {
+        "edgeAgent": {
+            "type": "docker",
+            "settings": {"image": spec.edge_agent_image, **split_create_options(_storage_options(EDGE_AGENT_STORAGE))},
+            "env": _env({"StorageFolder": EDGE_AGENT_STORAGE[1]}),
+        },
+        "edgeHub": {
+            "type": "docker",
+            "status": "running",
+            "restartPolicy": "always",
+            "settings": {"image": spec.edge_hub_image, **split_create_options(_storage_options(EDGE_HUB_STORAGE, EDGE_HUB_PORTS))},
+            "env": _env({"StorageFolder": EDGE_HUB_STORAGE[1]}),
+        },
+    }
+
+
+def _module(module: ModuleSpec) -> dict:
+    body = {
+        "version": module.version,
+        "type": "docker",
+        "status": module.status,
+        "restartPolicy": module.restart_policy,
+        "settings": {"image": module.image, **split_create_options(module.create_options)},
+    }
+    if module.env:
+        body["env"] = _env(module.env)
+    return body
+
+
+def modules_content(spec: DeploymentSpec) -> dict:
+    """content.modulesContent of the IoT Hub configuration."""
+    modules = {m.name: _module(m) for m in spec.modules}
+    desired = {m.name: {"properties.desired": dict(m.desired_properties)} for m in spec.modules if m.desired_properties}
+    if spec.layered:
+        # A layer only adds (or overrides) modules and routes of the base deployment.
+        content = {
+            "$edgeAgent": {f"properties.desired.modules.{name}": body for name, body in modules.items()},
+            "$edgeHub": {f"properties.desired.routes.{name}": route for name, route in spec.routes.items()},
+        }
+    else:
+        content = {
+            "$edgeAgent": {
+                "properties.desired": {
+                    "schemaVersion": "1.1",
+                    "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
+                    "systemModules": system_modules(spec),
+                    "modules": modules,
+                }
+            },
+            "$edgeHub": {
+                "properties.desired": {
+                    "schemaVersion": "1.1",
+                    "routes": dict(spec.routes),
+                    "storeAndForwardConfiguration": {"timeToLiveSecs": spec.store_and_forward_ttl_seconds},
+                }
+            },
+        }
+    content.update(desired)
+    return content
+
+
+def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
+    """Everything wrong with a deployment, each naming `key` and what is allowed."""
+    problems = []
+    if not DEPLOYMENT_ID_PATTERN.match(spec.deployment_id):
+        problems.append(f"{key}.id: {spec.deployment_id!r} is not allowed; allowed: 1-128 lower-case letters, digits and - : + % _ # * ? ! ( ) , = @ ; '")
+    if not isinstance(spec.priority, int) or isinstance(spec.priority, bool) or not 0 <= spec.priority <= 2147483647:
+        problems.append(f"{key}.priority: {spec.priority!r} is not allowed; allowed: a whole number from 0 to 2147483647")
+    condition = spec.target_condition
+    if not isinstance(condition, str) or not condition.strip() or condition.count("'") % 2:
+        problems.append(f"{key}.targetCondition: {condition!r} is not allowed; allowed: a condition over twin tags, e.g. tags.site='lab'")
+    names = [m.name for m in spec.modules]
+    for index, module in enumerate(spec.modules):
+        where = f"{key}.modules[{index}]"
+        if not isinstance(module.name, str) or not MODULE_NAME_PATTERN.match(module.name) or module.name in RESERVED_MODULES:
+            problems.append(f"{where}.name: {module.name!r} is not allowed; allowed: 1-128 letters, digits and - : . + % _ # * ? ! ( ) , = @ ; ', not edgeAgent/edgeHub")
+        elif names.count(module.name) > 1:
+            problems.append(f"{where}.name: {module.name!r} is used twice in this deployment")
+        if not isinstance(module.image, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", module.image or ""):
+            problems.append(f"{where}.image: {module.image!r} is not an image reference")
+        if module.restart_policy not in RESTART_POLICIES:
+            problems.append(f"{where}.restartPolicy: {module.restart_policy!r} is not allowed; allowed: {', '.join(RESTART_POLICIES)}")
+        if module.status not in STATUSES:
+            problems.append(f"{where}.status: {module.status!r} is not allowed; allowed: {', '.join(STATUSES)}")
+        if module.create_options is not None and not isinstance(module.create_options, Mapping):
+            problems.append(f"{where}.createOptions: is not a JSON object; allowed: Docker create options as an object")
+        else:
+            try:
+                split_create_options(module.create_options)
+            except (TypeError, ValueError) as error:
+                problems.append(f"{where}.createOptions: {error}")
+        if module.desired_properties is not None and not isinstance(module.desired_properties, Mapping):
+            problems.append(f"{where}.desiredProperties: is not an object")
+    for name, route in spec.routes.items():
+        if not ROUTE_NAME_PATTERN.match(str(name)):
+            problems.append(f"{key}.routes.{name}: the route name is not allowed; allowed: letters, digits and _")
+        if not isinstance(route, str) or not ROUTE_PATTERN.match(route.strip()):
+            problems.append(
+                f"{key}.routes.{name}: {route!r} is not a route; allowed: FROM /messages/... [WHERE ...] INTO $upstream "
+                'or INTO BrokeredEndpoint("/modules/<module>/inputs/<input>")'
+            )
+    if not isinstance(spec.store_and_forward_ttl_seconds, int) or spec.store_and_forward_ttl_seconds < 0:
+        problems.append(f"{key}.storeAndForwardTtlSeconds: {spec.store_and_forward_ttl_seconds!r} is not allowed; allowed: seconds, 0 or more")
+    return problems
