@@ -15,6 +15,7 @@ from components.cluster.cloud_init import GuestCertificates, GuestConfig, render
 from components.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from components.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
+from components.cluster.footprint import Requests, total
 from components.cluster.placement import NodePlacement
 from components.cluster.profile_loader import ProfileLoader, ProfileLoaderArgs
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
@@ -165,6 +166,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
     )
 
 ssh_commands = {}
+vm_requests, dind_requests = [], []
 if settings.vm_devices:
     with_ssh = any(d.vm.ssh_service is not SshService.NONE for d in settings.vm_devices)
     vm_namespace = EdgeNamespace(
@@ -216,6 +218,7 @@ if settings.vm_devices:
             ),
             opts=in_cluster,
         )
+        vm_requests.append(vm.requests)
         if device.vm.ssh_service is not SshService.NONE:
             ssh_commands[device.device_id] = vm.ssh_command
 
@@ -233,7 +236,7 @@ if settings.dind_devices:
     )
     for device in settings.dind_devices:
         files = files_by_device[device.device_id]
-        EdgeDindRuntime(
+        runtime = EdgeDindRuntime(
             device.kubernetes_name,
             EdgeDindRuntimeArgs(
                 name=device.kubernetes_name,
@@ -254,11 +257,24 @@ if settings.dind_devices:
             ),
             opts=in_cluster,
         )
+        dind_requests.append(runtime.requests)
 
 # 4. Exports.
 pulumi.export("hubName", hub.name)
 pulumi.export("hubHostname", hub.hostname)
 pulumi.export("sshCommands", ssh_commands)
+# What each mode asks of the cluster, from the specs the components emitted.
+control_plane = virtualization.control_plane_requests if virtualization else Requests()
+pulumi.export(
+    "footprint",
+    {
+        "vmDevices": total(vm_requests).to_dict(),
+        "dindDevices": total(dind_requests).to_dict(),
+        "kubevirtControlPlane": control_plane.to_dict(),
+        "profileLoaderPerNode": (profiles.requests_per_node if settings.dind_devices else Requests()).to_dict(),
+        "total": total([*vm_requests, *dind_requests, control_plane]).to_dict(),
+    },
+)
 pulumi.export(
     "devices",
     {d.device_id: {"mode": d.mode.value, "kubernetesName": d.kubernetes_name} for d in settings.devices},

@@ -34,6 +34,7 @@ class FakeIotHub:
         self.hostname = hostname
         self.devices: dict[str, dict] = {}
         self.twin_tags: dict[str, dict] = {}
+        self.configurations: dict[str, dict] = {}
         self.requests: list[tuple[str, str, str]] = []  # method, path, auth scheme
         self.faults: list[tuple[str, int]] = []  # (method, status) to answer next
         self.bearer_token: Optional[str] = None
@@ -159,6 +160,8 @@ class FakeIotHub:
                     del self.devices[device_id]
                     self.twin_tags.pop(device_id, None)
                     return 204, None, {}
+            if kind == "configurations":
+                return self._configuration(method, device_id, if_match, body)
             if kind == "twins":
                 if current is None:
                     return 404, {"Message": "DeviceNotFound"}, {}
@@ -173,6 +176,34 @@ class FakeIotHub:
                             tags[name] = value
                     return 200, {"deviceId": device_id, "tags": dict(tags)}, {}
             return 405, {"Message": "MethodNotAllowed"}, {}
+
+    def _configuration(self, method: str, configuration_id: str, if_match: Optional[str], body: Optional[dict]):
+        current = self.configurations.get(configuration_id)
+        if method == "GET":
+            return (200, current, {}) if current else (404, {"Message": "ConfigurationNotFound"}, {})
+        if method == "PUT":
+            if current is None:
+                if if_match not in (None, "*"):
+                    return 412, {"Message": "PreconditionFailed"}, {}
+                configuration = {**body, "etag": self._etag(), "createdTimeUtc": "2026-11-25T00:00:00Z"}
+                self.configurations[configuration_id] = configuration
+                return 200, configuration, {}
+            if if_match is None:
+                return 409, {"Message": "ConfigurationAlreadyExists"}, {}
+            if if_match != "*" and if_match.strip('"') != current["etag"]:
+                return 412, {"Message": "PreconditionFailed"}, {}
+            if body.get("content") != current.get("content"):
+                return 400, {"Message": "Configuration content cannot be updated"}, {}
+            current.update(priority=body["priority"], targetCondition=body["targetCondition"], labels=body["labels"], etag=self._etag())
+            return 200, current, {}
+        if method == "DELETE":
+            if current is None:
+                return 404, {"Message": "ConfigurationNotFound"}, {}
+            if if_match is None or (if_match != "*" and if_match.strip('"') != current["etag"]):
+                return 412, {"Message": "PreconditionFailed"}, {}
+            del self.configurations[configuration_id]
+            return 204, None, {}
+        return 405, {"Message": "MethodNotAllowed"}, {}
 
     def _handler(self):
         hub = self

@@ -86,6 +86,7 @@ class Registered:
     delete_before_replace: bool
     additional_secret_outputs: tuple
     protect: bool
+    replace_on_changes: tuple = ()
 
     def get(self, path: str, default: Any = None) -> Any:
         """The input at a dotted path ("spec.template.spec.containers.0.name")."""
@@ -151,6 +152,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     protect=request.protect,
+                    replace_on_changes=tuple(request.replaceOnChanges),
                 )
             )
         return response

@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .footprint import Requests
 from .placement import child_options
 
 DEVICE_LABEL = "kedge.io/device"
@@ -70,6 +71,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
 
     statefulset_name: pulumi.Output[str]
     """The StatefulSet's name."""
+    requests: Requests
+    """CPU and memory the runtime's pod requests."""
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
@@ -103,64 +106,66 @@ class EdgeDindRuntime(pulumi.ComponentResource):
             return {"metadata": {"name": claim_name, "labels": labels}, "spec": spec}
 
         memory_tmpfs = lambda volume, limit: {"name": volume, "emptyDir": {"medium": "Memory", "sizeLimit": limit}}  # noqa: E731
-        statefulset = k8s.apps.v1.StatefulSet(
+        statefulset_spec = {
+            # One replica, ever: two runtimes with one identity would fight over it.
+            "replicas": 1,
+            "serviceName": args.name,
+            "selector": {"matchLabels": labels},
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            # The identity and module data outlive the StatefulSet.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
+                "spec": {
+                    "nodeSelector": dict(args.node_selector),
+                    "terminationGracePeriodSeconds": 120,  # systemd stops the modules cleanly
+                    "enableServiceLinks": False,
+                    "containers": [
+                        {
+                            "name": "iotedge",
+                            "image": args.image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "securityContext": {
+                                "privileged": False,
+                                # Added to the runtime's defaults; nothing dropped (see module doc).
+                                "capabilities": {"add": list(ADDED_CAPABILITIES)},
+                                "appArmorProfile": {"type": "Localhost", "localhostProfile": args.apparmor_profile},
+                                "seccompProfile": {"type": "Localhost", "localhostProfile": args.seccomp_profile},
+                            },
+                            "resources": {
+                                "requests": {"cpu": args.cpu_request, "memory": args.memory_request},
+                                "limits": {"memory": args.memory_limit},
+                            },
+                            "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
+                            "livenessProbe": _daemon_probe(period=30, failures=4),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                                {"name": "docker", "mountPath": "/var/lib/docker"},
+                                {"name": "aziot", "mountPath": "/var/lib/aziot"},
+                                {"name": "run", "mountPath": "/run"},
+                                {"name": "run-lock", "mountPath": "/run/lock"},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "config", "secret": {"secretName": f"{args.name}-config", "defaultMode": 0o400}},
+                        memory_tmpfs("run", "256Mi"),
+                        memory_tmpfs("run-lock", "16Mi"),
+                        memory_tmpfs("tmp", "512Mi"),
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [claim("docker", args.docker_storage), claim("aziot", args.aziot_storage)],
+        }
+        k8s.apps.v1.StatefulSet(
             name,
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
-            spec={
-                # One replica, ever: two runtimes with one identity would fight over it.
-                "replicas": 1,
-                "serviceName": args.name,
-                "selector": {"matchLabels": labels},
-                "podManagementPolicy": "OrderedReady",
-                "updateStrategy": {"type": "RollingUpdate"},
-                # The identity and module data outlive the StatefulSet.
-                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
-                    "spec": {
-                        "nodeSelector": dict(args.node_selector),
-                        "terminationGracePeriodSeconds": 120,  # systemd stops the modules cleanly
-                        "enableServiceLinks": False,
-                        "containers": [
-                            {
-                                "name": "iotedge",
-                                "image": args.image,
-                                "imagePullPolicy": "IfNotPresent",
-                                "securityContext": {
-                                    "privileged": False,
-                                    # Added to the runtime's defaults; nothing dropped (see module doc).
-                                    "capabilities": {"add": list(ADDED_CAPABILITIES)},
-                                    "appArmorProfile": {"type": "Localhost", "localhostProfile": args.apparmor_profile},
-                                    "seccompProfile": {"type": "Localhost", "localhostProfile": args.seccomp_profile},
-                                },
-                                "resources": {
-                                    "requests": {"cpu": args.cpu_request, "memory": args.memory_request},
-                                    "limits": {"memory": args.memory_limit},
-                                },
-                                "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
-                                "livenessProbe": _daemon_probe(period=30, failures=4),
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-                                    {"name": "docker", "mountPath": "/var/lib/docker"},
-                                    {"name": "aziot", "mountPath": "/var/lib/aziot"},
-                                    {"name": "run", "mountPath": "/run"},
-                                    {"name": "run-lock", "mountPath": "/run/lock"},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "config", "secret": {"secretName": f"{args.name}-config", "defaultMode": 0o400}},
-                            memory_tmpfs("run", "256Mi"),
-                            memory_tmpfs("run-lock", "16Mi"),
-                            memory_tmpfs("tmp", "512Mi"),
-                        ],
-                    },
-                },
-                "volumeClaimTemplates": [claim("docker", args.docker_storage), claim("aziot", args.aziot_storage)],
-            },
+            spec=statefulset_spec,
             opts=options(depends_on=[*args.ready, config_secret, service]),
         )
+        self.requests = Requests.of_pod(statefulset_spec["template"]["spec"])
         self.statefulset_name = pulumi.Output.from_input(args.name)
         self.register_outputs({"statefulset_name": self.statefulset_name})
 

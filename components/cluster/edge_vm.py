@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .cloud_init import CONFIG_DISK_SERIAL
+from .footprint import Requests
 from .placement import NodePlacement, child_options
 
 DEVICE_LABEL = "kedge.io/device"
@@ -69,6 +70,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
     """The VirtualMachine's name."""
     ssh_command: pulumi.Output[str]
     """How to reach the VM over SSH (empty when no SSH Service)."""
+    requests: Requests
+    """CPU and memory the VM's launcher pod requests (guest plus KubeVirt's overhead)."""
 
     def __init__(self, name: str, args: EdgeVirtualMachineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeVirtualMachine", name, None, opts)
@@ -146,6 +149,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             },
             opts=options(depends_on=[*args.ready, config_secret, user_data_secret]),
         )
+        self.requests = Requests.of_vm(template_spec)
         self.vm_name = pulumi.Output.from_input(args.name)
         self.ssh_command = pulumi.Output.from_input("")
         if args.ssh_service != "none":

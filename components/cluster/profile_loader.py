@@ -18,6 +18,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .footprint import Requests
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 from .placement import child_options
 
@@ -78,6 +79,8 @@ class ProfileLoader(pulumi.ComponentResource):
     """The seccomp profile path pods reference (type Localhost)."""
     ready: list
     """Resources dind pods depend on."""
+    requests_per_node: Requests
+    """CPU and memory the loader requests on each node."""
 
     def __init__(self, name: str, args: ProfileLoaderArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:ProfileLoader", name, None, opts)
@@ -132,61 +135,63 @@ class ProfileLoader(pulumi.ComponentResource):
             ]
         )
         labels = {"app.kubernetes.io/name": "kedge-profile-loader"}
+        daemon_set_spec = {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"kedge.io/profiles-checksum": checksum}},
+                "spec": {
+                    "serviceAccountName": "profile-loader",
+                    "hostPID": True,  # to enter the node's mount namespace (PID 1)
+                    "priorityClassName": "system-node-critical",
+                    "tolerations": [{"operator": "Exists"}],  # every node that may run dind
+                    "initContainers": [
+                        {
+                            "name": "load",
+                            "image": args.loader_image,
+                            "command": ["sh", "-c", load_script],
+                            # The project's one privileged container: loading AppArmor
+                            # profiles into the kernel needs it, by design.
+                            "securityContext": {"privileged": True},
+                            "volumeMounts": [
+                                {"name": "profiles", "mountPath": "/profiles", "readOnly": True},
+                                {"name": "seccomp", "mountPath": "/host/seccomp"},
+                                {"name": "kedge", "mountPath": "/host/kedge"},
+                            ],
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                        },
+                        {
+                            "name": "label",
+                            "image": args.kubectl_image,
+                            "args": ["label", "node", "$(NODE_NAME)", f"{PROFILES_LABEL}={checksum}", "--overwrite"],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "securityContext": _unprivileged(),
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                        },
+                    ],
+                    "containers": [
+                        {
+                            "name": "pause",
+                            "image": args.pause_image,
+                            "securityContext": _unprivileged(),
+                            "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "profiles", "configMap": {"name": "kedge-profiles"}},
+                        {"name": "seccomp", "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"}},
+                        {"name": "kedge", "hostPath": {"path": "/etc/kedge", "type": "DirectoryOrCreate"}},
+                    ],
+                },
+            },
+        }
         daemon_set = k8s.apps.v1.DaemonSet(
             name,
             metadata={"name": "profile-loader", "namespace": args.namespace, "labels": labels},
-            spec={
-                "selector": {"matchLabels": labels},
-                "updateStrategy": {"type": "RollingUpdate"},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": {"kedge.io/profiles-checksum": checksum}},
-                    "spec": {
-                        "serviceAccountName": "profile-loader",
-                        "hostPID": True,  # to enter the node's mount namespace (PID 1)
-                        "priorityClassName": "system-node-critical",
-                        "tolerations": [{"operator": "Exists"}],  # every node that may run dind
-                        "initContainers": [
-                            {
-                                "name": "load",
-                                "image": args.loader_image,
-                                "command": ["sh", "-c", load_script],
-                                # The project's one privileged container: loading AppArmor
-                                # profiles into the kernel needs it, by design.
-                                "securityContext": {"privileged": True},
-                                "volumeMounts": [
-                                    {"name": "profiles", "mountPath": "/profiles", "readOnly": True},
-                                    {"name": "seccomp", "mountPath": "/host/seccomp"},
-                                    {"name": "kedge", "mountPath": "/host/kedge"},
-                                ],
-                                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-                            },
-                            {
-                                "name": "label",
-                                "image": args.kubectl_image,
-                                "args": ["label", "node", "$(NODE_NAME)", f"{PROFILES_LABEL}={checksum}", "--overwrite"],
-                                "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                                "securityContext": _unprivileged(),
-                                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-                            },
-                        ],
-                        "containers": [
-                            {
-                                "name": "pause",
-                                "image": args.pause_image,
-                                "securityContext": _unprivileged(),
-                                "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "profiles", "configMap": {"name": "kedge-profiles"}},
-                            {"name": "seccomp", "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"}},
-                            {"name": "kedge", "hostPath": {"path": "/etc/kedge", "type": "DirectoryOrCreate"}},
-                        ],
-                    },
-                },
-            },
+            spec=daemon_set_spec,
             opts=options(depends_on=[config_map, binding]),
         )
+        self.requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self.node_selector = {PROFILES_LABEL: checksum}
         self.apparmor_profile = APPARMOR_PROFILE
         self.seccomp_profile = SECCOMP_LOCALHOST_PROFILE

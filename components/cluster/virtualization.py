@@ -14,11 +14,17 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .footprint import MI, Requests
 from .placement import NodePlacement, child_options
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
 KUBEVIRT_NAMESPACE = "kubevirt"
 CDI_NAMESPACE = "cdi"
+# KubeVirt's control plane requests about 2.4 GiB with its default 2 replicas each of
+# virt-operator, virt-api and virt-controller (≈400 MiB a pod); infra.replicas scales the last
+# two. An estimate from upstream's defaults, not measured here; CDI's pods are not counted.
+CONTROL_PLANE_POD_MEMORY = 400 * MI
+
 READY_ANNOTATIONS = {"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "900"}
 
 
@@ -57,6 +63,8 @@ class Virtualization(pulumi.ComponentResource):
     """The KubeVirt release installed."""
     cdi_version: str
     """The CDI release installed."""
+    control_plane_requests: Requests
+    """Estimated memory requests of KubeVirt's control plane (see CONTROL_PLANE_POD_MEMORY)."""
 
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:Virtualization", name, None, opts)
@@ -117,4 +125,5 @@ class Virtualization(pulumi.ComponentResource):
             opts=child_options(self, args.deleted_with, depends_on=[cdi_operator]),
         )
         self.ready = [kubevirt, cdi]
+        self.control_plane_requests = Requests(memory=CONTROL_PLANE_POD_MEMORY * (2 + 2 * args.infra_replicas))
         self.register_outputs({"kubevirt_version": args.kubevirt_version, "cdi_version": args.cdi_version})

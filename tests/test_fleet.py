@@ -1,0 +1,86 @@
+"""Fleet scale: devices independent in the graph, names stable, shared objects once, footprint."""
+
+import pytest
+
+from tests.harness import load_stack_config, run_example_stack, run_program
+
+
+def fleet(count, dind_every=2):
+    devices = []
+    for i in range(count):
+        device = {"id": f"edge-{i:04d}", "tags": {"site": f"s{i % 3}"}}
+        if i % dind_every == 1:
+            device["mode"] = "dind"
+        devices.append(device)
+    return devices
+
+
+def run_fleet(devices):
+    config = load_stack_config("dev")
+    config.update({"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
+    return run_program("dev", config)
+
+
+def owner_device(run, resource, names):
+    """The device a resource belongs to: itself or its nearest component ancestor named after one."""
+    for candidate in [resource, *run.ancestors(resource)]:
+        for name in names:
+            if candidate.name == name or candidate.name.startswith(f"{name}-"):
+                return name
+    return None
+
+
+@pytest.fixture(scope="module")
+def twenty():
+    return run_fleet(fleet(20))
+
+
+def test_no_device_depends_on_another_device(twenty):
+    names = [f"edge-{i:04d}" for i in range(20)]
+    owner = {r.urn: owner_device(twenty, r, names) for r in twenty.resources}
+    per_device = sum(1 for o in owner.values() if o)
+    assert per_device >= 20 * 4
+    for resource in twenty.resources:
+        mine = owner[resource.urn]
+        if mine is None:
+            continue
+        others = {owner.get(dep) for dep in resource.dependencies} - {None, mine}
+        assert not others, f"{resource.name} depends on devices {others}"
+
+
+def test_shared_objects_are_created_once(twenty):
+    for type_, count in [("kedge:index:Virtualization", 1), ("kedge:index:ProfileLoader", 1), ("kedge:index:EdgeNamespace", 3),
+                         ("azure-native:iothub:IotHubResource", 1), ("pulumi:providers:kubernetes", 1)]:
+        assert len(twenty.of_type(type_)) == count, type_
+    assert len(twenty.of_type("kedge:index:EdgeDeviceIdentity")) == 20
+
+
+def test_renaming_one_device_changes_no_other_resource():
+    devices = fleet(6)
+    before = {(r.type, r.name): r.inputs for r in run_fleet(devices).resources}
+    devices[2] = {**devices[2], "id": "edge-renamed"}
+    after = {(r.type, r.name): r.inputs for r in run_fleet(devices).resources}
+    gone, added = set(before) - set(after), set(after) - set(before)
+    assert gone and added
+    assert all("edge-0002" in name for _, name in gone) and all("edge-renamed" in name for _, name in added)
+    for key in set(before) & set(after):
+        assert before[key] == after[key], key
+
+
+def test_footprint_follows_the_emitted_requests():
+    base = run_example_stack("dev-dind").exports["footprint"]
+    assert base["dindDevices"] == {"cpu": "1", "memory": "2048Mi"}  # two devices at 500m / 1Gi
+    config = load_stack_config("dev-dind")
+    config["devices"][0]["memoryRequest"] = "3Gi"
+    config["devices"][0]["memoryLimit"] = "4Gi"
+    config["devices"][0]["cpuRequest"] = "1500m"
+    moved = run_program("dev-dind", config).exports["footprint"]
+    assert moved["dindDevices"] == {"cpu": "2", "memory": "4096Mi"}
+    assert moved["total"]["memory"] == "4096Mi"
+
+
+def test_vm_footprint_counts_guest_memory_and_kubevirt_overhead():
+    footprint = run_example_stack("dev").exports["footprint"]
+    # dev-edge-01: 4Gi guest, dev-edge-02: 6Gi guest, each + 280Mi launcher overhead.
+    assert footprint["vmDevices"] == {"cpu": "0.4", "memory": f"{4096 + 6144 + 2 * 280}Mi"}
+    assert footprint["kubevirtControlPlane"]["memory"] == "1600Mi"
