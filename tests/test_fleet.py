@@ -84,3 +84,13 @@ def test_vm_footprint_counts_guest_memory_and_kubevirt_overhead():
     # dev-edge-01: 4Gi guest, dev-edge-02: 6Gi guest, each + 280Mi launcher overhead.
     assert footprint["vmDevices"] == {"cpu": "0.4", "memory": f"{4096 + 6144 + 2 * 280}Mi"}
     assert footprint["kubevirtControlPlane"]["memory"] == "1600Mi"
+
+
+@pytest.mark.parametrize("stack", ["dev", "dev-dind", "site"])
+def test_every_namespaced_object_waits_for_its_namespace(stack):
+    run = run_example_stack(stack)
+    namespaces = {r.get("metadata.name"): r.urn for r in run.of_type("kubernetes:core/v1:Namespace")}
+    for resource in run.resources:
+        namespace = resource.get("metadata.namespace") if resource.type.startswith("kubernetes:") else None
+        if namespace in namespaces:
+            assert namespaces[namespace] in resource.dependencies, resource.name

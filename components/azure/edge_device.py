@@ -62,21 +62,23 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         super().__init__("kedge:index:EdgeDeviceIdentity", name, None, opts)
         if args.auth not in AUTH_TYPES:
             raise ValueError(f"auth {args.auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
-        spec = pulumi.Output.all(thumbprint=args.thumbprint).apply(
-            lambda values: json.dumps(
+        def spec_json(thumbprint: Optional[str]) -> str:
+            return json.dumps(
                 {
                     "deviceId": args.device_id,
                     "owner": args.owner,
                     "auth": AUTH_TYPES[args.auth],
-                    "primaryThumbprint": values["thumbprint"],
-                    "secondaryThumbprint": values["thumbprint"],
+                    "primaryThumbprint": thumbprint,
+                    "secondaryThumbprint": thumbprint,
                     "status": "enabled" if args.enabled else "disabled",
                     "tags": dict(args.tags),
                     "adopt": args.adopt_existing,
                 },
                 sort_keys=True,
             )
-        )
+
+        # A plain string unless a thumbprint has to be computed from a secret certificate.
+        spec = spec_json(None) if args.thumbprint is None else pulumi.Output.from_input(args.thumbprint).apply(spec_json)
         helper = f"{args.helper_python} -m {HELPER_MODULE}"
         command = local.Command(
             f"{name}-registry",
@@ -103,11 +105,12 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        state = command.stdout.apply(lambda text: json.loads(text) if text else {})
+        # stdout is a secret output (additional_secret_outputs); the keys are marked again where
+        # they are read, so they stay secret whatever engine runs the program.
         self.device_id = pulumi.Output.from_input(args.device_id)
-        self.generation_id = state.apply(lambda s: s.get("generationId"))
-        self.primary_key = pulumi.Output.secret(state.apply(lambda s: s.get("primaryKey")))
-        self.connection_string = pulumi.Output.secret(state.apply(lambda s: s.get("connectionString")))
+        self.generation_id = command.stdout.apply(lambda text: _state(text).get("generationId"))
+        self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
+        self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))
         self.register_outputs(
             {
                 "device_id": self.device_id,
@@ -116,3 +119,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 "connection_string": self.connection_string,
             }
         )
+
+
+def _state(stdout: Optional[str]) -> dict:
+    return json.loads(stdout) if stdout else {}

@@ -101,11 +101,15 @@ def _sync_unit() -> str:
     )
 
 
-class _LiteralDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it (it renders a fleet's user-data many times faster).
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _LiteralDumper(_BaseDumper):  # type: ignore[misc, valid-type]
     """Writes multi-line strings (scripts, unit files) as readable `|` blocks."""
 
 
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+def _string(dumper, value: str) -> yaml.Node:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

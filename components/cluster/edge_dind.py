@@ -36,8 +36,8 @@ class EdgeDindRuntimeArgs:
 
     name: str
     """Kubernetes name of the runtime (DNS label)."""
-    namespace: pulumi.Input[str]
-    """Namespace (Pod Security privileged)."""
+    namespace: str
+    """Namespace (Pod Security privileged) (it must exist: list its Namespace in `ready`)."""
     image: str
     """The IoT Edge + Moby image built from images/iotedge-dind/."""
     config_files: Mapping[str, pulumi.Input[str]]
@@ -76,13 +76,18 @@ class EdgeDindRuntime(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
-        options = lambda **extra: child_options(self, args.deleted_with, **extra)  # noqa: E731
+        # Every child waits for `ready` (which holds the Namespace): nothing is sent into a
+        # namespace that does not exist yet.
+        def options(depends_on=()):
+            return child_options(self, args.deleted_with, depends_on=[*args.ready, *depends_on])
+
         labels = {DEVICE_LABEL: args.name}
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
             metadata={"name": f"{args.name}-config", "namespace": args.namespace, "labels": labels},
             type="Opaque",
-            string_data={file: pulumi.Output.secret(text) for file, text in args.config_files.items()},
+            # The Secret type marks stringData secret as a whole, whatever each value was.
+            string_data=dict(args.config_files),
             opts=options(),
         )
         # A changed config.toml or certificate rolls the pod, which applies it at start.
@@ -163,7 +168,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
             name,
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
             spec=statefulset_spec,
-            opts=options(depends_on=[*args.ready, config_secret, service]),
+            opts=options(depends_on=[config_secret, service]),
         )
         self.requests = Requests.of_pod(statefulset_spec["template"]["spec"])
         self.statefulset_name = pulumi.Output.from_input(args.name)

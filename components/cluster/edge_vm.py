@@ -29,8 +29,8 @@ class EdgeVirtualMachineArgs:
 
     name: str
     """Kubernetes name of the VM (DNS label)."""
-    namespace: pulumi.Input[str]
-    """Namespace of the VM, its Secrets and Service."""
+    namespace: str
+    """Namespace of the VM, its Secrets and Service (it must exist: list its Namespace in `ready`)."""
     user_data: str
     """cloud-init user-data (no secrets in it)."""
     config_files: Mapping[str, pulumi.Input[str]]
@@ -75,12 +75,17 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeVirtualMachineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeVirtualMachine", name, None, opts)
-        options = lambda **extra: child_options(self, args.deleted_with, **extra)  # noqa: E731
+        # Every child waits for `ready` (which holds the Namespace): nothing is sent into a
+        # namespace that does not exist yet.
+        def options(depends_on=()):
+            return child_options(self, args.deleted_with, depends_on=[*args.ready, *depends_on])
+
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
             metadata={"name": f"{args.name}-config", "namespace": args.namespace, "labels": {DEVICE_LABEL: args.name}},
             type="Opaque",
-            string_data={file: pulumi.Output.secret(text) for file, text in args.config_files.items()},
+            # The Secret type marks stringData secret as a whole, whatever each value was.
+            string_data=dict(args.config_files),
             opts=options(),
         )
         user_data_secret = k8s.core.v1.Secret(
@@ -147,7 +152,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     "spec": template_spec,
                 },
             },
-            opts=options(depends_on=[*args.ready, config_secret, user_data_secret]),
+            opts=options(depends_on=[config_secret, user_data_secret]),
         )
         self.requests = Requests.of_vm(template_spec)
         self.vm_name = pulumi.Output.from_input(args.name)
@@ -169,8 +174,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             if args.ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.apply(_ssh_to_load_balancer)
             else:
-                self.ssh_command = pulumi.Output.concat(
-                    "kubectl -n ", args.namespace, f" port-forward svc/{args.name}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
+                self.ssh_command = pulumi.Output.from_input(
+                    f"kubectl -n {args.namespace} port-forward svc/{args.name}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
                 )
         self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command})
 

@@ -41,8 +41,10 @@ class EdgeNamespaceArgs:
 class EdgeNamespace(pulumi.ComponentResource):
     """A namespace with a Pod Security level and a default-deny NetworkPolicy plus the egress IoT Edge needs."""
 
-    name: pulumi.Output[str]
-    """The namespace name."""
+    name: str
+    """The namespace name (plain: objects placed in it depend on `namespace` explicitly)."""
+    namespace: k8s.core.v1.Namespace
+    """The Namespace resource, for depends_on."""
 
     def __init__(self, name: str, args: EdgeNamespaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
@@ -111,6 +113,6 @@ class EdgeNamespace(pulumi.ComponentResource):
                 },
                 opts=in_namespace,
             )
-        self.name = namespace.metadata.apply(lambda m: m["name"])
+        self.name = args.namespace
         self.namespace = namespace
-        self.register_outputs({"name": self.name})
+        self.register_outputs({"name": args.namespace})

@@ -189,7 +189,7 @@ class ProfileLoader(pulumi.ComponentResource):
             name,
             metadata={"name": "profile-loader", "namespace": args.namespace, "labels": labels},
             spec=daemon_set_spec,
-            opts=options(depends_on=[config_map, binding]),
+            opts=options(depends_on=[namespace, config_map, binding]),
         )
         self.requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self.node_selector = {PROFILES_LABEL: checksum}

@@ -1,0 +1,133 @@
+"""Fleet benchmark: the real program under mocks for 1, 10, 100 and 1,000 devices (mixed modes).
+
+For each size it measures, each in a fresh interpreter: wall time, peak memory (max RSS) and
+the registered resource count of the program; and the same for its floor, which registers the
+very same recorded resources (types, names, inputs, parents) bare under the same mocks, with no
+program logic. Run it from the repository root:
+
+    venv/bin/python benchmarks/fleet.py            # all sizes
+    venv/bin/python benchmarks/fleet.py 1 10 100   # some sizes
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (1, 10, 100, 1000)
+TARGETS = "within 1.5x of the floor at 1,000 devices, under 120 s and 1 GB, time(1000) <= 11 x time(100)"
+
+
+def fleet_config(size: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.harness import load_stack_config
+
+    config = load_stack_config("dev")
+    config["dindImage"] = "reg.example/iotedge-dind:1.6.0-1"
+    config["devices"] = [
+        {"id": f"edge-{i:04d}", "mode": "dind" if i % 2 else "vm", "tags": {"site": f"site-{i % 7}", "line": str(i % 3)}}
+        for i in range(size)
+    ]
+    return config
+
+
+def measure_program(size: int, record: Path) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.harness import run_program
+
+    config = fleet_config(size)
+    start = time.perf_counter()
+    run = run_program("bench", config)
+    elapsed = time.perf_counter() - start
+    record.write_text(json.dumps([
+        {"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs, "parent": r.parent, "custom": r.custom}
+        for r in run.resources
+    ]))
+    return {"seconds": elapsed, "resources": len(run.resources)}
+
+
+def measure_floor(record: Path) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from tests.harness import KedgeMocks, RecordingMonitor
+
+    recorded = json.loads(record.read_text())
+    mocks = KedgeMocks("bench")
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="kedge", stack="bench", monitor=RecordingMonitor(mocks))
+
+    def register_bare() -> None:
+        created: dict = {}
+        for item in recorded:
+            opts = pulumi.ResourceOptions(parent=created.get(item["parent"]))
+            if item["type"].startswith("pulumi:providers:"):
+                res = pulumi.ProviderResource(item["type"].split(":")[-1], item["name"], item["inputs"], opts)
+            elif item["custom"]:
+                res = pulumi.CustomResource(item["type"], item["name"], item["inputs"], opts)
+            else:
+                res = pulumi.ComponentResource(item["type"], item["name"], None, opts)
+            created[item["urn"]] = res
+
+    start = time.perf_counter()
+    _sync_await(run_pulumi_func(register_bare))
+    return {"seconds": time.perf_counter() - start, "resources": len(mocks.registered)}
+
+
+def child(kind: str, size: int, record: Path) -> None:
+    result = measure_program(size, record) if kind == "program" else measure_floor(record)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_child(kind: str, size: int, record: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(size), str(record)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(sizes) -> None:
+    rows = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in sizes:
+            record = Path(scratch) / f"fleet-{size}.json"
+            program = run_child("program", size, record)
+            floor = run_child("floor", size, record)
+            rows[size] = (program, floor)
+            print(
+                f"{size:>5} devices  {program['resources']:>6} resources  "
+                f"program {program['seconds']:7.2f} s {program['peak_mb']:7.0f} MB   "
+                f"floor {floor['seconds']:7.2f} s {floor['peak_mb']:7.0f} MB   "
+                f"ratio {program['seconds'] / floor['seconds']:4.2f}",
+                flush=True,
+            )
+    if 100 in rows and 1000 in rows:
+        program, floor = rows[1000]
+        growth = program["seconds"] / rows[100][0]["seconds"]
+        print(f"growth: time(1000) / time(100) = {growth:.2f}")
+        for label, ok in [
+            ("program within 1.5x of its floor at 1,000", program["seconds"] <= 1.5 * floor["seconds"]),
+            ("under 120 s at 1,000", program["seconds"] < 120),
+            ("under 1 GB at 1,000", program["peak_mb"] < 1024),
+            ("linear: time(1000) <= 11 x time(100)", growth <= 11),
+        ]:
+            print(f"{'met    ' if ok else 'NOT MET'}  {label}")
+    print(f"targets: {TARGETS}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        main([int(a) for a in sys.argv[1:]] or SIZES)
