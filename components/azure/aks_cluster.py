@@ -1,10 +1,7 @@
 """AKS cluster: a system pool plus a tainted virtualization pool that can run KubeVirt VMs."""
 
-from __future__ import annotations
-
 import base64
-from dataclasses import dataclass
-from typing import Optional
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 from pulumi_azure_native import containerservice
@@ -12,28 +9,27 @@ from pulumi_azure_native import containerservice
 from ..settings import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
 
 
-@dataclass(frozen=True)
-class AksClusterArgs:
-    """Inputs of AksCluster."""
+class AksClusterArgs(TypedDict):
+    """Inputs of AksCluster (a TypedDict, so other Pulumi languages can use the component too)."""
 
     location: str
     """Azure region."""
     resource_group_name: pulumi.Input[str]
     """Resource group for the cluster."""
-    system_vm_size: str = "Standard_D2s_v5"
-    """VM size of the system pool."""
-    system_node_count: int = 1
-    """Nodes in the system pool."""
-    virt_pool_enabled: bool = True
-    """Whether to add the virtualization pool (needed by vm-mode devices)."""
-    virt_pool_vm_size: str = "Standard_D4s_v5"
-    """VM size of the virtualization pool; must support nested virtualization."""
-    virt_pool_node_count: int = 1
-    """Nodes in the virtualization pool."""
-    kubernetes_version: Optional[str] = None
+    system_vm_size: NotRequired[str]
+    """VM size of the system pool (default Standard_D2s_v5)."""
+    system_node_count: NotRequired[int]
+    """Nodes in the system pool (default 1)."""
+    virt_pool_enabled: NotRequired[bool]
+    """Whether to add the virtualization pool that vm-mode devices need (default true)."""
+    virt_pool_vm_size: NotRequired[str]
+    """VM size of the virtualization pool; must support nested virtualization (default Standard_D4s_v5)."""
+    virt_pool_node_count: NotRequired[int]
+    """Nodes in the virtualization pool (default 1)."""
+    kubernetes_version: NotRequired[Optional[str]]
     """Kubernetes version; AKS's default when omitted."""
-    network_policy: str = "calico"
-    """Network policy engine: calico, cilium or azure."""
+    network_policy: NotRequired[str]
+    """Network policy engine: calico (default), cilium or azure."""
 
 
 class AksCluster(pulumi.ComponentResource):
@@ -45,31 +41,31 @@ class AksCluster(pulumi.ComponentResource):
     """The cluster's Azure resource id."""
     kubeconfig: pulumi.Output[str]
     """Kubeconfig for the cluster (a secret)."""
-    cluster: containerservice.ManagedCluster
-    """The cluster resource itself (in-cluster objects are `deleted_with` it)."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:AksCluster", name, None, opts)
+        virt_pool_enabled = args.get("virt_pool_enabled", True)
+        network_policy = args.get("network_policy") or "calico"
         pools = [
             containerservice.ManagedClusterAgentPoolProfileArgs(
                 name="system",
                 mode="System",
-                vm_size=args.system_vm_size,
-                count=args.system_node_count,
+                vm_size=args.get("system_vm_size") or "Standard_D2s_v5",
+                count=args.get("system_node_count") or 1,
                 os_type="Linux",
                 # Ubuntu: the dind runtime's AppArmor profiles need an AppArmor-enabled kernel.
                 os_sku="Ubuntu",
                 type="VirtualMachineScaleSets",
             )
         ]
-        if args.virt_pool_enabled:
+        if virt_pool_enabled:
             label_key, label_value = VIRTUALIZATION_POOL_LABEL
             pools.append(
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name="virt",
                     mode="User",
-                    vm_size=args.virt_pool_vm_size,
-                    count=args.virt_pool_node_count,
+                    vm_size=args.get("virt_pool_vm_size") or "Standard_D4s_v5",
+                    count=args.get("virt_pool_node_count") or 1,
                     os_type="Linux",
                     os_sku="Ubuntu",
                     type="VirtualMachineScaleSets",
@@ -80,10 +76,10 @@ class AksCluster(pulumi.ComponentResource):
             )
         cluster = containerservice.ManagedCluster(
             name,
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             dns_prefix=name,
-            kubernetes_version=args.kubernetes_version,
+            kubernetes_version=args.get("kubernetes_version"),
             enable_rbac=True,
             identity=containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
             agent_pool_profiles=pools,
@@ -91,14 +87,14 @@ class AksCluster(pulumi.ComponentResource):
                 # kubenet is being retired by AKS: Azure CNI Overlay gives pods an overlay range.
                 network_plugin="azure",
                 network_plugin_mode="overlay",
-                network_policy=args.network_policy,
-                network_dataplane="cilium" if args.network_policy == "cilium" else None,
+                network_policy=network_policy,
+                network_dataplane="cilium" if network_policy == "cilium" else None,
                 pod_cidr="10.244.0.0/16",
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args["resource_group_name"],
             resource_name=cluster.name,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
@@ -106,7 +102,12 @@ class AksCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             credentials.kubeconfigs.apply(lambda configs: base64.b64decode(configs[0].value).decode())
         )
-        self.cluster = cluster
+        self._cluster = cluster
         self.cluster_name = cluster.name
         self.resource_id = cluster.id
         self.register_outputs({"cluster_name": self.cluster_name, "resource_id": self.resource_id, "kubeconfig": self.kubeconfig})
+
+    @property
+    def cluster(self) -> containerservice.ManagedCluster:
+        """The cluster resource itself (in-cluster objects are `deleted_with` it)."""
+        return self._cluster

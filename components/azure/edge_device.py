@@ -1,10 +1,7 @@
 """One IoT Edge device identity in an IoT Hub, managed by the device-registry helper."""
 
-from __future__ import annotations
-
 import json
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 from pulumi_command import local
@@ -18,9 +15,8 @@ HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
 
 
-@dataclass(frozen=True)
-class EdgeDeviceIdentityArgs:
-    """Inputs of EdgeDeviceIdentity."""
+class EdgeDeviceIdentityArgs(TypedDict):
+    """Inputs of EdgeDeviceIdentity (a TypedDict, so other Pulumi languages can use the component too)."""
 
     hub_hostname: pulumi.Input[str]
     """Hostname of the IoT Hub, <name>.azure-devices.net."""
@@ -32,18 +28,18 @@ class EdgeDeviceIdentityArgs:
     """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID is not available."""
     service_policy_key: pulumi.Input[str]
     """Key of the hub's service policy (secret), for twin tags."""
-    auth: str = "symmetricKey"
-    """symmetricKey, x509SelfSigned or x509CA."""
-    thumbprint: Optional[pulumi.Input[str]] = None
+    auth: NotRequired[str]
+    """symmetricKey (default), x509SelfSigned or x509CA."""
+    thumbprint: NotRequired[Optional[pulumi.Input[str]]]
     """SHA-1 thumbprint of the device certificate (x509SelfSigned)."""
-    enabled: bool = True
-    """Whether the device may connect."""
-    tags: Mapping[str, Any] = field(default_factory=dict)
-    """Device-twin tags (deployment targeting)."""
-    adopt_existing: bool = False
-    """Manage an identity that already exists in the hub (it is then never deleted)."""
-    helper_python: str = "venv/bin/python"
-    """Interpreter that runs the helper, relative to the Pulumi project directory."""
+    enabled: NotRequired[bool]
+    """Whether the device may connect (default true)."""
+    tags: NotRequired[dict[str, Any]]
+    """Device-twin tags (deployment targeting): strings, numbers or booleans."""
+    adopt_existing: NotRequired[bool]
+    """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
+    helper_python: NotRequired[str]
+    """Interpreter that runs the helper, relative to the Pulumi project directory (default venv/bin/python)."""
 
 
 class EdgeDeviceIdentity(pulumi.ComponentResource):
@@ -60,38 +56,40 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDeviceIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDeviceIdentity", name, None, opts)
-        if args.auth not in AUTH_TYPES:
-            raise ValueError(f"auth {args.auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
+        auth = args.get("auth") or "symmetricKey"
+        if auth not in AUTH_TYPES:
+            raise ValueError(f"auth {auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
+        thumbprint_input = args.get("thumbprint")
         def spec_json(thumbprint: Optional[str]) -> str:
             return json.dumps(
                 {
-                    "deviceId": args.device_id,
-                    "owner": args.owner,
-                    "auth": AUTH_TYPES[args.auth],
+                    "deviceId": args["device_id"],
+                    "owner": args["owner"],
+                    "auth": AUTH_TYPES[auth],
                     "primaryThumbprint": thumbprint,
                     "secondaryThumbprint": thumbprint,
-                    "status": "enabled" if args.enabled else "disabled",
-                    "tags": dict(args.tags),
-                    "adopt": args.adopt_existing,
+                    "status": "enabled" if args.get("enabled", True) else "disabled",
+                    "tags": dict(args.get("tags") or {}),
+                    "adopt": bool(args.get("adopt_existing")),
                 },
                 sort_keys=True,
             )
 
         # A plain string unless a thumbprint has to be computed from a secret certificate.
-        spec = spec_json(None) if args.thumbprint is None else pulumi.Output.from_input(args.thumbprint).apply(spec_json)
-        helper = f"{args.helper_python} -m {HELPER_MODULE}"
+        spec = spec_json(None) if thumbprint_input is None else pulumi.Output.from_input(thumbprint_input).apply(spec_json)
+        helper = f"{args.get('helper_python') or 'venv/bin/python'} -m {HELPER_MODULE}"
         command = local.Command(
             f"{name}-registry",
             create=f"{helper} create",
             update=f"{helper} update",
             delete=f"{helper} delete",
             environment={
-                "KEDGE_HUB_HOSTNAME": args.hub_hostname,
+                "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_DEVICE": spec,
                 "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
-                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args.registry_policy_key),
+                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args["registry_policy_key"]),
                 "KEDGE_SERVICE_POLICY": SERVICE_POLICY,
-                "KEDGE_SERVICE_KEY": pulumi.Output.secret(args.service_policy_key),
+                "KEDGE_SERVICE_KEY": pulumi.Output.secret(args["service_policy_key"]),
             },
             # stdout carries the device keys: never logged, stored only as a secret.
             logging=local.Logging.STDERR,
@@ -107,7 +105,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         )
         # stdout is a secret output (additional_secret_outputs); the keys are marked again where
         # they are read, so they stay secret whatever engine runs the program.
-        self.device_id = pulumi.Output.from_input(args.device_id)
+        self.device_id = pulumi.Output.from_input(args["device_id"])
         self.generation_id = command.stdout.apply(lambda text: _state(text).get("generationId"))
         self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
         self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))

@@ -1,9 +1,6 @@
 """The IoT Hub that the edge devices connect to: created with secure defaults, or an existing one."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Optional
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, iothub
@@ -23,22 +20,21 @@ REGISTRY_POLICY = "registryReadWrite"
 SERVICE_POLICY = "service"
 
 
-@dataclass(frozen=True)
-class IotHubArgs:
-    """Inputs of IotHub."""
+class IotHubArgs(TypedDict):
+    """Inputs of IotHub (a TypedDict, so other Pulumi languages can use the component too)."""
 
     location: str
     """Azure region of the hub, e.g. westeurope."""
     resource_group_name: pulumi.Input[str]
     """Resource group that holds (or will hold) the hub."""
-    sku: str = "S1"
-    """S1, S2, S3 or F1 (free: one per subscription, 8,000 messages a day)."""
-    capacity: int = 1
-    """Number of units."""
-    name: Optional[str] = None
+    sku: NotRequired[str]
+    """S1 (default), S2, S3 or F1 (free: one per subscription, 8,000 messages a day)."""
+    capacity: NotRequired[int]
+    """Number of units (default 1)."""
+    name: NotRequired[Optional[str]]
     """Hub name; auto-named when omitted. Required with existing=True."""
-    existing: bool = False
-    """Reference the hub `name` in `resource_group_name` instead of creating one."""
+    existing: NotRequired[bool]
+    """Reference the hub `name` in `resource_group_name` instead of creating one (default false)."""
 
 
 class IotHub(pulumi.ComponentResource):
@@ -56,32 +52,32 @@ class IotHub(pulumi.ComponentResource):
     """Primary key of the registryReadWrite policy (a secret)."""
     service_policy_key: pulumi.Output[str]
     """Primary key of the service policy (a secret)."""
-    data_plane_roles: list
-    """Role assignments that let the deploying principal use Entra ID on the hub (created hubs only)."""
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:IotHub", name, None, opts)
-        if args.existing:
-            if not args.name:
+        sku, capacity = args.get("sku") or "S1", args.get("capacity") or 1
+        hub_name, existing = args.get("name"), bool(args.get("existing"))
+        if existing:
+            if not hub_name:
                 raise ValueError("IotHubArgs.name is required when existing=True")
             found = iothub.get_iot_hub_resource_output(
-                resource_group_name=args.resource_group_name,
-                resource_name=args.name,
+                resource_group_name=args["resource_group_name"],
+                resource_name=hub_name,
                 opts=pulumi.InvokeOutputOptions(parent=self),
             )
             self.name = found.name
             self.hostname = found.properties.host_name
             self.resource_id = found.id
         else:
-            if args.sku == "F1":
+            if sku == "F1":
                 pulumi.log.warn("IoT Hub F1 (free) is limited to one per subscription and 8,000 messages a day.", resource=self)
-            location = args.location.lower().replace(" ", "")
+            location = args["location"].lower().replace(" ", "")
             hub = iothub.IotHubResource(
                 f"{name}",
-                resource_name_=args.name,
-                resource_group_name=args.resource_group_name,
+                resource_name_=hub_name,
+                resource_group_name=args["resource_group_name"],
                 location=location,
-                sku=iothub.IotHubSkuInfoArgs(name=args.sku, capacity=args.capacity),
+                sku=iothub.IotHubSkuInfoArgs(name=sku, capacity=capacity),
                 properties=iothub.IotHubPropertiesArgs(
                     min_tls_version="1.2" if location in MIN_TLS_REGIONS else None,
                     public_network_access="Enabled",
@@ -96,10 +92,10 @@ class IotHub(pulumi.ComponentResource):
             self.name = hub.name
             self.hostname = hub.properties.apply(lambda p: p.host_name)
             self.resource_id = hub.id
-        self.resource_group_name = pulumi.Output.from_input(args.resource_group_name)
-        self.data_plane_roles = [] if args.existing else self._grant_deployer(name)
+        self.resource_group_name = pulumi.Output.from_input(args["resource_group_name"])
+        self._data_plane_roles = [] if existing else self._grant_deployer(name)
         keys = iothub.list_iot_hub_resource_keys_output(
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args["resource_group_name"],
             resource_name=self.name,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
@@ -116,6 +112,11 @@ class IotHub(pulumi.ComponentResource):
                 "service_policy_key": self.service_policy_key,
             }
         )
+
+    @property
+    def data_plane_roles(self) -> list:
+        """Role assignments that let the deploying principal use Entra ID on the hub (created hubs only)."""
+        return self._data_plane_roles
 
     def _grant_deployer(self, name: str) -> list:
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))

@@ -1,0 +1,53 @@
+"""The cross-language package: the SDK's schema analyzer, run offline over the hosted components."""
+
+import ast
+import inspect
+
+import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
+
+from components.azure.aks_cluster import AksCluster
+from components.azure.edge_device import EdgeDeviceIdentity
+from components.azure.iot_hub import IotHub
+from tests.harness import ROOT
+
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity]
+
+
+def test_the_provider_hosts_exactly_these_components():
+    tree = ast.parse((ROOT / "provider" / "__main__.py").read_text())
+    listed = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.targets[0].id == "COMPONENTS")
+    assert [element.id for element in listed.value.elts] == [c.__name__ for c in HOSTED]
+    assert "component_provider_host" in (ROOT / "provider" / "__main__.py").read_text()
+    assert (ROOT / "provider" / "PulumiPlugin.yaml").read_text().count("virtualenv: venv") == 1
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return Analyzer("kedge").analyze(HOSTED)
+
+
+@pytest.mark.parametrize("component", HOSTED, ids=lambda c: c.__name__)
+def test_every_component_input_and_output_is_in_the_schema_with_a_description(schema, component):
+    definition = schema["component_definitions"][component.__name__]
+    assert definition.description
+    args_type = inspect.get_annotations(component.__init__)["args"]
+    declared_inputs = set(inspect.get_annotations(args_type))
+    assert set(definition.inputs_mapping.values()) == declared_inputs
+    for prop in definition.inputs.values():
+        assert prop.description, prop
+    declared_outputs = {n for n in inspect.get_annotations(component) if not n.startswith("_")}
+    assert set(definition.outputs_mapping.values()) == declared_outputs
+    for prop in definition.outputs.values():
+        assert prop.description, prop
+
+
+def test_component_tokens_are_kedge_index_classname(schema):
+    assert set(schema["component_definitions"]) == {"IotHub", "AksCluster", "EdgeDeviceIdentity"}
+
+
+def test_optional_inputs_are_optional_and_required_ones_required(schema):
+    hub = schema["component_definitions"]["IotHub"]
+    by_name = {python: hub.inputs[schema_name] for schema_name, python in hub.inputs_mapping.items()}
+    assert not by_name["location"].optional and not by_name["resource_group_name"].optional
+    assert by_name["sku"].optional and by_name["existing"].optional
