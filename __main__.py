@@ -16,8 +16,14 @@ from components.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from components.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from components.cluster.footprint import Requests, total
-from components.cluster.placement import NodePlacement
-from components.cluster.profile_loader import ProfileLoader, ProfileLoaderArgs
+from components.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
+from components.cluster.profile_loader import (
+    APPARMOR_PROFILE,
+    SECCOMP_LOCALHOST_PROFILE,
+    ProfileLoader,
+    ProfileLoaderArgs,
+    profiles_node_selector,
+)
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
 from components.deployment_manifest import modules_content
 from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
@@ -101,7 +107,7 @@ for deployment in settings.deployments:
             modules_content=modules_content(deployment),
             owner=f"{settings.project}/{settings.stack}",
             registry_policy_key=hub.registry_policy_key,
-            labels=deployment.labels,
+            labels=dict(deployment.labels),
         ),
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )
@@ -125,9 +131,9 @@ if settings.aks is not None:
     kube_context = None
     cluster_resource = aks.cluster
     vm_placement = (
-        NodePlacement.from_taint(VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT)
+        placement_on_tainted_pool(VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT)
         if settings.aks.virt_pool_enabled
-        else NodePlacement()
+        else NodePlacementArgs()
     )
     pulumi.export("clusterName", aks.cluster_name)
     pulumi.export("kubeconfig", aks.kubeconfig)
@@ -136,7 +142,7 @@ else:
     kubeconfig = config.require_secret("kubeconfig") if settings.existing_cluster.has_kubeconfig else None
     kube_context = settings.existing_cluster.context
     cluster_resource = None  # never deleted by this stack
-    vm_placement = NodePlacement()
+    vm_placement = NodePlacementArgs()
 
 # Every in-cluster component receives this provider explicitly; nothing uses an ambient one.
 cluster = k8s.Provider(
@@ -145,10 +151,13 @@ cluster = k8s.Provider(
     context=kube_context,
 )
 
-# 3. In-cluster layer: every component gets the provider explicitly.
-in_cluster = pulumi.ResourceOptions(providers=[cluster])
+# 3. In-cluster layer: every component gets the provider explicitly, and is deleted with the
+# cluster when this stack deletes the cluster (destroy does not wait on a vanishing API server).
+in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_resource)
 
 virtualization = None
+ssh_commands = {}
+vm_requests, dind_requests = [], []
 if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
     virtualization = Virtualization(
         "virtualization",
@@ -156,18 +165,13 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
             kubevirt_version=settings.kubevirt.kubevirt_version,
             cdi_version=settings.kubevirt.cdi_version,
             use_emulation=settings.kubevirt.use_emulation,
-            feature_gates=settings.kubevirt.feature_gates,
+            feature_gates=list(settings.kubevirt.feature_gates),
             infra_replicas=settings.kubevirt.infra_replicas,
             eviction_strategy=settings.vm_eviction_strategy.value,
             workload_placement=vm_placement,
-            deleted_with=cluster_resource,
         ),
         opts=in_cluster,
     )
-
-ssh_commands = {}
-vm_requests, dind_requests = [], []
-if settings.vm_devices:
     with_ssh = any(d.vm.ssh_service is not SshService.NONE for d in settings.vm_devices)
     vm_namespace = EdgeNamespace(
         "vms",
@@ -175,13 +179,16 @@ if settings.vm_devices:
             namespace="kedge-vms",
             # KubeVirt's launcher pods meet `restricted`; the guest is isolated by the VM.
             pod_security="restricted",
-            extra_egress_ports=(80,),  # the guest's apt and CDI's image import
+            extra_egress_ports=[80],  # the guest's apt and CDI's image import
             ssh_ingress=with_ssh,
-            ssh_source_ranges=settings.vm_ssh_source_ranges,
+            ssh_source_ranges=list(settings.vm_ssh_source_ranges),
             cdi_importers=True,
-            deleted_with=cluster_resource,
         ),
         opts=in_cluster,
+    )
+    # VMs are sent only once KubeVirt and CDI are Available and their namespace exists.
+    vm_options = pulumi.ResourceOptions.merge(
+        in_cluster, pulumi.ResourceOptions(depends_on=[*virtualization.ready, vm_namespace.namespace])
     )
     for device in settings.vm_devices:
         files = files_by_device[device.device_id]
@@ -189,7 +196,7 @@ if settings.vm_devices:
             device.kubernetes_name,
             EdgeVirtualMachineArgs(
                 name=device.kubernetes_name,
-                namespace=vm_namespace.name,
+                namespace="kedge-vms",
                 user_data=render_user_data(
                     GuestConfig(
                         hostname=device.kubernetes_name,
@@ -211,28 +218,29 @@ if settings.vm_devices:
                 run_strategy=device.vm.run_strategy.value,
                 eviction_strategy=device.vm.eviction_strategy.value,
                 ssh_service=device.vm.ssh_service.value,
-                ssh_source_ranges=settings.vm_ssh_source_ranges,
+                ssh_source_ranges=list(settings.vm_ssh_source_ranges),
                 placement=vm_placement,
-                ready=[*virtualization.ready, vm_namespace.namespace],
-                deleted_with=cluster_resource,
             ),
-            opts=in_cluster,
+            opts=vm_options,
         )
         vm_requests.append(vm.requests)
         if device.vm.ssh_service is not SshService.NONE:
             ssh_commands[device.device_id] = vm.ssh_command
 
 if settings.dind_devices:
-    profiles = ProfileLoader("profiles", ProfileLoaderArgs(deleted_with=cluster_resource), opts=in_cluster)
+    profiles = ProfileLoader("profiles", ProfileLoaderArgs(), opts=in_cluster)
     dind_namespace = EdgeNamespace(
         "dind",
         EdgeNamespaceArgs(
             namespace="kedge-dind",
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
             pod_security="privileged",
-            deleted_with=cluster_resource,
         ),
         opts=in_cluster,
+    )
+    # dind pods start only where their profiles are loaded (the loader labels those nodes).
+    dind_options = pulumi.ResourceOptions.merge(
+        in_cluster, pulumi.ResourceOptions(depends_on=[*profiles.ready, dind_namespace.namespace])
     )
     for device in settings.dind_devices:
         files = files_by_device[device.device_id]
@@ -240,22 +248,20 @@ if settings.dind_devices:
             device.kubernetes_name,
             EdgeDindRuntimeArgs(
                 name=device.kubernetes_name,
-                namespace=dind_namespace.name,
+                namespace="kedge-dind",
                 image=device.dind.image,
                 config_files={"config.toml": files.config_toml, **files.certificates},
-                apparmor_profile=profiles.apparmor_profile,
-                seccomp_profile=profiles.seccomp_profile,
-                node_selector=profiles.node_selector,
+                apparmor_profile=APPARMOR_PROFILE,
+                seccomp_profile=SECCOMP_LOCALHOST_PROFILE,
+                node_selector=profiles_node_selector(),
                 docker_storage=device.dind.docker_storage,
                 aziot_storage=device.dind.aziot_storage,
                 storage_class=device.dind.storage_class,
                 cpu_request=device.dind.cpu_request,
                 memory_request=device.dind.memory_request,
                 memory_limit=device.dind.memory_limit,
-                ready=[*profiles.ready, dind_namespace.namespace],
-                deleted_with=cluster_resource,
             ),
-            opts=in_cluster,
+            opts=dind_options,
         )
         dind_requests.append(runtime.requests)
 

@@ -1,4 +1,4 @@
-"""Hosts kedge's cross-language components (the schema comes from their type annotations).
+"""Hosts kedge's components for other Pulumi languages (the schema comes from their type annotations).
 
 Kept in its own folder so it never collides with the program's __main__.py at the top level.
 """
@@ -6,10 +6,26 @@ Kept in its own folder so it never collides with the program's __main__.py at th
 from pulumi.provider.experimental import component_provider_host
 
 from kedge.azure.aks_cluster import AksCluster
+from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.cluster.edge_dind import EdgeDindRuntime
+from kedge.cluster.edge_vm import EdgeVirtualMachine
+from kedge.cluster.network_policy import EdgeNamespace
+from kedge.cluster.profile_loader import ProfileLoader
+from kedge.cluster.virtualization import Virtualization
 
-COMPONENTS = [IotHub, AksCluster, EdgeDeviceIdentity]
+COMPONENTS = [
+    IotHub,
+    AksCluster,
+    EdgeDeviceIdentity,
+    EdgeDeployment,
+    Virtualization,
+    EdgeNamespace,
+    EdgeVirtualMachine,
+    ProfileLoader,
+    EdgeDindRuntime,
+]
 
 if __name__ == "__main__":
     component_provider_host(name="kedge", components=COMPONENTS)

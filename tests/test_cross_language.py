@@ -7,11 +7,18 @@ import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
 
 from components.azure.aks_cluster import AksCluster
+from components.azure.edge_deployment import EdgeDeployment
 from components.azure.edge_device import EdgeDeviceIdentity
 from components.azure.iot_hub import IotHub
+from components.cluster.edge_dind import EdgeDindRuntime
+from components.cluster.edge_vm import EdgeVirtualMachine
+from components.cluster.network_policy import EdgeNamespace
+from components.cluster.profile_loader import ProfileLoader
+from components.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
-HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity]
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, EdgeNamespace, EdgeVirtualMachine,
+          ProfileLoader, EdgeDindRuntime]
 
 
 def test_the_provider_hosts_exactly_these_components():
@@ -42,8 +49,20 @@ def test_every_component_input_and_output_is_in_the_schema_with_a_description(sc
         assert prop.description, prop
 
 
-def test_component_tokens_are_kedge_index_classname(schema):
-    assert set(schema["component_definitions"]) == {"IotHub", "AksCluster", "EdgeDeviceIdentity"}
+def test_every_public_component_is_hosted(schema):
+    components_dir = ROOT / "components"
+    declared = {
+        node.name
+        for path in components_dir.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "pulumi.ComponentResource" for b in node.bases)
+    }
+    assert set(schema["component_definitions"]) == declared
+
+
+def test_nested_input_types_are_in_the_schema(schema):
+    names = {name.rsplit(":", 1)[-1] for name in schema["type_definitions"]}
+    assert {"NodePlacementArgs", "TolerationArgs"} <= names
 
 
 def test_optional_inputs_are_optional_and_required_ones_required(schema):

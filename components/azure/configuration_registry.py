@@ -10,12 +10,11 @@ Only configurations carrying this stack's kedgeOwner label are ever deleted.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import urllib.parse
 from typing import Optional
 
-from .device_registry import Credentials, RegistryClient, RegistryError, _message, _policy, entra_token_source, log
+from .device_registry import RegistryClient, RegistryError, _message, log, run_helper
 
 OWNER_LABEL = "kedgeOwner"
 
@@ -109,34 +108,20 @@ class ConfigurationRegistry:
         log(f"{configuration_id}: deleted")
 
 
+def _operate(operation: str, client, env: dict, previous: dict) -> Optional[dict]:
+    registry = ConfigurationRegistry(client)
+    if operation == "delete":
+        registry.delete(previous)
+        return None
+    desired = {**json.loads(env["KEDGE_CONFIGURATION"]), "modulesContent": json.loads(env["KEDGE_CONTENT"])}
+    return registry.create(desired) if operation == "create" else registry.update(desired)
+
+
 def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
     """Environment: KEDGE_HUB_HOSTNAME, KEDGE_CONFIGURATION (JSON: id, owner, targetCondition,
     priority, labels), KEDGE_CONTENT (JSON: modulesContent), the KEDGE_AUTH/KEDGE_REGISTRY_*
     variables of device_registry, and PULUMI_COMMAND_STDOUT (the previous state) for delete."""
-    argv = sys.argv[1:] if argv is None else argv
-    env = dict(os.environ) if env is None else env
-    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
-        log("usage: configuration_registry create|update|delete")
-        return 2
-    hostname = env["KEDGE_HUB_HOSTNAME"]
-    mode = env.get("KEDGE_AUTH", "auto")
-    credentials = Credentials(
-        hostname=hostname,
-        registry=_policy(env, "KEDGE_REGISTRY_POLICY", "KEDGE_REGISTRY_KEY") if mode != "entra" else None,
-        entra_token=entra_token_source() if mode != "sas" else None,
-    )
-    registry = ConfigurationRegistry(RegistryClient(credentials, env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}"))
-    try:
-        if argv[0] == "delete":
-            registry.delete(json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}"))
-            return 0
-        desired = {**json.loads(env["KEDGE_CONFIGURATION"]), "modulesContent": json.loads(env["KEDGE_CONTENT"])}
-        state = registry.create(desired) if argv[0] == "create" else registry.update(desired)
-    except RegistryError as error:
-        log(str(error))
-        return 1
-    print(json.dumps(state, sort_keys=True))
-    return 0
+    return run_helper("configuration_registry", argv, env, _operate)
 
 
 if __name__ == "__main__":

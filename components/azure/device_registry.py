@@ -355,6 +355,52 @@ def _policy(env: dict, name_var: str, key_var: str) -> Optional[tuple[str, str]]
     return (name, key) if name and key else None
 
 
+def client_from_env(env: dict) -> RegistryClient:
+    """The retrying client, authorised as the environment says (see `main`)."""
+    hostname = env["KEDGE_HUB_HOSTNAME"]
+    mode = env.get("KEDGE_AUTH", "auto")
+    credentials = Credentials(
+        hostname=hostname,
+        registry=_policy(env, "KEDGE_REGISTRY_POLICY", "KEDGE_REGISTRY_KEY") if mode != "entra" else None,
+        service=_policy(env, "KEDGE_SERVICE_POLICY", "KEDGE_SERVICE_KEY") if mode != "entra" else None,
+        entra_token=entra_token_source() if mode != "sas" else None,
+    )
+    return RegistryClient(credentials, env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}")
+
+
+def run_helper(
+    name: str, argv: Optional[list], env: Optional[dict], operate: Callable[[str, RegistryClient, dict, dict], Optional[dict]]
+) -> int:
+    """Shared entry point of the registry helpers: `<name> create|update|delete`.
+
+    `operate(operation, client, env, previous)` does the work and returns the new state, which
+    is printed as JSON on stdout (pulumi-command keeps it as the resource's stdout).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ) if env is None else env
+    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
+        log(f"usage: {name} create|update|delete")
+        return 2
+    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if argv[0] != "create" else {}
+    try:
+        state = operate(argv[0], client_from_env(env), env, previous)
+    except RegistryError as error:
+        log(str(error))
+        return 1
+    if state is not None:
+        print(json.dumps(state, sort_keys=True))
+    return 0
+
+
+def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) -> Optional[dict]:
+    registry = DeviceRegistry(client, env["KEDGE_HUB_HOSTNAME"])
+    if operation == "delete":
+        registry.delete(previous)
+        return None
+    spec = DeviceSpec.from_json(env["KEDGE_DEVICE"])
+    return registry.create(spec) if operation == "create" else registry.update(spec, previous)
+
+
 def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
     """Entry point. Environment:
 
@@ -366,34 +412,7 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
     KEDGE_REGISTRY_ENDPOINT  override https://<hostname> (tests use a local server)
     PULUMI_COMMAND_STDOUT    the previous state (update/delete), set by pulumi-command
     """
-    argv = sys.argv[1:] if argv is None else argv
-    env = dict(os.environ) if env is None else env
-    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
-        log("usage: device_registry create|update|delete")
-        return 2
-    operation = argv[0]
-    hostname = env["KEDGE_HUB_HOSTNAME"]
-    mode = env.get("KEDGE_AUTH", "auto")
-    credentials = Credentials(
-        hostname=hostname,
-        registry=_policy(env, "KEDGE_REGISTRY_POLICY", "KEDGE_REGISTRY_KEY") if mode != "entra" else None,
-        service=_policy(env, "KEDGE_SERVICE_POLICY", "KEDGE_SERVICE_KEY") if mode != "entra" else None,
-        entra_token=entra_token_source() if mode != "sas" else None,
-    )
-    client = RegistryClient(credentials, env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}")
-    registry = DeviceRegistry(client, hostname)
-    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if operation != "create" else {}
-    try:
-        if operation == "delete":
-            registry.delete(previous)
-            return 0
-        spec = DeviceSpec.from_json(env["KEDGE_DEVICE"])
-        state = registry.create(spec) if operation == "create" else registry.update(spec, previous)
-    except RegistryError as error:
-        log(str(error))
-        return 1
-    print(json.dumps(state, sort_keys=True))
-    return 0
+    return run_helper("device_registry", argv, env, _operate)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,19 @@
 """An IoT Edge deployment (IoT Hub configuration): modules for every device whose twin tags match."""
 
-from __future__ import annotations
-
 import json
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 from pulumi_command import local
 
 from . import configuration_registry
+from .helper_command import helper_command
 from .iot_hub import REGISTRY_POLICY
 
 HELPER_MODULE = configuration_registry.__name__
 
 
-@dataclass(frozen=True)
-class EdgeDeploymentArgs:
+class EdgeDeploymentArgs(TypedDict):
     """Inputs of EdgeDeployment."""
 
     hub_hostname: pulumi.Input[str]
@@ -27,16 +24,16 @@ class EdgeDeploymentArgs:
     """Condition over device-twin tags, e.g. tags.site='lab'."""
     priority: int
     """Higher wins where deployments overlap."""
-    modules_content: Mapping[str, Any]
+    modules_content: dict[str, Any]
     """content.modulesContent (see components/deployment_manifest.py)."""
     owner: str
     """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
     registry_policy_key: pulumi.Input[str]
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: NotRequired[dict[str, str]]
     """Configuration labels."""
-    helper_python: str = "venv/bin/python"
-    """Interpreter that runs the helper, relative to the Pulumi project directory."""
+    helper_python: NotRequired[str]
+    """Interpreter that runs the helper, relative to the Pulumi project directory (default venv/bin/python)."""
 
 
 class EdgeDeployment(pulumi.ComponentResource):
@@ -47,29 +44,26 @@ class EdgeDeployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
-        helper = f"{args.helper_python} -m {HELPER_MODULE}"
         configuration = {
-            "id": args.deployment_id,
-            "owner": args.owner,
-            "targetCondition": args.target_condition,
-            "priority": args.priority,
-            "labels": dict(args.labels),
+            "id": args["deployment_id"],
+            "owner": args["owner"],
+            "targetCondition": args["target_condition"],
+            "priority": args["priority"],
+            "labels": dict(args.get("labels") or {}),
         }
-        local.Command(
+        helper_command(
             f"{name}-configuration",
-            create=f"{helper} create",
-            update=f"{helper} update",
-            delete=f"{helper} delete",
-            environment={
-                "KEDGE_HUB_HOSTNAME": args.hub_hostname,
+            HELPER_MODULE,
+            {
+                "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_CONFIGURATION": json.dumps(configuration, sort_keys=True),
-                "KEDGE_CONTENT": json.dumps(args.modules_content, sort_keys=True, separators=(",", ":")),
+                "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
                 "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
-                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args.registry_policy_key),
+                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args["registry_policy_key"]),
             },
-            logging=local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
-            add_previous_output_in_env=True,
-            opts=pulumi.ResourceOptions(
+            args.get("helper_python"),
+            local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
+            pulumi.ResourceOptions(
                 parent=self,
                 # IoT Hub cannot change a configuration's content: a new content replaces it,
                 # and the old one must go first because the id stays the same.
@@ -77,5 +71,5 @@ class EdgeDeployment(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        self.deployment_id = pulumi.Output.from_input(args.deployment_id)
+        self.deployment_id = pulumi.Output.from_input(args["deployment_id"])
         self.register_outputs({"deployment_id": self.deployment_id})

@@ -7,6 +7,7 @@ import pulumi
 from pulumi_command import local
 
 from . import device_registry
+from .helper_command import helper_command
 from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
 
 # `python -m <this package>.device_registry`: components.azure in this repository,
@@ -60,6 +61,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         if auth not in AUTH_TYPES:
             raise ValueError(f"auth {auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
         thumbprint_input = args.get("thumbprint")
+
         def spec_json(thumbprint: Optional[str]) -> str:
             return json.dumps(
                 {
@@ -77,13 +79,10 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
 
         # A plain string unless a thumbprint has to be computed from a secret certificate.
         spec = spec_json(None) if thumbprint_input is None else pulumi.Output.from_input(thumbprint_input).apply(spec_json)
-        helper = f"{args.get('helper_python') or 'venv/bin/python'} -m {HELPER_MODULE}"
-        command = local.Command(
+        command = helper_command(
             f"{name}-registry",
-            create=f"{helper} create",
-            update=f"{helper} update",
-            delete=f"{helper} delete",
-            environment={
+            HELPER_MODULE,
+            {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_DEVICE": spec,
                 "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
@@ -91,10 +90,10 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 "KEDGE_SERVICE_POLICY": SERVICE_POLICY,
                 "KEDGE_SERVICE_KEY": pulumi.Output.secret(args["service_policy_key"]),
             },
+            args.get("helper_python"),
             # stdout carries the device keys: never logged, stored only as a secret.
-            logging=local.Logging.STDERR,
-            add_previous_output_in_env=True,
-            opts=pulumi.ResourceOptions(
+            local.Logging.STDERR,
+            pulumi.ResourceOptions(
                 parent=self,
                 additional_secret_outputs=["stdout"],
                 # Delete the old identity before creating its replacement, so a replace can

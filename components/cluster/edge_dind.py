@@ -11,110 +11,86 @@ node.kubernetes.io/out-of-service). Then the pod starts on another node and re-a
 volumes: /var/lib/aziot (identity, keys) and /var/lib/docker (module images and their data).
 """
 
-from __future__ import annotations
-
-import hashlib
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
-from .placement import child_options
+from .placement import InClusterOptions
 
-DEVICE_LABEL = "kedge.io/device"
-CONFIG_CHECKSUM_ANNOTATION = "kedge.io/config-checksum"
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"
 ADDED_CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN")
 
 
-@dataclass(frozen=True)
-class EdgeDindRuntimeArgs:
+class EdgeDindRuntimeArgs(TypedDict):
     """Inputs of EdgeDindRuntime."""
 
     name: str
     """Kubernetes name of the runtime (DNS label)."""
     namespace: str
-    """Namespace (Pod Security privileged) (it must exist: list its Namespace in `ready`)."""
+    """Namespace (Pod Security privileged; make the component depend on it)."""
     image: str
     """The IoT Edge + Moby image built from images/iotedge-dind/."""
-    config_files: Mapping[str, pulumi.Input[str]]
+    config_files: dict[str, pulumi.Input[str]]
     """config.toml and certificate files (secrets)."""
     apparmor_profile: str
     """Loaded AppArmor profile name (Localhost)."""
     seccomp_profile: str
     """Seccomp profile path under the kubelet's seccomp root (Localhost)."""
-    node_selector: Mapping[str, str]
+    node_selector: dict[str, str]
     """Label of nodes whose profiles are loaded (set by the ProfileLoader)."""
-    docker_storage: str = "32Gi"
-    """Volume for /var/lib/docker."""
-    aziot_storage: str = "1Gi"
-    """Volume for /var/lib/aziot."""
-    storage_class: Optional[str] = None
+    docker_storage: NotRequired[str]
+    """Volume for /var/lib/docker (default 32Gi)."""
+    aziot_storage: NotRequired[str]
+    """Volume for /var/lib/aziot (default 1Gi)."""
+    storage_class: NotRequired[Optional[str]]
     """Storage class of both volumes; the cluster default when omitted."""
-    cpu_request: str = "500m"
-    """CPU request."""
-    memory_request: str = "1Gi"
-    """Memory request."""
-    memory_limit: str = "2Gi"
-    """Memory limit."""
-    ready: Sequence[pulumi.Resource] = ()
-    """Resources that must exist first (the ProfileLoader's DaemonSet)."""
-    deleted_with: Optional[pulumi.Resource] = None
-    """The cluster resource, when this stack also deletes the cluster."""
+    cpu_request: NotRequired[str]
+    """CPU request (default 500m)."""
+    memory_request: NotRequired[str]
+    """Memory request (default 1Gi)."""
+    memory_limit: NotRequired[str]
+    """Memory limit (default 2Gi)."""
 
 
 class EdgeDindRuntime(pulumi.ComponentResource):
-    """A one-replica StatefulSet running IoT Edge and its engine, with its config Secret."""
+    """A one-replica StatefulSet running IoT Edge and its engine, with its config Secret.
+
+    Make it depend on the ProfileLoader (profiles on the nodes) and on its namespace; its
+    `depends_on` and `deleted_with` options apply to everything it creates.
+    """
 
     statefulset_name: pulumi.Output[str]
     """The StatefulSet's name."""
-    requests: Requests
-    """CPU and memory the runtime's pod requests."""
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
-        # Every child waits for `ready` (which holds the Namespace): nothing is sent into a
-        # namespace that does not exist yet.
-        def options(depends_on=()):
-            return child_options(self, args.deleted_with, depends_on=[*args.ready, *depends_on])
-
-        labels = {DEVICE_LABEL: args.name}
-        config_secret = k8s.core.v1.Secret(
-            f"{name}-config",
-            metadata={"name": f"{args.name}-config", "namespace": args.namespace, "labels": labels},
-            type="Opaque",
-            # The Secret type marks stringData secret as a whole, whatever each value was.
-            string_data=dict(args.config_files),
-            opts=options(),
-        )
-        # A changed config.toml or certificate rolls the pod, which applies it at start.
-        # The hash of 32-byte random keys reveals nothing, so it need not stay a secret.
-        checksum = pulumi.Output.unsecret(
-            pulumi.Output.all(*[pulumi.Output.from_input(args.config_files[f]) for f in sorted(args.config_files)]).apply(
-                lambda texts: hashlib.sha256("\0".join(texts).encode()).hexdigest()
-            )
-        )
+        children = InClusterOptions(self, opts)
+        device, namespace = args["name"], args["namespace"]
+        labels = {DEVICE_LABEL: device}
+        # A changed config.toml or certificate changes the checksum and rolls the pod.
+        secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
         service = k8s.core.v1.Service(
             f"{name}-governing",
-            metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+            metadata={"name": device, "namespace": namespace, "labels": labels},
             spec={"clusterIP": "None", "selector": labels},  # the StatefulSet's governing Service
-            opts=options(),
+            opts=children.child(),
         )
 
         def claim(claim_name: str, size: str) -> dict:
             spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
-            if args.storage_class:
-                spec["storageClassName"] = args.storage_class
+            if args.get("storage_class"):
+                spec["storageClassName"] = args["storage_class"]
             return {"metadata": {"name": claim_name, "labels": labels}, "spec": spec}
 
         memory_tmpfs = lambda volume, limit: {"name": volume, "emptyDir": {"medium": "Memory", "sizeLimit": limit}}  # noqa: E731
         statefulset_spec = {
             # One replica, ever: two runtimes with one identity would fight over it.
             "replicas": 1,
-            "serviceName": args.name,
+            "serviceName": device,
             "selector": {"matchLabels": labels},
             "podManagementPolicy": "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate"},
@@ -123,24 +99,27 @@ class EdgeDindRuntime(pulumi.ComponentResource):
             "template": {
                 "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
                 "spec": {
-                    "nodeSelector": dict(args.node_selector),
+                    "nodeSelector": dict(args["node_selector"]),
                     "terminationGracePeriodSeconds": 120,  # systemd stops the modules cleanly
                     "enableServiceLinks": False,
                     "containers": [
                         {
                             "name": "iotedge",
-                            "image": args.image,
+                            "image": args["image"],
                             "imagePullPolicy": "IfNotPresent",
                             "securityContext": {
                                 "privileged": False,
                                 # Added to the runtime's defaults; nothing dropped (see module doc).
                                 "capabilities": {"add": list(ADDED_CAPABILITIES)},
-                                "appArmorProfile": {"type": "Localhost", "localhostProfile": args.apparmor_profile},
-                                "seccompProfile": {"type": "Localhost", "localhostProfile": args.seccomp_profile},
+                                "appArmorProfile": {"type": "Localhost", "localhostProfile": args["apparmor_profile"]},
+                                "seccompProfile": {"type": "Localhost", "localhostProfile": args["seccomp_profile"]},
                             },
                             "resources": {
-                                "requests": {"cpu": args.cpu_request, "memory": args.memory_request},
-                                "limits": {"memory": args.memory_limit},
+                                "requests": {
+                                    "cpu": args.get("cpu_request") or "500m",
+                                    "memory": args.get("memory_request") or "1Gi",
+                                },
+                                "limits": {"memory": args.get("memory_limit") or "2Gi"},
                             },
                             "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
                             "livenessProbe": _daemon_probe(period=30, failures=4),
@@ -155,24 +134,32 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                         }
                     ],
                     "volumes": [
-                        {"name": "config", "secret": {"secretName": f"{args.name}-config", "defaultMode": 0o400}},
+                        {"name": "config", "secret": {"secretName": f"{device}-config", "defaultMode": 0o400}},
                         memory_tmpfs("run", "256Mi"),
                         memory_tmpfs("run-lock", "16Mi"),
                         memory_tmpfs("tmp", "512Mi"),
                     ],
                 },
             },
-            "volumeClaimTemplates": [claim("docker", args.docker_storage), claim("aziot", args.aziot_storage)],
+            "volumeClaimTemplates": [
+                claim("docker", args.get("docker_storage") or "32Gi"),
+                claim("aziot", args.get("aziot_storage") or "1Gi"),
+            ],
         }
         k8s.apps.v1.StatefulSet(
             name,
-            metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+            metadata={"name": device, "namespace": namespace, "labels": labels},
             spec=statefulset_spec,
-            opts=options(depends_on=[config_secret, service]),
+            opts=children.child(depends_on=[secret, service]),
         )
-        self.requests = Requests.of_pod(statefulset_spec["template"]["spec"])
-        self.statefulset_name = pulumi.Output.from_input(args.name)
+        self._requests = Requests.of_pod(statefulset_spec["template"]["spec"])
+        self.statefulset_name = pulumi.Output.from_input(device)
         self.register_outputs({"statefulset_name": self.statefulset_name})
+
+    @property
+    def requests(self) -> Requests:
+        """CPU and memory the runtime's pod requests."""
+        return self._requests
 
 
 def _daemon_probe(period: int, failures: int) -> dict:

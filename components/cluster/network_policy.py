@@ -1,78 +1,74 @@
 """Namespaces for edge runtimes: Pod Security level, default-deny, and only the egress IoT Edge needs."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .placement import child_options
+from .placement import InClusterOptions
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
 
 
-@dataclass(frozen=True)
-class EdgeNamespaceArgs:
+class EdgeNamespaceArgs(TypedDict):
     """Inputs of EdgeNamespace."""
 
     namespace: str
     """Name of the namespace."""
     pod_security: str
     """Pod Security Standard enforced: restricted, baseline or privileged."""
-    iot_hub_egress: bool = True
-    """Open IoT Hub's ports (443, 5671, 8883) to any destination."""
-    extra_egress_ports: Sequence[int] = ()
+    iot_hub_egress: NotRequired[bool]
+    """Open IoT Hub's ports (443, 5671, 8883) to any destination (default true)."""
+    extra_egress_ports: NotRequired[list[int]]
     """TCP ports opened to any destination besides IoT Hub's (e.g. 80 for package downloads)."""
-    ssh_ingress: bool = False
-    """Allow TCP 22 in (VM SSH Services)."""
-    ssh_source_ranges: Sequence[str] = ()
+    ssh_ingress: NotRequired[bool]
+    """Allow TCP 22 in, for VM SSH Services (default false)."""
+    ssh_source_ranges: NotRequired[list[str]]
     """CIDRs allowed to SSH in; empty: any."""
-    cdi_importers: bool = False
+    cdi_importers: NotRequired[bool]
     """Allow CDI's controller to read importer pods' progress (TCP 8443 from the cdi namespace)."""
-    labels: dict = field(default_factory=dict)
+    labels: NotRequired[dict[str, str]]
     """Extra namespace labels."""
-    deleted_with: Optional[pulumi.Resource] = None
-    """The cluster resource, when this stack also deletes the cluster."""
 
 
 class EdgeNamespace(pulumi.ComponentResource):
-    """A namespace with a Pod Security level and a default-deny NetworkPolicy plus the egress IoT Edge needs."""
+    """A namespace with a Pod Security level and a default-deny NetworkPolicy plus the egress IoT Edge needs.
 
-    name: str
-    """The namespace name (plain: objects placed in it depend on `namespace` explicitly)."""
-    namespace: k8s.core.v1.Namespace
-    """The Namespace resource, for depends_on."""
+    Its `depends_on` and `deleted_with` options apply to everything it creates.
+    """
+
+    name: pulumi.Output[str]
+    """The namespace name."""
 
     def __init__(self, name: str, args: EdgeNamespaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
-        level = args.pod_security
+        children = InClusterOptions(self, opts)
+        level = args["pod_security"]
         namespace = k8s.core.v1.Namespace(
             name,
             metadata={
-                "name": args.namespace,
+                "name": args["namespace"],
                 "labels": {
-                    **args.labels,
+                    **(args.get("labels") or {}),
                     "pod-security.kubernetes.io/enforce": level,
                     "pod-security.kubernetes.io/warn": level,
                     "pod-security.kubernetes.io/audit": level,
                 },
             },
-            opts=child_options(self, args.deleted_with),
+            opts=children.child(),
         )
-        in_namespace = child_options(self, args.deleted_with, depends_on=[namespace])
+        in_namespace = children.child(depends_on=[namespace])
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata={"name": "default-deny", "namespace": args.namespace},
+            metadata={"name": "default-deny", "namespace": args["namespace"]},
             spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
             opts=in_namespace,
         )
-        egress_ports = sorted({*(IOT_HUB_PORTS if args.iot_hub_egress else ()), *args.extra_egress_ports})
+        egress_ports = sorted({*(IOT_HUB_PORTS if args.get("iot_hub_egress", True) else ()), *(args.get("extra_egress_ports") or [])})
         k8s.networking.v1.NetworkPolicy(
             f"{name}-egress",
-            metadata={"name": "allow-dns-and-iot-hub", "namespace": args.namespace},
+            metadata={"name": "allow-dns-and-iot-hub", "namespace": args["namespace"]},
             spec={
                 "podSelector": {},
                 "policyTypes": ["Egress"],
@@ -86,21 +82,21 @@ class EdgeNamespace(pulumi.ComponentResource):
             },
             opts=in_namespace,
         )
-        if args.ssh_ingress:
-            source = [{"ipBlock": {"cidr": cidr}} for cidr in args.ssh_source_ranges]
+        if args.get("ssh_ingress"):
+            source = [{"ipBlock": {"cidr": cidr}} for cidr in args.get("ssh_source_ranges") or []]
             rule = {"ports": [{"protocol": "TCP", "port": 22}]}
             if source:
                 rule["from"] = source
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-ssh",
-                metadata={"name": "allow-ssh", "namespace": args.namespace},
+                metadata={"name": "allow-ssh", "namespace": args["namespace"]},
                 spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]},
                 opts=in_namespace,
             )
-        if args.cdi_importers:
+        if args.get("cdi_importers"):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-cdi",
-                metadata={"name": "allow-cdi-progress", "namespace": args.namespace},
+                metadata={"name": "allow-cdi-progress", "namespace": args["namespace"]},
                 spec={
                     "podSelector": {"matchLabels": {"app": "containerized-data-importer"}},
                     "policyTypes": ["Ingress"],
@@ -113,6 +109,11 @@ class EdgeNamespace(pulumi.ComponentResource):
                 },
                 opts=in_namespace,
             )
-        self.name = args.namespace
-        self.namespace = namespace
-        self.register_outputs({"name": args.namespace})
+        self.name = pulumi.Output.from_input(args["namespace"])
+        self._namespace = namespace
+        self.register_outputs({"name": self.name})
+
+    @property
+    def namespace(self) -> k8s.core.v1.Namespace:
+        """The Namespace resource: objects placed in it depend on it."""
+        return self._namespace

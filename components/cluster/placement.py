@@ -1,54 +1,82 @@
 """Where in-cluster workloads land, and the options every in-cluster child shares."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
 
-@dataclass(frozen=True)
-class Toleration:
+class TolerationArgs(TypedDict):
+    """A pod toleration."""
+
     key: str
-    value: str
-    effect: str = "NoSchedule"
-    operator: str = "Equal"
+    """Taint key."""
+    value: NotRequired[str]
+    """Taint value (operator Equal)."""
+    effect: NotRequired[str]
+    """NoSchedule (default), PreferNoSchedule or NoExecute."""
+    operator: NotRequired[str]
+    """Equal (default) or Exists."""
 
-    def to_dict(self) -> dict:
-        return {"key": self.key, "operator": self.operator, "value": self.value, "effect": self.effect}
 
-
-@dataclass(frozen=True)
-class NodePlacement:
+class NodePlacementArgs(TypedDict):
     """A nodeSelector plus the tolerations that let pods onto those (tainted) nodes."""
 
-    node_selector: dict = field(default_factory=dict)
-    tolerations: Sequence[Toleration] = ()
-
-    @classmethod
-    def from_taint(cls, label: tuple[str, str], taint: str) -> "NodePlacement":
-        """Placement on a pool labelled `label` and tainted `key=value:Effect`."""
-        key_value, effect = taint.rsplit(":", 1)
-        key, value = key_value.split("=", 1)
-        return cls(node_selector={label[0]: label[1]}, tolerations=(Toleration(key, value, effect),))
-
-    def to_dict(self) -> dict:
-        """KubeVirt/CDI NodePlacement shape (also valid as pod spec fields)."""
-        placement: dict = {}
-        if self.node_selector:
-            placement["nodeSelector"] = dict(self.node_selector)
-        if self.tolerations:
-            placement["tolerations"] = [t.to_dict() for t in self.tolerations]
-        return placement
+    node_selector: NotRequired[dict[str, str]]
+    """Node labels the pods require."""
+    tolerations: NotRequired[list[TolerationArgs]]
+    """Taints the pods tolerate."""
 
 
-def child_options(
-    parent: pulumi.Resource, deleted_with: Optional[pulumi.Resource] = None, **extra
-) -> pulumi.ResourceOptions:
-    """Options for an in-cluster child: parented, and deleted with the cluster when the stack deletes it.
+def placement_on_tainted_pool(label: tuple[str, str], taint: str) -> NodePlacementArgs:
+    """Placement on a pool labelled `label` and tainted `key=value:Effect`."""
+    key_value, effect = taint.rsplit(":", 1)
+    key, value = key_value.split("=", 1)
+    return NodePlacementArgs(
+        node_selector={label[0]: label[1]},
+        tolerations=[TolerationArgs(key=key, value=value, effect=effect, operator="Equal")],
+    )
 
-    `deleted_with` skips the delete calls for objects inside a cluster that is itself being
-    deleted, so `pulumi destroy` does not hang on an API server that is going away.
+
+def placement_fields(placement: Optional[NodePlacementArgs]) -> dict:
+    """The placement as pod-spec (and KubeVirt/CDI NodePlacement) fields."""
+    fields: dict = {}
+    placement = placement or {}
+    if placement.get("node_selector"):
+        fields["nodeSelector"] = dict(placement["node_selector"])
+    if placement.get("tolerations"):
+        fields["tolerations"] = [
+            {
+                "key": t["key"],
+                "operator": t.get("operator") or "Equal",
+                **({"value": t["value"]} if "value" in t else {}),
+                "effect": t.get("effect") or "NoSchedule",
+            }
+            for t in placement["tolerations"]
+        ]
+    return fields
+
+
+class InClusterOptions:
+    """What a component's own options say its children must honour.
+
+    `depends_on` (e.g. KubeVirt's readiness, the namespace) and `deleted_with` (the cluster,
+    when the stack deletes it) given to an in-cluster component apply to every child: Pulumi
+    does not pass either down by itself. This also makes them usable from other languages,
+    where they are plain resource options (`dependsOn`, `deletedWith`).
     """
-    return pulumi.ResourceOptions(parent=parent, deleted_with=deleted_with, **extra)
+
+    def __init__(self, parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions]):
+        self.parent = parent
+        depends_on = (opts.depends_on if opts else None) or []
+        self.depends_on = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+        self.deleted_with = opts.deleted_with if opts else None
+
+    def child(self, depends_on=()) -> pulumi.ResourceOptions:
+        """Options for a child: parented, after the component's dependencies, deleted with the cluster.
+
+        `deleted_with` skips the delete calls for objects inside a cluster that is itself being
+        deleted, so `pulumi destroy` does not hang on an API server that is going away.
+        """
+        return pulumi.ResourceOptions(
+            parent=self.parent, depends_on=[*self.depends_on, *depends_on], deleted_with=self.deleted_with
+        )

@@ -8,19 +8,16 @@ node with the profiles' checksum. dind pods select that label, so they never lan
 whose profiles are missing or stale.
 """
 
-from __future__ import annotations
-
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .footprint import Requests
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
-from .placement import child_options
+from .placement import InClusterOptions
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"
@@ -44,6 +41,11 @@ def read_profiles() -> dict[str, str]:
     return {name: (directory / name).read_text() for name in (APPARMOR_FILE, SECCOMP_FILE)}
 
 
+def profiles_node_selector() -> dict[str, str]:
+    """The node label the loader sets once the current profiles are loaded."""
+    return {PROFILES_LABEL: profiles_checksum(read_profiles())}
+
+
 def profiles_checksum(profiles: dict[str, str]) -> str:
     """A label value (≤63 chars) that changes whenever either profile changes."""
     digest = hashlib.sha256()
@@ -52,62 +54,62 @@ def profiles_checksum(profiles: dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class ProfileLoaderArgs:
+class ProfileLoaderArgs(TypedDict):
     """Inputs of ProfileLoader."""
 
-    namespace: str = "kedge-profiles"
-    """Namespace of the loader (Pod Security privileged: it is the one privileged workload)."""
-    loader_image: str = "busybox:1.37.0"
-    """Image with sh, cp and nsenter for the loading step."""
-    kubectl_image: str = "registry.k8s.io/kubectl:v1.33.4"
-    """Image that labels the node once the profiles are loaded."""
-    pause_image: str = "registry.k8s.io/pause:3.10"
-    """Keeps the pod running after the init steps."""
-    deleted_with: Optional[pulumi.Resource] = None
-    """The cluster resource, when this stack also deletes the cluster."""
+    namespace: NotRequired[str]
+    """Namespace of the loader, Pod Security privileged: the one privileged workload (default kedge-profiles)."""
+    loader_image: NotRequired[str]
+    """Image with sh, cp and nsenter for the loading step (default busybox:1.37.0)."""
+    kubectl_image: NotRequired[str]
+    """Image that labels the node once the profiles are loaded (default registry.k8s.io/kubectl:v1.33.4)."""
+    pause_image: NotRequired[str]
+    """Keeps the pod running after the init steps (default registry.k8s.io/pause:3.10)."""
 
 
 class ProfileLoader(pulumi.ComponentResource):
-    """DaemonSet that installs kedge's AppArmor and seccomp profiles on every node."""
+    """DaemonSet that installs kedge's AppArmor and seccomp profiles on every node.
 
-    node_selector: dict
+    Its `depends_on` and `deleted_with` options apply to everything it creates.
+    """
+
+    node_selector: pulumi.Output[dict[str, str]]
     """The node label dind pods must select: profiles loaded and current."""
-    apparmor_profile: str
+    apparmor_profile: pulumi.Output[str]
     """The AppArmor profile name pods reference (type Localhost)."""
-    seccomp_profile: str
+    seccomp_profile: pulumi.Output[str]
     """The seccomp profile path pods reference (type Localhost)."""
-    ready: list
-    """Resources dind pods depend on."""
-    requests_per_node: Requests
-    """CPU and memory the loader requests on each node."""
 
     def __init__(self, name: str, args: ProfileLoaderArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:ProfileLoader", name, None, opts)
+        children = InClusterOptions(self, opts)
+        loader_namespace = args.get("namespace") or "kedge-profiles"
         profiles = read_profiles()
         checksum = profiles_checksum(profiles)
-        options = lambda **extra: child_options(self, args.deleted_with, **extra)  # noqa: E731
         namespace = EdgeNamespace(
             f"{name}-namespace",
             EdgeNamespaceArgs(
-                namespace=args.namespace,
+                namespace=loader_namespace,
                 pod_security="privileged",
                 iot_hub_egress=False,
-                extra_egress_ports=(443, 6443),  # the API server, to label the node
-                deleted_with=args.deleted_with,
+                extra_egress_ports=[443, 6443],  # the API server, to label the node
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=children.depends_on, deleted_with=children.deleted_with),
         )
+
+        def options(depends_on=()):
+            return children.child(depends_on=depends_on)
+
         in_namespace = dict(depends_on=[namespace])
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-profiles",
-            metadata={"name": "kedge-profiles", "namespace": args.namespace},
+            metadata={"name": "kedge-profiles", "namespace": loader_namespace},
             data=profiles,  # security profiles: public text, nothing secret
             opts=options(**in_namespace),
         )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
-            metadata={"name": "profile-loader", "namespace": args.namespace},
+            metadata={"name": "profile-loader", "namespace": loader_namespace},
             opts=options(**in_namespace),
         )
         role = k8s.rbac.v1.ClusterRole(
@@ -120,7 +122,7 @@ class ProfileLoader(pulumi.ComponentResource):
             f"{name}-binding",
             metadata={"name": "kedge-profile-loader"},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kedge-profile-loader"},
-            subjects=[{"kind": "ServiceAccount", "name": "profile-loader", "namespace": args.namespace}],
+            subjects=[{"kind": "ServiceAccount", "name": "profile-loader", "namespace": loader_namespace}],
             opts=options(depends_on=[role, account]),
         )
         load_script = "\n".join(
@@ -148,7 +150,7 @@ class ProfileLoader(pulumi.ComponentResource):
                     "initContainers": [
                         {
                             "name": "load",
-                            "image": args.loader_image,
+                            "image": args.get("loader_image") or "busybox:1.37.0",
                             "command": ["sh", "-c", load_script],
                             # The project's one privileged container: loading AppArmor
                             # profiles into the kernel needs it, by design.
@@ -162,7 +164,7 @@ class ProfileLoader(pulumi.ComponentResource):
                         },
                         {
                             "name": "label",
-                            "image": args.kubectl_image,
+                            "image": args.get("kubectl_image") or "registry.k8s.io/kubectl:v1.33.4",
                             "args": ["label", "node", "$(NODE_NAME)", f"{PROFILES_LABEL}={checksum}", "--overwrite"],
                             "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                             "securityContext": _unprivileged(),
@@ -172,7 +174,7 @@ class ProfileLoader(pulumi.ComponentResource):
                     "containers": [
                         {
                             "name": "pause",
-                            "image": args.pause_image,
+                            "image": args.get("pause_image") or "registry.k8s.io/pause:3.10",
                             "securityContext": _unprivileged(),
                             "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
                         }
@@ -187,16 +189,28 @@ class ProfileLoader(pulumi.ComponentResource):
         }
         daemon_set = k8s.apps.v1.DaemonSet(
             name,
-            metadata={"name": "profile-loader", "namespace": args.namespace, "labels": labels},
+            metadata={"name": "profile-loader", "namespace": loader_namespace, "labels": labels},
             spec=daemon_set_spec,
             opts=options(depends_on=[namespace, config_map, binding]),
         )
-        self.requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
-        self.node_selector = {PROFILES_LABEL: checksum}
-        self.apparmor_profile = APPARMOR_PROFILE
-        self.seccomp_profile = SECCOMP_LOCALHOST_PROFILE
-        self.ready = [daemon_set]
-        self.register_outputs({"checksum": checksum})
+        self._requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
+        self._ready = [daemon_set]
+        self.node_selector = pulumi.Output.from_input({PROFILES_LABEL: checksum})
+        self.apparmor_profile = pulumi.Output.from_input(APPARMOR_PROFILE)
+        self.seccomp_profile = pulumi.Output.from_input(SECCOMP_LOCALHOST_PROFILE)
+        self.register_outputs(
+            {"node_selector": self.node_selector, "apparmor_profile": self.apparmor_profile, "seccomp_profile": self.seccomp_profile}
+        )
+
+    @property
+    def ready(self) -> list:
+        """Resources dind pods depend on (the DaemonSet)."""
+        return self._ready
+
+    @property
+    def requests_per_node(self) -> Requests:
+        """CPU and memory the loader requests on each node."""
+        return self._requests_per_node
 
 
 def _unprivileged() -> dict:

@@ -6,16 +6,13 @@ exist yet; kubevirt #7693). So the KubeVirt and CDI custom resources carry the
 `ready` resources: nothing VM-shaped is sent until both report Available.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .footprint import MI, Requests
-from .placement import NodePlacement, child_options
+from .placement import InClusterOptions, NodePlacementArgs, placement_fields
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
 KUBEVIRT_NAMESPACE = "kubevirt"
@@ -32,65 +29,66 @@ def release_url(repo: str, version: str, file: str) -> str:
     return RELEASES.format(repo=repo, version=version, file=file)
 
 
-@dataclass(frozen=True)
-class VirtualizationArgs:
+class VirtualizationArgs(TypedDict):
     """Inputs of Virtualization."""
 
-    kubevirt_version: str = "v1.9.0"
-    """KubeVirt release tag."""
-    cdi_version: str = "v1.66.0"
-    """CDI release tag."""
-    use_emulation: bool = False
-    """Software emulation for nodes without /dev/kvm (dev/test only: slow)."""
-    feature_gates: Sequence[str] = ()
+    kubevirt_version: NotRequired[str]
+    """KubeVirt release tag (default v1.9.0)."""
+    cdi_version: NotRequired[str]
+    """CDI release tag (default v1.66.0)."""
+    use_emulation: NotRequired[bool]
+    """Software emulation for nodes without /dev/kvm (dev/test only: slow; default false)."""
+    feature_gates: NotRequired[list[str]]
     """KubeVirt feature gates to enable."""
-    infra_replicas: int = 1
-    """Replicas of virt-api and virt-controller (virt-operator stays at 2)."""
-    eviction_strategy: str = "LiveMigrateIfPossible"
-    """Cluster-wide default evictionStrategy for VMs."""
-    workload_placement: NodePlacement = field(default_factory=NodePlacement)
+    infra_replicas: NotRequired[int]
+    """Replicas of virt-api and virt-controller (default 1; virt-operator stays at 2)."""
+    eviction_strategy: NotRequired[str]
+    """Cluster-wide default evictionStrategy for VMs (default LiveMigrateIfPossible)."""
+    workload_placement: NotRequired[NodePlacementArgs]
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
-    deleted_with: Optional[pulumi.Resource] = None
-    """The cluster resource, when this stack also deletes the cluster."""
 
 
 class Virtualization(pulumi.ComponentResource):
-    """KubeVirt + CDI installed and Available."""
+    """KubeVirt + CDI installed and Available.
 
-    ready: list
-    """Resources that VM objects must depend on (the KubeVirt and CDI custom resources)."""
-    kubevirt_version: str
+    VM objects must depend on this component (or on `ready` in Python): its KubeVirt and CDI
+    custom resources only complete once both operators report Available. Its `deleted_with`
+    option applies to everything it creates.
+    """
+
+    kubevirt_version: pulumi.Output[str]
     """The KubeVirt release installed."""
-    cdi_version: str
+    cdi_version: pulumi.Output[str]
     """The CDI release installed."""
-    control_plane_requests: Requests
-    """Estimated memory requests of KubeVirt's control plane (see CONTROL_PLANE_POD_MEMORY)."""
 
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:Virtualization", name, None, opts)
-        if args.use_emulation:
+        children = InClusterOptions(self, opts)
+        kubevirt_version = args.get("kubevirt_version") or "v1.9.0"
+        cdi_version = args.get("cdi_version") or "v1.66.0"
+        infra_replicas = args.get("infra_replicas") or 1
+        use_emulation = bool(args.get("use_emulation"))
+        if use_emulation:
             pulumi.log.warn(
                 "KubeVirt runs with software emulation (kubevirtUseEmulation): VMs are slow; use it for dev/test only.",
                 resource=self,
             )
-        self.kubevirt_version = args.kubevirt_version
-        self.cdi_version = args.cdi_version
         # Operators from the pinned release manifests (referenced, never vendored). yaml/v2
         # ConfigFile resolves the URL in the provider, at preview, not in this program.
         kubevirt_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-kubevirt-operator",
-            file=release_url("kubevirt", args.kubevirt_version, "kubevirt-operator.yaml"),
-            opts=child_options(self, args.deleted_with),
+            file=release_url("kubevirt", kubevirt_version, "kubevirt-operator.yaml"),
+            opts=children.child(),
         )
         cdi_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-cdi-operator",
-            file=release_url("containerized-data-importer", args.cdi_version, "cdi-operator.yaml"),
-            opts=child_options(self, args.deleted_with),
+            file=release_url("containerized-data-importer", cdi_version, "cdi-operator.yaml"),
+            opts=children.child(),
         )
-        workloads = args.workload_placement.to_dict()
-        developer = {"useEmulation": args.use_emulation}
-        if args.feature_gates:
-            developer["featureGates"] = list(args.feature_gates)
+        workloads = placement_fields(args.get("workload_placement"))
+        developer: dict = {"useEmulation": use_emulation}
+        if args.get("feature_gates"):
+            developer["featureGates"] = list(args["feature_gates"])
         kubevirt = k8s.apiextensions.CustomResource(
             f"{name}-kubevirt",
             api_version="kubevirt.io/v1",
@@ -100,16 +98,16 @@ class Virtualization(pulumi.ComponentResource):
                 "certificateRotateStrategy": {},
                 "configuration": {
                     "developerConfiguration": developer,
-                    "evictionStrategy": args.eviction_strategy,
+                    "evictionStrategy": args.get("eviction_strategy") or "LiveMigrateIfPossible",
                 },
                 "customizeComponents": {},
                 "imagePullPolicy": "IfNotPresent",
-                "infra": {"replicas": args.infra_replicas},
+                "infra": {"replicas": infra_replicas},
                 "workloads": {"nodePlacement": workloads} if workloads else {},
                 # VMs move to updated launchers by live migration where their storage allows.
                 "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
             },
-            opts=child_options(self, args.deleted_with, depends_on=[kubevirt_operator]),
+            opts=children.child(depends_on=[kubevirt_operator]),
         )
         cdi = k8s.apiextensions.CustomResource(
             f"{name}-cdi",
@@ -122,8 +120,20 @@ class Virtualization(pulumi.ComponentResource):
                 "workload": workloads,
                 "config": {"featureGates": ["HonorWaitForFirstConsumer"]},
             },
-            opts=child_options(self, args.deleted_with, depends_on=[cdi_operator]),
+            opts=children.child(depends_on=[cdi_operator]),
         )
-        self.ready = [kubevirt, cdi]
-        self.control_plane_requests = Requests(memory=CONTROL_PLANE_POD_MEMORY * (2 + 2 * args.infra_replicas))
-        self.register_outputs({"kubevirt_version": args.kubevirt_version, "cdi_version": args.cdi_version})
+        self._ready = [kubevirt, cdi]
+        self._control_plane_requests = Requests(memory=CONTROL_PLANE_POD_MEMORY * (2 + 2 * infra_replicas))
+        self.kubevirt_version = pulumi.Output.from_input(kubevirt_version)
+        self.cdi_version = pulumi.Output.from_input(cdi_version)
+        self.register_outputs({"kubevirt_version": self.kubevirt_version, "cdi_version": self.cdi_version})
+
+    @property
+    def ready(self) -> list:
+        """Resources that VM objects must depend on (the KubeVirt and CDI custom resources)."""
+        return self._ready
+
+    @property
+    def control_plane_requests(self) -> Requests:
+        """Estimated memory requests of KubeVirt's control plane (see CONTROL_PLANE_POD_MEMORY)."""
+        return self._control_plane_requests

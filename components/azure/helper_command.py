@@ -1,0 +1,32 @@
+"""The pulumi-command resource that runs one of kedge's registry helpers."""
+
+from typing import Mapping, Optional
+
+import pulumi
+from pulumi_command import local
+
+
+def helper_command(
+    resource_name: str,
+    module: str,
+    environment: Mapping[str, pulumi.Input[str]],
+    helper_python: Optional[str],
+    logging: local.Logging,
+    opts: pulumi.ResourceOptions,
+) -> local.Command:
+    """`<python> -m <module> create|update|delete`, with the previous state in the environment.
+
+    The command line holds no machine-specific path: `module` is this package's own module
+    name and the interpreter defaults to the project's venv, relative to the project directory.
+    """
+    helper = f"{helper_python or 'venv/bin/python'} -m {module}"
+    return local.Command(
+        resource_name,
+        create=f"{helper} create",
+        update=f"{helper} update",
+        delete=f"{helper} delete",
+        environment=dict(environment),
+        logging=logging,
+        add_previous_output_in_env=True,
+        opts=opts,
+    )
