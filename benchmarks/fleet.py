@@ -83,8 +83,44 @@ def measure_floor(record: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "resources": len(mocks.registered)}
 
 
+def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
+    """Reference: the same StatefulSet registered `count` times via the SDK's typed class or bare."""
+    sys.path.insert(0, str(ROOT))
+    import pulumi
+    import pulumi_kubernetes as k8s
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from tests.harness import KedgeMocks, RecordingMonitor
+
+    mocks = KedgeMocks("bench")
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="kedge", stack="bench", monitor=RecordingMonitor(mocks))
+    spec = {
+        "replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"app": "x"}},
+        "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}},
+    }
+
+    def register() -> None:
+        for i in range(count):
+            metadata = {"name": f"s{i}", "namespace": "bench"}
+            if kind == "typed":
+                k8s.apps.v1.StatefulSet(f"s{i}", metadata=metadata, spec=spec)
+            else:
+                pulumi.CustomResource("kubernetes:apps/v1:StatefulSet", f"s{i}",
+                                      {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": metadata, "spec": spec})
+
+    start = time.perf_counter()
+    _sync_await(run_pulumi_func(register))
+    return {"seconds": time.perf_counter() - start, "resources": count}
+
+
 def child(kind: str, size: int, record: Path) -> None:
-    result = measure_program(size, record) if kind == "program" else measure_floor(record)
+    if kind in ("typed", "bare"):
+        result = measure_typed_overhead(kind)
+    else:
+        result = measure_program(size, record) if kind == "program" else measure_floor(record)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -112,6 +148,11 @@ def main(sizes) -> None:
                 f"ratio {program['seconds'] / floor['seconds']:4.2f}",
                 flush=True,
             )
+    typed, bare = run_child("typed", 0, Path("-")), run_child("bare", 0, Path("-"))
+    print(
+        f"reference: 2,000 StatefulSets via the typed pulumi_kubernetes class {typed['seconds']:.2f} s, "
+        f"bare {bare['seconds']:.2f} s (typed/bare {typed['seconds'] / bare['seconds']:.2f})"
+    )
     if 100 in rows and 1000 in rows:
         program, floor = rows[1000]
         growth = program["seconds"] / rows[100][0]["seconds"]
