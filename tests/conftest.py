@@ -3,3 +3,21 @@ from pathlib import Path
 
 # The program imports its components as the top-level package `components`, as it does under `pulumi up`.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dev():
+    """The `dev` example stack, run once for every test that only reads it."""
+    from tests.harness import run_example_stack
+
+    return run_example_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The `site` example stack, run once for every test that only reads it."""
+    from tests.harness import run_example_stack
+
+    return run_example_stack("site")

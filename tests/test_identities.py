@@ -27,14 +27,6 @@ def device_commands(run):
     return [c for c in run.of_type(COMMAND) if "KEDGE_DEVICE" in (c.get("environment") or {})]
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_example_stack("dev")
-
-
-@pytest.fixture(scope="module")
-def site():
-    return run_example_stack("site")
 
 
 def test_one_identity_per_device_named_after_its_kubernetes_name(dev):

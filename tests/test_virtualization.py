@@ -10,14 +10,6 @@ CUSTOM = "kubernetes:kubevirt.io/v1:KubeVirt"
 CDI = "kubernetes:cdi.kubevirt.io/v1beta1:CDI"
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_example_stack("dev")
-
-
-@pytest.fixture(scope="module")
-def site():
-    return run_example_stack("site")
 
 
 def as_object(resource, api_version, kind):

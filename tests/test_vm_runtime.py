@@ -29,10 +29,6 @@ def run(request):
     return run_example_stack(request.param)
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_example_stack("dev")
-
 
 def manifest(resource):
     return {k: v for k, v in resource.inputs.items() if k in ("apiVersion", "kind", "metadata", "spec", "type", "stringData", "data")}
