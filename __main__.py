@@ -144,7 +144,7 @@ else:
     cluster_resource = None  # never deleted by this stack
     vm_placement = NodePlacementArgs()
 
-# Every in-cluster component receives this provider explicitly; nothing uses an ambient one.
+# The one Kubernetes provider, passed explicitly to every in-cluster component.
 cluster = k8s.Provider(
     "cluster",
     kubeconfig=kubeconfig,
@@ -242,6 +242,7 @@ if settings.dind_devices:
     dind_options = pulumi.ResourceOptions.merge(
         in_cluster, pulumi.ResourceOptions(depends_on=[*profiles.ready, dind_namespace.namespace])
     )
+    profiles_loaded = profiles_node_selector()
     for device in settings.dind_devices:
         files = files_by_device[device.device_id]
         runtime = EdgeDindRuntime(
@@ -253,7 +254,7 @@ if settings.dind_devices:
                 config_files={"config.toml": files.config_toml, **files.certificates},
                 apparmor_profile=APPARMOR_PROFILE,
                 seccomp_profile=SECCOMP_LOCALHOST_PROFILE,
-                node_selector=profiles_node_selector(),
+                node_selector=profiles_loaded,
                 docker_storage=device.dind.docker_storage,
                 aziot_storage=device.dind.aziot_storage,
                 storage_class=device.dind.storage_class,
