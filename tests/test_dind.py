@@ -288,3 +288,13 @@ def test_image_scripts_pass_shellcheck(script):
     shellcheck = require_command("shellcheck", "shellcheck")
     result = subprocess.run([shellcheck, "-s", "sh", str(IMAGE / script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_config_change_rolls_the_runtime_pod():
+    def checksum(run):
+        return run.one(STATEFULSET, "dind-edge-01").get("spec.template.metadata.annotations")["kedge.io/config-checksum"]
+
+    before = run_example_stack("dev-dind")
+    after = run_example_stack("dev-dind", {"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6.1"})
+    assert checksum(before) != checksum(after)
+    assert before.one(STATEFULSET, "dind-edge-01").get("spec.template.spec") == after.one(STATEFULSET, "dind-edge-01").get("spec.template.spec")

@@ -215,3 +215,12 @@ def test_ssh_is_cluster_ip_by_default_load_balancer_when_asked_and_absent_when_o
     site = run_example_stack("site")  # vmSshService: none
     assert not [s for s in site.of_type(SERVICE) if s.name.endswith("-ssh")] and "allow-ssh" not in {p.get("metadata.name") for p in site.of_type(POLICY)}
     assert site.exports["sshCommands"] == {}
+
+
+def test_every_vm_mode_object_waits_for_kubevirt_and_cdi(dev):
+    ready = {dev.one("kubernetes:kubevirt.io/v1:KubeVirt").urn, dev.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI").urn}
+    for component in dev.of_type("kedge:index:EdgeVirtualMachine"):
+        children = dev.children_of(component)
+        assert {c.type for c in children} == {SECRET, VM, SERVICE}
+        for child in children:
+            assert ready <= set(child.dependencies), child.name
