@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
+from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 
 from .settings import NAMESPACE
 
@@ -22,4 +22,7 @@ class PulumiConfigSource:
         return self._config.get(key)
 
     def is_secret(self, key: str) -> bool:
-        return is_config_secret(f"{NAMESPACE}:{key}")
+        full_key = f"{NAMESPACE}:{key}"
+        # The language host normally registers secret keys; the engine's environment variable
+        # is the same list, read directly in case it did not.
+        return is_config_secret(full_key) or full_key in get_config_secret_keys_env()

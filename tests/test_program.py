@@ -114,3 +114,11 @@ def test_site_device_ids_get_stable_kubernetes_names():
     names = {i: d["kubernetesName"] for i, d in run.exports["devices"].items()}
     assert names["site-a-gateway"] == "site-a-gateway"
     assert names["Site-A.Line1"].startswith("site-a-line1-")
+
+
+def test_secret_keys_named_only_by_the_engine_environment_count_as_secret(monkeypatch):
+    from components.stack_config import PulumiConfigSource
+
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["kedge:kubeconfig"]')
+    source = PulumiConfigSource()
+    assert source.is_secret("kubeconfig") and not source.is_secret("hubName")
