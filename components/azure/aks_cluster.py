@@ -6,7 +6,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import containerservice
 
-from ..settings import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
+from ..settings import DEFAULTS, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
 
 
 class AksClusterArgs(TypedDict):
@@ -45,13 +45,13 @@ class AksCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:AksCluster", name, None, opts)
         virt_pool_enabled = args.get("virt_pool_enabled", True)
-        network_policy = args.get("network_policy") or "calico"
+        network_policy = args.get("network_policy") or DEFAULTS["aksNetworkPolicy"]
         pools = [
             containerservice.ManagedClusterAgentPoolProfileArgs(
                 name="system",
                 mode="System",
-                vm_size=args.get("system_vm_size") or "Standard_D2s_v5",
-                count=args.get("system_node_count") or 1,
+                vm_size=args.get("system_vm_size") or DEFAULTS["aksSystemVmSize"],
+                count=args.get("system_node_count") or DEFAULTS["aksSystemNodeCount"],
                 os_type="Linux",
                 # Ubuntu: the dind runtime's AppArmor profiles need an AppArmor-enabled kernel.
                 os_sku="Ubuntu",
@@ -64,8 +64,8 @@ class AksCluster(pulumi.ComponentResource):
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name="virt",
                     mode="User",
-                    vm_size=args.get("virt_pool_vm_size") or "Standard_D4s_v5",
-                    count=args.get("virt_pool_node_count") or 1,
+                    vm_size=args.get("virt_pool_vm_size") or DEFAULTS["aksVirtPoolVmSize"],
+                    count=args.get("virt_pool_node_count") or DEFAULTS["aksVirtPoolNodeCount"],
                     os_type="Linux",
                     os_sku="Ubuntu",
                     type="VirtualMachineScaleSets",

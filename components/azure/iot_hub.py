@@ -5,6 +5,8 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import authorization, iothub
 
+from ..settings import DEFAULTS
+
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere
 # the property is rejected. IoT Hub enforces TLS 1.2 on every hub since 2025-08-31 anyway.
 MIN_TLS_REGIONS = frozenset({"eastus", "southcentralus", "westus2", "usgovarizona", "usgovvirginia", "usgovtexas"})
@@ -55,7 +57,8 @@ class IotHub(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:IotHub", name, None, opts)
-        sku, capacity = args.get("sku") or "S1", args.get("capacity") or 1
+        sku = args.get("sku") or DEFAULTS["hubSku"]
+        capacity = args.get("capacity") or DEFAULTS["hubCapacity"]
         hub_name, existing = args.get("name"), bool(args.get("existing"))
         if existing:
             if not hub_name:

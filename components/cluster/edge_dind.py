@@ -16,6 +16,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..settings import DEFAULTS
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
 from .placement import InClusterOptions
@@ -116,10 +117,10 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                             },
                             "resources": {
                                 "requests": {
-                                    "cpu": args.get("cpu_request") or "500m",
-                                    "memory": args.get("memory_request") or "1Gi",
+                                    "cpu": args.get("cpu_request") or DEFAULTS["dindCpuRequest"],
+                                    "memory": args.get("memory_request") or DEFAULTS["dindMemoryRequest"],
                                 },
-                                "limits": {"memory": args.get("memory_limit") or "2Gi"},
+                                "limits": {"memory": args.get("memory_limit") or DEFAULTS["dindMemoryLimit"]},
                             },
                             "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
                             "livenessProbe": _daemon_probe(period=30, failures=4),
@@ -142,8 +143,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                 },
             },
             "volumeClaimTemplates": [
-                claim("docker", args.get("docker_storage") or "32Gi"),
-                claim("aziot", args.get("aziot_storage") or "1Gi"),
+                claim("docker", args.get("docker_storage") or DEFAULTS["dindDockerStorage"]),
+                claim("aziot", args.get("aziot_storage") or DEFAULTS["dindAziotStorage"]),
             ],
         }
         k8s.apps.v1.StatefulSet(

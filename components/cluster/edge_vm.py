@@ -11,6 +11,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..settings import DEFAULTS
 from .cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
@@ -69,8 +70,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         children = InClusterOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
-        eviction_strategy = args.get("eviction_strategy") or "LiveMigrateIfPossible"
-        ssh_service = args.get("ssh_service") or "ClusterIP"
+        eviction_strategy = args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"]
+        ssh_service = args.get("ssh_service") or DEFAULTS["vmSshService"]
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
         user_data_secret = k8s.core.v1.Secret(
             f"{name}-userdata",
@@ -80,15 +81,15 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             opts=children.child(),
         )
         root_disk = f"{device}-rootdisk"
-        storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or "32Gi"}}}
+        storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULTS["vmDiskSize"]}}}
         if args.get("storage_class"):
             storage["storageClassName"] = args["storage_class"]
         if eviction_strategy == "LiveMigrate":
             storage["accessModes"] = ["ReadWriteMany"]  # live migration needs shared storage
         template_spec = {
             "domain": {
-                "cpu": {"cores": args.get("cpu_cores") or 2},
-                "memory": {"guest": args.get("memory") or "4Gi"},
+                "cpu": {"cores": args.get("cpu_cores") or DEFAULTS["vmCpuCores"]},
+                "memory": {"guest": args.get("memory") or DEFAULTS["vmMemory"]},
                 "devices": {
                     "disks": [
                         {"name": "rootdisk", "disk": {"bus": "virtio"}},
@@ -113,7 +114,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             kind="VirtualMachine",
             metadata={"name": device, "namespace": namespace, "labels": labels},
             spec={
-                "runStrategy": args.get("run_strategy") or "Always",
+                "runStrategy": args.get("run_strategy") or DEFAULTS["vmRunStrategy"],
                 "dataVolumeTemplates": [
                     {
                         "metadata": {"name": root_disk},

@@ -11,6 +11,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..settings import DEFAULTS
 from .footprint import MI, Requests
 from .placement import InClusterOptions, NodePlacementArgs, placement_fields
 
@@ -64,9 +65,9 @@ class Virtualization(pulumi.ComponentResource):
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:Virtualization", name, None, opts)
         children = InClusterOptions(self, opts)
-        kubevirt_version = args.get("kubevirt_version") or "v1.9.0"
-        cdi_version = args.get("cdi_version") or "v1.66.0"
-        infra_replicas = args.get("infra_replicas") or 1
+        kubevirt_version = args.get("kubevirt_version") or DEFAULTS["kubevirtVersion"]
+        cdi_version = args.get("cdi_version") or DEFAULTS["cdiVersion"]
+        infra_replicas = args.get("infra_replicas") or DEFAULTS["kubevirtInfraReplicas"]
         use_emulation = bool(args.get("use_emulation"))
         if use_emulation:
             pulumi.log.warn(
@@ -98,7 +99,7 @@ class Virtualization(pulumi.ComponentResource):
                 "certificateRotateStrategy": {},
                 "configuration": {
                     "developerConfiguration": developer,
-                    "evictionStrategy": args.get("eviction_strategy") or "LiveMigrateIfPossible",
+                    "evictionStrategy": args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"],
                 },
                 "customizeComponents": {},
                 "imagePullPolicy": "IfNotPresent",
