@@ -122,3 +122,10 @@ def test_secret_keys_named_only_by_the_engine_environment_count_as_secret(monkey
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["kedge:kubeconfig"]')
     source = PulumiConfigSource()
     assert source.is_secret("kubeconfig") and not source.is_secret("hubName")
+
+
+@pytest.mark.parametrize("stack", example_stacks())
+def test_preview_registers_the_same_resources_as_an_update(stack):
+    preview = run_example_stack(stack, preview=True)
+    update = run_example_stack(stack)
+    assert sorted((r.type, r.name) for r in preview.resources) == sorted((r.type, r.name) for r in update.resources)
