@@ -615,9 +615,12 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
-    for index, device in enumerate(devices):
-        if device.identity.provisioning is ProvisioningSource.DPS and not dps_id_scope:
-            r.problem(f"{NAMESPACE}:dpsIdScope", f"is required by device {device.device_id!r} (provisioning: dps); allowed: your DPS instance's ID scope")
+    needs_dps = [d.device_id for d in devices if d.identity.provisioning is ProvisioningSource.DPS]
+    if needs_dps and not dps_id_scope:
+        r.problem(
+            f"{NAMESPACE}:dpsIdScope",
+            f"is required by devices {needs_dps} (provisioning: dps); allowed: your DPS instance's ID scope",
+        )
 
     if devices and cluster_source is ClusterSource.AKS and aks is not None:
         if not aks.virt_pool_enabled and any(d.mode is HostingMode.VM for d in devices):

@@ -10,7 +10,6 @@ import pytest
 from components.deployment_manifest import (
     CREATE_OPTIONS_CHUNK, DeploymentSpec, ModuleSpec, modules_content, split_create_options,
 )
-from components.settings import SettingsError
 from tests.fake_iothub import POLICIES, FakeIotHub
 from tests.harness import ROOT, run_example_stack
 from tests.test_settings import load, problems_of

@@ -4,13 +4,12 @@ import json
 import tomllib
 
 import pulumi
-import pytest
 
 from components.device_config import device_files
 from components.edge_config import certificate_thumbprint
 from components.settings import load_settings
 from tests.harness import (
-    DEPLOYER_OBJECT_ID, ROOT, SUBSCRIPTION_ID, TEST_SECRETS, KedgeMocks, fake_key, fake_pem, run_example_stack,
+    DEPLOYER_OBJECT_ID, ROOT, SUBSCRIPTION_ID, KedgeMocks, fake_key, fake_pem, run_example_stack,
 )
 from tests.test_settings import DictSource
 

@@ -16,7 +16,10 @@ def violations(resource_type, props):
     """Through the registered pulumi-policy wrappers, as the engine would call them."""
     found = []
     for policy in policies.POLICIES:
-        policy.validate(SimpleNamespace(resource_type=resource_type, props=props), lambda message, urn=None: found.append((policy.name, message)))
+        def report(message, urn=None, name=policy.name):
+            found.append((name, message))
+
+        policy.validate(SimpleNamespace(resource_type=resource_type, props=props), report)
     return found
 
 

@@ -1,8 +1,8 @@
 """The settings layer: pure parsing, every problem reported with its key, nothing created on error."""
 
 import ast
+import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 
@@ -64,7 +64,7 @@ def test_device_mode_defaults_to_stack_default_and_can_be_overridden():
 
 def test_settings_objects_are_frozen():
     settings = load({"devices": [{"id": "a", "tags": {"site": "x"}}]})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         settings.devices[0].device_id = "b"
     with pytest.raises(TypeError):
         settings.devices[0].tags["site"] = "y"
@@ -132,7 +132,7 @@ BAD_CONFIGS = [
     ({"devices": [{"id": "a", "certificates": {"rootCa": "x"}}]}, "kedge:devices[0].certificates.rootCa", "identityCert, identityKey"),
     ({"devices": [{"id": "a", "certificates": {"identityCert": "x"}}]}, "kedge:devices[0].certificates", "X.509 auth only"),
     ({"devices": [{"id": "a", "provisioning": "dps", "dpsSymmetricKeySecret": "k"}], "k": "a2V5"},
-     "kedge:dpsIdScope", "required by device 'a'"),
+     "kedge:dpsIdScope", "required by devices ['a']"),
     ({"dpsIdScope": "0ne0012345A", "devices": [{"id": "a", "provisioning": "dps"}]},
      "kedge:devices[0].dpsSymmetricKeySecret", "required with provisioning dps"),
     ({"devices": [{"id": "a", "dpsSymmetricKeySecret": "k"}]}, "kedge:devices[0].dpsSymmetricKeySecret", "dps only"),

@@ -48,7 +48,6 @@ def test_tests_workflow_runs_the_readme_test_command_on_push_and_pull_request():
 
 
 def test_preview_is_fork_safe_oidc_based_and_comments_with_the_policy_pack():
-    text = (WORKFLOWS / "preview.yml").read_text()
     workflow = load("preview.yml")
     assert set(workflow["on"]) == {"pull_request"}  # never pull_request_target
     job = workflow["jobs"]["preview"]

@@ -286,7 +286,7 @@ class DeviceRegistry:
             return self._create(spec)
         except _CreatedMeanwhile:
             if attempts <= 1:
-                raise RegistryError(409, f"device {spec.device_id!r} keeps being created by someone else")
+                raise RegistryError(409, f"device {spec.device_id!r} keeps being created by someone else") from None
             log(f"{spec.device_id}: created by someone else meanwhile; checking who owns it")
             return self.create(spec, attempts - 1)
 
