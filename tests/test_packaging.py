@@ -37,8 +37,11 @@ def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(
         "assert set(read_profiles()) == {'kedge-dind.apparmor', 'kedge-dind.seccomp.json'}\n"
         "assert str(profiles_dir()).endswith('kedge/profiles'), profiles_dir()\n"
         "assert importlib.util.find_spec('components') is None, 'must not claim a generic top-level name'\n"
+        "import runpy\n"
+        "provider = runpy.run_path(%r, run_name='kedge_provider')  # imports only; the host starts under __main__\n"
+        "assert len(provider['COMPONENTS']) == 9\n"
         "assert (importlib.util.find_spec('kedge').submodule_search_locations[0]).startswith(%r)\n"
-        "print(kedge.__file__)\n" % site_packages
+        "print(kedge.__file__)\n" % (str(ROOT / "provider" / "__main__.py"), site_packages)
     )
     result = subprocess.run([python, "-c", script], cwd=consumer, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
