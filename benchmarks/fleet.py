@@ -3,7 +3,8 @@
 For each size it measures, each in a fresh interpreter: wall time, peak memory (max RSS) and
 the registered resource count of the program; and the same for its floor, which registers the
 very same recorded resources (types, names, inputs, parents) bare under the same mocks, with no
-program logic. Run it from the repository root:
+program logic; and, for insight, a "typed floor" registering them through the SDK's typed classes
+(Kubernetes, command) instead of bare. Run it from the repository root:
 
     venv/bin/python benchmarks/fleet.py            # all sizes
     venv/bin/python benchmarks/fleet.py 1 10 100   # some sizes
@@ -52,7 +53,41 @@ def measure_program(size: int, record: Path) -> dict:
     return {"seconds": elapsed, "resources": len(run.resources)}
 
 
-def measure_floor(record: Path) -> dict:
+def _typed_constructor(type_token: str):
+    """The SDK class for a recorded Kubernetes or command resource, called with its recorded inputs."""
+    import pulumi_kubernetes as k8s
+    from pulumi_command import local
+
+    group_version_kind = type_token.split(":")
+    if type_token == "command:local:Command":
+        return lambda name, inputs, opts: local.Command(
+            name, opts=opts, **{_snake(k): v for k, v in inputs.items()}
+        )
+    if type_token == "kubernetes:yaml/v2:ConfigFile":
+        return lambda name, inputs, opts: k8s.yaml.v2.ConfigFile(name, file=inputs["file"], opts=opts)
+    if group_version_kind[0] == "kubernetes" and len(group_version_kind) == 3:
+        group_version, kind = group_version_kind[1], group_version_kind[2]
+        module_path = group_version.replace(".k8s.io", "").replace("/", ".")
+        module = getattr(k8s, module_path.split(".")[0], None)
+        for part in module_path.split(".")[1:]:
+            module = getattr(module, part, None) if module is not None else None
+        cls = getattr(module, kind, None) if module is not None else None
+        if cls is None:  # a custom resource (KubeVirt, CDI)
+            return lambda name, inputs, opts: k8s.apiextensions.CustomResource(
+                name, api_version=inputs["apiVersion"], kind=inputs["kind"], metadata=inputs.get("metadata"),
+                spec=inputs.get("spec"), opts=opts,
+            )
+        return lambda name, inputs, opts: cls(
+            name, opts=opts, **{_snake(k): v for k, v in inputs.items() if k not in ("apiVersion", "kind")}
+        )
+    return None
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def measure_floor(record: Path, typed: bool = False) -> dict:
     sys.path.insert(0, str(ROOT))
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
@@ -70,8 +105,11 @@ def measure_floor(record: Path) -> dict:
         created: dict = {}
         for item in recorded:
             opts = pulumi.ResourceOptions(parent=created.get(item["parent"]))
+            constructor = _typed_constructor(item["type"]) if typed else None
             if item["type"].startswith("pulumi:providers:"):
                 res = pulumi.ProviderResource(item["type"].split(":")[-1], item["name"], item["inputs"], opts)
+            elif constructor is not None:
+                res = constructor(item["name"], item["inputs"], opts)
             elif item["custom"]:
                 res = pulumi.CustomResource(item["type"], item["name"], item["inputs"], opts)
             else:
@@ -119,8 +157,10 @@ def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
 def child(kind: str, size: int, record: Path) -> None:
     if kind in ("typed", "bare"):
         result = measure_typed_overhead(kind)
+    elif kind == "program":
+        result = measure_program(size, record)
     else:
-        result = measure_program(size, record) if kind == "program" else measure_floor(record)
+        result = measure_floor(record, typed=kind == "typed-floor")
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -134,18 +174,22 @@ def run_child(kind: str, size: int, record: Path) -> dict:
 
 
 def main(sizes) -> None:
-    rows = {}
+    rows, rows_typed = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
             record = Path(scratch) / f"fleet-{size}.json"
             program = run_child("program", size, record)
             floor = run_child("floor", size, record)
+            typed_floor = run_child("typed-floor", size, record)
+            assert program["resources"] == floor["resources"] == typed_floor["resources"], (program, floor, typed_floor)
             rows[size] = (program, floor)
+            rows_typed[size] = typed_floor["seconds"]
             print(
                 f"{size:>5} devices  {program['resources']:>6} resources  "
                 f"program {program['seconds']:7.2f} s {program['peak_mb']:7.0f} MB   "
                 f"floor {floor['seconds']:7.2f} s {floor['peak_mb']:7.0f} MB   "
-                f"ratio {program['seconds'] / floor['seconds']:4.2f}",
+                f"ratio {program['seconds'] / floor['seconds']:4.2f}   "
+                f"typed floor {typed_floor['seconds']:7.2f} s (ratio {program['seconds'] / typed_floor['seconds']:4.2f})",
                 flush=True,
             )
     typed, bare = run_child("typed", 0, Path("-")), run_child("bare", 0, Path("-"))
@@ -159,6 +203,7 @@ def main(sizes) -> None:
         print(f"growth: time(1000) / time(100) = {growth:.2f}")
         for label, ok in [
             ("program within 1.5x of its floor at 1,000", program["seconds"] <= 1.5 * floor["seconds"]),
+            ("program within 1.5x of its typed floor at 1,000 (not a target: insight)", program["seconds"] <= 1.5 * rows_typed[1000]),
             ("under 120 s at 1,000", program["seconds"] < 120),
             ("under 1 GB at 1,000", program["peak_mb"] < 1024),
             ("linear: time(1000) <= 11 x time(100)", growth <= 11),
