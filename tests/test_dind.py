@@ -76,7 +76,8 @@ def denied(path, mode):
 
 
 @pytest.mark.parametrize("path", ["/proc/sysrq-trigger", "/sys/firmware/efi/efivars/x", "/proc/kcore",
-                                  "/proc/sys/kernel/core_pattern", "/sys/kernel/security/apparmor/.load"])
+                                  "/proc/sys/kernel/core_pattern", "/sys/kernel/security/apparmor/.load",
+                                  "/sys/devices/virtual/powercap/intel-rapl/energy_uj"])
 def test_apparmor_denies_writes_to_host_control_files(path):
     assert denied(path, "w")
 
