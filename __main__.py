@@ -60,8 +60,12 @@ hub = IotHub(
         capacity=settings.hub.capacity,
         name=settings.hub.name,
         existing=settings.hub.source is HubSource.EXISTING,
+        sas_fallback=settings.hub.sas_fallback,
     ),
 )
+# The helpers' fallback credentials: the hub's policy keys, unless the stack is Entra ID only.
+registry_key = hub.registry_policy_key if settings.hub.sas_fallback else None
+service_key = hub.service_policy_key if settings.hub.sas_fallback else None
 
 # One IoT Edge identity per manually provisioned device (DPS creates its own), and the
 # config.toml + certificates each runtime gets, all as secrets.
@@ -76,8 +80,8 @@ for device in settings.devices:
                 hub_hostname=hub.hostname,
                 device_id=device.device_id,
                 owner=f"{settings.project}/{settings.stack}",
-                registry_policy_key=hub.registry_policy_key,
-                service_policy_key=hub.service_policy_key,
+                registry_policy_key=registry_key,
+                service_policy_key=service_key,
                 auth=device.identity.auth.value,
                 thumbprint=(
                     config.require_secret(certificates.identity_cert).apply(certificate_thumbprint)
@@ -106,7 +110,7 @@ for deployment in settings.deployments:
             priority=deployment.priority,
             modules_content=modules_content(deployment),
             owner=f"{settings.project}/{settings.stack}",
-            registry_policy_key=hub.registry_policy_key,
+            registry_policy_key=registry_key,
             labels=dict(deployment.labels),
         ),
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),

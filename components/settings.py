@@ -152,6 +152,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "hubResourceGroup": "",
         "hubSku": HubSku.S1.value,
         "hubCapacity": 1,
+        "hubSasFallback": True,
         "defaultMode": HostingMode.VM.value,
         "aziotEdgeVersion": "1.6.0-1",
         "edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6",
@@ -356,6 +357,9 @@ class HubSettings:
     resource_group: Optional[str]
     sku: HubSku
     capacity: int
+    # Whether the registry helpers may fall back to the hub's shared access policy keys; off,
+    # they use Entra ID only (and a created hub gets local auth disabled).
+    sas_fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -704,7 +708,10 @@ def _hub_settings(r: _Reader) -> HubSettings:
         r.problem(f"{NAMESPACE}:hubCapacity", f"{capacity!r} is not allowed with hubSku F1; allowed: 1")
     if sku is HubSku.S3 and capacity > 10:
         r.problem(f"{NAMESPACE}:hubCapacity", f"{capacity!r} is not allowed with hubSku S3; allowed: 1 to 10")
-    return HubSettings(source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity)
+    return HubSettings(
+        source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity,
+        sas_fallback=r.boolean("hubSasFallback"),
+    )
 
 
 def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings:

@@ -196,3 +196,9 @@ def test_sas_token_matches_the_documented_format():
     token = sas_token("Hub.azure-devices.net", "service", POLICIES["service"][0], ttl_seconds=60, now=1_000_000)
     assert token.startswith("SharedAccessSignature sr=hub.azure-devices.net&sig=")
     assert token.endswith("&se=1000060&skn=service")
+
+
+def test_entra_only_without_a_credential_fails_clearly(hub):
+    result = run_helper(hub, "create", {"deviceId": "edge-1"}, KEDGE_AUTH="entra", AZURE_TOKEN_CREDENTIALS="EnvironmentCredential")
+    assert result.returncode == 1
+    assert "no usable credential" in result.stderr and hub.requests == []

@@ -161,3 +161,18 @@ def test_config_toml_for_dps_symmetric_key():
     parsed = tomllib.loads(text)
     assert parsed["provisioning"]["source"] == "dps" and parsed["provisioning"]["id_scope"] == "0ne0012345A"
     assert parsed["provisioning"]["attestation"] == {"method": "symmetric_key", "registration_id": "d1", "symmetric_key": {"value": fake_key("dps")}}
+
+
+def test_entra_only_stacks_read_no_keys_and_disable_local_auth_on_the_hub():
+    run = run_example_stack("dev", {"hubSasFallback": False})
+    assert run.one("azure-native:iothub:IotHubResource").get("properties.disableLocalAuth") is True
+    assert not [token for token, _ in run.invokes if token.endswith("listIotHubResourceKeys")]
+    for command in run.of_type(COMMAND):
+        environment = command.get("environment")
+        assert environment["KEDGE_AUTH"] == "entra"
+        assert not {k for k in environment if k.endswith("_KEY") or k.endswith("_POLICY")}
+
+
+def test_by_default_the_helpers_may_fall_back_to_policy_keys(dev):
+    assert dev.one("azure-native:iothub:IotHubResource").get("properties.disableLocalAuth") is False
+    assert {c.get("environment.KEDGE_AUTH") for c in dev.of_type(COMMAND)} == {"auto"}

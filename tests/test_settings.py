@@ -78,6 +78,7 @@ BAD_CONFIGS = [
     ({"hubSku": "B1"}, "kedge:hubSku", "F1, S1, S2, S3"),
     ({"hubSku": "F1", "hubCapacity": "2"}, "kedge:hubCapacity", "allowed: 1"),
     ({"hubCapacity": "many"}, "kedge:hubCapacity", "whole number"),
+    ({"hubSasFallback": "sometimes"}, "kedge:hubSasFallback", "true, false"),
     ({"aksVirtPoolVmSize": "Standard_D4as_v4"}, "kedge:aksVirtPoolVmSize", "nested virtualization"),
     ({"aksVirtPoolVmSize": "Standard_DC4s_v3"}, "kedge:aksVirtPoolVmSize", "Standard_D4s_v5"),
     ({"aksVirtPoolEnabled": "false", "devices": [{"id": "a"}]}, "kedge:aksVirtPoolEnabled", "vm devices"),

@@ -7,8 +7,7 @@ import pulumi
 from pulumi_command import local
 
 from . import configuration_registry
-from .helper_command import helper_command
-from .iot_hub import REGISTRY_POLICY
+from .helper_command import credential_environment, helper_command
 
 HELPER_MODULE = configuration_registry.__name__
 
@@ -28,7 +27,7 @@ class EdgeDeploymentArgs(TypedDict):
     """content.modulesContent (see components/deployment_manifest.py)."""
     owner: str
     """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
-    registry_policy_key: pulumi.Input[str]
+    registry_policy_key: NotRequired[Optional[pulumi.Input[str]]]
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
     labels: NotRequired[dict[str, str]]
     """Configuration labels."""
@@ -58,8 +57,7 @@ class EdgeDeployment(pulumi.ComponentResource):
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_CONFIGURATION": json.dumps(configuration, sort_keys=True),
                 "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
-                "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
-                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args["registry_policy_key"]),
+                **credential_environment(args.get("registry_policy_key")),
             },
             args.get("helper_python"),
             local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed

@@ -7,8 +7,7 @@ import pulumi
 from pulumi_command import local
 
 from . import device_registry
-from .helper_command import helper_command
-from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
+from .helper_command import credential_environment, helper_command
 
 # `python -m <this package>.device_registry`: components.azure in this repository,
 # kedge.azure when installed with pip. Nothing machine-specific lands in the inputs.
@@ -25,10 +24,10 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """IoT Hub device id."""
     owner: str
     """Who manages the identity, written to the twin tag kedgeOwner (e.g. project/stack)."""
-    registry_policy_key: pulumi.Input[str]
-    """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID is not available."""
-    service_policy_key: pulumi.Input[str]
-    """Key of the hub's service policy (secret), for twin tags."""
+    registry_policy_key: NotRequired[Optional[pulumi.Input[str]]]
+    """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID fails. Omitted: Entra ID only."""
+    service_policy_key: NotRequired[Optional[pulumi.Input[str]]]
+    """Key of the hub's service policy (secret), the fallback for twin tags."""
     auth: NotRequired[str]
     """symmetricKey (default), x509SelfSigned or x509CA."""
     thumbprint: NotRequired[Optional[pulumi.Input[str]]]
@@ -85,10 +84,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_DEVICE": spec,
-                "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
-                "KEDGE_REGISTRY_KEY": pulumi.Output.secret(args["registry_policy_key"]),
-                "KEDGE_SERVICE_POLICY": SERVICE_POLICY,
-                "KEDGE_SERVICE_KEY": pulumi.Output.secret(args["service_policy_key"]),
+                **credential_environment(args.get("registry_policy_key"), args.get("service_policy_key")),
             },
             args.get("helper_python"),
             # stdout carries the device keys: never logged, stored only as a secret.

@@ -5,6 +5,25 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi_command import local
 
+from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
+
+
+def credential_environment(
+    registry_key: Optional[pulumi.Input[str]], service_key: Optional[pulumi.Input[str]] = None
+) -> dict:
+    """How a helper authenticates: Entra ID first with the hub's policy keys as fallback, or,
+    with no keys given, Entra ID only. The keys are secrets; tokens are made at run time."""
+    if registry_key is None:
+        return {"KEDGE_AUTH": "entra"}
+    environment = {
+        "KEDGE_AUTH": "auto",
+        "KEDGE_REGISTRY_POLICY": REGISTRY_POLICY,
+        "KEDGE_REGISTRY_KEY": pulumi.Output.secret(registry_key),
+    }
+    if service_key is not None:
+        environment.update(KEDGE_SERVICE_POLICY=SERVICE_POLICY, KEDGE_SERVICE_KEY=pulumi.Output.secret(service_key))
+    return environment
+
 
 def helper_command(
     resource_name: str,

@@ -37,6 +37,9 @@ class IotHubArgs(TypedDict):
     """Hub name; auto-named when omitted. Required with existing=True."""
     existing: NotRequired[bool]
     """Reference the hub `name` in `resource_group_name` instead of creating one (default false)."""
+    sas_fallback: NotRequired[bool]
+    """Expose the registryReadWrite and service policy keys as the helpers' fallback to Entra ID
+    (default true). false: no keys are read, and a created hub gets local (policy) auth disabled."""
 
 
 class IotHub(pulumi.ComponentResource):
@@ -50,16 +53,17 @@ class IotHub(pulumi.ComponentResource):
     """The hub's Azure resource id."""
     resource_group_name: pulumi.Output[str]
     """The hub's resource group."""
-    registry_policy_key: pulumi.Output[str]
-    """Primary key of the registryReadWrite policy (a secret)."""
-    service_policy_key: pulumi.Output[str]
-    """Primary key of the service policy (a secret)."""
+    registry_policy_key: pulumi.Output[Optional[str]]
+    """Primary key of the registryReadWrite policy (a secret; empty when sas_fallback is false)."""
+    service_policy_key: pulumi.Output[Optional[str]]
+    """Primary key of the service policy (a secret; empty when sas_fallback is false)."""
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:IotHub", name, None, opts)
         sku = args.get("sku") or DEFAULTS["hubSku"]
         capacity = args.get("capacity") or DEFAULTS["hubCapacity"]
         hub_name, existing = args.get("name"), bool(args.get("existing"))
+        sas_fallback = args.get("sas_fallback", True)
         if existing:
             if not hub_name:
                 raise ValueError("IotHubArgs.name is required when existing=True")
@@ -85,7 +89,8 @@ class IotHub(pulumi.ComponentResource):
                     min_tls_version="1.2" if location in MIN_TLS_REGIONS else None,
                     public_network_access="Enabled",
                     # Devices authenticate with their own keys or certificates; the hub-wide
-                    # keys stay enabled only as the registry helper's fallback credential.
+                    # policy keys stay enabled only as the registry helpers' fallback.
+                    disable_local_auth=not sas_fallback,
                     disable_device_sas=False,
                     disable_module_sas=False,
                     features="None",
@@ -97,14 +102,18 @@ class IotHub(pulumi.ComponentResource):
             self.resource_id = hub.id
         self.resource_group_name = pulumi.Output.from_input(args["resource_group_name"])
         self._data_plane_roles = [] if existing else self._grant_deployer(name)
-        keys = iothub.list_iot_hub_resource_keys_output(
-            resource_group_name=args["resource_group_name"],
-            resource_name=self.name,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        # Invoke results are not secret by themselves: wrap the keys where they are born.
-        self.registry_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, REGISTRY_POLICY)))
-        self.service_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, SERVICE_POLICY)))
+        if sas_fallback:
+            keys = iothub.list_iot_hub_resource_keys_output(
+                resource_group_name=args["resource_group_name"],
+                resource_name=self.name,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            # Invoke results are not secret by themselves: wrap the keys where they are born.
+            self.registry_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, REGISTRY_POLICY)))
+            self.service_policy_key = pulumi.Output.secret(keys.value.apply(lambda rules: _primary_key(rules, SERVICE_POLICY)))
+        else:
+            self.registry_policy_key = pulumi.Output.from_input(None)
+            self.service_policy_key = pulumi.Output.from_input(None)
         self.register_outputs(
             {
                 "name": self.name,
