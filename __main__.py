@@ -22,7 +22,6 @@ from components.cluster.profile_loader import (
     SECCOMP_LOCALHOST_PROFILE,
     ProfileLoader,
     ProfileLoaderArgs,
-    profiles_node_selector,
 )
 from components.cluster.virtualization import Virtualization, VirtualizationArgs
 from components.deployment_manifest import modules_content
@@ -212,7 +211,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
                         ),
                     )
                 ),
-                config_files={"config.toml": files.config_toml, **files.certificates},
+                config_files=files.runtime_files,
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,
                 cpu_cores=device.vm.cpu_cores,
@@ -246,7 +245,6 @@ if settings.dind_devices:
     dind_options = pulumi.ResourceOptions.merge(
         in_cluster, pulumi.ResourceOptions(depends_on=[*profiles.ready, dind_namespace.namespace])
     )
-    profiles_loaded = profiles_node_selector()
     for device in settings.dind_devices:
         files = files_by_device[device.device_id]
         runtime = EdgeDindRuntime(
@@ -255,10 +253,10 @@ if settings.dind_devices:
                 name=device.kubernetes_name,
                 namespace="kedge-dind",
                 image=device.dind.image,
-                config_files={"config.toml": files.config_toml, **files.certificates},
+                config_files=files.runtime_files,
                 apparmor_profile=APPARMOR_PROFILE,
                 seccomp_profile=SECCOMP_LOCALHOST_PROFILE,
-                node_selector=profiles_loaded,
+                node_selector=profiles.node_labels,
                 docker_storage=device.dind.docker_storage,
                 aziot_storage=device.dind.aziot_storage,
                 storage_class=device.dind.storage_class,

@@ -34,6 +34,11 @@ class DeviceFiles:
     config_toml: pulumi.Output[str]
     certificates: Mapping[str, pulumi.Output[str]]  # file name -> PEM
 
+    @property
+    def runtime_files(self) -> dict[str, pulumi.Output[str]]:
+        """Everything a runtime's config Secret holds: config.toml and the certificate files."""
+        return {"config.toml": self.config_toml, **self.certificates}
+
 
 def _path(entry: str) -> str:
     return f"{CERTIFICATES_DIR}/{CERTIFICATE_FILES[entry]}"

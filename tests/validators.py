@@ -68,11 +68,6 @@ def swagger_errors(obj: dict, swagger: Path, definition: str) -> list[str]:
     return sorted(f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj))
 
 
-def swagger_enum(swagger: Path, definition: str, field: str) -> list:
-    """The allowed values the upstream schema documents for a field (enum or its description)."""
-    return _swagger_definitions(str(require_file(swagger)))[definition]["properties"][field]
-
-
 def kubernetes_errors(obj: dict) -> list[str]:
     """Problems of a core Kubernetes object against the upstream schema, strict mode."""
     try:

@@ -15,10 +15,11 @@ from typing import Sequence
 import yaml
 
 from ..deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
+# Where config.toml expects the certificates (the renderer and the installer share one path).
+from ..edge_config import CERTIFICATES_DIR
 
 CONFIG_DISK_SERIAL = "kedgeconfig"
 CONFIG_MOUNT = "/run/kedge-config"
-CERTIFICATES_DIR = "/etc/aziot/certificates"
 SYNC_SCRIPT = "/usr/local/sbin/kedge-config-sync"
 SYNC_UNIT = "kedge-config-sync.service"
 UBUNTU_RELEASES = ("22.04", "24.04")

@@ -41,11 +41,6 @@ def read_profiles() -> dict[str, str]:
     return {name: (directory / name).read_text() for name in (APPARMOR_FILE, SECCOMP_FILE)}
 
 
-def profiles_node_selector() -> dict[str, str]:
-    """The node label the loader sets once the current profiles are loaded."""
-    return {PROFILES_LABEL: profiles_checksum(read_profiles())}
-
-
 def profiles_checksum(profiles: dict[str, str]) -> str:
     """A label value (≤63 chars) that changes whenever either profile changes."""
     digest = hashlib.sha256()
@@ -195,12 +190,18 @@ class ProfileLoader(pulumi.ComponentResource):
         )
         self._requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self._ready = [daemon_set]
-        self.node_selector = pulumi.Output.from_input({PROFILES_LABEL: checksum})
+        self._node_labels = {PROFILES_LABEL: checksum}
+        self.node_selector = pulumi.Output.from_input(self._node_labels)
         self.apparmor_profile = pulumi.Output.from_input(APPARMOR_PROFILE)
         self.seccomp_profile = pulumi.Output.from_input(SECCOMP_LOCALHOST_PROFILE)
         self.register_outputs(
             {"node_selector": self.node_selector, "apparmor_profile": self.apparmor_profile, "seccomp_profile": self.seccomp_profile}
         )
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        """The node label dind pods must select, as a plain dict (the `node_selector` output's value)."""
+        return dict(self._node_labels)
 
     @property
     def ready(self) -> list:
