@@ -12,6 +12,7 @@ program logic; and, for insight, a "typed floor" registering them through the SD
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import subprocess
@@ -46,79 +47,28 @@ def measure_program(size: int, record: Path) -> dict:
     start = time.perf_counter()
     run = run_program("bench", config)
     elapsed = time.perf_counter() - start
-    record.write_text(json.dumps([
-        {"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs, "parent": r.parent, "custom": r.custom}
-        for r in run.resources
-    ]))
+    record.write_text(json.dumps([dataclasses.asdict(r) for r in run.resources], default=sorted))
     return {"seconds": elapsed, "resources": len(run.resources)}
 
 
-def _typed_constructor(type_token: str):
-    """The SDK class for a recorded Kubernetes or command resource, called with its recorded inputs."""
-    import pulumi_kubernetes as k8s
-    from pulumi_command import local
-
-    group_version_kind = type_token.split(":")
-    if type_token == "command:local:Command":
-        return lambda name, inputs, opts: local.Command(
-            name, opts=opts, **{_snake(k): v for k, v in inputs.items()}
-        )
-    if type_token == "kubernetes:yaml/v2:ConfigFile":
-        return lambda name, inputs, opts: k8s.yaml.v2.ConfigFile(name, file=inputs["file"], opts=opts)
-    if group_version_kind[0] == "kubernetes" and len(group_version_kind) == 3:
-        group_version, kind = group_version_kind[1], group_version_kind[2]
-        module_path = group_version.replace(".k8s.io", "").replace("/", ".")
-        module = getattr(k8s, module_path.split(".")[0], None)
-        for part in module_path.split(".")[1:]:
-            module = getattr(module, part, None) if module is not None else None
-        cls = getattr(module, kind, None) if module is not None else None
-        if cls is None:  # a custom resource (KubeVirt, CDI)
-            return lambda name, inputs, opts: k8s.apiextensions.CustomResource(
-                name, api_version=inputs["apiVersion"], kind=inputs["kind"], metadata=inputs.get("metadata"),
-                spec=inputs.get("spec"), opts=opts,
-            )
-        return lambda name, inputs, opts: cls(
-            name, opts=opts, **{_snake(k): v for k, v in inputs.items() if k not in ("apiVersion", "kind")}
-        )
-    return None
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
 def measure_floor(record: Path, typed: bool = False) -> dict:
+    """Registers the recorded resources again, in order, each with its recorded inputs (secrets
+    secret again) and options (parent, provider, dependencies, ...): bare, or for the typed
+    floor through the SDK's typed classes."""
     sys.path.insert(0, str(ROOT))
-    import pulumi
-    from pulumi.runtime import settings as pulumi_settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
+    from tests import replay
+    from tests.harness import Registered
 
-    from tests.harness import KedgeMocks, RecordingMonitor
-
-    recorded = json.loads(record.read_text())
-    mocks = KedgeMocks("bench")
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="kedge", stack="bench", monitor=RecordingMonitor(mocks))
-
-    def register_bare() -> None:
-        created: dict = {}
-        for item in recorded:
-            opts = pulumi.ResourceOptions(parent=created.get(item["parent"]))
-            constructor = _typed_constructor(item["type"]) if typed else None
-            if item["type"].startswith("pulumi:providers:"):
-                res = pulumi.ProviderResource(item["type"].split(":")[-1], item["name"], item["inputs"], opts)
-            elif constructor is not None:
-                res = constructor(item["name"], item["inputs"], opts)
-            elif item["custom"]:
-                res = pulumi.CustomResource(item["type"], item["name"], item["inputs"], opts)
-            else:
-                res = pulumi.ComponentResource(item["type"], item["name"], None, opts)
-            created[item["urn"]] = res
-
+    recorded = [Registered(**item) for item in json.loads(record.read_text())]
+    register = replay.typed if typed else replay.bare
     start = time.perf_counter()
-    _sync_await(run_pulumi_func(register_bare))
-    return {"seconds": time.perf_counter() - start, "resources": len(mocks.registered)}
+    mocks = replay.record(lambda: replay.replay(recorded, register), stack="bench")
+    seconds = time.perf_counter() - start
+    def shape(resources: list) -> list:
+        return sorted((r.urn, r.parent, r.provider, sorted(r.dependencies)) for r in resources)
+
+    assert shape(mocks.registered) == shape(recorded), "the floor did not register what the program registered"
+    return {"seconds": seconds, "resources": len(mocks.registered)}
 
 
 def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
@@ -126,15 +76,9 @@ def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
     sys.path.insert(0, str(ROOT))
     import pulumi
     import pulumi_kubernetes as k8s
-    from pulumi.runtime import settings as pulumi_settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
-    from tests.harness import KedgeMocks, RecordingMonitor
+    from tests import replay
 
-    mocks = KedgeMocks("bench")
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="kedge", stack="bench", monitor=RecordingMonitor(mocks))
     spec = {
         "replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"app": "x"}},
         "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}},
@@ -150,7 +94,7 @@ def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
                                       {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": metadata, "spec": spec})
 
     start = time.perf_counter()
-    _sync_await(run_pulumi_func(register))
+    replay.record(register, stack="bench")
     return {"seconds": time.perf_counter() - start, "resources": count}
 
 

@@ -31,6 +31,7 @@ PROJECT = "kedge"
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
 TENANT_ID = "00000000-0000-4000-8000-000000000002"
 DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-000000000003"
+LOAD_BALANCER_IP = "198.51.100.7"  # what a cloud load balancer assigns (documentation range)
 
 # Values a user sets with `pulumi config set --secret`, by key, for the example stacks.
 TEST_SECRETS: dict[str, str] = {}
@@ -87,6 +88,7 @@ class Registered:
     additional_secret_outputs: tuple
     protect: bool
     replace_on_changes: tuple = ()
+    version: str = ""  # the provider version asked for when no explicit provider is given
 
     def get(self, path: str, default: Any = None) -> Any:
         """The input at a dotted path ("spec.template.spec.containers.0.name")."""
@@ -153,6 +155,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     protect=request.protect,
                     replace_on_changes=tuple(request.replaceOnChanges),
+                    version=request.version,
                 )
             )
         return response
@@ -204,6 +207,8 @@ class KedgeMocks(pulumi.runtime.Mocks):
             metadata = inputs.get("metadata") or {}
             namespace = metadata.get("namespace")
             name = metadata.get("name") or args.name
+            if args.typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP}]}}
             return (f"{namespace}/{name}" if namespace else name), state
         return f"{args.name}-id", state
 

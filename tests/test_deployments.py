@@ -102,7 +102,7 @@ def test_program_declares_deployments_that_replace_on_content_change_only():
     commands = {c.name: c for c in run.of_type(COMMAND) if "KEDGE_CONTENT" in (c.get("environment") or {})}
     assert set(commands) == {"lab-base-configuration", "lab-line2-debug-configuration"}
     base = commands["lab-base-configuration"]
-    # pulumi-command adds triggers[*] itself; the configuration's mutable fields never replace.
+    # triggers[*] as local.Command registers it; the configuration's mutable fields never replace.
     assert set(base.replace_on_changes) == {"environment.KEDGE_CONTENT", "triggers[*]"} and base.delete_before_replace
     configuration = json.loads(base.get("environment.KEDGE_CONFIGURATION"))
     assert configuration == {"id": "lab-base", "owner": "kedge/dev", "targetCondition": "tags.site='lab'", "priority": 10, "labels": {}}

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from components.cluster.cloud_init import GuestConfig, render_user_data
-from tests.harness import example_stacks, load_stack_config, run_example_stack
+from tests.harness import LOAD_BALANCER_IP, example_stacks, load_stack_config, run_example_stack
 from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
 )
@@ -211,7 +211,7 @@ def test_ssh_is_cluster_ip_by_default_load_balancer_when_asked_and_absent_when_o
     assert service.get("spec.selector") == {"kedge.io/device": "dev-edge-01"}
     policies = {p.get("metadata.name"): p.get("spec") for p in lb.of_type(POLICY)}
     assert policies["allow-ssh"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
-    assert lb.exports["sshCommands"]["dev-edge-01"].startswith("ssh ubuntu@")
+    assert lb.exports["sshCommands"]["dev-edge-01"] == f"ssh ubuntu@{LOAD_BALANCER_IP}"
     site = run_example_stack("site")  # vmSshService: none
     assert not [s for s in site.of_type(SERVICE) if s.name.endswith("-ssh")] and "allow-ssh" not in {p.get("metadata.name") for p in site.of_type(POLICY)}
     assert site.exports["sshCommands"] == {}

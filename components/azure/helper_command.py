@@ -1,11 +1,15 @@
 """The pulumi-command resource that runs one of kedge's registry helpers."""
 
+from importlib import metadata
 from typing import Mapping, Optional
 
 import pulumi
 from pulumi_command import local
 
 from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
+
+COMMAND_TYPE = "command:local:Command"
+COMMAND_PROVIDER_VERSION = metadata.version("pulumi_command")
 
 
 def credential_environment(
@@ -32,20 +36,30 @@ def helper_command(
     helper_python: Optional[str],
     logging: local.Logging,
     opts: pulumi.ResourceOptions,
-) -> local.Command:
+) -> pulumi.CustomResource:
     """`<python> -m <module> create|update|delete`, with the previous state in the environment.
 
     The command line holds no machine-specific path: `module` is this package's own module
     name and the interpreter defaults to the project's venv, relative to the project directory.
+    Registered like `local.Command` would register it (same token, inputs and provider
+    version) without that class's per-field Outputs, which a fleet pays once per device;
+    `stdout` is the one output read back.
     """
     helper = f"{helper_python or 'venv/bin/python'} -m {module}"
-    return local.Command(
+    return pulumi.CustomResource(
+        COMMAND_TYPE,
         resource_name,
-        create=f"{helper} create",
-        update=f"{helper} update",
-        delete=f"{helper} delete",
-        environment=dict(environment),
-        logging=logging,
-        add_previous_output_in_env=True,
-        opts=opts,
+        {
+            "create": f"{helper} create",
+            "update": f"{helper} update",
+            "delete": f"{helper} delete",
+            "environment": dict(environment),
+            "logging": logging,
+            "addPreviousOutputInEnv": True,
+            "stdout": None,
+        },
+        # As local.Command does: a change of `triggers` (unused here) would replace the command.
+        pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(version=COMMAND_PROVIDER_VERSION, replace_on_changes=["triggers[*]"]), opts
+        ),
     )

@@ -4,7 +4,8 @@ import hashlib
 from typing import Mapping
 
 import pulumi
-import pulumi_kubernetes as k8s
+
+from .kubernetes_object import kubernetes_object
 
 DEVICE_LABEL = "kedge.io/device"
 CONFIG_CHECKSUM_ANNOTATION = "kedge.io/config-checksum"
@@ -12,20 +13,24 @@ CONFIG_CHECKSUM_ANNOTATION = "kedge.io/config-checksum"
 
 def config_secret(
     resource_name: str, device: str, namespace: str, files: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
-) -> tuple[k8s.core.v1.Secret, pulumi.Output[str]]:
+) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
     """Secret `<device>-config` holding `files`, and a checksum of their content.
 
     The checksum goes into the runtime's pod or VM template, so a changed config.toml or
     certificate rolls the runtime (dind) or marks the VM RestartRequired (vm). A hash of
     32-byte random keys reveals nothing, so it need not stay a secret.
     """
-    secret = k8s.core.v1.Secret(
+    secret = kubernetes_object(
         resource_name,
-        metadata={"name": f"{device}-config", "namespace": namespace, "labels": {DEVICE_LABEL: device}},
-        type="Opaque",
-        # The Secret type marks stringData secret as a whole, whatever each value was.
-        string_data=dict(files),
-        opts=opts,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{device}-config", "namespace": namespace, "labels": {DEVICE_LABEL: device}},
+            "type": "Opaque",
+            # stringData is made secret as a whole, whatever each value was.
+            "stringData": dict(files),
+        },
+        opts,
     )
     checksum = pulumi.Output.unsecret(
         pulumi.Output.all(*[pulumi.Output.from_input(files[name]) for name in sorted(files)]).apply(

@@ -14,11 +14,11 @@ volumes: /var/lib/aziot (identity, keys) and /var/lib/docker (module images and 
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..settings import DEFAULTS
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
+from .kubernetes_object import kubernetes_object
 from .placement import InClusterOptions
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
@@ -74,11 +74,15 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         labels = {DEVICE_LABEL: device}
         # A changed config.toml or certificate changes the checksum and rolls the pod.
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
-        service = k8s.core.v1.Service(
+        service = kubernetes_object(
             f"{name}-governing",
-            metadata={"name": device, "namespace": namespace, "labels": labels},
-            spec={"clusterIP": "None", "selector": labels},  # the StatefulSet's governing Service
-            opts=children.child(),
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": device, "namespace": namespace, "labels": labels},
+                "spec": {"clusterIP": "None", "selector": labels},  # the StatefulSet's governing Service
+            },
+            children.child(),
         )
 
         def claim(claim_name: str, size: str) -> dict:
@@ -147,11 +151,15 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                 claim("aziot", args.get("aziot_storage") or DEFAULTS["dindAziotStorage"]),
             ],
         }
-        k8s.apps.v1.StatefulSet(
+        kubernetes_object(
             name,
-            metadata={"name": device, "namespace": namespace, "labels": labels},
-            spec=statefulset_spec,
-            opts=children.child(depends_on=[secret, service]),
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": device, "namespace": namespace, "labels": labels},
+                "spec": statefulset_spec,
+            },
+            children.child(depends_on=[secret, service]),
         )
         self._requests = Requests.of_pod(statefulset_spec["template"]["spec"])
         self.statefulset_name = pulumi.Output.from_input(device)

@@ -9,12 +9,12 @@ evictionStrategy live-migrates it first where the storage is ReadWriteMany.
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..settings import DEFAULTS
 from .cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
+from .kubernetes_object import kubernetes_object
 from .placement import InClusterOptions, NodePlacementArgs, placement_fields
 
 
@@ -73,12 +73,16 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         eviction_strategy = args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"]
         ssh_service = args.get("ssh_service") or DEFAULTS["vmSshService"]
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
-        user_data_secret = k8s.core.v1.Secret(
+        user_data_secret = kubernetes_object(
             f"{name}-userdata",
-            metadata={"name": f"{device}-userdata", "namespace": namespace, "labels": labels},
-            type="Opaque",
-            string_data={"userdata": args["user_data"]},
-            opts=children.child(),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": f"{device}-userdata", "namespace": namespace, "labels": labels},
+                "type": "Opaque",
+                "stringData": {"userdata": args["user_data"]},
+            },
+            children.child(),
         )
         root_disk = f"{device}-rootdisk"
         storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULTS["vmDiskSize"]}}}
@@ -108,26 +112,28 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             ],
             **placement_fields(args.get("placement")),
         }
-        vm = k8s.apiextensions.CustomResource(
+        vm = kubernetes_object(
             name,
-            api_version="kubevirt.io/v1",
-            kind="VirtualMachine",
-            metadata={"name": device, "namespace": namespace, "labels": labels},
-            spec={
-                "runStrategy": args.get("run_strategy") or DEFAULTS["vmRunStrategy"],
-                "dataVolumeTemplates": [
-                    {
-                        "metadata": {"name": root_disk},
-                        "spec": {"source": {"http": {"url": args["image_url"]}}, "storage": storage},
-                    }
-                ],
-                "template": {
-                    # A config change changes the checksum: KubeVirt marks the VM RestartRequired.
-                    "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
-                    "spec": template_spec,
+            {
+                "apiVersion": "kubevirt.io/v1",
+                "kind": "VirtualMachine",
+                "metadata": {"name": device, "namespace": namespace, "labels": labels},
+                "spec": {
+                    "runStrategy": args.get("run_strategy") or DEFAULTS["vmRunStrategy"],
+                    "dataVolumeTemplates": [
+                        {
+                            "metadata": {"name": root_disk},
+                            "spec": {"source": {"http": {"url": args["image_url"]}}, "storage": storage},
+                        }
+                    ],
+                    "template": {
+                        # A config change changes the checksum: KubeVirt marks the VM RestartRequired.
+                        "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
+                        "spec": template_spec,
+                    },
                 },
             },
-            opts=children.child(depends_on=[secret, user_data_secret]),
+            children.child(depends_on=[secret, user_data_secret]),
         )
         self._requests = Requests.of_vm(template_spec)
         self.vm_name = pulumi.Output.from_input(device)
@@ -140,11 +146,16 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             }
             if ssh_service == "LoadBalancer" and args.get("ssh_source_ranges"):
                 service_spec["loadBalancerSourceRanges"] = list(args["ssh_source_ranges"])
-            service = k8s.core.v1.Service(
+            service = kubernetes_object(
                 f"{name}-ssh",
-                metadata={"name": f"{device}-ssh", "namespace": namespace, "labels": labels},
-                spec=service_spec,
-                opts=children.child(depends_on=[vm]),
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": f"{device}-ssh", "namespace": namespace, "labels": labels},
+                    "spec": service_spec,
+                },
+                children.child(depends_on=[vm]),
+                read_back=["status"] if ssh_service == "LoadBalancer" else (),
             )
             if ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.apply(_ssh_to_load_balancer)
@@ -160,8 +171,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         return self._requests
 
 
-def _ssh_to_load_balancer(status) -> str:
-    ingress = status.load_balancer.ingress if status is not None and status.load_balancer is not None else None
+def _ssh_to_load_balancer(status: Optional[dict]) -> str:
+    ingress = ((status or {}).get("loadBalancer") or {}).get("ingress")
     if not ingress:
         return "ssh ubuntu@<load balancer address, once assigned>"
-    return f"ssh ubuntu@{ingress[0].ip or ingress[0].hostname}"
+    return f"ssh ubuntu@{ingress[0].get('ip') or ingress[0].get('hostname')}"

@@ -3,8 +3,8 @@
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from .kubernetes_object import kubernetes_object
 from .placement import InClusterOptions
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
@@ -45,31 +45,46 @@ class EdgeNamespace(pulumi.ComponentResource):
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
         children = InClusterOptions(self, opts)
         level = args["pod_security"]
-        namespace = k8s.core.v1.Namespace(
+        namespace = kubernetes_object(
             name,
-            metadata={
-                "name": args["namespace"],
-                "labels": {
-                    **(args.get("labels") or {}),
-                    "pod-security.kubernetes.io/enforce": level,
-                    "pod-security.kubernetes.io/warn": level,
-                    "pod-security.kubernetes.io/audit": level,
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": args["namespace"],
+                    "labels": {
+                        **(args.get("labels") or {}),
+                        "pod-security.kubernetes.io/enforce": level,
+                        "pod-security.kubernetes.io/warn": level,
+                        "pod-security.kubernetes.io/audit": level,
+                    },
                 },
             },
-            opts=children.child(),
+            children.child(),
         )
-        in_namespace = children.child(depends_on=[namespace])
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny",
-            metadata={"name": "default-deny", "namespace": args["namespace"]},
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-            opts=in_namespace,
+
+        def network_policy(resource_suffix: str, policy_name: str, spec: dict) -> None:
+            kubernetes_object(
+                f"{name}-{resource_suffix}",
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "NetworkPolicy",
+                    "metadata": {"name": policy_name, "namespace": args["namespace"]},
+                    "spec": spec,
+                },
+                children.child(depends_on=[namespace]),
+            )
+
+        network_policy(
+            "default-deny",
+            "default-deny",
+            {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         )
         egress_ports = sorted({*(IOT_HUB_PORTS if args.get("iot_hub_egress", True) else ()), *(args.get("extra_egress_ports") or [])})
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-egress",
-            metadata={"name": "allow-dns-and-iot-hub", "namespace": args["namespace"]},
-            spec={
+        network_policy(
+            "egress",
+            "allow-dns-and-iot-hub",
+            {
                 "podSelector": {},
                 "policyTypes": ["Egress"],
                 "egress": [
@@ -80,24 +95,22 @@ class EdgeNamespace(pulumi.ComponentResource):
                     {"ports": [{"protocol": "TCP", "port": port} for port in egress_ports]},
                 ],
             },
-            opts=in_namespace,
         )
         if args.get("ssh_ingress"):
             source = [{"ipBlock": {"cidr": cidr}} for cidr in args.get("ssh_source_ranges") or []]
             rule = {"ports": [{"protocol": "TCP", "port": 22}]}
             if source:
                 rule["from"] = source
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-ssh",
-                metadata={"name": "allow-ssh", "namespace": args["namespace"]},
-                spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]},
-                opts=in_namespace,
+            network_policy(
+                "ssh",
+                "allow-ssh",
+                {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]},
             )
         if args.get("cdi_importers"):
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-cdi",
-                metadata={"name": "allow-cdi-progress", "namespace": args["namespace"]},
-                spec={
+            network_policy(
+                "cdi",
+                "allow-cdi-progress",
+                {
                     "podSelector": {"matchLabels": {"app": "containerized-data-importer"}},
                     "policyTypes": ["Ingress"],
                     "ingress": [
@@ -107,13 +120,12 @@ class EdgeNamespace(pulumi.ComponentResource):
                         }
                     ],
                 },
-                opts=in_namespace,
             )
         self.name = pulumi.Output.from_input(args["namespace"])
         self._namespace = namespace
         self.register_outputs({"name": self.name})
 
     @property
-    def namespace(self) -> k8s.core.v1.Namespace:
+    def namespace(self) -> pulumi.CustomResource:
         """The Namespace resource: objects placed in it depend on it."""
         return self._namespace

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from .footprint import Requests
+from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 from .placement import InClusterOptions
 
@@ -96,29 +96,42 @@ class ProfileLoader(pulumi.ComponentResource):
             return children.child(depends_on=depends_on)
 
         in_namespace = dict(depends_on=[namespace])
-        config_map = k8s.core.v1.ConfigMap(
+        config_map = kubernetes_object(
             f"{name}-profiles",
-            metadata={"name": "kedge-profiles", "namespace": loader_namespace},
-            data=profiles,  # security profiles: public text, nothing secret
-            opts=options(**in_namespace),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "kedge-profiles", "namespace": loader_namespace},
+                "data": profiles,  # security profiles: public text, nothing secret
+            },
+            options(**in_namespace),
         )
-        account = k8s.core.v1.ServiceAccount(
+        account = kubernetes_object(
             f"{name}-account",
-            metadata={"name": "profile-loader", "namespace": loader_namespace},
-            opts=options(**in_namespace),
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "profile-loader", "namespace": loader_namespace}},
+            options(**in_namespace),
         )
-        role = k8s.rbac.v1.ClusterRole(
+        rbac = "rbac.authorization.k8s.io"
+        role = kubernetes_object(
             f"{name}-role",
-            metadata={"name": "kedge-profile-loader"},
-            rules=[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}],
-            opts=options(),
+            {
+                "apiVersion": f"{rbac}/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "kedge-profile-loader"},
+                "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}],
+            },
+            options(),
         )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
+        binding = kubernetes_object(
             f"{name}-binding",
-            metadata={"name": "kedge-profile-loader"},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kedge-profile-loader"},
-            subjects=[{"kind": "ServiceAccount", "name": "profile-loader", "namespace": loader_namespace}],
-            opts=options(depends_on=[role, account]),
+            {
+                "apiVersion": f"{rbac}/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "kedge-profile-loader"},
+                "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "kedge-profile-loader"},
+                "subjects": [{"kind": "ServiceAccount", "name": "profile-loader", "namespace": loader_namespace}],
+            },
+            options(depends_on=[role, account]),
         )
         load_script = "\n".join(
             [
@@ -182,11 +195,15 @@ class ProfileLoader(pulumi.ComponentResource):
                 },
             },
         }
-        daemon_set = k8s.apps.v1.DaemonSet(
+        daemon_set = kubernetes_object(
             name,
-            metadata={"name": "profile-loader", "namespace": loader_namespace, "labels": labels},
-            spec=daemon_set_spec,
-            opts=options(depends_on=[namespace, config_map, binding]),
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {"name": "profile-loader", "namespace": loader_namespace, "labels": labels},
+                "spec": daemon_set_spec,
+            },
+            options(depends_on=[namespace, config_map, binding]),
         )
         self._requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self._ready = [daemon_set]

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from ..settings import DEFAULTS
 from .footprint import MI, Requests
+from .kubernetes_object import kubernetes_object
 from .placement import InClusterOptions, NodePlacementArgs, placement_fields
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
@@ -90,38 +91,42 @@ class Virtualization(pulumi.ComponentResource):
         developer: dict = {"useEmulation": use_emulation}
         if args.get("feature_gates"):
             developer["featureGates"] = list(args["feature_gates"])
-        kubevirt = k8s.apiextensions.CustomResource(
+        kubevirt = kubernetes_object(
             f"{name}-kubevirt",
-            api_version="kubevirt.io/v1",
-            kind="KubeVirt",
-            metadata={"name": "kubevirt", "namespace": KUBEVIRT_NAMESPACE, "annotations": READY_ANNOTATIONS},
-            spec={
-                "certificateRotateStrategy": {},
-                "configuration": {
-                    "developerConfiguration": developer,
-                    "evictionStrategy": args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"],
+            {
+                "apiVersion": "kubevirt.io/v1",
+                "kind": "KubeVirt",
+                "metadata": {"name": "kubevirt", "namespace": KUBEVIRT_NAMESPACE, "annotations": READY_ANNOTATIONS},
+                "spec": {
+                    "certificateRotateStrategy": {},
+                    "configuration": {
+                        "developerConfiguration": developer,
+                        "evictionStrategy": args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"],
+                    },
+                    "customizeComponents": {},
+                    "imagePullPolicy": "IfNotPresent",
+                    "infra": {"replicas": infra_replicas},
+                    "workloads": {"nodePlacement": workloads} if workloads else {},
+                    # VMs move to updated launchers by live migration where their storage allows.
+                    "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
                 },
-                "customizeComponents": {},
-                "imagePullPolicy": "IfNotPresent",
-                "infra": {"replicas": infra_replicas},
-                "workloads": {"nodePlacement": workloads} if workloads else {},
-                # VMs move to updated launchers by live migration where their storage allows.
-                "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
             },
-            opts=children.child(depends_on=[kubevirt_operator]),
+            children.child(depends_on=[kubevirt_operator]),
         )
-        cdi = k8s.apiextensions.CustomResource(
+        cdi = kubernetes_object(
             f"{name}-cdi",
-            api_version="cdi.kubevirt.io/v1beta1",
-            kind="CDI",
-            metadata={"name": "cdi", "annotations": READY_ANNOTATIONS},
-            spec={
-                "imagePullPolicy": "IfNotPresent",
-                "infra": {},
-                "workload": workloads,
-                "config": {"featureGates": ["HonorWaitForFirstConsumer"]},
+            {
+                "apiVersion": "cdi.kubevirt.io/v1beta1",
+                "kind": "CDI",
+                "metadata": {"name": "cdi", "annotations": READY_ANNOTATIONS},
+                "spec": {
+                    "imagePullPolicy": "IfNotPresent",
+                    "infra": {},
+                    "workload": workloads,
+                    "config": {"featureGates": ["HonorWaitForFirstConsumer"]},
+                },
             },
-            opts=children.child(depends_on=[cdi_operator]),
+            children.child(depends_on=[cdi_operator]),
         )
         self._ready = [kubevirt, cdi]
         self._control_plane_requests = Requests(memory=CONTROL_PLANE_POD_MEMORY * (2 + 2 * infra_replicas))

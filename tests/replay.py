@@ -1,0 +1,119 @@
+"""Registers recorded resources again, bare or through the SDK's typed classes, under fresh mocks.
+
+Used by the registration-equivalence tests (kedge registers Kubernetes objects and helper
+commands without the typed classes; the engine must see the same request) and by the fleet
+benchmark's floors.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+from pulumi_command import local
+
+from tests.harness import PROJECT, KedgeMocks, RecordingMonitor, Registered
+
+Constructor = Callable[[str, dict, pulumi.ResourceOptions], pulumi.Resource]
+
+
+def record(register: Callable[[], None], stack: str = "replay") -> KedgeMocks:
+    """Runs `register` as a Pulumi program under fresh mocks; the mocks hold what it registered."""
+    mocks = KedgeMocks(stack)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks))
+    _sync_await(run_pulumi_func(register))
+    return mocks
+
+
+def rewrap_secrets(inputs: Any, secret_paths) -> Any:
+    """A copy of recorded inputs with the values that arrived as secrets made secret again."""
+    inputs = copy.deepcopy(inputs)
+    for path in sorted(secret_paths, reverse=True):  # inner values before the objects holding them
+        if path == "<root>":
+            return pulumi.Output.secret(inputs)
+        *parents, last = path.split(".")
+        holder = inputs
+        for part in parents:
+            holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+        key = int(last) if isinstance(holder, list) else last
+        holder[key] = pulumi.Output.secret(holder[key])
+    return inputs
+
+
+def replay_options(resource: Registered, created: dict[str, pulumi.Resource]) -> pulumi.ResourceOptions:
+    """The recorded registration's options (parent, provider, dependencies, ...), pointing at
+    the resources already replayed (`created`, by their recorded URN)."""
+    provider_urn = resource.provider.rsplit("::", 1)[0]  # a provider reference is "<urn>::<id>"
+    return pulumi.ResourceOptions(
+        parent=created.get(resource.parent),
+        provider=created.get(provider_urn),
+        depends_on=[created[urn] for urn in resource.dependencies if urn in created] or None,
+        deleted_with=created.get(resource.deleted_with),
+        delete_before_replace=resource.delete_before_replace or None,
+        additional_secret_outputs=list(resource.additional_secret_outputs) or None,
+        protect=resource.protect or None,
+        replace_on_changes=list(resource.replace_on_changes) or None,
+    )
+
+
+def bare(resource: Registered, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """The recorded resource registered with no class around it."""
+    inputs = rewrap_secrets(resource.inputs, resource.secret_paths)
+    if resource.type.startswith("pulumi:providers:"):
+        return pulumi.ProviderResource(resource.type.split(":")[-1], resource.name, inputs, opts)
+    if resource.custom:
+        return pulumi.CustomResource(resource.type, resource.name, inputs, opts)
+    if resource.provider:  # a component its provider implements (yaml/v2 ConfigFile)
+        return pulumi.ComponentResource(resource.type, resource.name, inputs, opts, remote=True)
+    return pulumi.ComponentResource(resource.type, resource.name, None, opts)
+
+
+def typed_class(type_token: str) -> Optional[Constructor]:
+    """How the SDK's typed class for `type_token` registers recorded inputs, or None if it has none."""
+    if type_token == "command:local:Command":
+        return lambda name, inputs, opts: local.Command(name, opts=opts, **_keyword_arguments(inputs))
+    if type_token == "kubernetes:yaml/v2:ConfigFile":
+        return lambda name, inputs, opts: k8s.yaml.v2.ConfigFile(name, file=inputs["file"], opts=opts)
+    parts = type_token.split(":")
+    if parts[0] != "kubernetes" or len(parts) != 3:
+        return None
+    group_version, kind = parts[1], parts[2]
+    module: Any = k8s
+    for part in group_version.replace(".k8s.io", "").replace(".authorization", "").split("/"):
+        module = getattr(module, part, None)
+        if module is None:
+            break
+    cls = getattr(module, kind, None) if module is not None else None
+    if cls is None:  # a custom resource (KubeVirt, CDI)
+        return lambda name, inputs, opts: k8s.apiextensions.CustomResource(
+            name, opts=opts, api_version=inputs["apiVersion"], kind=inputs["kind"],
+            **_keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")}),
+        )
+    return lambda name, inputs, opts: cls(
+        name, opts=opts, **_keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")})
+    )
+
+
+def typed(resource: Registered, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """The recorded resource registered through its typed class where it has one, else bare."""
+    constructor = typed_class(resource.type)
+    if constructor is None:
+        return bare(resource, opts)
+    return constructor(resource.name, rewrap_secrets(resource.inputs, resource.secret_paths), opts)
+
+
+def replay(recorded: list[Registered], register: Callable[[Registered, pulumi.ResourceOptions], pulumi.Resource]) -> None:
+    """Registers every recorded resource again, in order, with its recorded options."""
+    created: dict[str, pulumi.Resource] = {}
+    for resource in recorded:
+        created[resource.urn] = register(resource, replay_options(resource, created))
+
+
+def _keyword_arguments(inputs: dict) -> dict:
+    return {"".join(f"_{c.lower()}" if c.isupper() else c for c in key): value for key, value in inputs.items()}
