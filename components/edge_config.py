@@ -9,6 +9,7 @@ then tables, or the runtime would read them as part of the preceding table.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -141,18 +142,25 @@ def render_config_toml(config: EdgeConfig) -> str:
         edge_ca.add("cert", file_uri(config.edge_ca_cert))
         edge_ca.add("pk", file_uri(config.edge_ca_key))
         document.add("edge_ca", edge_ca)
+    return tomlkit.dumps(document) + _runtime_tables(config.agent_image, config.moby_uri, config.moby_network)
+
+
+@functools.lru_cache(maxsize=16)
+def _runtime_tables(agent_image: str, moby_uri: str, moby_network: str) -> str:
+    """The [agent] and [moby_runtime] tables, the same for most devices of a fleet: rendered once."""
+    document = tomlkit.document()
     agent = tomlkit.table()
     agent.add("name", "edgeAgent")
     agent.add("type", "docker")
     agent_config = tomlkit.table()
-    agent_config.add("image", config.agent_image)
+    agent_config.add("image", agent_image)
     agent.add("config", agent_config)
     document.add("agent", agent)
     moby = tomlkit.table()
-    moby.add("uri", config.moby_uri)
-    moby.add("network", config.moby_network)
+    moby.add("uri", moby_uri)
+    moby.add("network", moby_network)
     document.add("moby_runtime", moby)
-    return tomlkit.dumps(document)
+    return "\n" + tomlkit.dumps(document)
 
 
 def certificate_thumbprint(pem: str) -> str:
