@@ -27,6 +27,7 @@ from components.cluster.virtualization import Virtualization, VirtualizationArgs
 from components.deployment_manifest import modules_content
 from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 from components.edge_config import certificate_thumbprint
+from components.interpreter import tune_garbage_collection
 from components.settings import (
     VIRTUALIZATION_POOL_LABEL,
     VIRTUALIZATION_POOL_TAINT,
@@ -39,6 +40,9 @@ from components.settings import (
     load_settings,
 )
 from components.stack_config import PulumiConfigSource
+
+# A fleet's resources all stay alive until the engine answers (see components/interpreter.py).
+tune_garbage_collection()
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
 settings = load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())

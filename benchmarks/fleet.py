@@ -2,9 +2,12 @@
 
 For each size it measures, each in a fresh interpreter: wall time, peak memory (max RSS) and
 the registered resource count of the program; and the same for its floor, which registers the
-very same recorded resources (types, names, inputs, parents) bare under the same mocks, with no
-program logic; and, for insight, a "typed floor" registering them through the SDK's typed classes
-(Kubernetes, command) instead of bare. Run it from the repository root:
+very same recorded resources again (types, names, inputs with their secrets, and options:
+parent, provider, dependencies, ...) bare under the same mocks, with no program logic, and
+checks it registered the same graph; and, for insight, a "typed floor" registering them through
+the SDK's typed classes (Kubernetes, command) instead. Every interpreter runs with the
+collector settings the program sets for itself (components/interpreter.py), so the ratios
+measure what the program adds. Run it from the repository root:
 
     venv/bin/python benchmarks/fleet.py            # all sizes
     venv/bin/python benchmarks/fleet.py 1 10 100   # some sizes
@@ -99,6 +102,12 @@ def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
 
 
 def child(kind: str, size: int, record: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from components.interpreter import tune_garbage_collection
+
+    # The program tunes the collector first thing (__main__.py); its floors run the same way,
+    # so the ratio measures what the program adds, not the collector settings.
+    tune_garbage_collection()
     if kind in ("typed", "bare"):
         result = measure_typed_overhead(kind)
     elif kind == "program":

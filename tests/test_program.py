@@ -129,3 +129,17 @@ def test_preview_registers_the_same_resources_as_an_update(stack):
     preview = run_example_stack(stack, preview=True)
     update = run_example_stack(stack)
     assert sorted((r.type, r.name) for r in preview.resources) == sorted((r.type, r.name) for r in update.resources)
+
+
+def test_the_program_raises_the_young_collection_threshold():
+    import gc
+
+    from components.interpreter import YOUNG_GENERATION_THRESHOLD
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, before[1], before[2])
+    try:
+        run_example_stack("dev")
+        assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
