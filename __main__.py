@@ -64,6 +64,7 @@ hub = IotHub(
         name=settings.hub.name,
         existing=settings.hub.source is HubSource.EXISTING,
         sas_fallback=settings.hub.sas_fallback,
+        manages_deployments=bool(settings.deployments),
     ),
 )
 # The helpers' fallback credentials: the hub's policy keys, unless the stack is Entra ID only.

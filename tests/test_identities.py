@@ -63,10 +63,26 @@ def test_device_spec_holds_tags_owner_and_symmetric_key_auth(dev):
     }
 
 
+REGISTRY_CONTRIBUTOR, TWIN_CONTRIBUTOR = "4ea46cd5-c1b2-4a8e-910b-273211f9ce47", "494bdba2-168f-4f31-a0a1-191d2f7c028c"
+DATA_CONTRIBUTOR = "4fc6c259-987e-4a07-842e-c321cc9d413f"  # the built-in role with configurations/*
+
+
+def role_ids(run):
+    return {r.get("roleDefinitionId").rsplit("/", 1)[1] for r in run.of_type(ROLE)}
+
+
+def test_configurations_role_only_where_the_stack_declares_deployments(dev):
+    assert role_ids(dev) == {REGISTRY_CONTRIBUTOR, TWIN_CONTRIBUTOR, DATA_CONTRIBUTOR}
+    configurations_role = next(r for r in dev.of_type(ROLE) if r.get("roleDefinitionId").endswith(DATA_CONTRIBUTOR))
+    deployments = [c for c in dev.of_type(COMMAND) if "KEDGE_CONTENT" in (c.get("environment") or {})]
+    assert deployments and all(configurations_role.urn in c.dependencies for c in deployments)
+    without = run_example_stack("dev", {"deployments": []})
+    assert role_ids(without) == {REGISTRY_CONTRIBUTOR, TWIN_CONTRIBUTOR}
+
+
 def test_created_hub_grants_the_deployer_registry_and_twin_roles_before_identities(dev):
     roles = dev.of_type(ROLE)
-    assert {r.get("roleDefinitionId").rsplit("/", 1)[1] for r in roles} == {
-        "4ea46cd5-c1b2-4a8e-910b-273211f9ce47", "494bdba2-168f-4f31-a0a1-191d2f7c028c"}
+    assert {REGISTRY_CONTRIBUTOR, TWIN_CONTRIBUTOR} <= role_ids(dev)
     hub = dev.one("azure-native:iothub:IotHubResource")
     for role in roles:
         assert role.get("principalId") == DEPLOYER_OBJECT_ID
@@ -74,6 +90,9 @@ def test_created_hub_grants_the_deployer_registry_and_twin_roles_before_identiti
         assert role.get("scope").endswith(f"/providers/Microsoft.Devices/IotHubs/{hub.inputs.get('name', dev.exports['hubName'])}")
     for identity in dev.of_type(IDENTITY):
         assert {r.urn for r in roles} <= set(identity.dependencies)
+    # The helper itself waits for the roles, not only its component (Pulumi does not pass it down).
+    for command in device_commands(dev):
+        assert {r.urn for r in roles} <= set(command.dependencies), command.name
 
 
 def test_existing_hub_gets_no_role_assignment_and_adopted_devices_say_so(site):

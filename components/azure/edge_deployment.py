@@ -6,6 +6,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
+from ..child_options import ChildOptions
 from . import configuration_registry
 from .helper_command import credential_environment, helper_command
 
@@ -61,8 +62,8 @@ class EdgeDeployment(pulumi.ComponentResource):
             },
             args.get("helper_python"),
             local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
-            pulumi.ResourceOptions(
-                parent=self,
+            # After the component's dependencies (the hub's role assignments), not only its inputs.
+            ChildOptions(self, opts).child(
                 # IoT Hub cannot change a configuration's content: a new content replaces it,
                 # and the old one must go first because the id stays the same.
                 replace_on_changes=["environment.KEDGE_CONTENT"],

@@ -6,6 +6,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
+from ..child_options import ChildOptions
 from . import device_registry
 from .helper_command import credential_environment, helper_command
 
@@ -89,8 +90,8 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
             args.get("helper_python"),
             # stdout carries the device keys: never logged, stored only as a secret.
             local.Logging.STDERR,
-            pulumi.ResourceOptions(
-                parent=self,
+            # After the component's dependencies (the hub's role assignments), not only its inputs.
+            ChildOptions(self, opts).child(
                 additional_secret_outputs=["stdout"],
                 # Delete the old identity before creating its replacement, so a replace can
                 # never end with the old resource's delete removing the new identity (the

@@ -15,6 +15,10 @@ MIN_TLS_REGIONS = frozenset({"eastus", "southcentralus", "westus2", "usgovarizon
 # device-registry helper can use Entra ID tokens instead of shared access keys.
 REGISTRY_CONTRIBUTOR_ROLE = "4ea46cd5-c1b2-4a8e-910b-273211f9ce47"  # IoT Hub Registry Contributor
 TWIN_CONTRIBUTOR_ROLE = "494bdba2-168f-4f31-a0a1-191d2f7c028c"  # IoT Hub Twin Contributor
+# Configurations (edge deployments) are data actions of their own, Microsoft.Devices/IotHubs/
+# configurations/*, outside both roles above; the narrowest built-in role that has them is
+# IoT Hub Data Contributor (IotHubs/*). Granted only to stacks that declare deployments.
+DATA_CONTRIBUTOR_ROLE = "4fc6c259-987e-4a07-842e-c321cc9d413f"  # IoT Hub Data Contributor
 
 # The hub's default shared access policies the helper falls back to: identities need
 # RegistryWrite, twin tags need ServiceConnect, and no default policy has both.
@@ -40,6 +44,9 @@ class IotHubArgs(TypedDict):
     sas_fallback: NotRequired[bool]
     """Expose the registryReadWrite and service policy keys as the helpers' fallback to Entra ID
     (default true). false: no keys are read, and a created hub gets local (policy) auth disabled."""
+    manages_deployments: NotRequired[bool]
+    """Edge deployments (configurations) will be managed on a created hub: the deploying principal
+    also gets IoT Hub Data Contributor, the narrowest built-in role covering them (default false)."""
 
 
 class IotHub(pulumi.ComponentResource):
@@ -101,7 +108,7 @@ class IotHub(pulumi.ComponentResource):
             self.hostname = hub.properties.apply(lambda p: p.host_name)
             self.resource_id = hub.id
         self.resource_group_name = pulumi.Output.from_input(args["resource_group_name"])
-        self._data_plane_roles = [] if existing else self._grant_deployer(name)
+        self._data_plane_roles = [] if existing else self._grant_deployer(name, bool(args.get("manages_deployments")))
         if sas_fallback:
             keys = iothub.list_iot_hub_resource_keys_output(
                 resource_group_name=args["resource_group_name"],
@@ -130,8 +137,11 @@ class IotHub(pulumi.ComponentResource):
         """Role assignments that let the deploying principal use Entra ID on the hub (created hubs only)."""
         return self._data_plane_roles
 
-    def _grant_deployer(self, name: str) -> list:
+    def _grant_deployer(self, name: str, manages_deployments: bool) -> list:
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        roles = [("registry", REGISTRY_CONTRIBUTOR_ROLE), ("twins", TWIN_CONTRIBUTOR_ROLE)]
+        if manages_deployments:
+            roles.append(("configurations", DATA_CONTRIBUTOR_ROLE))
         return [
             authorization.RoleAssignment(
                 f"{name}-deployer-{label}",
@@ -142,7 +152,7 @@ class IotHub(pulumi.ComponentResource):
                 scope=self.resource_id,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for label, role in (("registry", REGISTRY_CONTRIBUTOR_ROLE), ("twins", TWIN_CONTRIBUTOR_ROLE))
+            for label, role in roles
         ]
 
 

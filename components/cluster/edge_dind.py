@@ -19,7 +19,7 @@ from ..settings import DEFAULTS
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
-from .placement import InClusterOptions
+from ..child_options import ChildOptions
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"
@@ -69,7 +69,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
-        children = InClusterOptions(self, opts)
+        children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
         # A changed config.toml or certificate changes the checksum and rolls the pod.

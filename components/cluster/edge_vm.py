@@ -15,7 +15,8 @@ from .cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
-from .placement import InClusterOptions, NodePlacementArgs, placement_fields
+from ..child_options import ChildOptions
+from .placement import NodePlacementArgs, placement_fields
 
 
 class EdgeVirtualMachineArgs(TypedDict):
@@ -67,7 +68,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeVirtualMachineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeVirtualMachine", name, None, opts)
-        children = InClusterOptions(self, opts)
+        children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
         eviction_strategy = args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"]

@@ -5,7 +5,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 
 from .kubernetes_object import kubernetes_object
-from .placement import InClusterOptions
+from ..child_options import ChildOptions
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
@@ -43,7 +43,7 @@ class EdgeNamespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeNamespaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
-        children = InClusterOptions(self, opts)
+        children = ChildOptions(self, opts)
         level = args["pod_security"]
         namespace = kubernetes_object(
             name,

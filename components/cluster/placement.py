@@ -1,8 +1,6 @@
-"""Where in-cluster workloads land, and the options every in-cluster child shares."""
+"""Where in-cluster workloads land."""
 
 from typing import NotRequired, Optional, TypedDict
-
-import pulumi
 
 
 class TolerationArgs(TypedDict):
@@ -54,29 +52,3 @@ def placement_fields(placement: Optional[NodePlacementArgs]) -> dict:
             for t in placement["tolerations"]
         ]
     return fields
-
-
-class InClusterOptions:
-    """What a component's own options say its children must honour.
-
-    `depends_on` (e.g. KubeVirt's readiness, the namespace) and `deleted_with` (the cluster,
-    when the stack deletes it) given to an in-cluster component apply to every child: Pulumi
-    does not pass either down by itself. This also makes them usable from other languages,
-    where they are plain resource options (`dependsOn`, `deletedWith`).
-    """
-
-    def __init__(self, parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions]):
-        self.parent = parent
-        depends_on = (opts.depends_on if opts else None) or []
-        self.depends_on = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
-        self.deleted_with = opts.deleted_with if opts else None
-
-    def child(self, depends_on=()) -> pulumi.ResourceOptions:
-        """Options for a child: parented, after the component's dependencies, deleted with the cluster.
-
-        `deleted_with` skips the delete calls for objects inside a cluster that is itself being
-        deleted, so `pulumi destroy` does not hang on an API server that is going away.
-        """
-        return pulumi.ResourceOptions(
-            parent=self.parent, depends_on=[*self.depends_on, *depends_on], deleted_with=self.deleted_with
-        )

@@ -17,7 +17,7 @@ import pulumi
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
-from .placement import InClusterOptions
+from ..child_options import ChildOptions
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"
@@ -77,7 +77,7 @@ class ProfileLoader(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProfileLoaderArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:ProfileLoader", name, None, opts)
-        children = InClusterOptions(self, opts)
+        children = ChildOptions(self, opts)
         loader_namespace = args.get("namespace") or "kedge-profiles"
         profiles = read_profiles()
         checksum = profiles_checksum(profiles)

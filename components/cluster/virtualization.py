@@ -14,7 +14,8 @@ import pulumi_kubernetes as k8s
 from ..settings import DEFAULTS
 from .footprint import MI, Requests
 from .kubernetes_object import kubernetes_object
-from .placement import InClusterOptions, NodePlacementArgs, placement_fields
+from ..child_options import ChildOptions
+from .placement import NodePlacementArgs, placement_fields
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
 KUBEVIRT_NAMESPACE = "kubevirt"
@@ -65,7 +66,7 @@ class Virtualization(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:Virtualization", name, None, opts)
-        children = InClusterOptions(self, opts)
+        children = ChildOptions(self, opts)
         kubevirt_version = args.get("kubevirt_version") or DEFAULTS["kubevirtVersion"]
         cdi_version = args.get("cdi_version") or DEFAULTS["cdiVersion"]
         infra_replicas = args.get("infra_replicas") or DEFAULTS["kubevirtInfraReplicas"]

@@ -1,0 +1,33 @@
+"""The options a component's children inherit from the component's own options."""
+
+from typing import Optional
+
+import pulumi
+
+
+class ChildOptions:
+    """What a component's own options say its children must honour.
+
+    `depends_on` (e.g. KubeVirt's readiness, a namespace, the hub's role assignments) and
+    `deleted_with` (the cluster, when the stack deletes it) given to a component apply to every
+    child: Pulumi does not pass either down by itself, and the engine would otherwise run a
+    child as soon as its own inputs are ready. This also makes them usable from other languages,
+    where they are plain resource options (`dependsOn`, `deletedWith`).
+    """
+
+    def __init__(self, parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions]):
+        self.parent = parent
+        depends_on = (opts.depends_on if opts else None) or []
+        self.depends_on = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+        self.deleted_with = opts.deleted_with if opts else None
+
+    def child(self, depends_on=(), **options) -> pulumi.ResourceOptions:
+        """Options for a child: parented, after the component's dependencies and `depends_on`,
+        deleted with what the component is deleted with, plus any other resource `options`.
+
+        `deleted_with` skips the delete calls for objects inside a cluster that is itself being
+        deleted, so `pulumi destroy` does not hang on an API server that is going away.
+        """
+        return pulumi.ResourceOptions(
+            parent=self.parent, depends_on=[*self.depends_on, *depends_on], deleted_with=self.deleted_with, **options
+        )
