@@ -67,8 +67,12 @@ def measure_floor(record: Path, typed: bool = False) -> dict:
     start = time.perf_counter()
     mocks = replay.record(lambda: replay.replay(recorded, register), stack="bench")
     seconds = time.perf_counter() - start
+
     def shape(resources: list) -> list:
-        return sorted((r.urn, r.parent, r.provider, sorted(r.dependencies)) for r in resources)
+        return sorted(
+            (r.urn, r.parent, r.provider, sorted(r.dependencies), sorted(r.secret_paths), json.dumps(r.inputs, sort_keys=True))
+            for r in resources
+        )
 
     assert shape(mocks.registered) == shape(recorded), "the floor did not register what the program registered"
     return {"seconds": seconds, "resources": len(mocks.registered)}

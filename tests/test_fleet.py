@@ -94,3 +94,14 @@ def test_every_namespaced_object_waits_for_its_namespace(stack):
         namespace = resource.get("metadata.namespace") if resource.type.startswith("kubernetes:") else None
         if namespace in namespaces:
             assert namespaces[namespace] in resource.dependencies, resource.name
+
+
+def test_the_benchmark_floors_replay_exactly_what_the_program_registered(tmp_path):
+    """The benchmark is a script, not a timed test; this keeps its measuring code honest."""
+    from benchmarks import fleet
+
+    record = tmp_path / "fleet.json"
+    program = fleet.measure_program(4, record)
+    # Each floor asserts it registered the same graph, inputs and secrets as the program.
+    assert fleet.measure_floor(record)["resources"] == program["resources"]
+    assert fleet.measure_floor(record, typed=True)["resources"] == program["resources"]
