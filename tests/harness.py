@@ -308,6 +308,15 @@ def example_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
+def fresh_mocks(stack: str, preview: bool = False) -> KedgeMocks:
+    """Installs new recording mocks for `stack` (a new root stack resource, no pending RPCs)."""
+    mocks = KedgeMocks(stack)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    return mocks
+
+
 def run_program(
     stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False
 ) -> ProgramRun:
@@ -318,10 +327,7 @@ def run_program(
     """
     flat = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     pulumi.runtime.set_all_config(flat, [f"{PROJECT}:{k}" for k in secrets])
-    mocks = KedgeMocks(stack)
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
-    pulumi_settings.SETTINGS.rpc_manager.clear()
+    mocks = fresh_mocks(stack, preview)
     root = pulumi_settings.get_root_resource()
     run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
 

@@ -12,21 +12,18 @@ from typing import Any, Callable, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_command import local
 
-from tests.harness import PROJECT, KedgeMocks, RecordingMonitor, Registered
+from tests.harness import KedgeMocks, Registered, fresh_mocks
 
 Constructor = Callable[[str, dict, pulumi.ResourceOptions], pulumi.Resource]
 
 
 def record(register: Callable[[], None], stack: str = "replay") -> KedgeMocks:
     """Runs `register` as a Pulumi program under fresh mocks; the mocks hold what it registered."""
-    mocks = KedgeMocks(stack)
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks))
+    mocks = fresh_mocks(stack)
     _sync_await(run_pulumi_func(register))
     return mocks
 

@@ -20,9 +20,14 @@ def with_typed_class(run):
     return [r for r in run.resources if replay.typed_class(r.type) is not None and r.type != "kubernetes:yaml/v2:ConfigFile"]
 
 
+@pytest.fixture(scope="module")
+def runs():
+    return {stack: run_example_stack(stack) for stack in example_stacks()}
+
+
 @pytest.mark.parametrize("stack", example_stacks())
-def test_every_object_is_registered_as_its_typed_class_would_register_it(stack):
-    run = run_example_stack(stack)
+def test_every_object_is_registered_as_its_typed_class_would_register_it(stack, runs):
+    run = runs[stack]
     ours = with_typed_class(run)
     kinds = {r.type for r in ours}
     assert {"kubernetes:core/v1:Secret", "kubernetes:core/v1:Namespace", "command:local:Command"} <= kinds
@@ -40,8 +45,8 @@ def test_every_object_is_registered_as_its_typed_class_would_register_it(stack):
         assert set(theirs.replace_on_changes) == set(resource.replace_on_changes), resource.name
 
 
-def test_a_secret_payload_is_secret_and_its_state_too():
-    secrets = [r for s in example_stacks() for r in run_example_stack(s).of_type("kubernetes:core/v1:Secret")]
+def test_a_secret_payload_is_secret_and_its_state_too(runs):
+    secrets = [r for run in runs.values() for r in run.of_type("kubernetes:core/v1:Secret")]
     assert secrets
     for secret in secrets:
         assert "stringData" in secret.secret_paths

@@ -15,11 +15,11 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
+from ..child_options import ChildOptions
 from ..settings import DEFAULTS
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
-from ..child_options import ChildOptions
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"

@@ -10,12 +10,12 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
+from ..child_options import ChildOptions
 from ..settings import DEFAULTS
 from .cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
-from ..child_options import ChildOptions
 from .placement import NodePlacementArgs, placement_fields
 
 

@@ -4,8 +4,8 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from .kubernetes_object import kubernetes_object
 from ..child_options import ChildOptions
+from .kubernetes_object import kubernetes_object
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)

@@ -14,10 +14,10 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
+from ..child_options import ChildOptions
 from .footprint import Requests
 from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
-from ..child_options import ChildOptions
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"

@@ -11,10 +11,10 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..child_options import ChildOptions
 from ..settings import DEFAULTS
 from .footprint import MI, Requests
 from .kubernetes_object import kubernetes_object
-from ..child_options import ChildOptions
 from .placement import NodePlacementArgs, placement_fields
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
