@@ -89,6 +89,9 @@ class Registered:
     protect: bool
     replace_on_changes: tuple = ()
     version: str = ""  # the provider version asked for when no explicit provider is given
+    aliases: tuple = ()  # alias specs, each as a dict (type, name, ...), as the engine receives them
+    retain_on_delete: bool = False
+    ignore_changes: tuple = ()
 
     def get(self, path: str, default: Any = None) -> Any:
         """The input at a dotted path ("spec.template.spec.containers.0.name")."""
@@ -127,6 +130,13 @@ def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set]:
     return value, set()
 
 
+def alias_spec(alias) -> dict:
+    """An alias as a plain dict of the fields set in it (name, type, stack, project, parent...)."""
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(alias)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Keeps what MockResourceArgs leaves out: parents, dependencies and resource options."""
 
@@ -156,6 +166,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     replace_on_changes=tuple(request.replaceOnChanges),
                     version=request.version,
+                    aliases=tuple(alias_spec(a) for a in request.aliases),
+                    retain_on_delete=request.retainOnDelete,
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response
