@@ -3,46 +3,52 @@
 Reads like the architecture: settings -> Azure layer -> in-cluster layer -> exports.
 """
 
+import gc
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import resources
 
-from components.azure.aks_cluster import AksCluster, AksClusterArgs
-from components.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
-from components.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
-from components.azure.iot_hub import IotHub, IotHubArgs
-from components.cluster.cloud_init import GuestCertificates, GuestConfig, render_user_data
-from components.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
-from components.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
-from components.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
-from components.cluster.footprint import Requests, total
-from components.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
-from components.cluster.profile_loader import (
+from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
+from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
+from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
+from kedge.azure.iot_hub import IotHub, IotHubArgs
+from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
+from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
+from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
+from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
+from kedge.cluster.profile_loader import (
     APPARMOR_PROFILE,
     SECCOMP_LOCALHOST_PROFILE,
     ProfileLoader,
     ProfileLoaderArgs,
 )
-from components.cluster.virtualization import Virtualization, VirtualizationArgs
-from components.deployment_manifest import modules_content
-from components.device_config import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
-from components.edge_config import certificate_thumbprint
-from components.interpreter import tune_garbage_collection
-from components.settings import (
-    VIRTUALIZATION_POOL_LABEL,
-    VIRTUALIZATION_POOL_TAINT,
+from kedge.cluster.virtualization import Virtualization, VirtualizationArgs
+from kedge.config.pulumi_source import PulumiConfigSource
+from kedge.config.settings import (
     ClusterSource,
     HubSource,
     IdentityAuth,
     ProvisioningSource,
     SshService,
-    kubernetes_name,
     load_settings,
 )
-from components.stack_config import PulumiConfigSource
+from kedge.render.cloud_init import GuestCertificates, GuestConfig, render_user_data
+from kedge.render.deployment_manifest import modules_content
+from kedge.render.edge_config import certificate_thumbprint
+from kedge.render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, kubernetes_name
+from kedge.render.quantities import Requests, total
+from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 
-# A fleet's resources all stay alive until the engine answers (see components/interpreter.py).
-tune_garbage_collection()
+# Process tuning for a fleet, here and not in the package (it is this program's decision). A
+# Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
+# every Output, future and task stays alive until the end; with the collector's default young
+# threshold (700) they are promoted and die in the oldest generation, whose full collections
+# rescan the growing heap: at 1,000 devices a third of the run, and time grew faster than the
+# fleet. Measured on CPython 3.11.7 (the newest Python on the machine that measured it):
+# -25 % time, +20 MB peak memory at 1,000 devices (benchmarks/fleet.py).
+YOUNG_GENERATION_THRESHOLD = 50_000
+gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
 settings = load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())

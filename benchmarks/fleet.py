@@ -6,7 +6,7 @@ very same recorded resources again (types, names, inputs with their secrets, and
 parent, provider, dependencies, ...) bare under the same mocks, with no program logic, and
 checks it registered the same graph; and, for insight, a "typed floor" registering them through
 the SDK's typed classes (Kubernetes, command) instead. Every interpreter runs with the
-collector settings the program sets for itself (components/interpreter.py), so the ratios
+collector setting the program sets for itself (__main__.py), so the ratios
 measure what the program adds. Run it from the repository root:
 
     venv/bin/python benchmarks/fleet.py            # all sizes
@@ -15,7 +15,9 @@ measure what the program adds. Run it from the repository root:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import gc
 import json
 import resource
 import subprocess
@@ -105,13 +107,20 @@ def measure_typed_overhead(kind: str, count: int = 2000) -> dict:
     return {"seconds": time.perf_counter() - start, "resources": count}
 
 
+def program_young_threshold() -> int:
+    """The young-generation threshold __main__.py sets (its YOUNG_GENERATION_THRESHOLD)."""
+    tree = ast.parse((ROOT / "__main__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "YOUNG_GENERATION_THRESHOLD" for t in node.targets):
+            return int(ast.literal_eval(node.value))
+    raise LookupError("__main__.py sets no YOUNG_GENERATION_THRESHOLD")
+
+
 def child(kind: str, size: int, record: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from components.interpreter import tune_garbage_collection
-
     # The program tunes the collector first thing (__main__.py); its floors run the same way,
     # so the ratio measures what the program adds, not the collector settings.
-    tune_garbage_collection()
+    gc.set_threshold(program_young_threshold(), *gc.get_threshold()[1:])
     if kind in ("typed", "bare"):
         result = measure_typed_overhead(kind)
     elif kind == "program":

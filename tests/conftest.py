@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-# The program imports its components as the top-level package `components`, as it does under `pulumi up`.
+# `tests.*` helpers import from the repository root; the package itself is `kedge` (editable install).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest  # noqa: E402

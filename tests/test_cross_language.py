@@ -6,15 +6,15 @@ import inspect
 import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.azure.aks_cluster import AksCluster
-from components.azure.edge_deployment import EdgeDeployment
-from components.azure.edge_device import EdgeDeviceIdentity
-from components.azure.iot_hub import IotHub
-from components.cluster.edge_dind import EdgeDindRuntime
-from components.cluster.edge_vm import EdgeVirtualMachine
-from components.cluster.network_policy import EdgeNamespace
-from components.cluster.profile_loader import ProfileLoader
-from components.cluster.virtualization import Virtualization
+from kedge.azure.aks_cluster import AksCluster
+from kedge.azure.edge_deployment import EdgeDeployment
+from kedge.azure.edge_device import EdgeDeviceIdentity
+from kedge.azure.iot_hub import IotHub
+from kedge.cluster.edge_dind import EdgeDindRuntime
+from kedge.cluster.edge_vm import EdgeVirtualMachine
+from kedge.cluster.network_policy import EdgeNamespace
+from kedge.cluster.profile_loader import ProfileLoader
+from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
 HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, EdgeNamespace, EdgeVirtualMachine,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from components.deployment_manifest import (
+from kedge.render.deployment_manifest import (
     CREATE_OPTIONS_CHUNK, DeploymentSpec, ModuleSpec, modules_content, split_create_options,
 )
 from tests.fake_iothub import POLICIES, FakeIotHub
@@ -106,7 +106,7 @@ def test_program_declares_deployments_that_replace_on_content_change_only():
     assert set(base.replace_on_changes) == {"environment.KEDGE_CONTENT", "triggers[*]"} and base.delete_before_replace
     configuration = json.loads(base.get("environment.KEDGE_CONFIGURATION"))
     assert configuration == {"id": "lab-base", "owner": "kedge/dev", "targetCondition": "tags.site='lab'", "priority": 10, "labels": {}}
-    assert base.get("create") == "venv/bin/python -m components.azure.configuration_registry create"
+    assert base.get("create") == "\"${KEDGE_PYTHON:-venv/bin/python}\" -m kedge.azure.registry.configuration create"
     content = json.loads(base.get("environment.KEDGE_CONTENT"))
     assert set(content["$edgeAgent"]["properties.desired"]["modules"]) == {"sensor", "filter"}
     assert "environment" in base.secret_paths or "environment.KEDGE_REGISTRY_KEY" in base.secret_paths
@@ -124,7 +124,7 @@ def run_helper(hub, operation, configuration=None, content=None, previous=None):
         env["KEDGE_CONTENT"] = json.dumps(content)
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
-    result = subprocess.run([sys.executable, "-m", "components.azure.configuration_registry", operation],
+    result = subprocess.run([sys.executable, "-m", "kedge.azure.registry.configuration", operation],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert POLICIES["registryReadWrite"][0] not in result.stdout + result.stderr
     return result

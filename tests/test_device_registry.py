@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from components.azure.device_registry import OWNER_TAG, sas_token
+from kedge.azure.registry.client import sas_token
+from kedge.azure.registry.device import OWNER_TAG
 from tests.fake_iothub import POLICIES, FakeIotHub
 from tests.harness import ROOT
 
@@ -37,7 +38,7 @@ def run_helper(hub, operation, spec=None, previous=None, **env_overrides):
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
     env.update(env_overrides)
     result = subprocess.run(
-        [sys.executable, "-m", "components.azure.device_registry", operation],
+        [sys.executable, "-m", "kedge.azure.registry.device", operation],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     # Nothing secret ever reaches the log stream.

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from components.cluster.profile_loader import (
+from kedge.cluster.profile_loader import (
     APPARMOR_FILE, APPARMOR_PROFILE, PROFILES_LABEL, SECCOMP_FILE, SECCOMP_LOCALHOST_PROFILE, profiles_checksum, read_profiles,
 )
 from tests.harness import ROOT, run_example_stack

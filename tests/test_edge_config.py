@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from components.edge_config import (
+from kedge.render.edge_config import (
     DpsSymmetricKey, DpsX509, EdgeConfig, ManualConnectionString, ManualSymmetricKey, ManualX509, render_config_toml,
 )
 from tests.harness import fake_key

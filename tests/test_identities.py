@@ -5,9 +5,9 @@ import tomllib
 
 import pulumi
 
-from components.device_config import device_files
-from components.edge_config import certificate_thumbprint
-from components.settings import load_settings
+from kedge.wiring.device_files import device_files
+from kedge.render.edge_config import certificate_thumbprint
+from kedge.config.settings import load_settings
 from tests.harness import (
     DEPLOYER_OBJECT_ID, ROOT, SUBSCRIPTION_ID, KedgeMocks, fake_key, fake_pem, run_example_stack,
 )
@@ -38,7 +38,7 @@ def test_one_identity_per_device_named_after_its_kubernetes_name(dev):
 def test_helper_commands_carry_nothing_machine_specific(dev):
     for command in device_commands(dev):
         for op in ("create", "update", "delete"):
-            assert command.get(op) == f"venv/bin/python -m components.azure.device_registry {op}"
+            assert command.get(op) == f"\"${{KEDGE_PYTHON:-venv/bin/python}}\" -m kedge.azure.registry.device {op}"
         assert str(ROOT) not in json.dumps(command.inputs)
         assert "dir" not in command.inputs
 

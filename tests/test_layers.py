@@ -1,4 +1,9 @@
-"""The architecture's layering, checked on the import statements of each module."""
+"""The architecture's layering, checked by folder on every module's import statements.
+
+config -> render -> azure -> cluster: render is pure (no Pulumi, no settings); the reusable
+components (azure/, cluster/) never read the stack settings; the in-cluster layer never
+touches Azure, so it runs unchanged on AKS, k3s or Arc.
+"""
 
 import ast
 from pathlib import Path
@@ -7,39 +12,96 @@ import pytest
 
 from tests.harness import ROOT
 
-COMPONENTS = ROOT / "components"
+PACKAGE = ROOT / "components" / "kedge"
+
+# Folder -> import prefixes (absolute, after resolving relative imports) it must not use.
+FORBIDDEN = {
+    "render": ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_command", "kedge.config", "kedge.azure",
+               "kedge.cluster", "kedge.wiring"),
+    "azure": ("kedge.config", "kedge.wiring", "kedge.cluster"),
+    "cluster": ("kedge.config", "kedge.wiring", "kedge.azure", "pulumi_azure_native"),
+    "config": ("kedge.wiring",),
+}
 
 
-def imports_of(path: Path) -> set:
-    tree = ast.parse(path.read_text())
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            names.add(("." * node.level) + (node.module or ""))
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def absolute_imports(source: str, module: str, is_package: bool) -> set[str]:
+    """Every module `source` imports, relative imports resolved against `module`."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = node.module or ""
+            else:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                base = ".".join(package[: len(package) - (node.level - 1)] + ([node.module] if node.module else []))
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
     return names
 
 
-@pytest.mark.parametrize("path", sorted((COMPONENTS / "cluster").rglob("*.py")), ids=lambda p: p.name)
-def test_in_cluster_layer_never_imports_azure(path):
-    imported = imports_of(path)
-    assert not any("azure" in name for name in imported), imported
+def violations(folder: str, source: str, module: str, is_package: bool = False) -> list[str]:
+    imported = absolute_imports(source, module, is_package)
+    bad = [name for name in imported for prefix in FORBIDDEN.get(folder, ()) if name == prefix or name.startswith(prefix + ".")]
+    bad += [name for name in imported if name == "components" or name.startswith("components.")]
+    return sorted(set(bad))
 
 
-@pytest.mark.parametrize("path", sorted((COMPONENTS / "azure").rglob("*.py")), ids=lambda p: p.name)
-def test_azure_layer_does_not_reach_into_the_cluster_layer(path):
-    assert not any(name.endswith("cluster") and name.startswith("..") for name in imports_of(path))
+def package_modules():
+    return sorted(PACKAGE.rglob("*.py"))
 
 
-def test_components_import_each_other_relatively_so_the_installed_package_works():
-    for path in COMPONENTS.rglob("*.py"):
-        assert not any(name.startswith("components") for name in imports_of(path)), path
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_layer_imports_only_what_it_may(path):
+    folder = path.relative_to(PACKAGE).parts[0]
+    assert violations(folder, path.read_text(), module_name(path), path.name == "__init__.py") == []
+
+
+def test_every_layer_folder_exists_and_holds_modules():
+    for folder in ("config", "render", "azure", "cluster", "wiring"):
+        assert any((PACKAGE / folder).glob("*.py")), folder
+
+
+@pytest.mark.parametrize(
+    "folder, source, module, expected",
+    [
+        ("render", "import pulumi\n", "kedge.render.x", ["pulumi"]),
+        ("render", "from ..config.settings import DEFAULTS\n", "kedge.render.x", ["kedge.config.settings",
+                                                                                  "kedge.config.settings.DEFAULTS"]),
+        ("cluster", "from pulumi_azure_native import iothub\n", "kedge.cluster.x", ["pulumi_azure_native", "pulumi_azure_native.iothub"]),
+        ("cluster", "from ..azure.iot_hub import IotHub\n", "kedge.cluster.x", ["kedge.azure.iot_hub", "kedge.azure.iot_hub.IotHub"]),
+        ("azure", "from ..config import settings\n", "kedge.azure.x", ["kedge.config", "kedge.config.settings"]),
+        ("azure", "import components.settings\n", "kedge.azure.x", ["components.settings"]),
+        ("azure", "from ...config import settings\n", "kedge.azure.registry.x", ["kedge.config", "kedge.config.settings"]),
+    ],
+)
+def test_the_checker_catches_a_layer_violation(folder, source, module, expected):
+    assert violations(folder, source, module) == expected
+
+
+def test_the_checker_accepts_what_a_layer_may_import():
+    assert violations("cluster", "import pulumi\nfrom ..render.quantities import Requests\n", "kedge.cluster.x") == []
+    assert violations("config", "from ..cluster import edge_vm\n", "kedge.config.settings") == []
 
 
 def test_component_type_tokens_are_kedge_index_classname():
-    for path in COMPONENTS.rglob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
         for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
             bases = {ast.unparse(b) for b in cls.bases}
             if "pulumi.ComponentResource" in bases:
                 source = ast.unparse(cls)
                 assert f'"kedge:index:{cls.name}"' in source or f"'kedge:index:{cls.name}'" in source, cls.name
+
+
+def test_nothing_in_the_repository_imports_components():
+    for path in [*ROOT.glob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py"),
+                 *(ROOT / "provider").glob("*.py"), *PACKAGE.rglob("*.py")]:
+        imported = absolute_imports(path.read_text(), "x", False)
+        assert not [n for n in imported if n.split(".")[0] == "components"], path

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from components.settings import DEFAULTS, OBJECT_KEYS, VM_DEVICE_KEYS, DIND_DEVICE_KEYS
+from kedge.config.settings import DEFAULTS, OBJECT_KEYS, VM_DEVICE_KEYS, DIND_DEVICE_KEYS
 from tests.harness import ROOT, example_stacks, load_stack_config
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())

@@ -2,7 +2,7 @@
 
 import re
 
-from components.settings import SettingsError, load_settings
+from kedge.config.settings import SettingsError, load_settings
 from tests.harness import ROOT
 from tests.test_settings import DictSource
 

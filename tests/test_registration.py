@@ -7,7 +7,7 @@ from importlib import metadata
 import pulumi
 import pytest
 
-from components.cluster.kubernetes_object import kubernetes_object, type_token
+from kedge.cluster.kubernetes_object import kubernetes_object, type_token
 from tests import replay
 from tests.harness import example_stacks, run_example_stack
 

@@ -6,16 +6,10 @@ import json
 
 import pytest
 
-from components.settings import (
-    DEFAULTS,
-    HostingMode,
-    SettingsError,
-    derived_mac_address,
-    kubernetes_name,
-    load_settings,
-    parse_quantity,
-    supports_nested_virtualization,
-)
+from kedge.azure.vm_sizes import supports_nested_virtualization
+from kedge.config.settings import DEFAULTS, HostingMode, SettingsError, load_settings
+from kedge.render.names import derived_mac_address, kubernetes_name
+from kedge.render.quantities import parse_quantity
 from tests.harness import ROOT, run_program
 
 
@@ -234,7 +228,7 @@ def test_sizes_without_nested_virtualization_are_rejected(size):
 
 
 def test_settings_module_imports_no_pulumi():
-    tree = ast.parse((ROOT / "components" / "settings.py").read_text())
+    tree = ast.parse((ROOT / "components" / "kedge" / "config" / "settings.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {m for m in imported if m.startswith("pulumi")}, imported

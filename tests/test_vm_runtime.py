@@ -6,7 +6,7 @@ import tomllib
 import pytest
 import yaml
 
-from components.cluster.cloud_init import GuestConfig, render_user_data
+from kedge.render.cloud_init import GuestConfig, render_user_data
 from tests.harness import LOAD_BALANCER_IP, example_stacks, load_stack_config, run_example_stack
 from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,

@@ -5,7 +5,10 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import authorization, iothub
 
-from ..settings import DEFAULTS
+# Defaults for arguments left out; the stack settings take theirs from here.
+DEFAULT_SKU = "S1"
+DEFAULT_CAPACITY = 1
+
 
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere
 # the property is rejected. IoT Hub enforces TLS 1.2 on every hub since 2025-08-31 anyway.
@@ -67,8 +70,8 @@ class IotHub(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:IotHub", name, None, opts)
-        sku = args.get("sku") or DEFAULTS["hubSku"]
-        capacity = args.get("capacity") or DEFAULTS["hubCapacity"]
+        sku = args.get("sku") or DEFAULT_SKU
+        capacity = args.get("capacity") or DEFAULT_CAPACITY
         hub_name, existing = args.get("name"), bool(args.get("existing"))
         sas_fallback = args.get("sas_fallback", True)
         if existing:

@@ -6,8 +6,8 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
-from ..child_options import ChildOptions
-from . import configuration_registry
+from ..options import ChildOptions
+from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, helper_command
 
 HELPER_MODULE = configuration_registry.__name__
@@ -32,8 +32,6 @@ class EdgeDeploymentArgs(TypedDict):
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
     labels: NotRequired[dict[str, str]]
     """Configuration labels."""
-    helper_python: NotRequired[str]
-    """Interpreter that runs the helper, relative to the Pulumi project directory (default venv/bin/python)."""
 
 
 class EdgeDeployment(pulumi.ComponentResource):
@@ -60,7 +58,6 @@ class EdgeDeployment(pulumi.ComponentResource):
                 "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
                 **credential_environment(args.get("registry_policy_key")),
             },
-            args.get("helper_python"),
             local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
             # After the component's dependencies (the hub's role assignments), not only its inputs.
             ChildOptions(self, opts).child(

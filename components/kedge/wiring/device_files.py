@@ -11,10 +11,10 @@ from typing import Callable, Mapping, Optional
 
 import pulumi
 
-from .edge_config import (
+from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, render_config_toml,
 )
-from .settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
+from ..config.settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
 
 # File name on the device (under CERTIFICATES_DIR) for each certificate entry.
 CERTIFICATE_FILES = {

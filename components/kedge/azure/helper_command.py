@@ -10,6 +10,8 @@ from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
 
 COMMAND_TYPE = "command:local:Command"
 COMMAND_PROVIDER_VERSION = metadata.version("pulumi_command")
+# Resolved by /bin/sh when the command runs (pulumi-command's local commands run through it).
+HELPER_PYTHON = '"${KEDGE_PYTHON:-venv/bin/python}"'
 
 
 def credential_environment(
@@ -33,19 +35,21 @@ def helper_command(
     resource_name: str,
     module: str,
     environment: Mapping[str, pulumi.Input[str]],
-    helper_python: Optional[str],
     logging: local.Logging,
     opts: pulumi.ResourceOptions,
 ) -> pulumi.CustomResource:
     """`<python> -m <module> create|update|delete`, with the previous state in the environment.
 
-    The command line holds no machine-specific path: `module` is this package's own module
-    name and the interpreter defaults to the project's venv, relative to the project directory.
+    The command line is the same wherever kedge runs from (this repository's editable install or
+    a pip install into another project) and holds no machine- or venv-specific path: the shell
+    that pulumi-command starts picks the interpreter when the command runs, `$KEDGE_PYTHON` if
+    the Pulumi CLI's environment sets it, else the project's `venv/bin/python` (the command
+    provider inherits the CLI's environment, not the program's venv).
     Registered like `local.Command` would register it (same token, inputs and provider
     version) without that class's per-field Outputs, which a fleet pays once per device;
     `stdout` is the one output read back.
     """
-    helper = f"{helper_python or 'venv/bin/python'} -m {module}"
+    helper = f"{HELPER_PYTHON} -m {module}"
     return pulumi.CustomResource(
         COMMAND_TYPE,
         resource_name,

@@ -4,7 +4,7 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..child_options import ChildOptions
+from ..options import ChildOptions
 from .kubernetes_object import kubernetes_object
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.

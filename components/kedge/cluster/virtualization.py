@@ -11,11 +11,16 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..child_options import ChildOptions
-from ..settings import DEFAULTS
-from .footprint import MI, Requests
+from ..options import ChildOptions
+from ..render.quantities import MI, Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
+
+# Defaults for arguments left out; the stack settings take theirs from here.
+DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
+DEFAULT_CDI_VERSION = "v1.66.0"
+DEFAULT_INFRA_REPLICAS = 1
+DEFAULT_EVICTION_STRATEGY = "LiveMigrateIfPossible"
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
 KUBEVIRT_NAMESPACE = "kubevirt"
@@ -67,9 +72,9 @@ class Virtualization(pulumi.ComponentResource):
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:Virtualization", name, None, opts)
         children = ChildOptions(self, opts)
-        kubevirt_version = args.get("kubevirt_version") or DEFAULTS["kubevirtVersion"]
-        cdi_version = args.get("cdi_version") or DEFAULTS["cdiVersion"]
-        infra_replicas = args.get("infra_replicas") or DEFAULTS["kubevirtInfraReplicas"]
+        kubevirt_version = args.get("kubevirt_version") or DEFAULT_KUBEVIRT_VERSION
+        cdi_version = args.get("cdi_version") or DEFAULT_CDI_VERSION
+        infra_replicas = args.get("infra_replicas") or DEFAULT_INFRA_REPLICAS
         use_emulation = bool(args.get("use_emulation"))
         if use_emulation:
             pulumi.log.warn(
@@ -102,7 +107,7 @@ class Virtualization(pulumi.ComponentResource):
                     "certificateRotateStrategy": {},
                     "configuration": {
                         "developerConfiguration": developer,
-                        "evictionStrategy": args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"],
+                        "evictionStrategy": args.get("eviction_strategy") or DEFAULT_EVICTION_STRATEGY,
                     },
                     "customizeComponents": {},
                     "imagePullPolicy": "IfNotPresent",

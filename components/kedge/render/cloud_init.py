@@ -14,9 +14,9 @@ from typing import Sequence
 
 import yaml
 
-from ..deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
+from .deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
 # Where config.toml expects the certificates (the renderer and the installer share one path).
-from ..edge_config import CERTIFICATES_DIR
+from .edge_config import CERTIFICATES_DIR
 
 CONFIG_DISK_SERIAL = "kedgeconfig"
 CONFIG_MOUNT = "/run/kedge-config"

@@ -6,7 +6,14 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import containerservice
 
-from ..settings import DEFAULTS, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
+from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
+
+# Defaults for arguments left out; the stack settings take theirs from here.
+DEFAULT_NETWORK_POLICY = "calico"
+DEFAULT_SYSTEM_VM_SIZE = "Standard_D2s_v5"
+DEFAULT_SYSTEM_NODE_COUNT = 1
+DEFAULT_VIRT_POOL_VM_SIZE = "Standard_D4s_v5"
+DEFAULT_VIRT_POOL_NODE_COUNT = 1
 
 
 class AksClusterArgs(TypedDict):
@@ -45,13 +52,13 @@ class AksCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kedge:index:AksCluster", name, None, opts)
         virt_pool_enabled = args.get("virt_pool_enabled", True)
-        network_policy = args.get("network_policy") or DEFAULTS["aksNetworkPolicy"]
+        network_policy = args.get("network_policy") or DEFAULT_NETWORK_POLICY
         pools = [
             containerservice.ManagedClusterAgentPoolProfileArgs(
                 name="system",
                 mode="System",
-                vm_size=args.get("system_vm_size") or DEFAULTS["aksSystemVmSize"],
-                count=args.get("system_node_count") or DEFAULTS["aksSystemNodeCount"],
+                vm_size=args.get("system_vm_size") or DEFAULT_SYSTEM_VM_SIZE,
+                count=args.get("system_node_count") or DEFAULT_SYSTEM_NODE_COUNT,
                 os_type="Linux",
                 # Ubuntu: the dind runtime's AppArmor profiles need an AppArmor-enabled kernel.
                 os_sku="Ubuntu",
@@ -64,8 +71,8 @@ class AksCluster(pulumi.ComponentResource):
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name="virt",
                     mode="User",
-                    vm_size=args.get("virt_pool_vm_size") or DEFAULTS["aksVirtPoolVmSize"],
-                    count=args.get("virt_pool_node_count") or DEFAULTS["aksVirtPoolNodeCount"],
+                    vm_size=args.get("virt_pool_vm_size") or DEFAULT_VIRT_POOL_VM_SIZE,
+                    count=args.get("virt_pool_node_count") or DEFAULT_VIRT_POOL_NODE_COUNT,
                     os_type="Linux",
                     os_sku="Ubuntu",
                     type="VirtualMachineScaleSets",

@@ -1,13 +1,42 @@
-"""What the program asks of the cluster: summed CPU and memory requests, so each mode's cost
-is visible before `pulumi up`. Computed from the pod and VM specs the components emit."""
+"""Kubernetes quantities, and what the program asks of the cluster: summed CPU and memory
+requests, so each mode's cost is visible before `pulumi up`. Computed from the pod and VM specs
+the components emit. Pure: no Pulumi."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Mapping
 
-from ..settings import parse_quantity
+
+# Kubernetes resource.Quantity, as apimachinery parses it.
+QUANTITY_PATTERN = re.compile(
+    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+)
+
+_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity ("1Gi" -> 1073741824, "500m" -> 0.5)."""
+    match = QUANTITY_PATTERN.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    number = Decimal(match["number"])
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY_SUFFIXES:
+        return number * _BINARY_SUFFIXES[suffix]
+    if suffix in _DECIMAL_SUFFIXES:
+        return number * _DECIMAL_SUFFIXES[suffix]
+    return number * (Decimal(10) ** int(suffix[1:]))
+
 
 MI = Decimal(2**20)
 

@@ -14,8 +14,8 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..child_options import ChildOptions
-from .footprint import Requests
+from ..options import ChildOptions
+from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 
@@ -28,9 +28,10 @@ PROFILES_LABEL = "kedge.io/dind-profiles"
 
 
 def profiles_dir() -> Path:
-    """profiles/ of this repository, or kedge/profiles when installed with pip."""
+    """kedge/profiles when installed with pip, or profiles/ of this repository (editable install)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "profiles", here.parent.parent / "profiles"):
+    package, repository = here.parent, here.parents[2]
+    for candidate in (package / "profiles", repository / "profiles"):
         if (candidate / APPARMOR_FILE).exists():
             return candidate
     raise FileNotFoundError(f"{APPARMOR_FILE} not found next to {here}")

@@ -15,16 +15,20 @@ and that they were stored encrypted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
-from .deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
+from ..azure import aks_cluster, iot_hub
+from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
+from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
+from ..render.names import derived_mac_address, kubernetes_name
+from ..render.quantities import parse_quantity
+from ..cluster import edge_dind, edge_vm, virtualization
 
 NAMESPACE = "kedge"
 
@@ -129,7 +133,8 @@ class SshService(Choice):
     LOAD_BALANCER = "LoadBalancer"
 
 
-# The one place defaults live. Pulumi.yaml declares the same defaults so that
+# Every setting's default. Where a component applies the value, the component owns the default and
+# it is taken from there. Pulumi.yaml declares the same defaults so that
 # `pulumi config` shows them; tests/test_project_file.py proves the two agree.
 # An empty string means "not set" for optional strings (Pulumi.yaml needs a default
 # for every optional key, or Pulumi treats the key as required).
@@ -141,17 +146,17 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "kubeconfig": "",
         "kubeContext": "",
         "aksKubernetesVersion": "",
-        "aksSystemVmSize": "Standard_D2s_v5",
-        "aksSystemNodeCount": 1,
+        "aksSystemVmSize": aks_cluster.DEFAULT_SYSTEM_VM_SIZE,
+        "aksSystemNodeCount": aks_cluster.DEFAULT_SYSTEM_NODE_COUNT,
         "aksVirtPoolEnabled": True,
-        "aksVirtPoolVmSize": "Standard_D4s_v5",
-        "aksVirtPoolNodeCount": 1,
-        "aksNetworkPolicy": NetworkPolicyEngine.CALICO.value,
+        "aksVirtPoolVmSize": aks_cluster.DEFAULT_VIRT_POOL_VM_SIZE,
+        "aksVirtPoolNodeCount": aks_cluster.DEFAULT_VIRT_POOL_NODE_COUNT,
+        "aksNetworkPolicy": aks_cluster.DEFAULT_NETWORK_POLICY,
         "hub": HubSource.CREATE.value,
         "hubName": "",
         "hubResourceGroup": "",
-        "hubSku": HubSku.S1.value,
-        "hubCapacity": 1,
+        "hubSku": iot_hub.DEFAULT_SKU,
+        "hubCapacity": iot_hub.DEFAULT_CAPACITY,
         "hubSasFallback": True,
         "defaultMode": HostingMode.VM.value,
         "aziotEdgeVersion": "1.6.0-1",
@@ -160,31 +165,31 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "dpsIdScope": "",
         "dpsGlobalEndpoint": "https://global.azure-devices-provisioning.net",
         "sshAuthorizedKeys": [],
-        "vmCpuCores": 2,
-        "vmMemory": "4Gi",
-        "vmDiskSize": "32Gi",
+        "vmCpuCores": edge_vm.DEFAULT_CPU_CORES,
+        "vmMemory": edge_vm.DEFAULT_MEMORY,
+        "vmDiskSize": edge_vm.DEFAULT_DISK_SIZE,
         "vmImageUrl": (
             "https://cloud-images.ubuntu.com/releases/noble/release/"
             "ubuntu-24.04-server-cloudimg-amd64.img"
         ),
         "vmUbuntuRelease": "24.04",
         "vmStorageClass": "",
-        "vmRunStrategy": RunStrategy.ALWAYS.value,
-        "vmEvictionStrategy": EvictionStrategy.LIVE_MIGRATE_IF_POSSIBLE.value,
-        "vmSshService": SshService.CLUSTER_IP.value,
+        "vmRunStrategy": edge_vm.DEFAULT_RUN_STRATEGY,
+        "vmEvictionStrategy": virtualization.DEFAULT_EVICTION_STRATEGY,
+        "vmSshService": edge_vm.DEFAULT_SSH_SERVICE,
         "vmSshSourceRanges": [],
         "dindImage": "",
-        "dindDockerStorage": "32Gi",
-        "dindAziotStorage": "1Gi",
+        "dindDockerStorage": edge_dind.DEFAULT_DOCKER_STORAGE,
+        "dindAziotStorage": edge_dind.DEFAULT_AZIOT_STORAGE,
         "dindStorageClass": "",
-        "dindCpuRequest": "500m",
-        "dindMemoryRequest": "1Gi",
-        "dindMemoryLimit": "2Gi",
-        "kubevirtVersion": "v1.9.0",
-        "cdiVersion": "v1.66.0",
+        "dindCpuRequest": edge_dind.DEFAULT_CPU_REQUEST,
+        "dindMemoryRequest": edge_dind.DEFAULT_MEMORY_REQUEST,
+        "dindMemoryLimit": edge_dind.DEFAULT_MEMORY_LIMIT,
+        "kubevirtVersion": virtualization.DEFAULT_KUBEVIRT_VERSION,
+        "cdiVersion": virtualization.DEFAULT_CDI_VERSION,
         "kubevirtUseEmulation": False,
         "kubevirtFeatureGates": [],
-        "kubevirtInfraReplicas": 1,
+        "kubevirtInfraReplicas": virtualization.DEFAULT_INFRA_REPLICAS,
     }
 )
 
@@ -234,102 +239,11 @@ HUB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$")
 # Azure resource group names: 1-90 of alphanumerics _ ( ) - . , not ending with a period.
 RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-# Kubernetes resource.Quantity, as apimachinery parses it.
-QUANTITY_PATTERN = re.compile(
-    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
-)
 EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
 AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 KUBERNETES_VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?$")
 CIDR_PATTERN = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")
-
-# Azure VM sizes with nested virtualization (needed by KubeVirt without emulation):
-# family letter, version, and the feature suffixes Azure documents for that version.
-# Dav4/Dasv4/Eav4/Easv4 and confidential DC/EC sizes are deliberately absent.
-NESTED_VIRT_SUFFIXES: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
-    {
-        ("D", "3"): frozenset({"", "s"}),
-        ("E", "3"): frozenset({"", "s"}),
-        ("D", "4"): frozenset({"", "s", "d", "ds"}),
-        ("E", "4"): frozenset({"", "s", "d", "ds"}),
-        ("D", "5"): frozenset({"", "s", "d", "ds", "as", "ads"}),
-        ("E", "5"): frozenset({"", "s", "d", "ds"}),
-        ("D", "6"): frozenset({"s", "ds"}),
-        ("E", "6"): frozenset({"s", "ds"}),
-    }
-)
-VM_SIZE_PATTERN = re.compile(r"^Standard_(?P<family>[DE])(?P<cpus>\d+)(?P<suffix>[a-z]*)_v(?P<version>\d)$")
-NESTED_VIRT_FAMILIES = (
-    "Dv3, Dsv3, Ev3, Esv3, Dv4, Dsv4, Ddv4, Ddsv4, Ev4, Esv4, Edv4, Edsv4, "
-    "Dv5, Dsv5, Ddv5, Ddsv5, Dasv5, Dadsv5, Ev5, Esv5, Edv5, Edsv5, Dsv6, Ddsv6, Esv6, Edsv6"
-)
-
-# Where vm-mode workloads run: the label and taint of the virtualization node pool. Shared
-# by the AKS pool that carries them and the in-cluster placement that targets them.
-VIRTUALIZATION_POOL_LABEL = ("kedge.io/pool", "virtualization")
-VIRTUALIZATION_POOL_TAINT = "kedge.io/virtualization=true:NoSchedule"
-
-# Kubernetes names derived from device ids are kept short enough for every suffix the
-# runtimes add (StatefulSet pods and controller-revision labels, "-ssh" Services, PVCs).
-KUBERNETES_NAME_MAX = 40
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-
-
-def kubernetes_name(device_id: str) -> str:
-    """A DNS-1035 label (valid for every Kubernetes object) derived from a device id.
-
-    Ids that already are such a label are kept as they are. Any other id is lowered and
-    cleaned, and a short hash of the original id is appended, so that ids differing
-    only in case or punctuation ("Edge.1" and "edge-1") never map to the same name.
-    """
-    if len(device_id) <= KUBERNETES_NAME_MAX and _DNS_LABEL.match(device_id):
-        return device_id
-    digest = hashlib.sha256(device_id.encode()).hexdigest()[:8]
-    cleaned = re.sub(r"[^a-z0-9]+", "-", device_id.lower()).strip("-")
-    if not cleaned or not cleaned[0].isalpha():
-        cleaned = f"d-{cleaned}".rstrip("-")
-    cleaned = cleaned[: KUBERNETES_NAME_MAX - len(digest) - 1].rstrip("-")
-    return f"{cleaned}-{digest}"
-
-
-def derived_mac_address(device_id: str) -> str:
-    """A stable, locally administered unicast MAC for a device without one configured."""
-    digest = hashlib.sha256(f"kedge-mac:{device_id}".encode()).digest()
-    # 0x02: locally administered, unicast.
-    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
-
-
-_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
-}
-
-
-def parse_quantity(text: str) -> Decimal:
-    """The value of a Kubernetes quantity ("1Gi" -> 1073741824, "500m" -> 0.5)."""
-    match = QUANTITY_PATTERN.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"{text!r} is not a Kubernetes quantity")
-    number = Decimal(match["number"])
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY_SUFFIXES:
-        return number * _BINARY_SUFFIXES[suffix]
-    if suffix in _DECIMAL_SUFFIXES:
-        return number * _DECIMAL_SUFFIXES[suffix]
-    return number * (Decimal(10) ** int(suffix[1:]))
-
-
-def supports_nested_virtualization(vm_size: str) -> bool:
-    match = VM_SIZE_PATTERN.match(vm_size)
-    if not match:
-        return False
-    allowed = NESTED_VIRT_SUFFIXES.get((match["family"], match["version"]))
-    return allowed is not None and match["suffix"] in allowed
-
 
 @dataclass(frozen=True)
 class AksSettings:

@@ -6,12 +6,10 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
-from ..child_options import ChildOptions
-from . import device_registry
+from ..options import ChildOptions
+from .registry import device as device_registry
 from .helper_command import credential_environment, helper_command
 
-# `python -m <this package>.device_registry`: components.azure in this repository,
-# kedge.azure when installed with pip. Nothing machine-specific lands in the inputs.
 HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
 
@@ -39,8 +37,6 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Device-twin tags (deployment targeting): strings, numbers or booleans."""
     adopt_existing: NotRequired[bool]
     """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
-    helper_python: NotRequired[str]
-    """Interpreter that runs the helper, relative to the Pulumi project directory (default venv/bin/python)."""
 
 
 class EdgeDeviceIdentity(pulumi.ComponentResource):
@@ -87,7 +83,6 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 "KEDGE_DEVICE": spec,
                 **credential_environment(args.get("registry_policy_key"), args.get("service_policy_key")),
             },
-            args.get("helper_python"),
             # stdout carries the device keys: never logged, stored only as a secret.
             local.Logging.STDERR,
             # After the component's dependencies (the hub's role assignments), not only its inputs.

@@ -10,13 +10,20 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..child_options import ChildOptions
-from ..settings import DEFAULTS
-from .cloud_init import CONFIG_DISK_SERIAL
+from ..options import ChildOptions
+from ..render.cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
-from .footprint import Requests
+from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
+from .virtualization import DEFAULT_EVICTION_STRATEGY
+
+# Defaults for arguments left out; the stack settings take theirs from here.
+DEFAULT_SSH_SERVICE = "ClusterIP"
+DEFAULT_DISK_SIZE = "32Gi"
+DEFAULT_CPU_CORES = 2
+DEFAULT_MEMORY = "4Gi"
+DEFAULT_RUN_STRATEGY = "Always"
 
 
 class EdgeVirtualMachineArgs(TypedDict):
@@ -71,8 +78,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
-        eviction_strategy = args.get("eviction_strategy") or DEFAULTS["vmEvictionStrategy"]
-        ssh_service = args.get("ssh_service") or DEFAULTS["vmSshService"]
+        eviction_strategy = args.get("eviction_strategy") or DEFAULT_EVICTION_STRATEGY
+        ssh_service = args.get("ssh_service") or DEFAULT_SSH_SERVICE
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
         user_data_secret = kubernetes_object(
             f"{name}-userdata",
@@ -86,15 +93,15 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             children.child(),
         )
         root_disk = f"{device}-rootdisk"
-        storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULTS["vmDiskSize"]}}}
+        storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULT_DISK_SIZE}}}
         if args.get("storage_class"):
             storage["storageClassName"] = args["storage_class"]
         if eviction_strategy == "LiveMigrate":
             storage["accessModes"] = ["ReadWriteMany"]  # live migration needs shared storage
         template_spec = {
             "domain": {
-                "cpu": {"cores": args.get("cpu_cores") or DEFAULTS["vmCpuCores"]},
-                "memory": {"guest": args.get("memory") or DEFAULTS["vmMemory"]},
+                "cpu": {"cores": args.get("cpu_cores") or DEFAULT_CPU_CORES},
+                "memory": {"guest": args.get("memory") or DEFAULT_MEMORY},
                 "devices": {
                     "disks": [
                         {"name": "rootdisk", "disk": {"bus": "virtio"}},
@@ -120,7 +127,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 "kind": "VirtualMachine",
                 "metadata": {"name": device, "namespace": namespace, "labels": labels},
                 "spec": {
-                    "runStrategy": args.get("run_strategy") or DEFAULTS["vmRunStrategy"],
+                    "runStrategy": args.get("run_strategy") or DEFAULT_RUN_STRATEGY,
                     "dataVolumeTemplates": [
                         {
                             "metadata": {"name": root_disk},

@@ -15,11 +15,17 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..child_options import ChildOptions
-from ..settings import DEFAULTS
+from ..options import ChildOptions
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
-from .footprint import Requests
+from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
+
+# Defaults for arguments left out; the stack settings take theirs from here.
+DEFAULT_CPU_REQUEST = "500m"
+DEFAULT_MEMORY_REQUEST = "1Gi"
+DEFAULT_MEMORY_LIMIT = "2Gi"
+DEFAULT_DOCKER_STORAGE = "32Gi"
+DEFAULT_AZIOT_STORAGE = "1Gi"
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"
@@ -121,10 +127,10 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                             },
                             "resources": {
                                 "requests": {
-                                    "cpu": args.get("cpu_request") or DEFAULTS["dindCpuRequest"],
-                                    "memory": args.get("memory_request") or DEFAULTS["dindMemoryRequest"],
+                                    "cpu": args.get("cpu_request") or DEFAULT_CPU_REQUEST,
+                                    "memory": args.get("memory_request") or DEFAULT_MEMORY_REQUEST,
                                 },
-                                "limits": {"memory": args.get("memory_limit") or DEFAULTS["dindMemoryLimit"]},
+                                "limits": {"memory": args.get("memory_limit") or DEFAULT_MEMORY_LIMIT},
                             },
                             "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
                             "livenessProbe": _daemon_probe(period=30, failures=4),
@@ -147,8 +153,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                 },
             },
             "volumeClaimTemplates": [
-                claim("docker", args.get("docker_storage") or DEFAULTS["dindDockerStorage"]),
-                claim("aziot", args.get("aziot_storage") or DEFAULTS["dindAziotStorage"]),
+                claim("docker", args.get("docker_storage") or DEFAULT_DOCKER_STORAGE),
+                claim("aziot", args.get("aziot_storage") or DEFAULT_AZIOT_STORAGE),
             ],
         }
         kubernetes_object(

@@ -1,0 +1,1 @@
+"""The stack settings: declared once, parsed and validated in pure code, read from Pulumi config."""
