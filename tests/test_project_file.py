@@ -3,6 +3,8 @@
 import pytest
 import yaml
 
+from kedge.config import documentation
+from kedge.config.declarations import SETTINGS
 from kedge.config.settings import DEFAULTS, OBJECT_KEYS, VM_DEVICE_KEYS, DIND_DEVICE_KEYS
 from tests.harness import ROOT, example_stacks, load_stack_config
 
@@ -26,6 +28,32 @@ def test_every_setting_is_declared_with_the_code_default_and_a_description():
         assert entry["default"] == default, key
         assert entry["type"] == PULUMI_TYPES[type(default)], key
         assert len(entry["description"]) > 20, key
+
+
+def test_pulumi_yaml_and_the_readme_table_are_what_the_declarations_generate():
+    assert documentation.render_pulumi_yaml((ROOT / "Pulumi.yaml").read_text()) == (ROOT / "Pulumi.yaml").read_text()
+    assert documentation.render_readme((ROOT / "README.md").read_text()) == (ROOT / "README.md").read_text()
+    assert documentation.main(["--check"], ROOT) == 0
+
+
+def test_a_hand_edited_default_is_caught(tmp_path):
+    for name in ("Pulumi.yaml", "README.md"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    edited = (tmp_path / "Pulumi.yaml").read_text().replace('default: "4Gi"', 'default: "8Gi"', 1)
+    assert edited != (tmp_path / "Pulumi.yaml").read_text()
+    (tmp_path / "Pulumi.yaml").write_text(edited)
+    assert documentation.main(["--check"], tmp_path) == 1
+    assert documentation.main(["--write"], tmp_path) == 0 and documentation.main(["--check"], tmp_path) == 0
+
+
+def test_the_readme_table_lists_every_setting_with_its_device_override():
+    table = documentation.readme_settings_table()
+    for setting in SETTINGS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `kedge:{setting.key}` |"))
+        if setting.device_key:
+            assert f"`{setting.device_key}` ({setting.device_mode})" in row
+        if setting.choices:
+            assert setting.choices.allowed() in row
 
 
 def test_device_overrides_refer_to_declared_stack_settings():

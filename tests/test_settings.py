@@ -29,6 +29,9 @@ class DictSource:
     def is_secret(self, key):
         return key in self.secret
 
+    def keys(self):
+        return list(self.values)
+
 
 def load(values, secret=()):
     return load_settings(DictSource(values, secret), "kedge", "test")
@@ -88,7 +91,7 @@ BAD_CONFIGS = [
     ({"sshAuthorizedKeys": ["hello"]}, "kedge:sshAuthorizedKeys[0]", "ssh-ed25519"),
     ({"vmSshSourceRanges": ["everywhere"]}, "kedge:vmSshSourceRanges[0]", "CIDR"),
     ({"devices": {"id": "a"}}, "kedge:devices", "list"),
-    ({"devices": ["a"]}, "kedge:devices[0]", "object"),
+    ({"devices": ["a"]}, "kedge:devices[0]", "a mapping with at least `id:`"),
     ({"devices": [{"id": "has space"}]}, "kedge:devices[0].id", "1-128"),
     ({"devices": [{"id": "x" * 129}]}, "kedge:devices[0].id", "1-128"),
     ({"devices": [{"id": "a"}, {"id": "a"}]}, "kedge:devices[1].id", "kedge:devices[0]"),
@@ -108,7 +111,7 @@ BAD_CONFIGS = [
     ({"devices": [{"id": "a", "colour": "red"}]}, "kedge:devices[0].colour", "allowed: id, mode, tags"),
     ({"devices": [{"id": "a", "tags": {"a.b": "x"}}]}, "kedge:devices[0].tags.a.b", "tag name"),
     ({"devices": [{"id": "a", "tags": {"site": ["x"]}}]}, "kedge:devices[0].tags.site", "string, number or boolean"),
-    ({"devices": [{"id": "a", "mode": "dind"}]}, "kedge:devices[0].image", "images/iotedge-dind/"),
+    ({"devices": [{"id": "a", "mode": "dind"}]}, "kedge:dindImage", "images/iotedge-dind/"),
     ({"devices": [{"id": "a", "mode": "dind", "image": "reg/x:latest"}]}, "kedge:devices[0].image", "other than latest"),
     ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "memoryRequest": "2Gi", "memoryLimit": "1Gi"}]},
      "kedge:devices[0].memoryLimit", "at least the request"),

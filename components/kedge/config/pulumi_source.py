@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 import pulumi
-from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
+from pulumi.runtime.config import CONFIG, get_config_env, get_config_secret_keys_env, is_config_secret
 
 from .settings import NAMESPACE
 
@@ -26,3 +26,10 @@ class PulumiConfigSource:
         # The language host normally registers secret keys; the engine's environment variable
         # is the same list, read directly in case it did not.
         return is_config_secret(full_key) or full_key in get_config_secret_keys_env()
+
+    def keys(self) -> Iterable[str]:
+        # The language host passes the stack's config to the program as the CONFIG map (and, in
+        # older hosts, the PULUMI_CONFIG environment variable); both are read, namespaced keys only.
+        prefix = f"{NAMESPACE}:"
+        full_keys = set(CONFIG.get()) | set(get_config_env())
+        return sorted(k[len(prefix):] for k in full_keys if k.startswith(prefix))

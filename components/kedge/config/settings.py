@@ -19,19 +19,19 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import InvalidOperation
-from enum import Enum
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+import difflib
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
-from ..azure import aks_cluster, iot_hub
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
-from ..cluster import edge_dind, edge_vm, virtualization
-
-NAMESPACE = "kedge"
-
+from .choices import (
+    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
+    NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService,
+)
+from .declarations import NAMESPACE, SETTINGS, device_overrides
 
 class ConfigSource(Protocol):
     """Where raw config values come from: ``pulumi.Config`` in a program, a dict in tests."""
@@ -41,6 +41,9 @@ class ConfigSource(Protocol):
 
     def is_secret(self, key: str) -> bool:
         """Whether ``kedge:<key>`` was stored with ``pulumi config set --secret``."""
+
+    def keys(self) -> Iterable[str]:
+        """Every ``kedge:`` key the stack sets, without the namespace."""
 
 
 class SettingsError(ValueError):
@@ -55,143 +58,8 @@ class SettingsError(ValueError):
         )
 
 
-class Choice(str, Enum):
-    """A setting with a closed set of values; the value is what users write."""
-
-    @classmethod
-    def allowed(cls) -> str:
-        return ", ".join(m.value for m in cls)
-
-
-class Environment(Choice):
-    DEV = "dev"
-    PRODUCTION = "production"
-
-
-class ClusterSource(Choice):
-    AKS = "aks"
-    EXISTING = "existing"
-
-
-class HubSource(Choice):
-    CREATE = "create"
-    EXISTING = "existing"
-
-
-class HubSku(Choice):
-    # Basic tiers (B1-B3) cannot run IoT Edge: no cloud-to-device or module twins.
-    F1 = "F1"
-    S1 = "S1"
-    S2 = "S2"
-    S3 = "S3"
-
-
-class NetworkPolicyEngine(Choice):
-    CALICO = "calico"
-    CILIUM = "cilium"
-    AZURE = "azure"
-
-
-class HostingMode(Choice):
-    VM = "vm"
-    DIND = "dind"
-
-
-class RunStrategy(Choice):
-    ALWAYS = "Always"
-    RERUN_ON_FAILURE = "RerunOnFailure"
-    MANUAL = "Manual"
-    HALTED = "Halted"
-    ONCE = "Once"
-
-
-class EvictionStrategy(Choice):
-    NONE = "None"
-    LIVE_MIGRATE = "LiveMigrate"
-    LIVE_MIGRATE_IF_POSSIBLE = "LiveMigrateIfPossible"
-    EXTERNAL = "External"
-
-
-class IdentityAuth(Choice):
-    """How the device authenticates to IoT Hub."""
-
-    SYMMETRIC_KEY = "symmetricKey"
-    X509_SELF_SIGNED = "x509SelfSigned"
-    X509_CA = "x509CA"
-
-
-class ProvisioningSource(Choice):
-    """manual: this stack creates the identity in the hub; dps: the Device Provisioning Service does."""
-
-    MANUAL = "manual"
-    DPS = "dps"
-
-
-class SshService(Choice):
-    NONE = "none"
-    CLUSTER_IP = "ClusterIP"
-    LOAD_BALANCER = "LoadBalancer"
-
-
-# Every setting's default. Where a component applies the value, the component owns the default and
-# it is taken from there. Pulumi.yaml declares the same defaults so that
-# `pulumi config` shows them; tests/test_project_file.py proves the two agree.
-# An empty string means "not set" for optional strings (Pulumi.yaml needs a default
-# for every optional key, or Pulumi treats the key as required).
-DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {
-        "environment": Environment.DEV.value,
-        "location": "westeurope",
-        "cluster": ClusterSource.AKS.value,
-        "kubeconfig": "",
-        "kubeContext": "",
-        "aksKubernetesVersion": "",
-        "aksSystemVmSize": aks_cluster.DEFAULT_SYSTEM_VM_SIZE,
-        "aksSystemNodeCount": aks_cluster.DEFAULT_SYSTEM_NODE_COUNT,
-        "aksVirtPoolEnabled": True,
-        "aksVirtPoolVmSize": aks_cluster.DEFAULT_VIRT_POOL_VM_SIZE,
-        "aksVirtPoolNodeCount": aks_cluster.DEFAULT_VIRT_POOL_NODE_COUNT,
-        "aksNetworkPolicy": aks_cluster.DEFAULT_NETWORK_POLICY,
-        "hub": HubSource.CREATE.value,
-        "hubName": "",
-        "hubResourceGroup": "",
-        "hubSku": iot_hub.DEFAULT_SKU,
-        "hubCapacity": iot_hub.DEFAULT_CAPACITY,
-        "hubSasFallback": True,
-        "defaultMode": HostingMode.VM.value,
-        "aziotEdgeVersion": "1.6.0-1",
-        "edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6",
-        "edgeHubImage": "mcr.microsoft.com/azureiotedge-hub:1.6",
-        "dpsIdScope": "",
-        "dpsGlobalEndpoint": "https://global.azure-devices-provisioning.net",
-        "sshAuthorizedKeys": [],
-        "vmCpuCores": edge_vm.DEFAULT_CPU_CORES,
-        "vmMemory": edge_vm.DEFAULT_MEMORY,
-        "vmDiskSize": edge_vm.DEFAULT_DISK_SIZE,
-        "vmImageUrl": (
-            "https://cloud-images.ubuntu.com/releases/noble/release/"
-            "ubuntu-24.04-server-cloudimg-amd64.img"
-        ),
-        "vmUbuntuRelease": "24.04",
-        "vmStorageClass": "",
-        "vmRunStrategy": edge_vm.DEFAULT_RUN_STRATEGY,
-        "vmEvictionStrategy": virtualization.DEFAULT_EVICTION_STRATEGY,
-        "vmSshService": edge_vm.DEFAULT_SSH_SERVICE,
-        "vmSshSourceRanges": [],
-        "dindImage": "",
-        "dindDockerStorage": edge_dind.DEFAULT_DOCKER_STORAGE,
-        "dindAziotStorage": edge_dind.DEFAULT_AZIOT_STORAGE,
-        "dindStorageClass": "",
-        "dindCpuRequest": edge_dind.DEFAULT_CPU_REQUEST,
-        "dindMemoryRequest": edge_dind.DEFAULT_MEMORY_REQUEST,
-        "dindMemoryLimit": edge_dind.DEFAULT_MEMORY_LIMIT,
-        "kubevirtVersion": virtualization.DEFAULT_KUBEVIRT_VERSION,
-        "cdiVersion": virtualization.DEFAULT_CDI_VERSION,
-        "kubevirtUseEmulation": False,
-        "kubevirtFeatureGates": [],
-        "kubevirtInfraReplicas": virtualization.DEFAULT_INFRA_REPLICAS,
-    }
-)
+# Derived from the declarations (declarations.py): one place per setting.
+DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS})
 
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
 # list of objects, which Pulumi.yaml's config schema cannot express.
@@ -200,33 +68,11 @@ DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "ro
 MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
 
 # Keys whose values must be stored encrypted.
-SECRET_KEYS = ("kubeconfig",)
+SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
 
-# Device-level keys that override a stack-level default, by mode.
-VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "cpuCores": "vmCpuCores",
-        "memory": "vmMemory",
-        "diskSize": "vmDiskSize",
-        "imageUrl": "vmImageUrl",
-        "storageClass": "vmStorageClass",
-        "runStrategy": "vmRunStrategy",
-        "evictionStrategy": "vmEvictionStrategy",
-        "sshService": "vmSshService",
-        "macAddress": "",
-    }
-)
-DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "image": "dindImage",
-        "dockerStorage": "dindDockerStorage",
-        "aziotStorage": "dindAziotStorage",
-        "storageClass": "dindStorageClass",
-        "cpuRequest": "dindCpuRequest",
-        "memoryRequest": "dindMemoryRequest",
-        "memoryLimit": "dindMemoryLimit",
-    }
-)
+# Device-level keys that override a stack-level default, by mode ("" : no stack-wide key).
+VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
+DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret")
 # Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
 CERTIFICATE_ENTRIES = ("identityCert", "identityKey", "edgeCaCert", "edgeCaKey", "trustBundle")
@@ -548,8 +394,10 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
                 "allowed: true, or give those devices mode: dind",
             )
 
+    _undeclared_keys(r, devices)
     if r.problems:
-        raise SettingsError(r.problems)
+        # A stack-wide value that several devices inherit is reported once, against its own key.
+        raise SettingsError(list(dict.fromkeys(r.problems)))
     return Settings(
         project=project,
         stack=stack,
@@ -662,7 +510,11 @@ def _device_settings(r: _Reader, default_mode: HostingMode) -> tuple[DeviceSetti
     for index, raw in enumerate(raw_devices):
         key = f"{NAMESPACE}:devices[{index}]"
         if not isinstance(raw, dict):
-            r.problem(key, f"{raw!r} is not allowed; allowed: an object with at least an id")
+            r.problem(
+                key,
+                f"is {_described(raw)}, not a device; allowed: a mapping with at least `id:` "
+                "(an empty `-` line or a wrong indentation in the stack file splits or empties an entry)",
+            )
             continue
         device = _one_device(r, key, raw, default_mode)
         if device is not None:
@@ -694,6 +546,9 @@ def _check_unique(
 
 def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> Optional[DeviceSettings]:
     device_id = raw.get("id")
+    if device_id is None:
+        r.problem(f"{key}.id", "is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)")
+        return None
     if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
         r.problem(
             f"{key}.id",
@@ -716,6 +571,10 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
     def setting(name: str) -> Any:
         return raw[name] if name in raw else r.raw(own_keys[name])
 
+    def where(name: str) -> str:
+        """The key a value came from: the device's own, or the stack-wide one it inherits."""
+        return f"{key}.{name}" if name in raw or not own_keys.get(name) else f"{NAMESPACE}:{own_keys[name]}"
+
     vm = dind = None
     if mode is HostingMode.VM:
         mac = raw.get("macAddress") or derived_mac_address(device_id)
@@ -725,40 +584,40 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         elif int(mac[:2], 16) & 1:
             r.problem(f"{key}.macAddress", f"{mac!r} is a multicast address; allowed: a unicast MAC (first octet even), e.g. 02:...")
         for name in ("memory", "diskSize"):
-            check_quantity(setting(name), f"{key}.{name}", r.problems, minimum="1Gi")
+            check_quantity(setting(name), where(name), r.problems, minimum="1Gi")
         image_url = setting("imageUrl")
         if not isinstance(image_url, str) or not re.match(r"^https?://\S+$", image_url):
-            r.problem(f"{key}.imageUrl", f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
+            r.problem(where("imageUrl"), f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
             image_url = str(DEFAULTS["vmImageUrl"])
         vm = VmSettings(
-            cpu_cores=as_integer(setting("cpuCores"), f"{key}.cpuCores", 1, 64, r.problems, DEFAULTS["vmCpuCores"]),
+            cpu_cores=as_integer(setting("cpuCores"), where("cpuCores"), 1, 64, r.problems, DEFAULTS["vmCpuCores"]),
             memory=str(setting("memory")),
             disk_size=str(setting("diskSize")),
             image_url=image_url,
             storage_class=str(setting("storageClass")).strip() or None,
-            run_strategy=as_choice(setting("runStrategy"), RunStrategy, f"{key}.runStrategy", r.problems, DEFAULTS["vmRunStrategy"]),
+            run_strategy=as_choice(setting("runStrategy"), RunStrategy, where("runStrategy"), r.problems, DEFAULTS["vmRunStrategy"]),
             eviction_strategy=as_choice(
-                setting("evictionStrategy"), EvictionStrategy, f"{key}.evictionStrategy", r.problems, DEFAULTS["vmEvictionStrategy"]
+                setting("evictionStrategy"), EvictionStrategy, where("evictionStrategy"), r.problems, DEFAULTS["vmEvictionStrategy"]
             ),
-            ssh_service=as_choice(setting("sshService"), SshService, f"{key}.sshService", r.problems, DEFAULTS["vmSshService"]),
+            ssh_service=as_choice(setting("sshService"), SshService, where("sshService"), r.problems, DEFAULTS["vmSshService"]),
             mac_address=mac.lower(),
         )
     else:
         image = str(setting("image")).strip()
         if not image:
             r.problem(
-                f"{key}.image",
-                "is required for dind devices (or set kedge:dindImage for all); allowed: an image reference you built "
+                where("image"),
+                "is required by dind devices (set kedge:dindImage, or image on each dind device); allowed: an image reference you built "
                 "from images/iotedge-dind/ and pushed, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0",
             )
         elif not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image) or image.endswith(":latest"):
-            r.problem(f"{key}.image", f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
+            r.problem(where("image"), f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
         for name in ("dockerStorage", "aziotStorage", "memoryRequest", "memoryLimit"):
-            check_quantity(setting(name), f"{key}.{name}", r.problems, minimum="64Mi")
-        check_quantity(setting("cpuRequest"), f"{key}.cpuRequest", r.problems)
+            check_quantity(setting(name), where(name), r.problems, minimum="64Mi")
+        check_quantity(setting("cpuRequest"), where("cpuRequest"), r.problems)
         try:
             if parse_quantity(setting("memoryLimit")) < parse_quantity(setting("memoryRequest")):
-                r.problem(f"{key}.memoryLimit", f"{setting('memoryLimit')!r} is below memoryRequest {setting('memoryRequest')!r}; allowed: at least the request")
+                r.problem(where("memoryLimit"), f"{setting('memoryLimit')!r} is below memoryRequest {setting('memoryRequest')!r}; allowed: at least the request")
         except (ValueError, InvalidOperation):
             pass  # already reported by check_quantity
         dind = DindSettings(
@@ -779,6 +638,33 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         vm=vm,
         dind=dind,
     )
+
+
+def _described(value: Any) -> str:
+    """A YAML value in YAML words (null, a list, text), not Python's."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return f"the value {json.dumps(value)}"
+
+
+def _undeclared_keys(r: _Reader, devices: Sequence[DeviceSettings]) -> None:
+    """Any `kedge:` key that is neither declared nor a secret a device names is a mistake: the
+    Pulumi CLI passes undeclared keys through, and the default would silently apply instead."""
+    named_secrets = {name for d in devices for name in d.identity.certificates.named().values()}
+    named_secrets |= {d.identity.dps_symmetric_key_secret for d in devices if d.identity.dps_symmetric_key_secret}
+    known = [*DEFAULTS, *OBJECT_KEYS]
+    for key in sorted(set(r.source.keys()) - set(known) - named_secrets):
+        guess = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+        hint = f"did you mean {NAMESPACE}:{guess[0]}? " if guess else ""
+        r.problem(
+            f"{NAMESPACE}:{key}",
+            f"is not a kedge setting; {hint}allowed: the keys declared in Pulumi.yaml, "
+            "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret names",
+        )
 
 
 def _unknown_keys(r: _Reader, key: str, raw: dict, allowed: Sequence[str]) -> None:

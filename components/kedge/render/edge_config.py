@@ -20,7 +20,7 @@ import tomlkit
 # Where the runtimes install certificate files (cloud-init in VMs, the init unit in dind).
 CERTIFICATES_DIR = "/etc/aziot/certificates"
 DPS_GLOBAL_ENDPOINT = "https://global.azure-devices-provisioning.net"
-EDGE_AGENT_IMAGE = "mcr.microsoft.com/azureiotedge-agent:1.6"
+from .deployment_manifest import EDGE_AGENT_IMAGE
 
 
 def file_uri(path: str) -> str:

@@ -1,0 +1,83 @@
+"""The closed sets of values stack settings take (each value is what users write). Pure."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Choice(str, Enum):
+    """A setting with a closed set of values; the value is what users write."""
+
+    @classmethod
+    def allowed(cls) -> str:
+        return ", ".join(m.value for m in cls)
+
+
+class Environment(Choice):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class ClusterSource(Choice):
+    AKS = "aks"
+    EXISTING = "existing"
+
+
+class HubSource(Choice):
+    CREATE = "create"
+    EXISTING = "existing"
+
+
+class HubSku(Choice):
+    # Basic tiers (B1-B3) cannot run IoT Edge: no cloud-to-device or module twins.
+    F1 = "F1"
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+
+
+class NetworkPolicyEngine(Choice):
+    CALICO = "calico"
+    CILIUM = "cilium"
+    AZURE = "azure"
+
+
+class HostingMode(Choice):
+    VM = "vm"
+    DIND = "dind"
+
+
+class RunStrategy(Choice):
+    ALWAYS = "Always"
+    RERUN_ON_FAILURE = "RerunOnFailure"
+    MANUAL = "Manual"
+    HALTED = "Halted"
+    ONCE = "Once"
+
+
+class EvictionStrategy(Choice):
+    NONE = "None"
+    LIVE_MIGRATE = "LiveMigrate"
+    LIVE_MIGRATE_IF_POSSIBLE = "LiveMigrateIfPossible"
+    EXTERNAL = "External"
+
+
+class IdentityAuth(Choice):
+    """How the device authenticates to IoT Hub."""
+
+    SYMMETRIC_KEY = "symmetricKey"
+    X509_SELF_SIGNED = "x509SelfSigned"
+    X509_CA = "x509CA"
+
+
+class ProvisioningSource(Choice):
+    """manual: this stack creates the identity in the hub; dps: the Device Provisioning Service does."""
+
+    MANUAL = "manual"
+    DPS = "dps"
+
+
+class SshService(Choice):
+    NONE = "none"
+    CLUSTER_IP = "ClusterIP"
+    LOAD_BALANCER = "LoadBalancer"

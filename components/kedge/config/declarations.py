@@ -1,0 +1,154 @@
+"""Every top-level stack setting, declared once: key, default, description, allowed values and
+the per-device key that overrides it.
+
+Pulumi.yaml's `config:` block and the README's settings table are generated from this list
+(`python -m kedge.config.documentation --write`; a test fails when the committed text differs).
+Where a component applies a value, the component owns its default and it is taken from there.
+
+Why a tuple of small dataclasses and not pydantic models: the settings are flat strings,
+numbers and lists whose checks (quantities, MACs, VM sizes, per-device overrides, one message
+per key with the allowed values) are custom either way; a declaration is one line of data that
+the loader, Pulumi.yaml and the README all read, with nothing to translate from pydantic's error
+format back to the user's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from ..azure import aks_cluster, iot_hub
+from ..cluster import edge_dind, edge_vm, virtualization
+from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
+from .choices import (
+    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine,
+    RunStrategy, SshService,
+)
+
+NAMESPACE = "kedge"
+
+UBUNTU_NOBLE_IMAGE = "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `kedge:<key>` setting."""
+
+    key: str
+    default: Any
+    description: str
+    allowed: str = ""  # what values are allowed, for the docs (a Choice's values when `choices` is set)
+    choices: Optional[type[Choice]] = None
+    device_key: Optional[str] = None  # the device entry's key that overrides it
+    device_mode: Optional[str] = None  # the hosting mode whose devices take `device_key`
+    secret: bool = False  # must be set with --secret
+
+    @property
+    def allowed_values(self) -> str:
+        return self.choices.allowed() if self.choices else self.allowed
+
+    @property
+    def pulumi_type(self) -> str:
+        return {bool: "boolean", int: "integer", list: "array", str: "string"}[type(self.default)]
+
+
+def _vm(key: str, default: Any, description: str, device_key: str, **extra: Any) -> Setting:
+    return Setting(key, default, description, device_key=device_key, device_mode="vm", **extra)
+
+
+def _dind(key: str, default: Any, description: str, device_key: str, **extra: Any) -> Setting:
+    return Setting(key, default, description, device_key=device_key, device_mode="dind", **extra)
+
+
+QUANTITY = "a Kubernetes quantity, e.g. 512Mi, 4Gi"
+SETTINGS: tuple[Setting, ...] = (
+    Setting("environment", Environment.DEV.value, "dev or production. Production stacks refuse KubeVirt software emulation.",
+            choices=Environment),
+    Setting("location", "westeurope", "Azure region of the resource group, IoT Hub and AKS cluster, e.g. westeurope.",
+            allowed="an Azure region name"),
+    Setting("cluster", ClusterSource.AKS.value,
+            "aks (create an AKS cluster) or existing (any cluster reachable by kubeconfig: k3s at a site, Arc).", choices=ClusterSource),
+    Setting("kubeconfig", "", "Existing cluster only: its kubeconfig, set with --secret. Empty: the ambient $KUBECONFIG or ~/.kube/config.",
+            allowed="a kubeconfig, as a secret", secret=True),
+    Setting("kubeContext", "", "Existing cluster only: kubeconfig context to use. Empty: the current context."),
+    Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.", allowed="major.minor[.patch]"),
+    Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
+    Setting("aksSystemNodeCount", aks_cluster.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
+    Setting("aksVirtPoolEnabled", True, "Add the tainted virtualization pool that vm-mode devices need."),
+    Setting("aksVirtPoolVmSize", aks_cluster.DEFAULT_VIRT_POOL_VM_SIZE,
+            "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
+            allowed="a D or E size with nested virtualization"),
+    Setting("aksVirtPoolNodeCount", aks_cluster.DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).", allowed="1-100"),
+    Setting("aksNetworkPolicy", aks_cluster.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
+            choices=NetworkPolicyEngine),
+    Setting("hub", HubSource.CREATE.value, "create (a new IoT Hub) or existing (hubName in hubResourceGroup).", choices=HubSource),
+    Setting("hubName", "", "IoT Hub name (3-50 letters, digits, hyphens). Required with hub=existing; empty: auto-named."),
+    Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
+    Setting("hubSku", iot_hub.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
+    Setting("hubCapacity", iot_hub.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
+    Setting("hubSasFallback", True,
+            "Let the registry helpers fall back to the hub's shared access keys when Entra ID fails. false: Entra ID only, "
+            "and a created hub gets local (SAS policy) auth disabled."),
+    Setting("defaultMode", HostingMode.VM.value,
+            "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode),
+    Setting("aziotEdgeVersion", "1.6.0-1", "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1.", allowed="1.6.N[-N]"),
+    Setting("edgeAgentImage", EDGE_AGENT_IMAGE,
+            "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
+    Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
+            allowed=":1.6[.N] or a digest"),
+    Setting("dpsIdScope", "", "ID scope of your Device Provisioning Service, for devices with provisioning: dps.", allowed="0neXXXXXXXX"),
+    Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
+            allowed="an https:// URL"),
+    Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices."),
+    _vm("vmCpuCores", edge_vm.DEFAULT_CPU_CORES, "vCPUs of each VM (1-64); a device may override with cpuCores.", "cpuCores",
+        allowed="1-64"),
+    _vm("vmMemory", edge_vm.DEFAULT_MEMORY, "Memory of each VM as a Kubernetes quantity; device override: memory.", "memory",
+        allowed=f"{QUANTITY}, at least 1Gi"),
+    _vm("vmDiskSize", edge_vm.DEFAULT_DISK_SIZE, "Root disk (DataVolume) size of each VM; device override: diskSize.", "diskSize",
+        allowed=f"{QUANTITY}, at least 1Gi"),
+    _vm("vmImageUrl", UBUNTU_NOBLE_IMAGE, "HTTP(S) URL of the Ubuntu cloud image CDI imports; device override: imageUrl.", "imageUrl",
+        allowed="an http(s) URL"),
+    Setting("vmUbuntuRelease", "24.04", "Ubuntu release of the VM image (22.04 or 24.04): picks Microsoft's package repository.",
+            allowed="22.04, 24.04"),
+    _vm("vmStorageClass", "", "Storage class of VM disks. Empty: the cluster default.", "storageClass"),
+    _vm("vmRunStrategy", edge_vm.DEFAULT_RUN_STRATEGY, "KubeVirt runStrategy: Always, RerunOnFailure, Manual, Halted or Once.",
+        "runStrategy", choices=RunStrategy),
+    _vm("vmEvictionStrategy", virtualization.DEFAULT_EVICTION_STRATEGY,
+        "KubeVirt evictionStrategy: None, LiveMigrate (needs RWX storage), LiveMigrateIfPossible or External.", "evictionStrategy",
+        choices=EvictionStrategy),
+    _vm("vmSshService", edge_vm.DEFAULT_SSH_SERVICE, "SSH Service per VM: none, ClusterIP or LoadBalancer.", "sshService",
+        choices=SshService),
+    Setting("vmSshSourceRanges", [], "CIDRs allowed to reach a LoadBalancer SSH Service.", allowed="CIDRs"),
+    _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ and pushed by you.", "image",
+          allowed="an image pinned to a tag (not latest) or digest"),
+    _dind("dindDockerStorage", edge_dind.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
+          "dockerStorage", allowed=QUANTITY),
+    _dind("dindAziotStorage", edge_dind.DEFAULT_AZIOT_STORAGE,
+          "Persistent volume size for a dind device's /var/lib/aziot (identity and keys).", "aziotStorage", allowed=QUANTITY),
+    _dind("dindStorageClass", "", "Storage class of dind volumes. Empty: the cluster default.", "storageClass"),
+    _dind("dindCpuRequest", edge_dind.DEFAULT_CPU_REQUEST, "CPU request of a dind runtime Pod.", "cpuRequest", allowed=QUANTITY),
+    _dind("dindMemoryRequest", edge_dind.DEFAULT_MEMORY_REQUEST, "Memory request of a dind runtime Pod (edgeHub alone needs 300-500 MB).",
+          "memoryRequest", allowed=QUANTITY),
+    _dind("dindMemoryLimit", edge_dind.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
+          allowed=f"{QUANTITY}, at least the request"),
+    Setting("kubevirtVersion", virtualization.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
+    Setting("cdiVersion", virtualization.DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
+            allowed="vN.N.N"),
+    Setting("kubevirtUseEmulation", False, "Run VMs with software emulation where nodes have no /dev/kvm (dev/test only)."),
+    Setting("kubevirtFeatureGates", [], "KubeVirt feature gates to enable, e.g. [Snapshot]."),
+    Setting("kubevirtInfraReplicas", virtualization.DEFAULT_INFRA_REPLICAS,
+            "Replicas of virt-api and virt-controller (1-3); virt-operator always runs 2.", allowed="1-3"),
+)
+
+# Keys whose value is a list of objects, which Pulumi.yaml's config schema cannot declare.
+OBJECT_SETTINGS: Mapping[str, str] = {
+    "devices": "The fleet: a list of device objects (see the README's Settings section).",
+    "deployments": "Edge deployments: a list of IoT Hub configurations (see the README's Edge deployments section).",
+}
+
+BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def device_overrides(mode: str) -> dict[str, str]:
+    """Device key -> the stack-wide key it overrides, for devices of `mode`."""
+    return {s.device_key: s.key for s in SETTINGS if s.device_mode == mode and s.device_key}

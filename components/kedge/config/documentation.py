@@ -1,0 +1,102 @@
+"""Pulumi.yaml's `config:` block and the README's settings table, generated from the declarations.
+
+    python -m kedge.config.documentation --write   # rewrite both in this repository
+    python -m kedge.config.documentation --check   # exit 1 when either differs
+
+tests/test_project_file.py runs the same comparison, so a setting cannot change in one place only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, Setting
+
+CONFIG_MARKER = "# Generated from kedge/config/declarations.py"
+README_BEGIN = "<!-- settings table: generated from kedge/config/declarations.py -->"
+README_END = "<!-- end of settings table -->"
+
+
+def _yaml_value(value: object) -> str:
+    # JSON is YAML: strings quoted and escaped, lists and booleans as YAML reads them.
+    return json.dumps(value)
+
+
+def pulumi_config_block() -> str:
+    """The `config:` section of Pulumi.yaml, from its marker comment to the end of the file."""
+    lines = [
+        CONFIG_MARKER + " (python -m kedge.config.documentation --write).",
+        "# Declared settings: what `pulumi config` shows, with their defaults. "
+        + " and ".join(f"{NAMESPACE}:{k}" for k in OBJECT_SETTINGS),
+        "# (lists of objects) cannot be declared here; see the README.",
+        "config:",
+    ]
+    for setting in SETTINGS:
+        lines += [f"  {setting.key}:", f"    type: {setting.pulumi_type}"]
+        if setting.pulumi_type == "array":
+            lines += ["    items:", "      type: string"]
+        lines += [f"    description: {_yaml_value(setting.description)}", f"    default: {_yaml_value(setting.default)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _default_cell(setting: Setting) -> str:
+    if setting.default in ("", []):
+        return "(empty)"
+    return f"`{json.dumps(setting.default) if not isinstance(setting.default, str) else setting.default}`"
+
+
+def readme_settings_table() -> str:
+    rows = [
+        README_BEGIN,
+        "",
+        "| key | default | allowed | device override | description |",
+        "|---|---|---|---|---|",
+    ]
+    for setting in SETTINGS:
+        override = f"`{setting.device_key}` ({setting.device_mode})" if setting.device_key else ""
+        allowed = setting.allowed_values + (" (secret)" if setting.secret else "")
+        rows.append(
+            f"| `{NAMESPACE}:{setting.key}` | {_cell(_default_cell(setting))} | {_cell(allowed)} | {override} | {_cell(setting.description)} |"
+        )
+    for key, description in OBJECT_SETTINGS.items():
+        rows.append(f"| `{NAMESPACE}:{key}` | (empty) | a list of objects |  | {_cell(description)} |")
+    return "\n".join([*rows, "", README_END])
+
+
+def render_pulumi_yaml(current: str) -> str:
+    head = current.split(CONFIG_MARKER, 1)[0] if CONFIG_MARKER in current else current.split("\nconfig:", 1)[0] + "\n"
+    return head + pulumi_config_block()
+
+
+def render_readme(current: str) -> str:
+    if README_BEGIN not in current:
+        raise ValueError(f"README has no {README_BEGIN!r} marker")
+    before, rest = current.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    return before + readme_settings_table() + after
+
+
+def main(argv: list[str], root: Path) -> int:
+    files = {root / "Pulumi.yaml": render_pulumi_yaml, root / "README.md": render_readme}
+    stale = []
+    for path, render in files.items():
+        current = path.read_text()
+        wanted = render(current)
+        if wanted != current:
+            stale.append(path.name)
+            if "--write" in argv:
+                path.write_text(wanted)
+    if stale and "--write" not in argv:
+        print(f"out of date: {', '.join(stale)}; run python -m kedge.config.documentation --write", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], Path.cwd()))

@@ -1,0 +1,60 @@
+"""Config errors point at the user's own words: an undeclared key, a stack-wide value, a YAML slip."""
+
+import pytest
+import yaml
+
+from kedge.config.settings import SettingsError, load_settings
+from tests.harness import run_example_stack
+from tests.test_settings import DictSource
+
+
+def problems_of(values, secret=()):
+    with pytest.raises(SettingsError) as raised:
+        load_settings(DictSource(values, secret), "kedge", "test")
+    return raised.value.problems
+
+
+def test_a_misspelled_top_level_key_is_reported_with_a_suggestion():
+    assert problems_of({"vmMemmory": "8Gi", "devices": [{"id": "a"}]}) == (
+        "kedge:vmMemmory: is not a kedge setting; did you mean kedge:vmMemory? allowed: the keys declared in Pulumi.yaml, "
+        "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret names",
+    )
+
+
+def test_an_unknown_key_without_a_close_match_gets_no_guess():
+    (problem,) = problems_of({"flux": "on"})
+    assert problem.startswith("kedge:flux: is not a kedge setting; allowed:")
+
+
+def test_secrets_that_devices_name_are_not_undeclared_keys():
+    values = {"devices": [{"id": "a", "auth": "x509SelfSigned", "certificates": {"identityCert": "aCert", "identityKey": "aKey"}}],
+              "aCert": "pem", "aKey": "pem", "aKye": "pem"}
+    problems = problems_of(values, secret=("aCert", "aKey", "aKye"))
+    assert [p.split(":")[1] for p in problems] == ["aKye"]
+
+
+def test_a_bad_stack_wide_value_is_reported_once_against_its_own_key():
+    problems = problems_of({"vmMemory": "4GB", "devices": [{"id": "a"}, {"id": "b"}, {"id": "c", "memory": "2GB"}]})
+    assert [p.split(": ", 1)[0] for p in problems] == ["kedge:vmMemory", "kedge:devices[2].memory"]
+    assert problems[0] == ("kedge:vmMemory: '4GB' is not a Kubernetes quantity; allowed: a number with an optional suffix such as "
+                           "500m, 2, 512Mi, 4Gi")
+
+
+def test_a_yaml_slip_is_reported_as_such_without_python_words():
+    stack_file = "kedge:devices:\n  - id: edge-1\n  -\n  - mode: dind\n"
+    devices = yaml.safe_load(stack_file)["kedge:devices"]
+    assert devices == [{"id": "edge-1"}, None, {"mode": "dind"}]
+    problems = problems_of({"devices": devices})
+    assert problems == (
+        "kedge:devices[1]: is empty (null), not a device; allowed: a mapping with at least `id:` (an empty `-` line or a "
+        "wrong indentation in the stack file splits or empties an entry)",
+        "kedge:devices[2].id: is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)",
+    )
+    assert not any("None" in p for p in problems)
+
+
+def test_the_program_reports_an_undeclared_key_from_the_real_pulumi_config():
+    """Through PulumiConfigSource: the key comes from the engine's config map, not a test double."""
+    run = run_example_stack("dev", overrides={"vmMemmory": "8Gi"}, expect_error=True)
+    assert "kedge:vmMemmory: is not a kedge setting; did you mean kedge:vmMemory?" in str(run.error)
+    assert run.resources == []  # nothing registered before the settings were checked
