@@ -1,23 +1,16 @@
-"""kedge registers Kubernetes objects and helper commands without the SDK's typed classes
-(components/cluster/kubernetes_object.py, components/azure/helper_command.py). The engine must
-not be able to tell: each request equals the one the typed class sends for the same inputs."""
+"""Built-in Kubernetes kinds are registered through pulumi_kubernetes' typed classes; only CRD kinds
+(KubeVirt, CDI) go through apiextensions.CustomResource. The snapshot test shows the requests are
+what the manifests describe; these tests pin the class choice and what the classes add."""
 
 from importlib import metadata
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 
-from kedge.cluster.kubernetes_object import kubernetes_object, type_token
+from kedge.cluster.kubernetes_object import kubernetes_object, type_token, typed_class
 from tests import replay
 from tests.harness import example_stacks, run_example_stack
-
-REQUEST_FIELDS = ("type", "name", "inputs", "secret_paths", "custom", "delete_before_replace", "protect", "version")
-# Options the typed classes add by themselves (Secret, local.Command).
-CLASS_OPTIONS = {"data", "stringData", "triggers[*]"}
-
-
-def with_typed_class(run):
-    return [r for r in run.resources if replay.typed_class(r.type) is not None and r.type != "kubernetes:yaml/v2:ConfigFile"]
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +18,62 @@ def runs():
     return {stack: run_example_stack(stack) for stack in example_stacks()}
 
 
-@pytest.mark.parametrize("stack", example_stacks())
-def test_every_object_is_registered_as_its_typed_class_would_register_it(stack, runs):
-    run = runs[stack]
-    ours = with_typed_class(run)
-    kinds = {r.type for r in ours}
-    assert {"kubernetes:core/v1:Secret", "kubernetes:core/v1:Namespace", "command:local:Command"} <= kinds
-    for resource in ours:
-        # The program's own options, without parent and dependencies (not the class's doing).
-        options = pulumi.ResourceOptions(
-            delete_before_replace=resource.delete_before_replace or None,
-            additional_secret_outputs=sorted(set(resource.additional_secret_outputs) - CLASS_OPTIONS) or None,
-            replace_on_changes=sorted(set(resource.replace_on_changes) - CLASS_OPTIONS) or None,
-        )
-        [theirs] = replay.record(lambda r=resource, o=options: replay.typed(r, o), stack=stack).registered
-        for field in REQUEST_FIELDS:
-            assert getattr(theirs, field) == getattr(resource, field), (resource.type, resource.name, field)
-        assert set(theirs.additional_secret_outputs) == set(resource.additional_secret_outputs), resource.name
-        assert set(theirs.replace_on_changes) == set(resource.replace_on_changes), resource.name
+@pytest.mark.parametrize(
+    "api_version, kind, cls",
+    [
+        ("v1", "Namespace", k8s.core.v1.Namespace),
+        ("v1", "Secret", k8s.core.v1.Secret),
+        ("v1", "Service", k8s.core.v1.Service),
+        ("v1", "ConfigMap", k8s.core.v1.ConfigMap),
+        ("v1", "ServiceAccount", k8s.core.v1.ServiceAccount),
+        ("v1", "PersistentVolumeClaim", k8s.core.v1.PersistentVolumeClaim),
+        ("apps/v1", "StatefulSet", k8s.apps.v1.StatefulSet),
+        ("apps/v1", "DaemonSet", k8s.apps.v1.DaemonSet),
+        ("networking.k8s.io/v1", "NetworkPolicy", k8s.networking.v1.NetworkPolicy),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole", k8s.rbac.v1.ClusterRole),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", k8s.rbac.v1.ClusterRoleBinding),
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", k8s.admissionregistration.v1.ValidatingAdmissionPolicy),
+    ],
+)
+def test_built_in_kinds_map_to_their_typed_class(api_version, kind, cls):
+    assert typed_class(api_version, kind) is cls
+
+
+@pytest.mark.parametrize("api_version, kind", [("kubevirt.io/v1", "KubeVirt"), ("kubevirt.io/v1", "VirtualMachine"),
+                                               ("cdi.kubevirt.io/v1beta1", "CDI"), ("cdi.kubevirt.io/v1beta1", "DataVolume"),
+                                               ("remediation.medik8s.io/v1alpha1", "NodeHealthCheck")])
+def test_crd_kinds_have_no_typed_class(api_version, kind):
+    assert typed_class(api_version, kind) is None
+
+
+def test_kubernetes_object_returns_the_typed_class_or_a_custom_resource():
+    made = {}
+
+    def register():
+        made["secret"] = kubernetes_object("s", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                                                 "stringData": {"k": "v"}})
+        made["vm"] = kubernetes_object("vm", {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                                              "metadata": {"name": "vm"}, "spec": {"runStrategy": "Always"}})
+
+    mocks = replay.record(register)
+    assert isinstance(made["secret"], k8s.core.v1.Secret)
+    assert isinstance(made["vm"], k8s.apiextensions.CustomResource)
+    vm = next(r for r in mocks.registered if r.name == "vm")
+    assert vm.type == "kubernetes:kubevirt.io/v1:VirtualMachine"
+    assert vm.inputs == {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "vm"},
+                         "spec": {"runStrategy": "Always"}}
+
+
+def test_every_built_in_object_of_every_stack_is_registered_by_its_class(runs):
+    for run in runs.values():
+        for resource in run.resources:
+            if not resource.type.startswith("kubernetes:") or resource.type.startswith("kubernetes:yaml"):
+                continue
+            group_version, kind = resource.type.split(":")[1], resource.type.split(":")[2]
+            api_version = group_version.removeprefix("core/")
+            assert resource.inputs.get("apiVersion") == api_version and resource.inputs.get("kind") == kind
+            if typed_class(api_version, kind) is not None:
+                assert resource.version == metadata.version("pulumi_kubernetes")
 
 
 def test_a_secret_payload_is_secret_and_its_state_too(runs):
@@ -51,7 +82,6 @@ def test_a_secret_payload_is_secret_and_its_state_too(runs):
     for secret in secrets:
         assert "stringData" in secret.secret_paths
         assert set(secret.additional_secret_outputs) >= {"data", "stringData"}
-        assert secret.version == metadata.version("pulumi_kubernetes")
 
 
 @pytest.mark.parametrize(
@@ -70,3 +100,7 @@ def test_type_tokens_follow_the_provider(api_version, kind, token):
 def test_a_manifest_without_api_version_or_kind_is_refused():
     with pytest.raises(ValueError, match="broken: a manifest needs apiVersion and kind"):
         kubernetes_object("broken", {"kind": "Secret", "metadata": {"name": "x"}})
+
+
+def test_registration_under_pulumi_is_not_mistaken_for_a_component():
+    assert issubclass(k8s.apiextensions.CustomResource, pulumi.CustomResource)

@@ -1,6 +1,5 @@
 """The pulumi-command resource that runs one of kedge's registry helpers."""
 
-from importlib import metadata
 from typing import Mapping, Optional
 
 import pulumi
@@ -8,8 +7,6 @@ from pulumi_command import local
 
 from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
 
-COMMAND_TYPE = "command:local:Command"
-COMMAND_PROVIDER_VERSION = metadata.version("pulumi_command")
 # Resolved by /bin/sh when the command runs (pulumi-command's local commands run through it).
 HELPER_PYTHON = '"${KEDGE_PYTHON:-venv/bin/python}"'
 
@@ -37,7 +34,7 @@ def helper_command(
     environment: Mapping[str, pulumi.Input[str]],
     logging: local.Logging,
     opts: pulumi.ResourceOptions,
-) -> pulumi.CustomResource:
+) -> local.Command:
     """`<python> -m <module> create|update|delete`, with the previous state in the environment.
 
     The command line is the same wherever kedge runs from (this repository's editable install or
@@ -45,25 +42,15 @@ def helper_command(
     that pulumi-command starts picks the interpreter when the command runs, `$KEDGE_PYTHON` if
     the Pulumi CLI's environment sets it, else the project's `venv/bin/python` (the command
     provider inherits the CLI's environment, not the program's venv).
-    Registered like `local.Command` would register it (same token, inputs and provider
-    version) without that class's per-field Outputs, which a fleet pays once per device;
-    `stdout` is the one output read back.
     """
     helper = f"{HELPER_PYTHON} -m {module}"
-    return pulumi.CustomResource(
-        COMMAND_TYPE,
+    return local.Command(
         resource_name,
-        {
-            "create": f"{helper} create",
-            "update": f"{helper} update",
-            "delete": f"{helper} delete",
-            "environment": dict(environment),
-            "logging": logging,
-            "addPreviousOutputInEnv": True,
-            "stdout": None,
-        },
-        # As local.Command does: a change of `triggers` (unused here) would replace the command.
-        pulumi.ResourceOptions.merge(
-            pulumi.ResourceOptions(version=COMMAND_PROVIDER_VERSION, replace_on_changes=["triggers[*]"]), opts
-        ),
+        create=f"{helper} create",
+        update=f"{helper} update",
+        delete=f"{helper} delete",
+        environment=dict(environment),
+        logging=logging,
+        add_previous_output_in_env=True,
+        opts=opts,
     )

@@ -163,10 +163,9 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     "spec": service_spec,
                 },
                 children.child(depends_on=[vm]),
-                read_back=["status"] if ssh_service == "LoadBalancer" else (),
             )
             if ssh_service == "LoadBalancer":
-                self.ssh_command = service.status.apply(_ssh_to_load_balancer)
+                self.ssh_command = service.status.load_balancer.ingress.apply(_ssh_to_load_balancer)
             else:
                 self.ssh_command = pulumi.Output.from_input(
                     f"kubectl -n {namespace} port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
@@ -179,8 +178,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         return self._requests
 
 
-def _ssh_to_load_balancer(status: Optional[dict]) -> str:
-    ingress = ((status or {}).get("loadBalancer") or {}).get("ingress")
+def _ssh_to_load_balancer(ingress: Optional[list]) -> str:
     if not ingress:
         return "ssh ubuntu@<load balancer address, once assigned>"
-    return f"ssh ubuntu@{ingress[0].get('ip') or ingress[0].get('hostname')}"
+    return f"ssh ubuntu@{ingress[0].ip or ingress[0].hostname}"

@@ -1,25 +1,23 @@
-"""Kubernetes objects registered from their manifests.
+"""Kubernetes objects registered from their manifests, through pulumi_kubernetes' typed classes.
 
 The in-cluster components build every object as a manifest (a dict with apiVersion, kind,
-metadata, ...), which is also the form the tests check against the upstream OpenAPI schemas,
-and register it here under the type token of the kubernetes provider, with the manifest as
-inputs: the engine and the provider receive the same request the SDK's typed class (say
-`k8s.apps.v1.StatefulSet`) would send.
-
-Why not the typed classes: they cost the program about twice as much per object (one Output
-per declared field, output typing, aliases), and a fleet pays that per device on every
-preview; see benchmarks/fleet.py and README "Fleet scale". What they add that matters is kept:
-the provider version, and a Secret's payload marked secret in inputs and state.
+metadata, ...), which is also the form the tests check against the upstream OpenAPI schemas.
+Built-in kinds (Namespace, Secret, Service, StatefulSet, DaemonSet, NetworkPolicy, RBAC, ...) are
+registered through their typed SDK class (`k8s.apps.v1.StatefulSet`, ...), so the engine gets
+exactly what the SDK sends (aliases for older API versions, a Secret's payload as a secret) and
+transformations, `isinstance` checks and readers see the usual classes. Kinds the SDK has no class
+for (KubeVirt, CDI and other operators' CRDs) go through `k8s.apiextensions.CustomResource`.
 """
 
-from importlib import metadata
-from typing import Any, Iterable, Mapping, Optional
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
 
 import pulumi
+import pulumi_kubernetes as k8s
 
-# The version the typed classes would request when no explicit provider is given.
-PROVIDER_VERSION = metadata.version("pulumi_kubernetes")
-SECRET_PAYLOAD_FIELDS = ("data", "stringData")
+# API groups whose SDK module name differs from the group's first label.
+_GROUP_MODULES = {"rbac.authorization.k8s.io": "rbac", "admissionregistration.k8s.io": "admissionregistration"}
 
 
 def type_token(api_version: str, kind: str) -> str:
@@ -28,31 +26,32 @@ def type_token(api_version: str, kind: str) -> str:
     return f"kubernetes:{group_version}:{kind}"
 
 
-def kubernetes_object(
-    resource_name: str,
-    manifest: Mapping[str, Any],
-    opts: Optional[pulumi.ResourceOptions] = None,
-    read_back: Iterable[str] = (),
-) -> pulumi.CustomResource:
-    """Registers `manifest` as one Kubernetes object.
+def typed_class(api_version: str, kind: str) -> Optional[type]:
+    """The SDK's class for a built-in kind (`k8s.apps.v1.StatefulSet`), or None for a custom resource."""
+    group, _, version = api_version.rpartition("/")
+    module_name = _GROUP_MODULES.get(group, group.split(".")[0]) if group else "core"
+    if group and not group.endswith(".k8s.io") and "." in group:
+        return None  # a CRD group (kubevirt.io, cdi.kubevirt.io, ...)
+    module: Any = getattr(getattr(k8s, module_name, None), version, None)
+    cls = getattr(module, kind, None) if module is not None else None
+    return cls if isinstance(cls, type) and issubclass(cls, pulumi.CustomResource) else None
 
-    `read_back` names top-level fields the caller reads from the live object (e.g. "status"):
-    they become Outputs on the returned resource.
-    """
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def kubernetes_object(
+    resource_name: str, manifest: Mapping[str, Any], opts: Optional[pulumi.ResourceOptions] = None
+) -> pulumi.CustomResource:
+    """Registers `manifest` as one Kubernetes object through its typed class (see the module doc)."""
     if "apiVersion" not in manifest or "kind" not in manifest:
         raise ValueError(f"{resource_name}: a manifest needs apiVersion and kind")
-    inputs = dict(manifest)
-    options = pulumi.ResourceOptions(version=PROVIDER_VERSION)
-    if manifest["apiVersion"] == "v1" and manifest["kind"] == "Secret":
-        for field in SECRET_PAYLOAD_FIELDS:
-            if inputs.get(field) is not None:
-                inputs[field] = pulumi.Output.secret(inputs[field])
-        options.additional_secret_outputs = list(SECRET_PAYLOAD_FIELDS)
-    for field in read_back:
-        inputs.setdefault(field, None)
-    return pulumi.CustomResource(
-        type_token(manifest["apiVersion"], manifest["kind"]),
-        resource_name,
-        inputs,
-        pulumi.ResourceOptions.merge(options, opts),
-    )
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    # Top-level fields become keyword arguments; nested objects keep the manifest's own spelling,
+    # which the SDK accepts for its input types.
+    fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    cls = typed_class(api_version, kind)
+    if cls is None:
+        return k8s.apiextensions.CustomResource(resource_name, api_version=api_version, kind=kind, opts=opts, **fields)
+    return cls(resource_name, opts=opts, **fields)
