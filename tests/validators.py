@@ -18,9 +18,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from tests.harness import ROOT
+from tests import schemas
 
-SCHEMAS_DIR = Path(os.environ.get("KEDGE_SCHEMAS_DIR", ROOT.parent / "shared" / "schemas"))
+SCHEMAS_DIR = schemas.schemas_dir()
 KUBEVIRT_SWAGGER = SCHEMAS_DIR / "kubevirt-v1.9.0-swagger.json"
 CDI_SWAGGER = SCHEMAS_DIR / "cdi-v1.66.0-swagger.json"
 # The newest Kubernetes whose schemas kubernetes-validate ships.
@@ -34,8 +34,12 @@ def validator_missing(reason: str) -> None:
 
 
 def require_file(path: Path) -> Path:
+    """An upstream schema file, checked against its sha256 pin (tests/schemas.py)."""
     if not path.exists():
-        validator_missing(f"{path} not found (the upstream OpenAPI schemas live in ../shared/schemas beside the repository)")
+        validator_missing(f"{path} not found; run `{schemas.FETCH_COMMAND}` to download the pinned upstream schemas")
+    pin = schemas.BY_PATH.get(str(path.relative_to(SCHEMAS_DIR)))
+    if pin is not None:
+        schemas.check(path, pin)
     return path
 
 
