@@ -4,7 +4,7 @@ import re
 
 from kedge.config.settings import SettingsError, load_settings
 from tests.harness import ROOT
-from tests.test_settings import DictSource
+from tests.config.test_settings import DictSource
 
 README = (ROOT / "README.md").read_text()
 

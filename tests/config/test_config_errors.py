@@ -5,7 +5,7 @@ import yaml
 
 from kedge.config.settings import SettingsError, load_settings
 from tests.harness import run_example_stack
-from tests.test_settings import DictSource
+from tests.config.test_settings import DictSource
 
 
 def problems_of(values, secret=()):

@@ -12,7 +12,7 @@ from kedge.render.deployment_manifest import (
 )
 from tests.fake_iothub import POLICIES, FakeIotHub
 from tests.harness import ROOT, run_example_stack
-from tests.test_settings import load, problems_of
+from tests.config.test_settings import load, problems_of
 
 COMMAND = "command:local:Command"
 

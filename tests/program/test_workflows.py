@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from tests.harness import ROOT
-from tests.test_readme import setup_commands
+from tests.program.test_readme import setup_commands
 from tests.validators import validator_missing
 
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -11,7 +11,7 @@ from kedge.config.settings import load_settings
 from tests.harness import (
     DEPLOYER_OBJECT_ID, ROOT, SUBSCRIPTION_ID, KedgeMocks, fake_key, fake_pem, run_example_stack,
 )
-from tests.test_settings import DictSource
+from tests.config.test_settings import DictSource
 
 COMMAND = "command:local:Command"
 IDENTITY = "kedge:index:EdgeDeviceIdentity"
