@@ -7,6 +7,8 @@ import pulumi
 from pulumi_azure_native import containerservice
 
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
+from ..args import check_args, choice_values, one_of, whole_number
+from ..choices import NetworkPolicyEngine
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_NETWORK_POLICY = "calico"
@@ -39,6 +41,13 @@ class AksClusterArgs(TypedDict):
     """Network policy engine: calico (default), cilium or azure."""
 
 
+_ARG_RULES = {
+    "system_node_count": whole_number(1, 100),
+    "virt_pool_node_count": whole_number(1, 100),
+    "network_policy": one_of(*choice_values(NetworkPolicyEngine)),
+}
+
+
 class AksCluster(pulumi.ComponentResource):
     """An AKS cluster and the kubeconfig to reach it."""
 
@@ -50,6 +59,7 @@ class AksCluster(pulumi.ComponentResource):
     """Kubeconfig for the cluster (a secret)."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("AksCluster", args, AksClusterArgs, _ARG_RULES)
         super().__init__("kedge:index:AksCluster", name, None, opts)
         virt_pool_enabled = args.get("virt_pool_enabled", True)
         network_policy = args.get("network_policy") or DEFAULT_NETWORK_POLICY

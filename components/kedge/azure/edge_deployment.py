@@ -9,6 +9,7 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, helper_command
+from ..args import check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
 
@@ -34,6 +35,11 @@ class EdgeDeploymentArgs(TypedDict):
     """Configuration labels."""
 
 
+_ARG_RULES = {
+    "priority": whole_number(0, 2_147_483_647),
+}
+
+
 class EdgeDeployment(pulumi.ComponentResource):
     """Created, updated in place (priority, target, labels) or replaced (content), and deleted."""
 
@@ -41,6 +47,7 @@ class EdgeDeployment(pulumi.ComponentResource):
     """The configuration id."""
 
     def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("EdgeDeployment", args, EdgeDeploymentArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
         configuration = {
             "id": args["deployment_id"],

@@ -9,6 +9,7 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import device as device_registry
 from .helper_command import credential_environment, helper_command
+from ..args import check_args, one_of
 
 HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
@@ -39,6 +40,11 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
 
 
+_ARG_RULES = {
+    "auth": one_of(*AUTH_TYPES),
+}
+
+
 class EdgeDeviceIdentity(pulumi.ComponentResource):
     """An IoT Edge-enabled device identity: created or adopted, updated in place, deleted on destroy."""
 
@@ -52,6 +58,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
     """The device connection string (secret; empty for X.509)."""
 
     def __init__(self, name: str, args: EdgeDeviceIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("EdgeDeviceIdentity", args, EdgeDeviceIdentityArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeDeviceIdentity", name, None, opts)
         auth = args.get("auth") or "symmetricKey"
         if auth not in AUTH_TYPES:

@@ -5,6 +5,9 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import authorization, iothub
 
+from ..args import check_args, choice_values, one_of, whole_number
+from ..choices import HubSku
+
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_SKU = "S1"
 DEFAULT_CAPACITY = 1
@@ -52,6 +55,12 @@ class IotHubArgs(TypedDict):
     also gets IoT Hub Data Contributor, the narrowest built-in role covering them (default false)."""
 
 
+_ARG_RULES = {
+    "sku": one_of(*choice_values(HubSku)),
+    "capacity": whole_number(1, 200),
+}
+
+
 class IotHub(pulumi.ComponentResource):
     """An Azure IoT Hub, created or referenced, with its hostname and ids as outputs."""
 
@@ -69,6 +78,7 @@ class IotHub(pulumi.ComponentResource):
     """Primary key of the service policy (a secret; empty when sas_fallback is false)."""
 
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("IotHub", args, IotHubArgs, _ARG_RULES)
         super().__init__("kedge:index:IotHub", name, None, opts)
         sku = args.get("sku") or DEFAULT_SKU
         capacity = args.get("capacity") or DEFAULT_CAPACITY

@@ -19,6 +19,7 @@ from ..options import ChildOptions
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
+from ..args import check_args, matches, quantity
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_CPU_REQUEST = "500m"
@@ -63,6 +64,17 @@ class EdgeDindRuntimeArgs(TypedDict):
     """Memory limit (default 2Gi)."""
 
 
+_ARG_RULES = {
+    "name": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "docker_storage": quantity("64Mi"),
+    "aziot_storage": quantity("64Mi"),
+    "cpu_request": quantity(),
+    "memory_request": quantity("64Mi"),
+    "memory_limit": quantity("64Mi"),
+}
+
+
 class EdgeDindRuntime(pulumi.ComponentResource):
     """A one-replica StatefulSet running IoT Edge and its engine, with its config Secret.
 
@@ -74,6 +86,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
     """The StatefulSet's name."""
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("EdgeDindRuntime", args, EdgeDindRuntimeArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]

@@ -17,6 +17,8 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
+from ..args import check_args, choice_values, matches, one_of, quantity, whole_number
+from ..choices import EvictionStrategy, RunStrategy, SshService
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_SSH_SERVICE = "ClusterIP"
@@ -61,6 +63,20 @@ class EdgeVirtualMachineArgs(TypedDict):
     """Where the VM may run."""
 
 
+_ARG_RULES = {
+    "name": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "mac_address": matches(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", "six colon-separated lower-case hex pairs, e.g. 02:00:00:00:00:01"),
+    "image_url": matches(r"https?://\S+", "an http(s) URL of a cloud image"),
+    "cpu_cores": whole_number(1, 64),
+    "memory": quantity("1Gi"),
+    "disk_size": quantity("1Gi"),
+    "run_strategy": one_of(*choice_values(RunStrategy)),
+    "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
+    "ssh_service": one_of(*choice_values(SshService)),
+}
+
+
 class EdgeVirtualMachine(pulumi.ComponentResource):
     """A VirtualMachine running IoT Edge, its two Secrets and an optional SSH Service.
 
@@ -74,6 +90,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
     """How to reach the VM over SSH (empty when no SSH Service)."""
 
     def __init__(self, name: str, args: EdgeVirtualMachineArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("EdgeVirtualMachine", args, EdgeVirtualMachineArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeVirtualMachine", name, None, opts)
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]

@@ -6,6 +6,7 @@ import pulumi
 
 from ..options import ChildOptions
 from .kubernetes_object import kubernetes_object
+from ..args import check_args, matches, one_of
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
@@ -32,6 +33,12 @@ class EdgeNamespaceArgs(TypedDict):
     """Extra namespace labels."""
 
 
+_ARG_RULES = {
+    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "pod_security": one_of("privileged", "baseline", "restricted"),
+}
+
+
 class EdgeNamespace(pulumi.ComponentResource):
     """A namespace with a Pod Security level and a default-deny NetworkPolicy plus the egress IoT Edge needs.
 
@@ -42,6 +49,7 @@ class EdgeNamespace(pulumi.ComponentResource):
     """The namespace name."""
 
     def __init__(self, name: str, args: EdgeNamespaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("EdgeNamespace", args, EdgeNamespaceArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
         children = ChildOptions(self, opts)
         level = args["pod_security"]

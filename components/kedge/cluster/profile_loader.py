@@ -18,6 +18,7 @@ from ..options import ChildOptions
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
+from ..args import check_args
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"
@@ -63,6 +64,9 @@ class ProfileLoaderArgs(TypedDict):
     """Keeps the pod running after the init steps (default registry.k8s.io/pause:3.10)."""
 
 
+_ARG_RULES = {}
+
+
 class ProfileLoader(pulumi.ComponentResource):
     """DaemonSet that installs kedge's AppArmor and seccomp profiles on every node.
 
@@ -77,6 +81,7 @@ class ProfileLoader(pulumi.ComponentResource):
     """The seccomp profile path pods reference (type Localhost)."""
 
     def __init__(self, name: str, args: ProfileLoaderArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("ProfileLoader", args, ProfileLoaderArgs, _ARG_RULES)
         super().__init__("kedge:index:ProfileLoader", name, None, opts)
         children = ChildOptions(self, opts)
         loader_namespace = args.get("namespace") or "kedge-profiles"

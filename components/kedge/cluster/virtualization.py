@@ -15,6 +15,8 @@ from ..options import ChildOptions
 from ..render.quantities import MI, Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
+from ..args import check_args, choice_values, matches, one_of, whole_number
+from ..choices import EvictionStrategy
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
@@ -56,6 +58,14 @@ class VirtualizationArgs(TypedDict):
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
 
 
+_ARG_RULES = {
+    "kubevirt_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.9.0"),
+    "cdi_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.66.0"),
+    "infra_replicas": whole_number(1, 3),
+    "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
+}
+
+
 class Virtualization(pulumi.ComponentResource):
     """KubeVirt + CDI installed and Available.
 
@@ -70,6 +80,7 @@ class Virtualization(pulumi.ComponentResource):
     """The CDI release installed."""
 
     def __init__(self, name: str, args: VirtualizationArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_args("Virtualization", args, VirtualizationArgs, _ARG_RULES)
         super().__init__("kedge:index:Virtualization", name, None, opts)
         children = ChildOptions(self, opts)
         kubevirt_version = args.get("kubevirt_version") or DEFAULT_KUBEVIRT_VERSION

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 from ..azure import aks_cluster, iot_hub
 from ..cluster import edge_dind, edge_vm, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
-from .choices import (
+from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine,
     RunStrategy, SshService,
 )

@@ -27,7 +27,7 @@ from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualizatio
 from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
-from .choices import (
+from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
     NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService,
 )

@@ -1,4 +1,4 @@
-"""The closed sets of values stack settings take (each value is what users write). Pure."""
+"""The closed sets of values settings and component arguments take (each value is what users write). Pure."""
 
 from __future__ import annotations
 

@@ -1,0 +1,85 @@
+"""Checks of a component's arguments when it is constructed, for library users.
+
+A TypedDict is not checked at run time: `cpu_core=8` (a typo) would be ignored silently and
+`run_strategy="always"` would reach the VM spec. Every component calls `check_args` first, which
+reports every problem at once, naming the component, the argument, the bad value and what is
+allowed. Values that are Pulumi Outputs are known only later and are not checked here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+
+from .render.quantities import parse_quantity
+
+Rule = Callable[[Any], Optional[str]]  # a bad value's problem ("allowed: ..."), or None
+
+
+class ComponentArgsError(ValueError):
+    """Raised when a component is constructed with arguments it cannot use."""
+
+
+@functools.lru_cache(maxsize=None)
+def _declared(args_type: type) -> tuple[frozenset, frozenset]:
+    return frozenset(args_type.__annotations__), frozenset(getattr(args_type, "__required_keys__", ()))
+
+
+def check_args(component: str, args: Mapping[str, Any], args_type: type, rules: Mapping[str, Rule] = {}) -> None:
+    """Raises ComponentArgsError listing unknown and missing arguments and values `rules` refuse."""
+    if not isinstance(args, Mapping):
+        raise ComponentArgsError(f"{component}: args must be a {args_type.__name__} (a dict), not {type(args).__name__}")
+    declared, required = _declared(args_type)
+    problems = []
+    for name in sorted(set(args) - declared):
+        guess = difflib.get_close_matches(name, declared, n=1, cutoff=0.7)
+        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        problems.append(f"unknown argument {name!r}; {hint}allowed: {', '.join(sorted(declared))}")
+    problems += [f"argument {name!r} is required" for name in sorted(required - set(args))]
+    for name, rule in rules.items():
+        value = args.get(name)
+        if value is None or isinstance(value, pulumi.Output):
+            continue
+        problem = rule(value)
+        if problem:
+            problems.append(f"{name}={value!r} is not allowed; allowed: {problem}")
+    if problems:
+        raise ComponentArgsError(f"{component}: " + "; ".join(problems))
+
+
+def one_of(*values: str) -> Rule:
+    return lambda value: None if value in values else ", ".join(values)
+
+
+def quantity(minimum: Optional[str] = None) -> Rule:
+    def rule(value: Any) -> Optional[str]:
+        allowed = "a Kubernetes quantity such as 512Mi or 4Gi" + (f", at least {minimum}" if minimum else "")
+        try:
+            amount = parse_quantity(value)
+        except (ValueError, InvalidOperation, TypeError, AttributeError):
+            return allowed
+        return allowed if amount <= Decimal(0) or (minimum and amount < parse_quantity(minimum)) else None
+
+    return rule
+
+
+def whole_number(minimum: int, maximum: int) -> Rule:
+    def rule(value: Any) -> Optional[str]:
+        ok = isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum
+        return None if ok else f"a whole number from {minimum} to {maximum}"
+
+    return rule
+
+
+def matches(pattern: str, description: str) -> Rule:
+    compiled = re.compile(pattern)
+    return lambda value: None if isinstance(value, str) and compiled.fullmatch(value) else description
+
+
+def choice_values(choice: type) -> tuple[str, ...]:
+    return tuple(member.value for member in choice)
