@@ -81,5 +81,9 @@ def matches(pattern: str, description: str) -> Rule:
     return lambda value: None if isinstance(value, str) and compiled.fullmatch(value) else description
 
 
+# Kubernetes object names and namespaces (DNS-1123 labels).
+DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
+
+
 def choice_values(choice: type) -> tuple[str, ...]:
     return tuple(member.value for member in choice)

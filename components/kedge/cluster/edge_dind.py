@@ -19,7 +19,7 @@ from ..options import ChildOptions
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
-from ..args import check_args, matches, quantity
+from ..args import DNS_LABEL, check_args, quantity
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_CPU_REQUEST = "500m"
@@ -65,8 +65,8 @@ class EdgeDindRuntimeArgs(TypedDict):
 
 
 _ARG_RULES = {
-    "name": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
-    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "name": DNS_LABEL,
+    "namespace": DNS_LABEL,
     "docker_storage": quantity("64Mi"),
     "aziot_storage": quantity("64Mi"),
     "cpu_request": quantity(),

@@ -17,7 +17,7 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
-from ..args import check_args, choice_values, matches, one_of, quantity, whole_number
+from ..args import DNS_LABEL, check_args, choice_values, matches, one_of, quantity, whole_number
 from ..choices import EvictionStrategy, RunStrategy, SshService
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -64,8 +64,8 @@ class EdgeVirtualMachineArgs(TypedDict):
 
 
 _ARG_RULES = {
-    "name": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
-    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "name": DNS_LABEL,
+    "namespace": DNS_LABEL,
     "mac_address": matches(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", "six colon-separated lower-case hex pairs, e.g. 02:00:00:00:00:01"),
     "image_url": matches(r"https?://\S+", "an http(s) URL of a cloud image"),
     "cpu_cores": whole_number(1, 64),

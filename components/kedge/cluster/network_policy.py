@@ -6,7 +6,7 @@ import pulumi
 
 from ..options import ChildOptions
 from .kubernetes_object import kubernetes_object
-from ..args import check_args, matches, one_of
+from ..args import DNS_LABEL, check_args, one_of
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
@@ -34,7 +34,7 @@ class EdgeNamespaceArgs(TypedDict):
 
 
 _ARG_RULES = {
-    "namespace": matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter"),
+    "namespace": DNS_LABEL,
     "pod_security": one_of("privileged", "baseline", "restricted"),
 }
 
