@@ -3,6 +3,8 @@
 Kept in its own folder so it never collides with the program's __main__.py at the top level.
 """
 
+from importlib import metadata
+
 from pulumi.provider.experimental import component_provider_host
 
 from kedge.azure.aks_cluster import AksCluster
@@ -27,5 +29,9 @@ COMPONENTS = [
     EdgeDindRuntime,
 ]
 
+# The installed package's version (pyproject.toml), not the host's default 0.0.0, so generated SDKs
+# and `pulumi package add` record which kedge they were made from.
+PROVIDER_VERSION = metadata.version("kedge")
+
 if __name__ == "__main__":
-    component_provider_host(name="kedge", components=COMPONENTS)
+    component_provider_host(name="kedge", components=COMPONENTS, version=PROVIDER_VERSION)

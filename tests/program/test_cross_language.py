@@ -70,3 +70,12 @@ def test_optional_inputs_are_optional_and_required_ones_required(schema):
     by_name = {python: hub.inputs[schema_name] for schema_name, python in hub.inputs_mapping.items()}
     assert not by_name["location"].optional and not by_name["resource_group_name"].optional
     assert by_name["sku"].optional and by_name["existing"].optional
+
+
+def test_the_provider_reports_the_version_in_pyproject():
+    import runpy
+    import tomllib
+
+    provider = runpy.run_path(str(ROOT / "provider" / "__main__.py"), run_name="kedge_provider")
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert provider["PROVIDER_VERSION"] == version != "0.0.0"
