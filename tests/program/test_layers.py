@@ -105,3 +105,8 @@ def test_nothing_in_the_repository_imports_components():
                  *(ROOT / "provider").glob("*.py"), *PACKAGE.rglob("*.py")]:
         imported = absolute_imports(path.read_text(), "x", False)
         assert not [n for n in imported if n.split(".")[0] == "components"], path
+
+
+def test_docstrings_name_modules_by_their_kedge_path():
+    for path in PACKAGE.rglob("*.py"):
+        assert "components/" not in path.read_text(), path

@@ -26,7 +26,7 @@ class EdgeDeploymentArgs(TypedDict):
     priority: int
     """Higher wins where deployments overlap."""
     modules_content: dict[str, Any]
-    """content.modulesContent (see components/deployment_manifest.py)."""
+    """content.modulesContent (see kedge.render.deployment_manifest)."""
     owner: str
     """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
     registry_policy_key: NotRequired[Optional[pulumi.Input[str]]]

@@ -36,7 +36,7 @@ class EdgeVirtualMachineArgs(TypedDict):
     namespace: str
     """Namespace of the VM, its Secrets and Service (make the component depend on it)."""
     user_data: str
-    """cloud-init user-data (no secrets in it; see components/cluster/cloud_init.py)."""
+    """cloud-init user-data (no secrets in it; see kedge.render.cloud_init)."""
     config_files: dict[str, pulumi.Input[str]]
     """Files for the config disk: config.toml and certificates (secrets)."""
     mac_address: str

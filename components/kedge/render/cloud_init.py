@@ -27,7 +27,7 @@ UBUNTU_RELEASES = ("22.04", "24.04")
 
 @dataclass(frozen=True)
 class GuestCertificates:
-    """Certificate file names present on the config disk (see components/device_config.py)."""
+    """Certificate file names present on the config disk (see kedge.wiring.device_files)."""
 
     public: Sequence[str] = ()  # installed 0644, owned by aziotcs
     private: Sequence[str] = ()  # installed 0600, owned by aziotks
