@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -233,3 +234,18 @@ class FakeIotHub:
                 pass
 
         return Handler
+
+
+def sas_environment(hub: "FakeIotHub") -> dict:
+    """What a registry helper needs to reach `hub` with its SAS policy keys, as pulumi-command
+    would pass it (plus PATH)."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "KEDGE_HUB_HOSTNAME": hub.hostname,
+        "KEDGE_REGISTRY_ENDPOINT": hub.endpoint,
+        "KEDGE_AUTH": "sas",
+        "KEDGE_REGISTRY_POLICY": "registryReadWrite",
+        "KEDGE_REGISTRY_KEY": POLICIES["registryReadWrite"][0],
+        "KEDGE_SERVICE_POLICY": "service",
+        "KEDGE_SERVICE_KEY": POLICIES["service"][0],
+    }

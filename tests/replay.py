@@ -1,8 +1,7 @@
 """Registers recorded resources again, bare or through the SDK's typed classes, under fresh mocks.
 
-Used by the registration-equivalence tests (kedge registers Kubernetes objects and helper
-commands without the typed classes; the engine must see the same request) and by the fleet
-benchmark's floors.
+Used by the registration tests and by the fleet benchmark's floors: the bare floor (no class
+around a registration) and the typed floor (the SDK's classes, which the program itself uses).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_command import local
 
+from kedge.cluster.kubernetes_object import keyword_arguments, kubernetes_object
 from tests.harness import KedgeMocks, Registered, fresh_mocks
 
 Constructor = Callable[[str, dict, pulumi.ResourceOptions], pulumi.Resource]
@@ -72,29 +72,17 @@ def bare(resource: Registered, opts: pulumi.ResourceOptions) -> pulumi.Resource:
 
 
 def typed_class(type_token: str) -> Optional[Constructor]:
-    """How the SDK's typed class for `type_token` registers recorded inputs, or None if it has none."""
+    """How the SDK's typed class for `type_token` registers recorded inputs, or None if it has none.
+
+    Kubernetes objects go through the program's own `kubernetes_object`, which picks the typed
+    class for a built-in kind and apiextensions.CustomResource for a CRD kind."""
     if type_token == "command:local:Command":
-        return lambda name, inputs, opts: local.Command(name, opts=opts, **_keyword_arguments(inputs))
+        return lambda name, inputs, opts: local.Command(name, opts=opts, **keyword_arguments(inputs))
     if type_token == "kubernetes:yaml/v2:ConfigFile":
         return lambda name, inputs, opts: k8s.yaml.v2.ConfigFile(name, file=inputs["file"], opts=opts)
-    parts = type_token.split(":")
-    if parts[0] != "kubernetes" or len(parts) != 3:
-        return None
-    group_version, kind = parts[1], parts[2]
-    module: Any = k8s
-    for part in group_version.replace(".k8s.io", "").replace(".authorization", "").split("/"):
-        module = getattr(module, part, None)
-        if module is None:
-            break
-    cls = getattr(module, kind, None) if module is not None else None
-    if cls is None:  # a custom resource (KubeVirt, CDI)
-        return lambda name, inputs, opts: k8s.apiextensions.CustomResource(
-            name, opts=opts, api_version=inputs["apiVersion"], kind=inputs["kind"],
-            **_keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")}),
-        )
-    return lambda name, inputs, opts: cls(
-        name, opts=opts, **_keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")})
-    )
+    if type_token.startswith("kubernetes:") and type_token.count(":") == 2:
+        return lambda name, inputs, opts: kubernetes_object(name, inputs, opts)
+    return None
 
 
 def typed(resource: Registered, opts: pulumi.ResourceOptions) -> pulumi.Resource:
@@ -110,7 +98,3 @@ def replay(recorded: list[Registered], register: Callable[[Registered, pulumi.Re
     created: dict[str, pulumi.Resource] = {}
     for resource in recorded:
         created[resource.urn] = register(resource, replay_options(resource, created))
-
-
-def _keyword_arguments(inputs: dict) -> dict:
-    return {"".join(f"_{c.lower()}" if c.isupper() else c for c in key): value for key, value in inputs.items()}

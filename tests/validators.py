@@ -37,10 +37,16 @@ def require_file(path: Path) -> Path:
     """An upstream schema file, checked against its sha256 pin (tests/schemas.py)."""
     if not path.exists():
         validator_missing(f"{path} not found; run `{schemas.FETCH_COMMAND}` to download the pinned upstream schemas")
-    pin = schemas.BY_PATH.get(str(path.relative_to(SCHEMAS_DIR)))
-    if pin is not None:
-        schemas.check(path, pin)
+    _check_pin_once(str(path))
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def _check_pin_once(path: str) -> None:
+    """Hashes a schema file once per test run (validators call require_file for every object)."""
+    pin = schemas.BY_PATH.get(str(Path(path).relative_to(SCHEMAS_DIR)))
+    if pin is not None:
+        schemas.check(Path(path), pin)
 
 
 def require_command(name: str, package: str) -> str:

@@ -1,7 +1,6 @@
 """Edge deployments: manifests field by field, validation, the helper against the local hub."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 from kedge.render.deployment_manifest import (
     CREATE_OPTIONS_CHUNK, DeploymentSpec, ModuleSpec, modules_content, split_create_options,
 )
-from tests.fake_iothub import POLICIES, FakeIotHub
+from tests.fake_iothub import POLICIES, FakeIotHub, sas_environment
 from tests.harness import ROOT, run_example_stack
 from tests.config.test_settings import load, problems_of
 
@@ -115,10 +114,7 @@ def test_program_declares_deployments_that_replace_on_content_change_only():
 # --- the helper against the local hub ---------------------------------------------------
 
 def run_helper(hub, operation, configuration=None, content=None, previous=None):
-    env = {
-        "PATH": os.environ.get("PATH", ""), "KEDGE_HUB_HOSTNAME": hub.hostname, "KEDGE_REGISTRY_ENDPOINT": hub.endpoint,
-        "KEDGE_AUTH": "sas", "KEDGE_REGISTRY_POLICY": "registryReadWrite", "KEDGE_REGISTRY_KEY": POLICIES["registryReadWrite"][0],
-    }
+    env = sas_environment(hub)
     if configuration is not None:
         env["KEDGE_CONFIGURATION"] = json.dumps({"owner": "kedge/test", "labels": {}, **configuration})
         env["KEDGE_CONTENT"] = json.dumps(content)

@@ -1,7 +1,6 @@
 """The device-identity helper against a local registry server: real HTTP, real SAS signatures."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -9,7 +8,7 @@ import pytest
 
 from kedge.azure.registry.client import sas_token
 from kedge.azure.registry.device import OWNER_TAG
-from tests.fake_iothub import POLICIES, FakeIotHub
+from tests.fake_iothub import POLICIES, FakeIotHub, sas_environment
 from tests.harness import ROOT
 
 OWNER = "kedge/test"
@@ -22,16 +21,7 @@ def hub():
 
 
 def run_helper(hub, operation, spec=None, previous=None, **env_overrides):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "KEDGE_HUB_HOSTNAME": hub.hostname,
-        "KEDGE_REGISTRY_ENDPOINT": hub.endpoint,
-        "KEDGE_AUTH": "sas",
-        "KEDGE_REGISTRY_POLICY": "registryReadWrite",
-        "KEDGE_REGISTRY_KEY": POLICIES["registryReadWrite"][0],
-        "KEDGE_SERVICE_POLICY": "service",
-        "KEDGE_SERVICE_KEY": POLICIES["service"][0],
-    }
+    env = sas_environment(hub)
     if spec is not None:
         env["KEDGE_DEVICE"] = json.dumps({"owner": OWNER, **spec})
     if previous is not None:

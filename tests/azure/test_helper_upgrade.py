@@ -5,14 +5,13 @@ changed command line causes must only read."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from tests import snapshot
-from tests.fake_iothub import POLICIES, FakeIotHub
+from tests.fake_iothub import FakeIotHub, sas_environment
 from tests.harness import ROOT
 
 
@@ -44,11 +43,7 @@ def project_dir(tmp_path):
 
 def run_shell(command: str, cwd, hub, **variables) -> subprocess.CompletedProcess:
     """Runs a recorded command line the way pulumi-command does (`/bin/sh -c`)."""
-    env = {
-        "PATH": os.environ.get("PATH", ""), "KEDGE_HUB_HOSTNAME": hub.hostname, "KEDGE_REGISTRY_ENDPOINT": hub.endpoint,
-        "KEDGE_AUTH": "sas", "KEDGE_REGISTRY_POLICY": "registryReadWrite", "KEDGE_REGISTRY_KEY": POLICIES["registryReadWrite"][0],
-        "KEDGE_SERVICE_POLICY": "service", "KEDGE_SERVICE_KEY": POLICIES["service"][0], **variables,
-    }
+    env = {**sas_environment(hub), **variables}
     return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -16,10 +16,6 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-# API groups whose SDK module name differs from the group's first label.
-_GROUP_MODULES = {"rbac.authorization.k8s.io": "rbac", "admissionregistration.k8s.io": "admissionregistration"}
-
-
 def type_token(api_version: str, kind: str) -> str:
     """The provider's token: kubernetes:<group>/<version>:<Kind>, with the core group named "core"."""
     group_version = api_version if "/" in api_version else f"core/{api_version}"
@@ -29,16 +25,18 @@ def type_token(api_version: str, kind: str) -> str:
 def typed_class(api_version: str, kind: str) -> Optional[type]:
     """The SDK's class for a built-in kind (`k8s.apps.v1.StatefulSet`), or None for a custom resource."""
     group, _, version = api_version.rpartition("/")
-    module_name = _GROUP_MODULES.get(group, group.split(".")[0]) if group else "core"
     if group and not group.endswith(".k8s.io") and "." in group:
         return None  # a CRD group (kubevirt.io, cdi.kubevirt.io, ...)
+    # The SDK names a group's module after its first label (rbac.authorization.k8s.io -> rbac).
+    module_name = group.split(".")[0] if group else "core"
     module: Any = getattr(getattr(k8s, module_name, None), version, None)
     cls = getattr(module, kind, None) if module is not None else None
     return cls if isinstance(cls, type) and issubclass(cls, pulumi.CustomResource) else None
 
 
-def _snake(key: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+def keyword_arguments(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level camelCase fields as the SDK classes' snake_case keyword arguments."""
+    return {"".join(f"_{c.lower()}" if c.isupper() else c for c in key): value for key, value in fields.items()}
 
 
 def kubernetes_object(
@@ -50,7 +48,7 @@ def kubernetes_object(
     api_version, kind = manifest["apiVersion"], manifest["kind"]
     # Top-level fields become keyword arguments; nested objects keep the manifest's own spelling,
     # which the SDK accepts for its input types.
-    fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    fields = keyword_arguments({k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")})
     cls = typed_class(api_version, kind)
     if cls is None:
         return k8s.apiextensions.CustomResource(resource_name, api_version=api_version, kind=kind, opts=opts, **fields)

@@ -64,9 +64,6 @@ class ProfileLoaderArgs(TypedDict):
     """Keeps the pod running after the init steps (default registry.k8s.io/pause:3.10)."""
 
 
-_ARG_RULES = {}
-
-
 class ProfileLoader(pulumi.ComponentResource):
     """DaemonSet that installs kedge's AppArmor and seccomp profiles on every node.
 
@@ -81,7 +78,7 @@ class ProfileLoader(pulumi.ComponentResource):
     """The seccomp profile path pods reference (type Localhost)."""
 
     def __init__(self, name: str, args: ProfileLoaderArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        check_args("ProfileLoader", args, ProfileLoaderArgs, _ARG_RULES)
+        check_args("ProfileLoader", args, ProfileLoaderArgs)
         super().__init__("kedge:index:ProfileLoader", name, None, opts)
         children = ChildOptions(self, opts)
         loader_namespace = args.get("namespace") or "kedge-profiles"

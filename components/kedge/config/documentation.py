@@ -70,8 +70,9 @@ def readme_settings_table() -> str:
 
 
 def render_pulumi_yaml(current: str) -> str:
-    head = current.split(CONFIG_MARKER, 1)[0] if CONFIG_MARKER in current else current.split("\nconfig:", 1)[0] + "\n"
-    return head + pulumi_config_block()
+    if CONFIG_MARKER not in current:
+        raise ValueError(f"Pulumi.yaml has no {CONFIG_MARKER!r} marker")
+    return current.split(CONFIG_MARKER, 1)[0] + pulumi_config_block()
 
 
 def render_readme(current: str) -> str:

@@ -37,6 +37,11 @@ class DeviceSpec:
     tags: dict = field(default_factory=dict)
     adopt: bool = False
 
+    @property
+    def desired_tags(self) -> dict:
+        """The twin tags this stack sets: the declared ones and its owner tag."""
+        return {**self.tags, OWNER_TAG: self.owner}
+
     @classmethod
     def from_json(cls, text: str) -> "DeviceSpec":
         raw = json.loads(text)
@@ -118,8 +123,7 @@ class DeviceRegistry:
         raise RegistryError(412, f"writing device {spec.device_id!r}: it kept changing underneath")
 
     def _write_tags(self, spec: DeviceSpec, previously_managed: list) -> list:
-        desired = dict(spec.tags)
-        desired[OWNER_TAG] = spec.owner
+        desired = spec.desired_tags
         # Tags this stack set before but no longer wants are removed (null); others' tags stay.
         removed = {name: None for name in previously_managed if name not in desired}
         status, answer, _ = self.client.call("PATCH", self._path("twins", spec.device_id), {"tags": {**desired, **removed}}, if_match="*")
@@ -192,7 +196,7 @@ class DeviceRegistry:
 
     @staticmethod
     def _tags_match(spec: DeviceSpec, tags: dict, previously_managed: list) -> bool:
-        desired = {**spec.tags, OWNER_TAG: spec.owner}
+        desired = spec.desired_tags
         return all(tags.get(name) == value for name, value in desired.items()) and not any(
             name in tags for name in previously_managed if name not in desired)
 
@@ -208,7 +212,7 @@ class DeviceRegistry:
             if self._tags_match(spec, tags, previously_managed):
                 # E.g. only the helper's command line changed: reads only, nothing written.
                 log(f"{spec.device_id}: already as declared; nothing written")
-                return self._state(current, bool(previous.get("created")), sorted({**spec.tags, OWNER_TAG: spec.owner}))
+                return self._state(current, bool(previous.get("created")), sorted(spec.desired_tags))
         device = self._put_device(spec, current)
         managed = self._write_tags(spec, previously_managed)
         log(f"{spec.device_id}: updated")
