@@ -4,6 +4,7 @@ Reads like the architecture: settings -> Azure layer -> in-cluster layer -> expo
 """
 
 import gc
+from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -59,12 +60,19 @@ creates_azure_resources = settings.hub.source is HubSource.CREATE or settings.cl
 resource_group = (
     resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location) if creates_azure_resources else None
 )
+hub_resource_group: pulumi.Input[str]
+if settings.hub.source is HubSource.EXISTING:
+    assert settings.hub.resource_group is not None  # load_settings requires it for an existing hub
+    hub_resource_group = settings.hub.resource_group
+else:
+    assert resource_group is not None  # created above for a created hub
+    hub_resource_group = resource_group.name
 
 hub = IotHub(
     "hub",
     IotHubArgs(
         location=settings.location,
-        resource_group_name=settings.hub.resource_group if settings.hub.source is HubSource.EXISTING else resource_group.name,
+        resource_group_name=hub_resource_group,
         sku=settings.hub.sku.value,
         capacity=settings.hub.capacity,
         name=settings.hub.name,
@@ -95,7 +103,8 @@ for device in settings.devices:
                 auth=device.identity.auth.value,
                 thumbprint=(
                     config.require_secret(certificates.identity_cert).apply(certificate_thumbprint)
-                    if device.identity.auth is IdentityAuth.X509_SELF_SIGNED
+                    # load_settings requires the certificate for self-signed x509
+                    if device.identity.auth is IdentityAuth.X509_SELF_SIGNED and certificates.identity_cert
                     else None
                 ),
                 enabled=device.identity.enabled,
@@ -126,7 +135,11 @@ for deployment in settings.deployments:
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )
 
+kubeconfig: Optional[pulumi.Output[str]]
+kube_context: Optional[str]
+cluster_resource: Optional[pulumi.Resource]
 if settings.aks is not None:
+    assert resource_group is not None  # created above whenever the stack creates AKS
     aks = AksCluster(
         "aks",
         AksClusterArgs(
@@ -153,8 +166,10 @@ if settings.aks is not None:
     pulumi.export("kubeconfig", aks.kubeconfig)
 else:
     # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one.
-    kubeconfig = config.require_secret("kubeconfig") if settings.existing_cluster.has_kubeconfig else None
-    kube_context = settings.existing_cluster.context
+    existing_cluster = settings.existing_cluster
+    assert existing_cluster is not None  # load_settings sets exactly one of aks and existing_cluster
+    kubeconfig = config.require_secret("kubeconfig") if existing_cluster.has_kubeconfig else None
+    kube_context = existing_cluster.context
     cluster_resource = None  # never deleted by this stack
     vm_placement = NodePlacementArgs()
 

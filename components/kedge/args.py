@@ -12,6 +12,7 @@ import difflib
 import functools
 import re
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
@@ -85,5 +86,5 @@ def matches(pattern: str, description: str) -> Rule:
 DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
 
 
-def choice_values(choice: type) -> tuple[str, ...]:
+def choice_values(choice: type[Enum]) -> tuple[str, ...]:
     return tuple(member.value for member in choice)

@@ -1,6 +1,6 @@
 """The options a component's children inherit from the component's own options."""
 
-from typing import Optional
+from typing import Any, Optional, Sequence, cast
 
 import pulumi
 
@@ -17,11 +17,17 @@ class ChildOptions:
 
     def __init__(self, parent: pulumi.Resource, opts: Optional[pulumi.ResourceOptions]):
         self.parent = parent
-        depends_on = (opts.depends_on if opts else None) or []
-        self.depends_on = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+        depends_on = opts.depends_on if opts else None
+        self.depends_on: list[pulumi.Input[pulumi.Resource]]
+        if depends_on is None:
+            self.depends_on = []
+        elif isinstance(depends_on, (list, tuple)):
+            self.depends_on = list(depends_on)
+        else:  # one resource, or an Output/awaitable of one
+            self.depends_on = [cast(pulumi.Input[pulumi.Resource], depends_on)]
         self.deleted_with = opts.deleted_with if opts else None
 
-    def child(self, depends_on=(), **options) -> pulumi.ResourceOptions:
+    def child(self, depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (), **options: Any) -> pulumi.ResourceOptions:
         """Options for a child: parented, after the component's dependencies and `depends_on`,
         deleted with what the component is deleted with, plus any other resource `options`.
 

@@ -29,7 +29,7 @@ class EdgeDeploymentArgs(TypedDict):
     """content.modulesContent (see kedge.render.deployment_manifest)."""
     owner: str
     """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
-    registry_policy_key: NotRequired[Optional[pulumi.Input[str]]]
+    registry_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
     labels: NotRequired[dict[str, str]]
     """Configuration labels."""

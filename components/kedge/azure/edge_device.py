@@ -24,9 +24,9 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """IoT Hub device id."""
     owner: str
     """Who manages the identity, written to the twin tag kedgeOwner (e.g. project/stack)."""
-    registry_policy_key: NotRequired[Optional[pulumi.Input[str]]]
+    registry_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID fails. Omitted: Entra ID only."""
-    service_policy_key: NotRequired[Optional[pulumi.Input[str]]]
+    service_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's service policy (secret), the fallback for twin tags."""
     auth: NotRequired[str]
     """symmetricKey (default), x509SelfSigned or x509CA."""
@@ -104,7 +104,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         # stdout is a secret output (additional_secret_outputs); the keys are marked again where
         # they are read, so they stay secret whatever engine runs the program.
         self.device_id = pulumi.Output.from_input(args["device_id"])
-        self.generation_id = command.stdout.apply(lambda text: _state(text).get("generationId"))
+        self.generation_id = command.stdout.apply(lambda text: str(_state(text).get("generationId", "")))
         self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
         self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))
         self.register_outputs(
@@ -117,5 +117,5 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         )
 
 
-def _state(stdout: Optional[str]) -> dict:
+def _state(stdout: Optional[str]) -> dict[str, Any]:
     return json.loads(stdout) if stdout else {}

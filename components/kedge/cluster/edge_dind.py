@@ -11,7 +11,7 @@ node.kubernetes.io/out-of-service). Then the pod starts on another node and re-a
 volumes: /var/lib/aziot (identity, keys) and /var/lib/docker (module images and their data).
 """
 
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 
@@ -111,7 +111,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
             return {"metadata": {"name": claim_name, "labels": labels}, "spec": spec}
 
         memory_tmpfs = lambda volume, limit: {"name": volume, "emptyDir": {"medium": "Memory", "sizeLimit": limit}}  # noqa: E731
-        statefulset_spec = {
+        statefulset_spec: dict[str, Any] = {
             # One replica, ever: two runtimes with one identity would fight over it.
             "replicas": 1,
             "serviceName": device,

@@ -9,6 +9,7 @@ evictionStrategy live-migrates it first where the storage is ReadWriteMany.
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from ..options import ChildOptions
 from ..render.cloud_init import CONFIG_DISK_SERIAL
@@ -181,6 +182,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 },
                 children.child(depends_on=[vm]),
             )
+            assert isinstance(service, k8s.core.v1.Service)  # a built-in kind: the SDK's typed class
             if ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.load_balancer.ingress.apply(_ssh_to_load_balancer)
             else:

@@ -106,7 +106,7 @@ class EdgeNamespace(pulumi.ComponentResource):
         )
         if args.get("ssh_ingress"):
             source = [{"ipBlock": {"cidr": cidr}} for cidr in args.get("ssh_source_ranges") or []]
-            rule = {"ports": [{"protocol": "TCP", "port": 22}]}
+            rule: dict[str, object] = {"ports": [{"protocol": "TCP", "port": 22}]}
             if source:
                 rule["from"] = source
             network_policy(

@@ -10,7 +10,7 @@ whose profiles are missing or stale.
 
 import hashlib
 from pathlib import Path
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 
@@ -148,7 +148,7 @@ class ProfileLoader(pulumi.ComponentResource):
             ]
         )
         labels = {"app.kubernetes.io/name": "kedge-profile-loader"}
-        daemon_set_spec = {
+        daemon_set_spec: dict[str, Any] = {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate"},
             "template": {

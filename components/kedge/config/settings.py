@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import InvalidOperation
 from types import MappingProxyType
 import difflib
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
@@ -181,6 +181,20 @@ class DeviceSettings:
     dind: Optional[DindSettings] = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class VmDevice(DeviceSettings):
+    """A device hosted as a KubeVirt VM: its VM settings are always there."""
+
+    vm: VmSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class DindDevice(DeviceSettings):
+    """A device hosted as IoT Edge in a Pod: its dind settings are always there."""
+
+    dind: DindSettings
+
+
 @dataclass(frozen=True)
 class KubevirtSettings:
     kubevirt_version: str
@@ -214,12 +228,15 @@ class Settings:
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
 
     @property
-    def vm_devices(self) -> tuple[DeviceSettings, ...]:
-        return tuple(d for d in self.devices if d.mode is HostingMode.VM)
+    def vm_devices(self) -> tuple[VmDevice, ...]:
+        return tuple(d for d in self.devices if isinstance(d, VmDevice))
 
     @property
-    def dind_devices(self) -> tuple[DeviceSettings, ...]:
-        return tuple(d for d in self.devices if d.mode is HostingMode.DIND)
+    def dind_devices(self) -> tuple[DindDevice, ...]:
+        return tuple(d for d in self.devices if isinstance(d, DindDevice))
+
+
+AnyDevice = TypeVar("AnyDevice", bound=DeviceSettings)
 
 
 class _Reader:
@@ -525,12 +542,13 @@ def _device_settings(r: _Reader, default_mode: HostingMode) -> tuple[DeviceSetti
         r, distinct_ids, lambda d: d.kubernetes_name, "id",
         "both ids map to this Kubernetes name; rename one of them",
     )
-    _check_unique(r, [(i, d) for i, d in indexed if d.vm], lambda d: d.vm.mac_address, "macAddress", "MAC addresses must be unique")
+    vms = [(i, d) for i, d in indexed if isinstance(d, VmDevice)]
+    _check_unique(r, vms, lambda d: d.vm.mac_address, "macAddress", "MAC addresses must be unique")
     return tuple(d for _, d in indexed)
 
 
 def _check_unique(
-    r: _Reader, indexed: Sequence[tuple[int, DeviceSettings]], key_of: Callable[[DeviceSettings], str], field_name: str, why: str
+    r: _Reader, indexed: Sequence[tuple[int, AnyDevice]], key_of: Callable[[AnyDevice], str], field_name: str, why: str
 ) -> None:
     first_index: dict[str, int] = {}
     for index, device in indexed:
@@ -575,7 +593,8 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         """The key a value came from: the device's own, or the stack-wide one it inherits."""
         return f"{key}.{name}" if name in raw or not own_keys.get(name) else f"{NAMESPACE}:{own_keys[name]}"
 
-    vm = dind = None
+    vm: Optional[VmSettings] = None
+    dind: Optional[DindSettings] = None
     if mode is HostingMode.VM:
         mac = raw.get("macAddress") or derived_mac_address(device_id)
         if not isinstance(mac, str) or not MAC_PATTERN.match(mac):
@@ -629,15 +648,13 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             memory_request=str(setting("memoryRequest")),
             memory_limit=str(setting("memoryLimit")),
         )
-    return DeviceSettings(
-        device_id=device_id,
-        kubernetes_name=kubernetes_name(device_id),
-        mode=mode,
-        tags=MappingProxyType(tags),
-        identity=identity,
-        vm=vm,
-        dind=dind,
+    common: dict[str, Any] = dict(
+        device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity
     )
+    if vm is not None:
+        return VmDevice(**common, vm=vm)
+    assert dind is not None  # each mode's settings are built above
+    return DindDevice(**common, dind=dind)
 
 
 def _described(value: Any) -> str:
@@ -671,6 +688,11 @@ def _unknown_keys(r: _Reader, key: str, raw: dict, allowed: Sequence[str]) -> No
     for name in raw:
         if name not in allowed:
             r.problem(f"{key}.{name}", f"is not a setting here; allowed: {', '.join(allowed)}")
+
+
+def _unchecked(raw: Mapping[str, Any], name: str) -> Any:
+    """A value as the stack file has it, which deployment_problems then checks (type included)."""
+    return raw.get(name)
 
 
 def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tuple[DeploymentSpec, ...]:
@@ -708,8 +730,8 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
                 env = {}
             modules.append(
                 ModuleSpec(
-                    name=module.get("name"),
-                    image=module.get("image"),
+                    name=_unchecked(module, "name"),
+                    image=_unchecked(module, "image"),
                     create_options=create_options,
                     env=MappingProxyType({str(k): str(v) for k, v in env.items()}),
                     restart_policy=module.get("restartPolicy", "always"),
@@ -727,9 +749,9 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             r.problem(f"{key}.labels", "is not a map of label to value")
             labels = {}
         spec = DeploymentSpec(
-            deployment_id=raw.get("id") if isinstance(raw.get("id"), str) else repr(raw.get("id")),
-            target_condition=raw.get("targetCondition"),
-            priority=raw.get("priority"),
+            deployment_id=raw["id"] if isinstance(raw.get("id"), str) else repr(raw.get("id")),
+            target_condition=_unchecked(raw, "targetCondition"),
+            priority=_unchecked(raw, "priority"),
             modules=tuple(modules),
             routes=MappingProxyType(dict(routes)),
             store_and_forward_ttl_seconds=raw.get("storeAndForwardTtlSeconds", 7200),

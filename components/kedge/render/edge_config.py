@@ -138,6 +138,8 @@ def render_config_toml(config: EdgeConfig) -> str:
         document.add("trust_bundle_cert", file_uri(config.trust_bundle_cert))
     document.add("provisioning", _provisioning_table(config.provisioning))
     if config.edge_ca_cert:
+        if not config.edge_ca_key:
+            raise ValueError("edge_ca_cert needs edge_ca_key: IoT Edge signs module certificates with the edge CA's key")
         edge_ca = tomlkit.table()
         edge_ca.add("cert", file_uri(config.edge_ca_cert))
         edge_ca.add("pk", file_uri(config.edge_ca_key))

@@ -7,12 +7,12 @@ runtimes (which put these into Kubernetes Secrets). Uses only Pulumi Outputs, no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
 from ..render.edge_config import (
-    CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, render_config_toml,
+    CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
 )
 from ..config.settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
 
@@ -35,9 +35,16 @@ class DeviceFiles:
     certificates: Mapping[str, pulumi.Output[str]]  # file name -> PEM
 
     @property
-    def runtime_files(self) -> dict[str, pulumi.Output[str]]:
+    def runtime_files(self) -> dict[str, pulumi.Input[str]]:
         """Everything a runtime's config Secret holds: config.toml and the certificate files."""
         return {"config.toml": self.config_toml, **self.certificates}
+
+
+def _given(value: Optional[str], key: str) -> str:
+    """A setting that load_settings requires in this case (it reports a missing one before this runs)."""
+    if value is None:
+        raise ValueError(f"{key} is not set; load_settings reports it as a problem")
+    return value
 
 
 def _path(entry: str) -> str:
@@ -55,14 +62,16 @@ def device_files(
     certs = device.identity.certificates
     x509 = device.identity.auth is not IdentityAuth.SYMMETRIC_KEY
     dps = device.identity.provisioning is ProvisioningSource.DPS
-    dps_key = read_secret(device.identity.dps_symmetric_key_secret) if dps and not x509 else None
+    dps_key = read_secret(_given(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
 
-    def render(values: dict) -> str:
+    def render(values: dict[str, Any]) -> str:
+        provisioning: Provisioning
         if dps:
+            scope = _given(settings.dps_id_scope, "kedge:dpsIdScope")
             provisioning = (
-                DpsX509(settings.dps_id_scope, device.device_id, _path("identity_cert"), _path("identity_key"), settings.dps_global_endpoint)
+                DpsX509(scope, device.device_id, _path("identity_cert"), _path("identity_key"), settings.dps_global_endpoint)
                 if x509
-                else DpsSymmetricKey(settings.dps_id_scope, device.device_id, values["dps_key"], settings.dps_global_endpoint)
+                else DpsSymmetricKey(scope, device.device_id, values["dps_key"], settings.dps_global_endpoint)
             )
         elif x509:
             provisioning = ManualX509(values["hub"], device.device_id, _path("identity_cert"), _path("identity_key"))
@@ -79,7 +88,7 @@ def device_files(
             )
         )
 
-    config_toml = pulumi.Output.secret(
+    config_toml: pulumi.Output[str] = pulumi.Output.secret(
         pulumi.Output.all(hub=hub_hostname, device_key=device_key, dps_key=dps_key).apply(render)
     )
     certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}

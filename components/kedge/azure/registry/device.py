@@ -12,7 +12,7 @@ import json
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .client import RegistryClient, RegistryError, error_message, log, run_helper
 
@@ -100,7 +100,7 @@ class DeviceRegistry:
     def _put_device(self, spec: DeviceSpec, current: Optional[dict]) -> dict:
         """PUT the identity; on a lost etag race (412) or creation race (409), read and try again."""
         for _ in range(5):
-            body = {
+            body: dict[str, Any] = {
                 "deviceId": spec.device_id,
                 "status": spec.status,
                 "capabilities": {"iotEdge": True},
