@@ -26,6 +26,7 @@ from kedge.cluster.profile_loader import (
 )
 from kedge.cluster.virtualization import Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
+from kedge.choices import PodSecurityLevel
 from kedge.config.settings import (
     ClusterSource,
     HubSource,
@@ -73,7 +74,7 @@ hub = IotHub(
     IotHubArgs(
         location=settings.location,
         resource_group_name=hub_resource_group,
-        sku=settings.hub.sku.value,
+        sku=settings.hub.sku,
         capacity=settings.hub.capacity,
         name=settings.hub.name,
         existing=settings.hub.source is HubSource.EXISTING,
@@ -100,7 +101,7 @@ for device in settings.devices:
                 owner=f"{settings.project}/{settings.stack}",
                 registry_policy_key=registry_key,
                 service_policy_key=service_key,
-                auth=device.identity.auth.value,
+                auth=device.identity.auth,
                 thumbprint=(
                     config.require_secret(certificates.identity_cert).apply(certificate_thumbprint)
                     # load_settings requires the certificate for self-signed x509
@@ -151,7 +152,7 @@ if settings.aks is not None:
             virt_pool_vm_size=settings.aks.virt_pool_vm_size,
             virt_pool_node_count=settings.aks.virt_pool_node_count,
             kubernetes_version=settings.aks.kubernetes_version,
-            network_policy=settings.aks.network_policy.value,
+            network_policy=settings.aks.network_policy,
         ),
     )
     kubeconfig = aks.kubeconfig
@@ -196,7 +197,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
             use_emulation=settings.kubevirt.use_emulation,
             feature_gates=list(settings.kubevirt.feature_gates),
             infra_replicas=settings.kubevirt.infra_replicas,
-            eviction_strategy=settings.vm_eviction_strategy.value,
+            eviction_strategy=settings.vm_eviction_strategy,
             workload_placement=vm_placement,
         ),
         opts=in_cluster,
@@ -207,7 +208,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
         EdgeNamespaceArgs(
             namespace="kedge-vms",
             # KubeVirt's launcher pods meet `restricted`; the guest is isolated by the VM.
-            pod_security="restricted",
+            pod_security=PodSecurityLevel.RESTRICTED,
             extra_egress_ports=[80],  # the guest's apt and CDI's image import
             ssh_ingress=with_ssh,
             ssh_source_ranges=list(settings.vm_ssh_source_ranges),
@@ -244,9 +245,9 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
                 memory=device.vm.memory,
                 disk_size=device.vm.disk_size,
                 storage_class=device.vm.storage_class,
-                run_strategy=device.vm.run_strategy.value,
-                eviction_strategy=device.vm.eviction_strategy.value,
-                ssh_service=device.vm.ssh_service.value,
+                run_strategy=device.vm.run_strategy,
+                eviction_strategy=device.vm.eviction_strategy,
+                ssh_service=device.vm.ssh_service,
                 ssh_source_ranges=list(settings.vm_ssh_source_ranges),
                 placement=vm_placement,
             ),
@@ -263,7 +264,7 @@ if settings.dind_devices:
         EdgeNamespaceArgs(
             namespace="kedge-dind",
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
-            pod_security="privileged",
+            pod_security=PodSecurityLevel.PRIVILEGED,
         ),
         opts=in_cluster,
     )

@@ -13,7 +13,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import pulumi
 import yaml
@@ -367,6 +367,32 @@ def run_program(
         raise AssertionError(f"stack {stack} was expected to fail but ran")
     _sync_await(collect_exports())
     return run
+
+
+def run_components(build: Callable[[], Any], stack: str = "components", preview: bool = False) -> tuple[ProgramRun, Any]:
+    """Runs `build` (which constructs components, no __main__.py) under fresh mocks.
+
+    Returns what was registered and what `build` returned; read its Outputs with `resolve`.
+    """
+    mocks = fresh_mocks(stack, preview)
+    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
+    built: dict[str, Any] = {}
+
+    def program() -> None:
+        built["value"] = build()
+
+    _sync_await(run_pulumi_func(program))
+    return run, built.get("value")
+
+
+def resolve(value: Any) -> tuple[Any, bool]:
+    """An Output's (or plain input's) value after a run, and whether it is secret."""
+
+    async def read() -> tuple[Any, bool]:
+        output = pulumi.Output.from_input(value)
+        return await output.future(with_unknowns=True), await output.is_secret()
+
+    return _sync_await(read())
 
 
 def run_example_stack(

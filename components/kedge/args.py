@@ -88,3 +88,8 @@ DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower
 
 def choice_values(choice: type[Enum]) -> tuple[str, ...]:
     return tuple(member.value for member in choice)
+
+
+def choice_value(choice: type[Enum], value: Any, default: str) -> str:
+    """The plain value of an enum argument (an enum member, or its value as a string), or the default."""
+    return choice(default if value is None else value).value

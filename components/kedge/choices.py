@@ -77,6 +77,14 @@ class ProvisioningSource(Choice):
     DPS = "dps"
 
 
+class PodSecurityLevel(Choice):
+    """The Pod Security Standards a namespace enforces."""
+
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+
 class SshService(Choice):
     NONE = "none"
     CLUSTER_IP = "ClusterIP"

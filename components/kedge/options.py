@@ -1,8 +1,19 @@
 """The options a component's children inherit from the component's own options."""
 
-from typing import Any, Optional, Sequence, cast
+from typing import Any, Optional, Sequence, TypeVar, cast
 
 import pulumi
+
+T = TypeVar("T")
+
+
+def after(resource: pulumi.Resource, value: T) -> pulumi.Output[T]:
+    """`value` as an Output that depends on `resource`, and stays known in a preview.
+
+    A component output that another resource takes as input then orders that resource after
+    `resource` (e.g. a VM after its namespace), in every language, without `depends_on`.
+    """
+    return pulumi.Output.all(resource.urn, value).apply(lambda resolved: resolved[1])
 
 
 class ChildOptions:

@@ -7,7 +7,7 @@ import pulumi
 from pulumi_azure_native import containerservice
 
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
-from ..args import check_args, choice_values, one_of, whole_number
+from ..args import check_args, choice_value, choice_values, one_of, whole_number
 from ..choices import NetworkPolicyEngine
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -21,7 +21,7 @@ DEFAULT_VIRT_POOL_NODE_COUNT = 1
 class AksClusterArgs(TypedDict):
     """Inputs of AksCluster (a TypedDict, so other Pulumi languages can use the component too)."""
 
-    location: str
+    location: pulumi.Input[str]
     """Azure region."""
     resource_group_name: pulumi.Input[str]
     """Resource group for the cluster."""
@@ -37,7 +37,7 @@ class AksClusterArgs(TypedDict):
     """Nodes in the virtualization pool (default 1)."""
     kubernetes_version: NotRequired[Optional[str]]
     """Kubernetes version; AKS's default when omitted."""
-    network_policy: NotRequired[str]
+    network_policy: NotRequired[NetworkPolicyEngine]
     """Network policy engine: calico (default), cilium or azure."""
 
 
@@ -62,7 +62,7 @@ class AksCluster(pulumi.ComponentResource):
         check_args("AksCluster", args, AksClusterArgs, _ARG_RULES)
         super().__init__("kedge:index:AksCluster", name, None, opts)
         virt_pool_enabled = args.get("virt_pool_enabled", True)
-        network_policy = args.get("network_policy") or DEFAULT_NETWORK_POLICY
+        network_policy = choice_value(NetworkPolicyEngine, args.get("network_policy"), DEFAULT_NETWORK_POLICY)
         pools = [
             containerservice.ManagedClusterAgentPoolProfileArgs(
                 name="system",

@@ -9,7 +9,8 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import device as device_registry
 from .helper_command import credential_environment, helper_command
-from ..args import check_args, one_of
+from ..args import check_args, choice_value, one_of
+from ..choices import IdentityAuth
 
 HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
@@ -28,7 +29,7 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID fails. Omitted: Entra ID only."""
     service_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's service policy (secret), the fallback for twin tags."""
-    auth: NotRequired[str]
+    auth: NotRequired[IdentityAuth]
     """symmetricKey (default), x509SelfSigned or x509CA."""
     thumbprint: NotRequired[Optional[pulumi.Input[str]]]
     """SHA-1 thumbprint of the device certificate (x509SelfSigned)."""
@@ -60,9 +61,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeDeviceIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDeviceIdentity", args, EdgeDeviceIdentityArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeDeviceIdentity", name, None, opts)
-        auth = args.get("auth") or "symmetricKey"
-        if auth not in AUTH_TYPES:
-            raise ValueError(f"auth {auth!r} is not allowed; allowed: {', '.join(AUTH_TYPES)}")
+        auth = choice_value(IdentityAuth, args.get("auth"), IdentityAuth.SYMMETRIC_KEY.value)
         thumbprint_input = args.get("thumbprint")
 
         def spec_json(thumbprint: Optional[str]) -> str:

@@ -5,7 +5,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import authorization, iothub
 
-from ..args import check_args, choice_values, one_of, whole_number
+from ..args import check_args, choice_value, choice_values, one_of, whole_number
 from ..choices import HubSku
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -39,7 +39,7 @@ class IotHubArgs(TypedDict):
     """Azure region of the hub, e.g. westeurope."""
     resource_group_name: pulumi.Input[str]
     """Resource group that holds (or will hold) the hub."""
-    sku: NotRequired[str]
+    sku: NotRequired[HubSku]
     """S1 (default), S2, S3 or F1 (free: one per subscription, 8,000 messages a day)."""
     capacity: NotRequired[int]
     """Number of units (default 1)."""
@@ -80,7 +80,7 @@ class IotHub(pulumi.ComponentResource):
     def __init__(self, name: str, args: IotHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("IotHub", args, IotHubArgs, _ARG_RULES)
         super().__init__("kedge:index:IotHub", name, None, opts)
-        sku = args.get("sku") or DEFAULT_SKU
+        sku = choice_value(HubSku, args.get("sku"), DEFAULT_SKU)
         capacity = args.get("capacity") or DEFAULT_CAPACITY
         hub_name, existing = args.get("name"), bool(args.get("existing"))
         sas_fallback = args.get("sas_fallback", True)

@@ -12,7 +12,7 @@ CONFIG_CHECKSUM_ANNOTATION = "kedge.io/config-checksum"
 
 
 def config_secret(
-    resource_name: str, device: str, namespace: str, files: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
+    resource_name: str, device: str, namespace: pulumi.Input[str], files: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
 ) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
     """Secret `<device>-config` holding `files`, and a checksum of their content.
 

@@ -38,18 +38,18 @@ class EdgeDindRuntimeArgs(TypedDict):
 
     name: str
     """Kubernetes name of the runtime (DNS label)."""
-    namespace: str
-    """Namespace (Pod Security privileged; make the component depend on it)."""
+    namespace: pulumi.Input[str]
+    """Namespace (Pod Security privileged, e.g. EdgeNamespace's name; make the component depend on it)."""
     image: str
     """The IoT Edge + Moby image built from images/iotedge-dind/."""
     config_files: dict[str, pulumi.Input[str]]
     """config.toml and certificate files (secrets)."""
-    apparmor_profile: str
-    """Loaded AppArmor profile name (Localhost)."""
-    seccomp_profile: str
-    """Seccomp profile path under the kubelet's seccomp root (Localhost)."""
-    node_selector: dict[str, str]
-    """Label of nodes whose profiles are loaded (set by the ProfileLoader)."""
+    apparmor_profile: pulumi.Input[str]
+    """Loaded AppArmor profile name (Localhost; ProfileLoader's apparmor_profile)."""
+    seccomp_profile: pulumi.Input[str]
+    """Seccomp profile path under the kubelet's seccomp root (Localhost; ProfileLoader's seccomp_profile)."""
+    node_selector: pulumi.Input[dict[str, str]]
+    """Label of nodes whose profiles are loaded (ProfileLoader's node_selector)."""
     docker_storage: NotRequired[str]
     """Volume for /var/lib/docker (default 32Gi)."""
     aziot_storage: NotRequired[str]
@@ -123,7 +123,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
             "template": {
                 "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
                 "spec": {
-                    "nodeSelector": dict(args["node_selector"]),
+                    "nodeSelector": args["node_selector"],
                     "terminationGracePeriodSeconds": 120,  # systemd stops the modules cleanly
                     "enableServiceLinks": False,
                     "containers": [

@@ -18,7 +18,7 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
-from ..args import DNS_LABEL, check_args, choice_values, matches, one_of, quantity, whole_number
+from ..args import DNS_LABEL, check_args, choice_value, choice_values, matches, one_of, quantity, whole_number
 from ..choices import EvictionStrategy, RunStrategy, SshService
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -34,9 +34,9 @@ class EdgeVirtualMachineArgs(TypedDict):
 
     name: str
     """Kubernetes name of the VM (DNS label)."""
-    namespace: str
-    """Namespace of the VM, its Secrets and Service (make the component depend on it)."""
-    user_data: str
+    namespace: pulumi.Input[str]
+    """Namespace of the VM, its Secrets and Service (e.g. EdgeNamespace's name; make the component depend on it)."""
+    user_data: pulumi.Input[str]
     """cloud-init user-data (no secrets in it; see kedge.render.cloud_init)."""
     config_files: dict[str, pulumi.Input[str]]
     """Files for the config disk: config.toml and certificates (secrets)."""
@@ -52,11 +52,11 @@ class EdgeVirtualMachineArgs(TypedDict):
     """Root disk size (default 32Gi)."""
     storage_class: NotRequired[Optional[str]]
     """Storage class of the root disk; the cluster default when omitted."""
-    run_strategy: NotRequired[str]
+    run_strategy: NotRequired[RunStrategy]
     """KubeVirt runStrategy (default Always)."""
-    eviction_strategy: NotRequired[str]
+    eviction_strategy: NotRequired[EvictionStrategy]
     """KubeVirt evictionStrategy (default LiveMigrateIfPossible; LiveMigrate needs ReadWriteMany storage)."""
-    ssh_service: NotRequired[str]
+    ssh_service: NotRequired[SshService]
     """none, ClusterIP (default) or LoadBalancer."""
     ssh_source_ranges: NotRequired[list[str]]
     """CIDRs allowed to reach a LoadBalancer SSH Service."""
@@ -96,8 +96,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
-        eviction_strategy = args.get("eviction_strategy") or DEFAULT_EVICTION_STRATEGY
-        ssh_service = args.get("ssh_service") or DEFAULT_SSH_SERVICE
+        eviction_strategy = choice_value(EvictionStrategy, args.get("eviction_strategy"), DEFAULT_EVICTION_STRATEGY)
+        ssh_service = choice_value(SshService, args.get("ssh_service"), DEFAULT_SSH_SERVICE)
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
         user_data_secret = kubernetes_object(
             f"{name}-userdata",
@@ -145,7 +145,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 "kind": "VirtualMachine",
                 "metadata": {"name": device, "namespace": namespace, "labels": labels},
                 "spec": {
-                    "runStrategy": args.get("run_strategy") or DEFAULT_RUN_STRATEGY,
+                    "runStrategy": choice_value(RunStrategy, args.get("run_strategy"), DEFAULT_RUN_STRATEGY),
                     "dataVolumeTemplates": [
                         {
                             "metadata": {"name": root_disk},
@@ -186,8 +186,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             if ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.load_balancer.ingress.apply(_ssh_to_load_balancer)
             else:
-                self.ssh_command = pulumi.Output.from_input(
-                    f"kubectl -n {namespace} port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
+                self.ssh_command = pulumi.Output.concat(
+                    "kubectl -n ", namespace, f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
                 )
         self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command})
 

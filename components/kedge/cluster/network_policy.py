@@ -4,9 +4,10 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..options import ChildOptions
+from ..options import ChildOptions, after
 from .kubernetes_object import kubernetes_object
-from ..args import DNS_LABEL, check_args, one_of
+from ..args import DNS_LABEL, check_args, choice_values, one_of
+from ..choices import PodSecurityLevel
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
@@ -17,7 +18,7 @@ class EdgeNamespaceArgs(TypedDict):
 
     namespace: str
     """Name of the namespace."""
-    pod_security: str
+    pod_security: PodSecurityLevel
     """Pod Security Standard enforced: restricted, baseline or privileged."""
     iot_hub_egress: NotRequired[bool]
     """Open IoT Hub's ports (443, 5671, 8883) to any destination (default true)."""
@@ -35,7 +36,7 @@ class EdgeNamespaceArgs(TypedDict):
 
 _ARG_RULES = {
     "namespace": DNS_LABEL,
-    "pod_security": one_of("privileged", "baseline", "restricted"),
+    "pod_security": one_of(*choice_values(PodSecurityLevel)),
 }
 
 
@@ -52,7 +53,7 @@ class EdgeNamespace(pulumi.ComponentResource):
         check_args("EdgeNamespace", args, EdgeNamespaceArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeNamespace", name, None, opts)
         children = ChildOptions(self, opts)
-        level = args["pod_security"]
+        level = PodSecurityLevel(args["pod_security"]).value
         namespace = kubernetes_object(
             name,
             {
@@ -129,7 +130,8 @@ class EdgeNamespace(pulumi.ComponentResource):
                     ],
                 },
             )
-        self.name = pulumi.Output.from_input(args["namespace"])
+        # Known at preview, and whatever takes it as its namespace waits for the namespace.
+        self.name = after(namespace, args["namespace"])
         self._namespace = namespace
         self.register_outputs({"name": self.name})
 

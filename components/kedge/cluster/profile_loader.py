@@ -14,11 +14,12 @@ from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 
-from ..options import ChildOptions
+from ..options import ChildOptions, after
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 from ..args import check_args
+from ..choices import PodSecurityLevel
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"
@@ -88,7 +89,7 @@ class ProfileLoader(pulumi.ComponentResource):
             f"{name}-namespace",
             EdgeNamespaceArgs(
                 namespace=loader_namespace,
-                pod_security="privileged",
+                pod_security=PodSecurityLevel.PRIVILEGED,
                 iot_hub_egress=False,
                 extra_egress_ports=[443, 6443],  # the API server, to label the node
             ),
@@ -211,9 +212,10 @@ class ProfileLoader(pulumi.ComponentResource):
         self._requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self._ready = [daemon_set]
         self._node_labels = {PROFILES_LABEL: checksum}
-        self.node_selector = pulumi.Output.from_input(self._node_labels)
-        self.apparmor_profile = pulumi.Output.from_input(APPARMOR_PROFILE)
-        self.seccomp_profile = pulumi.Output.from_input(SECCOMP_LOCALHOST_PROFILE)
+        # Whatever takes these as inputs waits for the loader, in every language.
+        self.node_selector = after(daemon_set, self._node_labels)
+        self.apparmor_profile = after(daemon_set, APPARMOR_PROFILE)
+        self.seccomp_profile = after(daemon_set, SECCOMP_LOCALHOST_PROFILE)
         self.register_outputs(
             {"node_selector": self.node_selector, "apparmor_profile": self.apparmor_profile, "seccomp_profile": self.seccomp_profile}
         )

@@ -15,7 +15,7 @@ from ..options import ChildOptions
 from ..render.quantities import MI, Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
-from ..args import check_args, choice_values, matches, one_of, whole_number
+from ..args import check_args, choice_value, choice_values, matches, one_of, whole_number
 from ..choices import EvictionStrategy
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -52,7 +52,7 @@ class VirtualizationArgs(TypedDict):
     """KubeVirt feature gates to enable."""
     infra_replicas: NotRequired[int]
     """Replicas of virt-api and virt-controller (default 1; virt-operator stays at 2)."""
-    eviction_strategy: NotRequired[str]
+    eviction_strategy: NotRequired[EvictionStrategy]
     """Cluster-wide default evictionStrategy for VMs (default LiveMigrateIfPossible)."""
     workload_placement: NotRequired[NodePlacementArgs]
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
@@ -118,7 +118,7 @@ class Virtualization(pulumi.ComponentResource):
                     "certificateRotateStrategy": {},
                     "configuration": {
                         "developerConfiguration": developer,
-                        "evictionStrategy": args.get("eviction_strategy") or DEFAULT_EVICTION_STRATEGY,
+                        "evictionStrategy": choice_value(EvictionStrategy, args.get("eviction_strategy"), DEFAULT_EVICTION_STRATEGY),
                     },
                     "customizeComponents": {},
                     "imagePullPolicy": "IfNotPresent",
