@@ -154,3 +154,30 @@ def render_user_data(guest: GuestConfig) -> str:
     if guest.ssh_authorized_keys:
         document["ssh_authorized_keys"] = list(guest.ssh_authorized_keys)
     return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=1000)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Prints user-data for one guest, for programs in other languages (they pass it as userData)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kedge.render.cloud_init", description=main.__doc__)
+    parser.add_argument("--hostname", required=True, help="the guest's hostname (the VM's Kubernetes name)")
+    parser.add_argument("--aziot-edge-version", required=True, help="apt version of aziot-edge, e.g. 1.6.0-1")
+    parser.add_argument("--ubuntu-release", default="24.04", choices=UBUNTU_RELEASES)
+    parser.add_argument("--ssh-key", action="append", default=[], help="an authorized SSH public key (repeatable)")
+    options = parser.parse_args(argv)
+    print(
+        render_user_data(
+            GuestConfig(
+                hostname=options.hostname,
+                aziot_edge_version=options.aziot_edge_version,
+                ubuntu_release=options.ubuntu_release,
+                ssh_authorized_keys=tuple(options.ssh_key),
+            )
+        ),
+        end="",
+    )
+
+
+if __name__ == "__main__":
+    main()
