@@ -321,26 +321,27 @@ def example_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
-def fresh_mocks(stack: str, preview: bool = False) -> KedgeMocks:
+def fresh_mocks(stack: str, preview: bool = False, project: str = PROJECT) -> KedgeMocks:
     """Installs new recording mocks for `stack` (a new root stack resource, no pending RPCs)."""
     mocks = KedgeMocks(stack)
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
     pulumi_settings.SETTINGS.rpc_manager.clear()
     return mocks
 
 
 def run_program(
-    stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False
+    stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False,
+    main: Path = MAIN, project: str = PROJECT,
 ) -> ProgramRun:
-    """Runs __main__.py for `stack` with `config` (keys without namespace) under fresh mocks.
+    """Runs `main` (kedge's __main__.py) for `stack` with `config` (keys without namespace) under fresh mocks.
 
     Raises whatever the program raises, unless expect_error: then the run carries the error
     and what was registered before it.
     """
-    flat = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-    pulumi.runtime.set_all_config(flat, [f"{PROJECT}:{k}" for k in secrets])
-    mocks = fresh_mocks(stack, preview)
+    flat = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    pulumi.runtime.set_all_config(flat, [f"{project}:{k}" for k in secrets])
+    mocks = fresh_mocks(stack, preview, project)
     root = pulumi_settings.get_root_resource()
     run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
 
@@ -354,7 +355,7 @@ def run_program(
         run.secret_exports = frozenset(secret_names)
 
     def program() -> None:
-        runpy.run_path(str(MAIN), run_name="__main__")
+        runpy.run_path(str(main), run_name="__main__")
 
     try:
         _sync_await(run_pulumi_func(program))

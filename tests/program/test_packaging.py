@@ -1,15 +1,23 @@
 """Another project can pip-install this repository into its venv and import the components as `kedge`."""
 
+import json
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+from mypy import api
+
 from tests.harness import ROOT
 
+EXAMPLE = ROOT / "examples" / "python"
 
-def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(tmp_path):
-    venv = tmp_path / "consumer-venv"
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh venv with kedge pip-installed into it: its python, and its site-packages."""
+    venv = tmp_path_factory.mktemp("consumer") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     site_packages = subprocess.run(
@@ -25,8 +33,11 @@ def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(
     if install.returncode != 0:  # no setuptools in the fresh venv: let pip build in isolation
         install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(ROOT)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr
-    consumer = tmp_path / "consumer"
-    consumer.mkdir()
+    return python, site_packages
+
+
+def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(consumer, tmp_path):
+    python, site_packages = consumer
     script = (
         "import importlib.util, kedge\n"
         "from kedge.azure.iot_hub import IotHub, IotHubArgs\n"
@@ -43,6 +54,56 @@ def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(
         "assert (importlib.util.find_spec('kedge').submodule_search_locations[0]).startswith(%r)\n"
         "print(kedge.__file__)\n" % (str(ROOT / "provider" / "__main__.py"), site_packages)
     )
-    result = subprocess.run([python, "-c", script], cwd=consumer, capture_output=True, text=True)
+    result = subprocess.run([python, "-c", script], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert (venv / "lib").exists() and result.stdout.strip().startswith(site_packages)
+    assert result.stdout.strip().startswith(site_packages)
+
+
+# Runs examples/python/__main__.py under kedge's test mocks in the consumer venv; `kedge` comes
+# from that venv's site-packages (the repository root holds no `kedge`, only tests.harness).
+RUN_EXAMPLE = """
+import json, sys
+from pathlib import Path
+sys.path.append({root!r})
+import kedge
+from tests.harness import run_program
+run = run_program("dev", {{"resourceGroup": "rg-edge"}}, main=Path({main!r}), project="kedge-python-example")
+print(json.dumps({{
+    "kedge": kedge.__file__,
+    "exports": run.exports,
+    "resources": [
+        {{"type": r.type, "name": r.name, "parent": r.parent, "urn": r.urn, "dependencies": list(r.dependencies),
+          "inputs": r.inputs, "secret_paths": sorted(r.secret_paths)}}
+        for r in run.resources
+    ],
+}}, default=str))
+"""
+
+
+def test_the_python_example_composes_the_components_from_the_installed_package(consumer, tmp_path):
+    python, site_packages = consumer
+    script = RUN_EXAMPLE.format(root=str(ROOT), main=str(EXAMPLE / "__main__.py"))
+    result = subprocess.run([python, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert run["kedge"].startswith(site_packages)
+    by_name = {(r["type"], r["name"]): r for r in run["resources"]}
+
+    # The device's config Secret holds config.toml with the identity's key, as a secret.
+    config_secret = by_name[("kubernetes:core/v1:Secret", "edge-1-config")]
+    assert config_secret["secret_paths"] == ["stringData"]
+    config_toml = config_secret["inputs"]["stringData"]["config.toml"]
+    assert 'iothub_hostname = "hub' in config_toml and "device_id_pk" in config_toml
+    # The VM boots the renderer's user-data and sits in the namespace it waits for.
+    vm = by_name[("kubernetes:kubevirt.io/v1:VirtualMachine", "edge-1")]
+    namespace = by_name[("kubernetes:core/v1:Namespace", "vms")]
+    assert vm["inputs"]["metadata"]["namespace"] == "edge-vms" and namespace["urn"] in vm["dependencies"]
+    assert vm["inputs"]["spec"]["runStrategy"] == "Always"
+    for operator in (("kubernetes:kubevirt.io/v1:KubeVirt", "virtualization-kubevirt"), ("kubernetes:cdi.kubevirt.io/v1beta1:CDI", "virtualization-cdi")):
+        assert by_name[operator]["urn"] in vm["dependencies"], operator
+    assert run["exports"]["vmName"] == "edge-1" and run["exports"]["hubHostname"].endswith(".azure-devices.net")
+
+
+def test_the_python_example_type_checks_against_the_shipped_annotations():
+    stdout, stderr, status = api.run(["--config-file", str(ROOT / "pyproject.toml"), str(EXAMPLE / "__main__.py")])
+    assert status == 0, stdout + stderr

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from ..render.deployment_manifest import EDGE_AGENT_IMAGE
 from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
 )
@@ -88,8 +89,32 @@ def device_files(
             )
         )
 
-    config_toml: pulumi.Output[str] = pulumi.Output.secret(
-        pulumi.Output.all(hub=hub_hostname, device_key=device_key, dps_key=dps_key).apply(render)
-    )
     certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}
+    return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates)
+
+
+def symmetric_key_files(
+    hostname: str,
+    hub_hostname: pulumi.Input[str],
+    device_id: str,
+    device_key: pulumi.Input[Optional[str]],
+    agent_image: str = EDGE_AGENT_IMAGE,
+) -> DeviceFiles:
+    """config.toml for a device whose identity this program made (EdgeDeviceIdentity's primary_key),
+    ready for EdgeVirtualMachine's or EdgeDindRuntime's config_files: for programs that compose the
+    components without kedge's stack settings."""
+
+    def render(values: dict[str, Any]) -> str:
+        provisioning = ManualSymmetricKey(values["hub"], device_id, values["device_key"])
+        return render_config_toml(EdgeConfig(hostname=hostname, provisioning=provisioning, agent_image=agent_image))
+
+    return _files(render, {"hub": hub_hostname, "device_key": device_key}, {})
+
+
+def _files(
+    render: Callable[[dict[str, Any]], str], values: Mapping[str, Optional[pulumi.Input[Optional[str]]]],
+    certificates: Mapping[str, pulumi.Output[str]],
+) -> DeviceFiles:
+    # Rendered once the hub's hostname and the keys are known, and secret from then on.
+    config_toml: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.all(**values).apply(render))
     return DeviceFiles(config_toml=config_toml, certificates=certificates)
