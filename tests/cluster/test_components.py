@@ -1,0 +1,197 @@
+"""Each in-cluster component on its own, under mocks: no stack settings, no __main__.py.
+
+What a component registers from its arguments alone, checked against the upstream schemas, with its
+defaults, its outputs, and the options it hands to every child. The example stacks' wiring of the
+same components is in tests/program.
+"""
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from kedge.choices import EvictionStrategy, PodSecurityLevel, RunStrategy, SshService
+from kedge.cluster.edge_dind import ADDED_CAPABILITIES, EdgeDindRuntime, EdgeDindRuntimeArgs
+from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
+from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
+from kedge.cluster.placement import placement_on_tainted_pool
+from kedge.cluster.profile_loader import APPARMOR_PROFILE, PROFILES_LABEL, SECCOMP_LOCALHOST_PROFILE, ProfileLoader, ProfileLoaderArgs
+from kedge.cluster.virtualization import DEFAULT_CDI_VERSION, DEFAULT_KUBEVIRT_VERSION, Virtualization, VirtualizationArgs
+from tests.harness import LOAD_BALANCER_IP, resolve, run_components
+from tests.validators import CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, swagger_errors
+
+VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
+SECRET = "kubernetes:core/v1:Secret"
+SERVICE = "kubernetes:core/v1:Service"
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+MINIMAL_VM = EdgeVirtualMachineArgs(
+    name="edge-1", namespace="edge", user_data="#cloud-config\nhostname: edge-1\n",
+    config_files={"config.toml": pulumi.Output.secret('hostname = "edge-1"\n')},
+    mac_address="02:00:00:00:00:01", image_url="https://cloud-images.ubuntu.com/noble.img",
+)
+MINIMAL_DIND = EdgeDindRuntimeArgs(
+    name="edge-2", namespace="edge", image="example.azurecr.io/iotedge-dind:1.6.0",
+    config_files={"config.toml": pulumi.Output.secret('hostname = "edge-2"\n')},
+    apparmor_profile=APPARMOR_PROFILE, seccomp_profile=SECCOMP_LOCALHOST_PROFILE, node_selector={PROFILES_LABEL: "abc"},
+)
+
+
+def manifest(resource) -> dict:
+    return {k: v for k, v in resource.inputs.items() if k in ("apiVersion", "kind", "metadata", "spec", "type", "stringData")}
+
+
+def with_guard(build_component):
+    """Builds the component after a `guard` namespace, with depends_on and deleted_with on it."""
+
+    def build():
+        guard = k8s.core.v1.Namespace("guard")
+        return guard, build_component(pulumi.ResourceOptions(depends_on=[guard], deleted_with=guard))
+
+    return build
+
+
+@pytest.mark.parametrize("component", ["vm", "dind", "namespace", "loader", "virtualization"])
+def test_depends_on_and_deleted_with_given_to_a_component_reach_every_custom_child(component):
+    make = {
+        "vm": lambda opts: EdgeVirtualMachine("edge-1", MINIMAL_VM, opts),
+        "dind": lambda opts: EdgeDindRuntime("edge-2", MINIMAL_DIND, opts),
+        "namespace": lambda opts: EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE), opts),
+        "loader": lambda opts: ProfileLoader("profiles", ProfileLoaderArgs(), opts),
+        "virtualization": lambda opts: Virtualization("virt", VirtualizationArgs(), opts),
+    }[component]
+    run, _ = run_components(with_guard(make))
+    guard = run.one("kubernetes:core/v1:Namespace", "guard")
+    children = [r for r in run.resources if r.custom and r.urn != guard.urn and not r.type.startswith("pulumi:providers")]
+    assert children
+    for child in children:
+        assert guard.urn in child.dependencies and child.deleted_with == guard.urn, child.name
+
+
+def test_a_vm_from_its_required_arguments_alone_is_valid_and_takes_the_documented_defaults():
+    run, vm = run_components(lambda: EdgeVirtualMachine("edge-1", MINIMAL_VM))
+    machine = run.one(VM, "edge-1")
+    assert swagger_errors(manifest(machine), KUBEVIRT_SWAGGER, "v1.VirtualMachine") == []
+    (template,) = machine.get("spec.dataVolumeTemplates")
+    assert swagger_errors(template["spec"], CDI_SWAGGER, "v1beta1.DataVolumeSpec") == []
+    spec = machine.get("spec.template.spec")
+    assert machine.get("spec.runStrategy") == "Always" and spec["evictionStrategy"] == "LiveMigrateIfPossible"
+    assert spec["domain"]["cpu"] == {"cores": 2} and spec["domain"]["memory"] == {"guest": "4Gi"}
+    assert template["spec"]["storage"] == {"resources": {"requests": {"storage": "32Gi"}}}
+    assert "nodeSelector" not in spec and "tolerations" not in spec
+    for secret in (run.one(SECRET, "edge-1-config"), run.one(SECRET, "edge-1-userdata")):
+        assert kubernetes_errors(manifest(secret)) == []
+    assert run.one(SECRET, "edge-1-config").secret_paths == frozenset({"stringData"})
+    assert run.one(SERVICE, "edge-1-ssh").get("spec.type") == "ClusterIP"
+    assert resolve(vm.vm_name) == ("edge-1", False)
+    assert resolve(vm.ssh_command)[0].startswith("kubectl -n edge port-forward svc/edge-1-ssh 2222:22")
+
+
+def test_vm_arguments_reach_the_spec():
+    args = EdgeVirtualMachineArgs(
+        **MINIMAL_VM, cpu_cores=4, memory="8Gi", disk_size="64Gi", storage_class="azurefile-csi-premium",
+        run_strategy=RunStrategy.RERUN_ON_FAILURE, eviction_strategy=EvictionStrategy.LIVE_MIGRATE,
+        ssh_service=SshService.LOAD_BALANCER, ssh_source_ranges=["203.0.113.0/24"],
+        placement=placement_on_tainted_pool(("kedge.io/pool", "virtualization"), "kedge.io/virtualization=true:NoSchedule"),
+    )
+    run, vm = run_components(lambda: EdgeVirtualMachine("edge-1", args))
+    machine = run.one(VM, "edge-1")
+    assert swagger_errors(manifest(machine), KUBEVIRT_SWAGGER, "v1.VirtualMachine") == []
+    spec = machine.get("spec.template.spec")
+    assert machine.get("spec.runStrategy") == "RerunOnFailure" and spec["evictionStrategy"] == "LiveMigrate"
+    assert spec["domain"]["cpu"] == {"cores": 4} and spec["domain"]["memory"] == {"guest": "8Gi"}
+    storage = machine.get("spec.dataVolumeTemplates")[0]["spec"]["storage"]
+    assert storage == {"resources": {"requests": {"storage": "64Gi"}}, "storageClassName": "azurefile-csi-premium",
+                       "accessModes": ["ReadWriteMany"]}
+    assert spec["nodeSelector"] == {"kedge.io/pool": "virtualization"}
+    assert spec["tolerations"] == [{"key": "kedge.io/virtualization", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    service = run.one(SERVICE, "edge-1-ssh")
+    assert service.get("spec.type") == "LoadBalancer" and service.get("spec.loadBalancerSourceRanges") == ["203.0.113.0/24"]
+    assert resolve(vm.ssh_command)[0] == f"ssh ubuntu@{LOAD_BALANCER_IP}"
+
+
+def test_no_ssh_service_means_no_service_and_an_empty_ssh_command():
+    run, vm = run_components(lambda: EdgeVirtualMachine("edge-1", EdgeVirtualMachineArgs(**MINIMAL_VM, ssh_service=SshService.NONE)))
+    assert not run.of_type(SERVICE) and resolve(vm.ssh_command)[0] == ""
+
+
+def test_changed_config_files_change_only_the_vm_checksum():
+    def vm_with(config_toml):
+        args = EdgeVirtualMachineArgs(**{**MINIMAL_VM, "config_files": {"config.toml": pulumi.Output.secret(config_toml)}})
+        return run_components(lambda: EdgeVirtualMachine("edge-1", args))[0].one(VM, "edge-1")
+
+    before, after = vm_with('hostname = "edge-1"\n'), vm_with('hostname = "edge-1b"\n')
+    key = "kedge.io/config-checksum"
+    assert before.get("spec.template.metadata.annotations")[key] != after.get("spec.template.metadata.annotations")[key]
+    assert before.get("spec.template.spec") == after.get("spec.template.spec") and before.get("spec.runStrategy") == after.get("spec.runStrategy")
+
+
+def test_a_dind_runtime_alone_is_one_confined_replica_with_its_state_on_volumes():
+    run, runtime = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
+    statefulset = run.one(STATEFULSET, "edge-2")
+    assert kubernetes_errors(manifest(statefulset)) == []
+    assert statefulset.get("spec.replicas") == 1
+    pod = statefulset.get("spec.template.spec")
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert not security.get("privileged") and tuple(security["capabilities"]["add"]) == ADDED_CAPABILITIES
+    assert security["appArmorProfile"] == {"type": "Localhost", "localhostProfile": APPARMOR_PROFILE}
+    assert security["seccompProfile"] == {"type": "Localhost", "localhostProfile": SECCOMP_LOCALHOST_PROFILE}
+    assert pod["nodeSelector"] == {PROFILES_LABEL: "abc"}
+    claims = {c["metadata"]["name"]: c["spec"]["resources"]["requests"]["storage"] for c in statefulset.get("spec.volumeClaimTemplates")}
+    assert sorted(claims.values()) == ["1Gi", "32Gi"]
+    assert container["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"} and container["resources"]["limits"]["memory"] == "2Gi"
+    assert run.one(SECRET, "edge-2-config").secret_paths == frozenset({"stringData"})
+    assert resolve(runtime.statefulset_name) == ("edge-2", False)
+
+
+@pytest.mark.parametrize("level", list(PodSecurityLevel))
+def test_a_namespace_enforces_its_level_and_denies_what_it_does_not_open(level):
+    args = EdgeNamespaceArgs(namespace="edge", pod_security=level, ssh_ingress=True, ssh_source_ranges=["198.51.100.0/24"])
+    run, namespace = run_components(lambda: EdgeNamespace("ns", args))
+    labels = run.one("kubernetes:core/v1:Namespace", "ns").get("metadata.labels")
+    assert labels["pod-security.kubernetes.io/enforce"] == level.value
+    policies = {p.get("metadata.name"): p for p in run.of_type(POLICY)}
+    for policy in policies.values():
+        assert kubernetes_errors(manifest(policy)) == []
+    deny = next(p for p in policies.values() if p.get("spec.podSelector") == {} and not p.get("spec.ingress") and not p.get("spec.egress"))
+    assert set(deny.get("spec.policyTypes")) == {"Ingress", "Egress"}
+    ssh = policies["allow-ssh"].get("spec.ingress")[0]
+    assert ssh == {"ports": [{"protocol": "TCP", "port": 22}], "from": [{"ipBlock": {"cidr": "198.51.100.0/24"}}]}
+    assert resolve(namespace.name) == ("edge", False)
+
+
+def test_the_profile_loader_alone_labels_nodes_and_its_outputs_wait_for_it():
+    def build():
+        loader = ProfileLoader("profiles", ProfileLoaderArgs())
+        # A consumer taking the loader's outputs as inputs (as another language would).
+        runtime = EdgeDindRuntime("edge-2", EdgeDindRuntimeArgs(**{
+            **MINIMAL_DIND, "node_selector": loader.node_selector,
+            "apparmor_profile": loader.apparmor_profile, "seccomp_profile": loader.seccomp_profile,
+        }))
+        return loader, runtime
+
+    run, (loader, _) = run_components(build)
+    daemonset = run.one("kubernetes:apps/v1:DaemonSet", "profiles")
+    assert kubernetes_errors(manifest(daemonset)) == []
+    selector, _ = resolve(loader.node_selector)
+    assert set(selector) == {PROFILES_LABEL} and len(selector[PROFILES_LABEL]) >= 12
+    statefulset = run.one(STATEFULSET, "edge-2")
+    assert daemonset.urn in statefulset.dependencies
+    assert statefulset.get("spec.template.spec.nodeSelector") == selector
+
+
+def test_virtualization_alone_installs_the_pinned_operators_and_waits_for_available():
+    run, virtualization = run_components(lambda: Virtualization("virt", VirtualizationArgs()))
+    files = sorted(r.get("file") for r in run.of_type("kubernetes:yaml/v2:ConfigFile"))
+    assert files == [
+        f"https://github.com/kubevirt/containerized-data-importer/releases/download/{DEFAULT_CDI_VERSION}/cdi-operator.yaml",
+        f"https://github.com/kubevirt/kubevirt/releases/download/{DEFAULT_KUBEVIRT_VERSION}/kubevirt-operator.yaml",
+    ]
+    kubevirt = run.one("kubernetes:kubevirt.io/v1:KubeVirt")
+    cdi = run.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI")
+    for resource in (kubevirt, cdi):
+        assert resource.get("metadata.annotations")["pulumi.com/waitFor"].startswith("condition=Available")
+    assert swagger_errors({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": kubevirt.get("metadata"),
+                           "spec": kubevirt.get("spec")}, KUBEVIRT_SWAGGER, "v1.KubeVirt") == []
+    assert {resolve(r.urn)[0] for r in virtualization.ready} == {kubevirt.urn, cdi.urn}
+    assert resolve(virtualization.kubevirt_version) == (DEFAULT_KUBEVIRT_VERSION, False)
