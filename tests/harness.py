@@ -3,6 +3,13 @@
 The mocks answer like the real providers would, closely enough for the program's own
 code that consumes those answers to run: Azure resource ids of the right shape, an IoT
 Hub hostname, 44-character base64 keys, a kubeconfig that parses as YAML.
+
+Public SDK parts do the mocking: `pulumi.runtime.set_mocks` with a `Mocks` subclass and a
+`MockMonitor` subclass (which only adds recording). Three private ones remain, for running a
+whole program many times in one process rather than one module import per test process:
+resetting the root stack resource, `run_pulumi_func` (runs the program and waits for every
+registration, as the language host does) and `_sync_await`; `pulumi.runtime.test` only awaits
+Outputs inside one test function and cannot run `__main__.py` once per stack.
 """
 
 from __future__ import annotations
