@@ -38,6 +38,7 @@ class FakeIotHub:
         self.configurations: dict[str, dict] = {}
         self.requests: list[tuple[str, str, str]] = []  # method, path, auth scheme
         self.faults: list[tuple[str, int]] = []  # (method, status) to answer next
+        self.breaks: list[tuple[str, str]] = []  # (method, transport fault) to answer next, see break_next
         self.bearer_token: Optional[str] = None
         self.lock = threading.Lock()
         self._etags = itertools.count(1)
@@ -58,6 +59,21 @@ class FakeIotHub:
 
     def fail_next(self, method: str, *statuses: int) -> None:
         self.faults.extend((method, s) for s in statuses)
+
+    def break_next(self, method: str, *kinds: str) -> None:
+        """Answers the next `method` requests badly, before handling them (nothing is changed):
+        reset (connection closed, no answer), garbage (not an HTTP status line), truncated (a 200
+        shorter than its Content-Length), html (a 200 gateway page), broken-error (a 404 whose
+        body breaks off), echo (a 400 whose message repeats the request body, as some proxies do)."""
+        self.breaks.extend((method, kind) for kind in kinds)
+
+    def _take_break(self, method: str) -> Optional[str]:
+        with self.lock:
+            for index, (break_method, kind) in enumerate(self.breaks):
+                if break_method == method:
+                    del self.breaks[index]
+                    return kind
+        return None
 
     def add_device(self, device_id: str, tags: Optional[dict] = None, auth: str = "sas") -> dict:
         with self.lock:
@@ -217,7 +233,12 @@ class FakeIotHub:
                     status, body, extra = 400, {"Message": "api-version missing"}, {}
                 else:
                     length = int(self.headers.get("Content-Length") or 0)
-                    payload = json.loads(self.rfile.read(length)) if length else None
+                    request_body = self.rfile.read(length) if length else b""
+                    kind = hub._take_break(self.command)
+                    if kind is not None:
+                        self._break(kind, request_body)
+                        return
+                    payload = json.loads(request_body) if length else None
                     status, body, extra = hub.handle(self.command, url.path, self.headers, payload)
                 raw = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
@@ -225,6 +246,25 @@ class FakeIotHub:
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _break(self, kind: str, request_body: bytes) -> None:
+                self.close_connection = True
+                if kind == "reset":
+                    return
+                if kind == "garbage":
+                    self.wfile.write(b"NOT-HTTP garbage\r\n\r\n")
+                    return
+                status, content_type, raw, length = {
+                    "truncated": (200, "application/json", b'{"deviceId": "ed', 400),
+                    "html": (200, "text/html", b"<html><body>502 Bad Gateway</body></html>", None),
+                    "broken-error": (404, "application/json", b'{"Mes', 400),
+                    "echo": (400, "application/json", json.dumps({"Message": f"Bad request: {request_body.decode()}"}).encode(), None),
+                }[kind]
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(length or len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
 

@@ -4,20 +4,13 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from kedge.azure.registry.client import sas_token
 from kedge.azure.registry.device import OWNER_TAG
-from tests.fake_iothub import POLICIES, FakeIotHub, sas_environment
+from tests.fake_iothub import POLICIES, sas_environment
 from tests.harness import ROOT
 
 OWNER = "kedge/test"
-
-
-@pytest.fixture
-def hub():
-    with FakeIotHub() as server:
-        yield server
 
 
 def run_helper(hub, operation, spec=None, previous=None, **env_overrides):

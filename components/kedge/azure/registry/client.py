@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import random
+import re
 import sys
 import time
 import urllib.error
@@ -37,8 +39,21 @@ class RegistryError(Exception):
         self.status = status
 
 
+# Anything that could be a credential in text a server sent back (a proxy may echo the request,
+# and an update's PUT body holds the device's keys): base64 keys, SAS fields, bearer tokens.
+KEY_SHAPED = re.compile(
+    r"(?i)(SharedAccessKey=|sig=|Bearer\s+|\"(?:primaryKey|secondaryKey)\"\s*:\s*\")[^;&\"\s]+"
+    r"|[A-Za-z0-9+/]{40,}={0,2}"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every key-shaped value replaced; stderr is kept in Pulumi's state in plain text."""
+    return KEY_SHAPED.sub(lambda match: (match.group(1) or "") + "[redacted]", text)
+
+
 def log(message: str) -> None:
-    print(f"kedge-registry: {message}", file=sys.stderr, flush=True)
+    print(f"kedge-registry: {redact(message)}", file=sys.stderr, flush=True)
 
 
 def sas_token(hostname: str, policy: str, key: str, ttl_seconds: int = 3600, now: Optional[float] = None) -> str:
@@ -115,16 +130,25 @@ class RegistryClient:
                     raw = response.read()
                     return response.status, (json.loads(raw) if raw else None), dict(response.headers)
             except urllib.error.HTTPError as error:
-                status, raw, headers = error.code, error.read(), dict(error.headers)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                status, raw, headers = 503, str(getattr(error, "reason", error)).encode(), {}
+                status, headers = error.code, dict(error.headers)
+                try:
+                    raw = error.read()
+                except (http.client.HTTPException, OSError):  # the connection broke inside the error body
+                    status, raw = 503, b"connection lost while reading the error response"
+            # Everything else that can go wrong in transit is transient: refused or reset
+            # connections, timeouts, a malformed status line, a truncated body, a success whose
+            # body is not JSON (a gateway's HTML page).
+            except (http.client.HTTPException, OSError) as error:
+                status, raw, headers = 503, f"{type(error).__name__}: {getattr(error, 'reason', error)}".encode(), {}
+            except ValueError:
+                status, raw, headers = 503, b"the response body is not JSON", {}
             if status in (401, 403) and self.credentials.can_fall_back():
                 log(f"{method} {path}: HTTP {status} with the Entra ID token (role not granted or not yet propagated); retrying with SAS")
                 self.credentials.entra_failed = True
                 continue
             if status in RETRYABLE and attempt < self.max_attempts:
                 delay = self._delay(attempt, headers)
-                log(f"{method} {path}: HTTP {status}, retry {attempt} in {delay:.1f}s")
+                log(f"{method} {path}: HTTP {status} ({error_message(_parse_error(raw))[:120]}), retry {attempt} in {delay:.1f}s")
                 self.sleep(delay)
                 continue
             return status, _parse_error(raw), headers
@@ -147,8 +171,8 @@ def _parse_error(raw: bytes) -> Any:
 
 def error_message(body: Any) -> str:
     if isinstance(body, dict):
-        return str(body.get("Message") or body.get("message") or body)[:500]
-    return str(body)[:500]
+        return redact(str(body.get("Message") or body.get("message") or body))[:500]
+    return redact(str(body))[:500]
 
 
 def _policy(env: dict, name_var: str, key_var: str) -> Optional[tuple[str, str]]:
