@@ -8,6 +8,7 @@ from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_azure_native import resources
 
 from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
@@ -86,6 +87,14 @@ hub = IotHub(
 registry_key = hub.registry_policy_key if settings.hub.sas_fallback else None
 service_key = hub.service_policy_key if settings.hub.sas_fallback else None
 
+# Who owns the identities this stack creates, written to each one's twin: organisation/project/
+# stack plus a random id kept in this stack's state, so another stack of the same name (another
+# team, another backend) on the same hub never matches. Never replaced: its inputs never change.
+owner_id = random.RandomId("registry-owner", byte_length=8)
+identity_owner = pulumi.Output.concat(
+    pulumi.get_organization() or "-", "/", settings.project, "/", settings.stack, "/", owner_id.hex
+)
+
 # One IoT Edge identity per manually provisioned device (DPS creates its own), and the
 # config.toml + certificates each runtime gets, all as secrets.
 files_by_device = {}
@@ -98,7 +107,7 @@ for device in settings.devices:
             EdgeDeviceIdentityArgs(
                 hub_hostname=hub.hostname,
                 device_id=device.device_id,
-                owner=f"{settings.project}/{settings.stack}",
+                owner=identity_owner,
                 registry_policy_key=registry_key,
                 service_policy_key=service_key,
                 auth=device.identity.auth,

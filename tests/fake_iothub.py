@@ -2,7 +2,12 @@
 
 It checks SAS signatures for real (HMAC over the resource and expiry with the policy key),
 keeps etags and generation ids like the hub, answers 404/409/412/401, and can be told to
-answer 429 or 5xx for the next requests, to exercise the helper's retries.
+answer 429 or 5xx for the next requests, to exercise the helper's retries, or to break the
+transport (see break_next). Twins carry what the documented Twin has (deviceEtag,
+authenticationType, status, capabilities, x509Thumbprint, tags, etag); the bulk registry
+endpoint (POST /devices) creates identities with their twin tags in one request. It counts
+identity-registry operations (GET/PUT/DELETE /devices, and each entry of a bulk request) apart
+from twin reads and updates, as the hub's throttles do.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ class FakeIotHub:
         self.breaks: list[tuple[str, str]] = []  # (method, transport fault) to answer next, see break_next
         self.bearer_token: Optional[str] = None
         self.lock = threading.Lock()
+        self.identity_operations = 0
+        self.twin_reads = 0
+        self.twin_updates = 0
+        self.twin_etags: dict[str, str] = {}
+        self.hang_seconds = 5.0  # how long a "hang" fault holds a request
         self._etags = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -64,7 +74,9 @@ class FakeIotHub:
         """Answers the next `method` requests badly, before handling them (nothing is changed):
         reset (connection closed, no answer), garbage (not an HTTP status line), truncated (a 200
         shorter than its Content-Length), html (a 200 gateway page), broken-error (a 404 whose
-        body breaks off), echo (a 400 whose message repeats the request body, as some proxies do)."""
+        body breaks off), echo (a 400 whose message repeats the request body, as some proxies do),
+        lost (the request is handled, then the connection closes before the answer), hang (no
+        answer for hang_seconds), trickle (headers, then one body byte a second)."""
         self.breaks.extend((method, kind) for kind in kinds)
 
     def _take_break(self, method: str) -> Optional[str]:
@@ -94,6 +106,24 @@ class FakeIotHub:
                 "secondaryKey": keys.get("secondaryKey") or base64.b64encode(uuid.uuid4().bytes * 2).decode(),
             },
         }
+
+    def twin(self, device_id: str) -> dict:
+        """The device's twin as GET /twins/{id} returns it."""
+        device = self.devices[device_id]
+        authentication = device["authentication"]
+        twin = {
+            "deviceId": device_id,
+            "etag": self.twin_etags.setdefault(device_id, self._etag()),
+            "deviceEtag": device["etag"],
+            "status": device["status"],
+            "capabilities": dict(device["capabilities"]),
+            "authenticationType": authentication.get("type"),
+            "tags": dict(self.twin_tags.get(device_id) or {}),
+            "version": 2,
+        }
+        if authentication.get("type") == "selfSigned":
+            twin["x509Thumbprint"] = dict(authentication.get("x509Thumbprint") or {})
+        return twin
 
     def _new_device(self, device_id: str, authentication: dict) -> dict:
         authentication = self._with_keys(authentication)
@@ -144,6 +174,13 @@ class FakeIotHub:
             device_id = urllib.parse.unquote(device_id)
             current = self.devices.get(device_id)
             if_match = headers.get("If-Match")
+            if kind == "devices" and not device_id and method == "POST":
+                return self._bulk(body or [])
+            if kind == "devices":
+                self.identity_operations += 1
+            elif kind == "twins":
+                self.twin_reads += method == "GET"
+                self.twin_updates += method == "PATCH"
             if kind == "devices":
                 if method == "GET":
                     return (200, current, {}) if current else (404, {"Message": "DeviceNotFound"}, {})
@@ -183,16 +220,42 @@ class FakeIotHub:
                 if current is None:
                     return 404, {"Message": "DeviceNotFound"}, {}
                 if method == "GET":
-                    return 200, {"deviceId": device_id, "tags": dict(self.twin_tags[device_id]), "etag": "AAAA"}, {}
+                    return 200, self.twin(device_id), {}
                 if method == "PATCH":
+                    twin_etag = self.twin(device_id)["etag"]
+                    if if_match not in (None, "*") and if_match.strip('"') != twin_etag:
+                        return 412, {"Message": "PreconditionFailed"}, {}
+                    self.twin_etags[device_id] = self._etag()
                     tags = self.twin_tags[device_id]
                     for name, value in (body.get("tags") or {}).items():
                         if value is None:
                             tags.pop(name, None)
                         else:
                             tags[name] = value
-                    return 200, {"deviceId": device_id, "tags": dict(tags)}, {}
+                    return 200, self.twin(device_id), {}
             return 405, {"Message": "MethodNotAllowed"}, {}
+
+    def _bulk(self, entries: list) -> tuple[int, dict, dict]:
+        """POST /devices: each entry an ExportImportDevice; only importMode create is modelled."""
+        errors = []
+        for entry in entries:
+            self.identity_operations += 1
+            device_id = entry.get("id")
+            if entry.get("importMode") != "create":
+                errors.append({"deviceId": device_id, "errorCode": "ArgumentInvalid", "errorStatus": "only create is modelled"})
+            elif device_id in self.devices:
+                errors.append({"deviceId": device_id, "errorCode": "DeviceAlreadyExists", "errorStatus": "409"})
+            else:
+                authentication = entry.get("authentication") or {}
+                keys = (authentication.get("symmetricKey") or {}).values()
+                if authentication.get("type") == "sas" and not all(len(base64.b64decode(k)) in range(16, 65) for k in keys if k):
+                    errors.append({"deviceId": device_id, "errorCode": "ArgumentInvalid", "errorStatus": "bad key"})
+                    continue
+                device = self._new_device(device_id, authentication)
+                device.update(status=entry.get("status", "enabled"), capabilities=entry.get("capabilities") or {})
+                self.twin_tags[device_id] = dict(entry.get("tags") or {})
+        result = {"isSuccessful": not errors, "errors": errors, "warnings": []}
+        return (400 if errors else 200), result, {}
 
     def _configuration(self, method: str, configuration_id: str, if_match: Optional[str], body: Optional[dict]):
         current = self.configurations.get(configuration_id)
@@ -235,11 +298,28 @@ class FakeIotHub:
                     length = int(self.headers.get("Content-Length") or 0)
                     request_body = self.rfile.read(length) if length else b""
                     kind = hub._take_break(self.command)
-                    if kind is not None:
+                    if kind == "hang":
+                        time.sleep(hub.hang_seconds)
+                        self.close_connection = True
+                        return
+                    if kind not in (None, "lost", "trickle"):
                         self._break(kind, request_body)
                         return
                     payload = json.loads(request_body) if length else None
                     status, body, extra = hub.handle(self.command, url.path, self.headers, payload)
+                    if kind == "lost":  # done on the hub, but the answer never arrives
+                        self.close_connection = True
+                        return
+                    if kind == "trickle":
+                        raw = json.dumps(body).encode()
+                        self.send_response(status)
+                        self.send_header("Content-Length", str(len(raw)))
+                        self.end_headers()
+                        for byte in raw:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1)
+                        return
                 raw = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 for name, value in extra.items():
@@ -268,7 +348,7 @@ class FakeIotHub:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            do_GET = do_PUT = do_PATCH = do_DELETE = _serve
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _serve
 
             def log_message(self, *args):
                 pass

@@ -216,6 +216,12 @@ class KedgeMocks(pulumi.runtime.Mocks):
                 state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
                 state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
             return resource_id, state
+        if args.typ == "random:index/randomId:RandomId":
+            # What pulumi-random keeps in state: random bytes, here derived from the name.
+            raw = hashlib.sha256(args.name.encode()).digest()[: int(inputs.get("byteLength", 8))]
+            state.update(hex=raw.hex(), b64Std=base64.b64encode(raw).decode(), b64Url=base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                         dec=str(int.from_bytes(raw, "big")))
+            return f"{args.name}-{raw.hex()}", state
         environment, _ = unwrap_secrets(inputs.get("environment") or {})
         if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment:
             # What the device-registry helper prints after creating the identity.
@@ -236,8 +242,9 @@ class KedgeMocks(pulumi.runtime.Mocks):
     def registry_state(hostname: str, spec: dict) -> dict:
         device_id = spec["deviceId"]
         state = {
-            "deviceId": device_id, "hostname": hostname, "generationId": "638000000000000000",
-            "created": not spec.get("adopt"), "auth": spec["auth"], "managedTags": sorted([*spec["tags"], "kedgeOwner"]),
+            "deviceId": device_id, "hostname": hostname, "created": not spec.get("adopt"), "owner": spec["owner"],
+            "nonce": hashlib.sha1(device_id.encode()).hexdigest()[:16], "deviceEtag": "MTIzNDU2Nzg5",
+            "auth": spec["auth"], "managedTags": sorted([*spec["tags"], "kedgeOwner", "kedgeResource"]),
         }
         if spec["auth"] == "sas":
             key = fake_key(f"device/{device_id}")
@@ -332,7 +339,8 @@ def fresh_mocks(stack: str, preview: bool = False, project: str = PROJECT) -> Ke
     """Installs new recording mocks for `stack` (a new root stack resource, no pending RPCs)."""
     mocks = KedgeMocks(stack)
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
+    # An organization name, as a backend with organizations reports one (the program also runs without).
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, organization="contoso", preview=preview, monitor=RecordingMonitor(mocks))
     pulumi_settings.SETTINGS.rpc_manager.clear()
     return mocks
 

@@ -1,12 +1,14 @@
 """The device-identity helper against a local registry server: real HTTP, real SAS signatures."""
 
+import base64
 import json
+import time
 import subprocess
 import sys
 
 
 from kedge.azure.registry.client import sas_token
-from kedge.azure.registry.device import OWNER_TAG
+from kedge.azure.registry.device import OWNER_TAG, RESOURCE_TAG
 from tests.fake_iothub import POLICIES, sas_environment
 from tests.harness import ROOT
 
@@ -41,16 +43,17 @@ def created(hub, device_id="edge-1", **spec):
     return json.loads(result.stdout)
 
 
-def test_create_makes_an_edge_device_with_hub_generated_keys_and_tags(hub):
+def test_create_makes_an_edge_device_with_its_keys_and_tags_in_one_identity_operation(hub):
     state = created(hub, tags={"site": "lab", "line": 2})
     device = hub.devices["edge-1"]
     assert device["capabilities"] == {"iotEdge": True}
     assert device["authentication"]["type"] == "sas"
     key = device["authentication"]["symmetricKey"]["primaryKey"]
-    assert state["primaryKey"] == key
+    assert state["primaryKey"] == key and len(base64.b64decode(key)) == 32
     assert state["connectionString"] == f"HostName={hub.hostname};DeviceId=edge-1;SharedAccessKey={key}"
-    assert state["created"] is True and state["generationId"] == device["generationId"]
-    assert hub.twin_tags["edge-1"] == {"site": "lab", "line": 2, OWNER_TAG: OWNER}
+    assert state["created"] is True and state["deviceEtag"] == device["etag"]
+    assert hub.twin_tags["edge-1"] == {"site": "lab", "line": 2, OWNER_TAG: OWNER, RESOURCE_TAG: state["nonce"]}
+    assert (hub.identity_operations, hub.twin_reads, hub.twin_updates) == (1, 1, 0)
 
 
 def test_ids_with_special_characters_are_escaped_in_paths(hub):
@@ -86,9 +89,10 @@ def test_an_adopted_device_is_never_deleted(hub):
 
 def test_a_rerun_after_an_interrupted_create_converges(hub):
     first = created(hub)
+    generation = hub.devices["edge-1"]["generationId"]
     again = created(hub)  # the state of the first run was never recorded
-    assert again["created"] is True and again["generationId"] == first["generationId"]
-    assert again["primaryKey"] == first["primaryKey"]  # keys kept, not rotated
+    assert again["created"] is True and hub.devices["edge-1"]["generationId"] == generation
+    assert again["primaryKey"] == first["primaryKey"] and again["nonce"] == first["nonce"]  # kept, not rotated
 
 
 def test_update_changes_status_and_tags_in_place_and_removes_only_its_own_tags(hub):
@@ -98,8 +102,8 @@ def test_update_changes_status_and_tags_in_place_and_removes_only_its_own_tags(h
     assert result.returncode == 0, result.stderr
     updated = json.loads(result.stdout)
     assert hub.devices["edge-1"]["status"] == "disabled"
-    assert hub.twin_tags["edge-1"] == {"site": "plant", OWNER_TAG: OWNER, "addedByOperator": "keep-me"}
-    assert updated["generationId"] == state["generationId"] and updated["primaryKey"] == state["primaryKey"]
+    assert hub.twin_tags["edge-1"] == {"site": "plant", OWNER_TAG: OWNER, RESOURCE_TAG: state["nonce"], "addedByOperator": "keep-me"}
+    assert updated["nonce"] == state["nonce"] and updated["primaryKey"] == state["primaryKey"] and updated["created"] is True
 
 
 def test_update_retries_on_a_lost_etag_race(hub):
@@ -126,28 +130,36 @@ def test_delete_removes_the_identity_it_created(hub):
 
 def test_a_replacement_never_deletes_the_identity_that_replaced_it(hub):
     old = created(hub)
-    # The replacement deleted and re-created the id (or another run did): a new generation.
+    # The replacement deleted and re-created the id (or another run did): a new nonce.
     del hub.devices["edge-1"]
     new = created(hub)
-    assert new["generationId"] != old["generationId"]
+    assert new["nonce"] != old["nonce"]
     result = run_helper(hub, "delete", previous=old)
     assert result.returncode == 0 and "left in place" in result.stderr
-    assert hub.devices["edge-1"]["generationId"] == new["generationId"]
+    assert hub.twin_tags["edge-1"][RESOURCE_TAG] == new["nonce"]
 
 
 def test_throttling_and_server_errors_are_retried(hub):
     hub.fail_next("GET", 429, 429, 503)
-    hub.fail_next("PUT", 429, 500)
+    hub.fail_next("POST", 429, 500)
     state = created(hub)
     assert state["created"] is True
     statuses = [line for line in run_helper(hub, "delete", previous=state).stderr.splitlines()]
     assert "edge-1" not in hub.devices and statuses
 
 
-def test_persistent_throttling_fails_clearly(hub):
-    hub.fail_next("GET", *([429] * 8))
-    result = run_helper(hub, "create", {"deviceId": "edge-1"})
-    assert result.returncode == 1 and "HTTP 429" in result.stderr
+def test_a_throttling_storm_is_waited_out_within_the_deadline(hub):
+    hub.fail_next("POST", *([429] * 20))
+    state = created(hub)
+    assert state["created"] is True and "edge-1" in hub.devices
+
+
+def test_throttling_that_outlasts_the_deadline_fails_clearly_and_in_time(hub):
+    hub.fail_next("POST", *([429] * 100_000))
+    started = time.monotonic()
+    result = run_helper(hub, "create", {"deviceId": "edge-1"}, KEDGE_DEADLINE_SECONDS="2")
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1 and "HTTP 429" in result.stderr and "2 s deadline (timeout_seconds)" in result.stderr
 
 
 def test_a_wrong_key_is_a_clear_401(hub):
@@ -172,8 +184,10 @@ def test_auto_mode_without_an_entra_credential_falls_back_to_sas(hub):
 
 def test_twin_calls_are_signed_with_the_service_policy_and_registry_calls_with_the_registry_policy(hub):
     created(hub)
+    state = created(hub, device_id="edge-2")
+    run_helper(hub, "update", {"deviceId": "edge-2", "tags": {"site": "x"}}, previous=state)
     schemes = {(method, path.split("/")[1]) for method, path, _ in hub.requests}
-    assert ("PUT", "devices") in schemes and ("PATCH", "twins") in schemes
+    assert ("POST", "devices") in schemes and ("PATCH", "twins") in schemes
 
 
 def test_sas_token_matches_the_documented_format():

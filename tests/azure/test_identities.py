@@ -1,5 +1,6 @@
 """IoT Edge identities and each device's config.toml, as the program declares them."""
 
+import hashlib
 import json
 import tomllib
 
@@ -56,8 +57,13 @@ def test_keys_are_secret_in_and_out_and_never_logged(dev):
 
 def test_device_spec_holds_tags_owner_and_symmetric_key_auth(dev):
     specs = {spec_of(c)["deviceId"]: spec_of(c) for c in device_commands(dev)}
+    # The owner: organisation/project/stack plus the stack's random id (pulumi-random, in state).
+    owner_id = dev.one("random:index/randomId:RandomId", "registry-owner")
+    assert owner_id.inputs == {"byteLength": 8} and owner_id.custom
+    random_hex = hashlib.sha256(b"registry-owner").digest()[:8].hex()  # what the mocks answer
+    assert {spec["owner"] for spec in specs.values()} == {f"contoso/kedge/dev/{random_hex}"}
     assert specs["dev-edge-01"] == {
-        "deviceId": "dev-edge-01", "owner": "kedge/dev", "auth": "sas", "status": "enabled",
+        "deviceId": "dev-edge-01", "owner": f"contoso/kedge/dev/{random_hex}", "auth": "sas", "status": "enabled",
         "tags": {"site": "lab", "line": "1"}, "adopt": False,
         "primaryThumbprint": None, "secondaryThumbprint": None,
     }

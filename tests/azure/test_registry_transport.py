@@ -15,13 +15,13 @@ from kedge.azure.registry.client import redact
 from tests.azure.test_device_registry import created, run_helper
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT"])
+@pytest.mark.parametrize("method, path", [("POST", "/devices"), ("GET", "/twins/edge-1")])
 @pytest.mark.parametrize("kind", ["reset", "garbage", "truncated", "html", "broken-error"])
-def test_a_create_converges_through_a_transport_fault(hub, method, kind):
+def test_a_create_converges_through_a_transport_fault(hub, method, path, kind):
     hub.break_next(method, kind)
     result = run_helper(hub, "create", {"deviceId": "edge-1"})
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    assert f"{method} /devices/edge-1: HTTP 503 (" in result.stderr  # the retry says what went wrong
+    assert f"{method} {path}: HTTP 503 (" in result.stderr  # the retry says what went wrong
     state = json.loads(result.stdout)
     assert state["created"] is True and "edge-1" in hub.devices
     assert state["primaryKey"] == hub.devices["edge-1"]["authentication"]["symmetricKey"]["primaryKey"]

@@ -2,7 +2,9 @@
 package (tests/snapshots, recorded from the code as it was), apart from the intended changes
 listed in `intended_changes`: the same resources, names, inputs, secrets and options.
 
-Intended: (1) the helper commands' new command lines; (2) the aliases the typed classes send.
+Intended: (1) the helper commands' new command lines; (2) the aliases the typed classes send;
+(3) since issue #13, the stack's random owner id (pulumi-random) that every identity helper now
+depends on (its owner is in the helper's environment, which is secret, so masked here).
 Everything else (every input, secret, parent, provider, dependency, option) is unchanged, which
 also shows the typed classes receive the same request kedge's manifests described before."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from importlib import metadata
 
 import pytest
 
@@ -37,8 +40,22 @@ TYPED_CLASS_ALIASES = {
 
 
 def intended_changes(before: dict) -> dict:
-    """The recorded registrations with the restructure's intended changes applied."""
+    """The recorded registrations with the intended changes applied."""
     after = copy.deepcopy(before)
+    identity_helpers = [r for r in after.values() if r["type"] == "command:local:Command" and "EdgeDeviceIdentity" in r["urn"]]
+    if identity_helpers:
+        # 3. One random owner id per stack, a child of the stack, that the identity helpers wait for.
+        prefix = "::".join(identity_helpers[0]["urn"].split("::")[:2])  # urn:pulumi:<stack>::<project>
+        owner_urn = f"{prefix}::pulumi:pulumi:Stack$random:index/randomId:RandomId::registry-owner"
+        parent = next(r["parent"] for r in after.values() if r["urn"].startswith(f"{prefix}::pulumi:pulumi:Stack$"))
+        after[owner_urn] = {
+            "urn": owner_urn, "type": "random:index/randomId:RandomId", "custom": True, "inputs": {"byteLength": 8},
+            "secretPaths": [], "parent": parent, "provider": "", "dependencies": [], "deletedWith": "",
+            "deleteBeforeReplace": False, "additionalSecretOutputs": [], "replaceOnChanges": [], "protect": False,
+            "retainOnDelete": False, "ignoreChanges": [], "aliases": [], "version": metadata.version("pulumi_random"),
+        }
+        for helper in identity_helpers:
+            helper["dependencies"] = sorted([*helper["dependencies"], owner_urn])
     for registration in after.values():
         if registration["type"] in TYPED_CLASS_ALIASES:
             registration["aliases"] = sorted(TYPED_CLASS_ALIASES[registration["type"]])
@@ -79,12 +96,16 @@ def test_the_comparison_sees_a_changed_input():
     assert [d.split(" ", 1)[1].split(":")[0] for d in differences(recorded, changed)] == ["inputs", "protect"]
 
 
-def test_the_intended_changes_touch_only_helper_commands_and_typed_class_aliases():
+def test_the_intended_changes_touch_only_helper_commands_typed_class_aliases_and_the_owner_id():
     for stack in example_stacks():
         recorded = snapshot.load(stack)
         expected = intended_changes(recorded)
+        assert {urn.rsplit("::", 1)[1] for urn in set(expected) - set(recorded)} <= {"registry-owner"}
         for urn in recorded:
             changed = {f for f in recorded[urn] if recorded[urn][f] != expected[urn][f]}
-            assert changed <= {"inputs", "aliases"}, (urn, changed)
-            if "inputs" in changed:
+            assert changed <= {"inputs", "aliases", "dependencies"}, (urn, changed)
+            if changed & {"inputs", "dependencies"}:
                 assert recorded[urn]["type"] == "command:local:Command"
+            if "dependencies" in changed:
+                assert set(expected[urn]["dependencies"]) - set(recorded[urn]["dependencies"]) == {
+                    next(u for u in expected if u.endswith("::registry-owner"))}

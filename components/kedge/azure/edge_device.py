@@ -9,7 +9,7 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import device as device_registry
 from .helper_command import credential_environment, helper_command
-from ..args import check_args, choice_value, one_of
+from ..args import check_args, choice_value, one_of, whole_number
 from ..choices import IdentityAuth
 
 HELPER_MODULE = device_registry.__name__
@@ -23,8 +23,10 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Hostname of the IoT Hub, <name>.azure-devices.net."""
     device_id: str
     """IoT Hub device id."""
-    owner: str
-    """Who manages the identity, written to the twin tag kedgeOwner (e.g. project/stack)."""
+    owner: pulumi.Input[str]
+    """Who manages the identity, written to the twin tag kedgeOwner: unique to the stack (e.g.
+    organisation/project/stack/<a random id kept in the stack's state>); an identity with another
+    owner is never modified or deleted unless adopt_existing."""
     registry_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's registryReadWrite policy (secret): the fallback when Entra ID fails. Omitted: Entra ID only."""
     service_policy_key: NotRequired[pulumi.Input[Optional[str]]]
@@ -39,10 +41,15 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Device-twin tags (deployment targeting): strings, numbers or booleans."""
     adopt_existing: NotRequired[bool]
     """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
+    timeout_seconds: NotRequired[int]
+    """Wall-clock limit of one create, update or delete, retries included (default 600)."""
 
+
+DEFAULT_TIMEOUT_SECONDS = 600
 
 _ARG_RULES = {
     "auth": one_of(*AUTH_TYPES),
+    "timeout_seconds": whole_number(30, 7200),
 }
 
 
@@ -51,8 +58,6 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
 
     device_id: pulumi.Output[str]
     """The device id."""
-    generation_id: pulumi.Output[str]
-    """The hub's generation id of the identity this stack manages."""
     primary_key: pulumi.Output[Optional[str]]
     """The device's primary symmetric key (secret; empty for X.509)."""
     connection_string: pulumi.Output[Optional[str]]
@@ -64,11 +69,11 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         auth = choice_value(IdentityAuth, args.get("auth"), IdentityAuth.SYMMETRIC_KEY.value)
         thumbprint_input = args.get("thumbprint")
 
-        def spec_json(thumbprint: Optional[str]) -> str:
+        def spec_json(owner: str, thumbprint: Optional[str]) -> str:
             return json.dumps(
                 {
                     "deviceId": args["device_id"],
-                    "owner": args["owner"],
+                    "owner": owner,
                     "auth": AUTH_TYPES[auth],
                     "primaryThumbprint": thumbprint,
                     "secondaryThumbprint": thumbprint,
@@ -79,14 +84,20 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 sort_keys=True,
             )
 
-        # A plain string unless a thumbprint has to be computed from a secret certificate.
-        spec = spec_json(None) if thumbprint_input is None else pulumi.Output.from_input(thumbprint_input).apply(spec_json)
+        # A plain string unless the owner or a thumbprint (from a secret certificate) is an Output.
+        owner = args["owner"]
+        spec: pulumi.Input[str] = (
+            spec_json(owner, None)
+            if isinstance(owner, str) and thumbprint_input is None
+            else pulumi.Output.all(owner, thumbprint_input).apply(lambda values: spec_json(values[0], values[1]))
+        )
         command = helper_command(
             f"{name}-registry",
             HELPER_MODULE,
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_DEVICE": spec,
+                "KEDGE_DEADLINE_SECONDS": str(args.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
                 **credential_environment(args.get("registry_policy_key"), args.get("service_policy_key")),
             },
             # stdout carries the device keys: never logged, stored only as a secret.
@@ -96,20 +107,18 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 additional_secret_outputs=["stdout"],
                 # Delete the old identity before creating its replacement, so a replace can
                 # never end with the old resource's delete removing the new identity (the
-                # helper also checks the hub's generation id before deleting).
+                # helper also checks the identity's owner and resource tags before deleting).
                 delete_before_replace=True,
             ),
         )
         # stdout is a secret output (additional_secret_outputs); the keys are marked again where
         # they are read, so they stay secret whatever engine runs the program.
         self.device_id = pulumi.Output.from_input(args["device_id"])
-        self.generation_id = command.stdout.apply(lambda text: str(_state(text).get("generationId", "")))
         self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
         self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))
         self.register_outputs(
             {
                 "device_id": self.device_id,
-                "generation_id": self.generation_id,
                 "primary_key": self.primary_key,
                 "connection_string": self.connection_string,
             }

@@ -18,12 +18,12 @@ import json
 import os
 import random
 import re
+import socket
 import sys
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 API_VERSION = "2021-04-12"
@@ -105,61 +105,112 @@ def entra_token_source() -> Optional[Callable[[], str]]:
     return lambda: credential.get_token(ENTRA_SCOPE).token
 
 
+# Default time limits. One call (connect, send, status line, headers, body) never takes longer
+# than CALL_TIMEOUT, however slowly a server trickles; one helper run (create, update or delete,
+# retries included) never takes longer than the operation deadline (the component's
+# `timeout_seconds`, in KEDGE_DEADLINE_SECONDS).
+CALL_TIMEOUT = 30.0
+OPERATION_DEADLINE = 600.0
+
+
 @dataclass
 class RegistryClient:
-    """Registry calls with retries: 429 and 5xx back off (honouring Retry-After), then retry."""
+    """Registry calls that retry transient failures until a wall-clock deadline.
+
+    429 and 5xx, and every transport failure, are retried: after Retry-After when the hub sends
+    one, otherwise after an exponential backoff with full jitter (so a fleet's helpers, each
+    its own process, spread out instead of retrying in step), never past the deadline.
+    """
 
     credentials: Credentials
     endpoint: str
-    max_attempts: int = 8
+    deadline_seconds: float = OPERATION_DEADLINE
+    call_timeout: float = CALL_TIMEOUT
     base_delay: float = 0.5
     max_delay: float = 30.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    def remaining(self) -> float:
+        return self.deadline_seconds - (self.clock() - self.started)
 
     def call(self, method: str, path: str, body: Any = None, if_match: Optional[str] = None) -> tuple[int, Any, dict]:
-        url = f"{self.endpoint}{path}?api-version={API_VERSION}"
         data = None if body is None else json.dumps(body).encode()
-        for attempt in range(1, self.max_attempts + 1):
-            request = urllib.request.Request(url, data=data, method=method)
-            request.add_header("Authorization", self.credentials.header(path))
-            request.add_header("Content-Type", "application/json; charset=utf-8")
-            if if_match is not None:
-                request.add_header("If-Match", if_match)
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    raw = response.read()
-                    return response.status, (json.loads(raw) if raw else None), dict(response.headers)
-            except urllib.error.HTTPError as error:
-                status, headers = error.code, dict(error.headers)
-                try:
-                    raw = error.read()
-                except (http.client.HTTPException, OSError):  # the connection broke inside the error body
-                    status, raw = 503, b"connection lost while reading the error response"
-            # Everything else that can go wrong in transit is transient: refused or reset
-            # connections, timeouts, a malformed status line, a truncated body, a success whose
-            # body is not JSON (a gateway's HTML page).
-            except (http.client.HTTPException, OSError) as error:
-                status, raw, headers = 503, f"{type(error).__name__}: {getattr(error, 'reason', error)}".encode(), {}
-            except ValueError:
-                status, raw, headers = 503, b"the response body is not JSON", {}
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.remaining() <= 0:
+                raise RegistryError(504, f"{method} {path}: no answer within the {self.deadline_seconds:.0f} s deadline "
+                                         f"(timeout_seconds) after {attempt - 1} attempts")
+            status, raw, headers = self._once(method, path, data, if_match, min(self.call_timeout, self.remaining()))
             if status in (401, 403) and self.credentials.can_fall_back():
                 log(f"{method} {path}: HTTP {status} with the Entra ID token (role not granted or not yet propagated); retrying with SAS")
                 self.credentials.entra_failed = True
                 continue
-            if status in RETRYABLE and attempt < self.max_attempts:
-                delay = self._delay(attempt, headers)
-                log(f"{method} {path}: HTTP {status} ({error_message(_parse_error(raw))[:120]}), retry {attempt} in {delay:.1f}s")
-                self.sleep(delay)
-                continue
-            return status, _parse_error(raw), headers
-        raise RegistryError(503, f"{method} {path}: gave up after {self.max_attempts} attempts")
+            if status not in RETRYABLE:
+                try:
+                    return status, (json.loads(raw) if raw else None), headers
+                except ValueError:
+                    if 200 <= status < 300:  # a success we cannot read (a gateway's page): try again
+                        status, raw = 503, b"the response body is not JSON"
+                    else:
+                        return status, _parse_error(raw), headers
+            delay = self._delay(attempt, headers)
+            if delay >= self.remaining():
+                raise RegistryError(status, f"{method} {path}: still HTTP {status} ({error_message(_parse_error(raw))[:120]}) "
+                                            f"when the {self.deadline_seconds:.0f} s deadline (timeout_seconds) ran out, "
+                                            f"after {attempt} attempts")
+            log(f"{method} {path}: HTTP {status} ({error_message(_parse_error(raw))[:120]}), retry {attempt} in {delay:.1f}s")
+            self.sleep(delay)
+
+    def _once(self, method: str, path: str, data: Optional[bytes], if_match: Optional[str], timeout: float) -> tuple[int, bytes, dict]:
+        """One request and its whole answer within `timeout`, or a transient 503 describing what broke."""
+        url = urllib.parse.urlsplit(self.endpoint)
+        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(url.netloc, timeout=timeout)
+        # A watchdog closes the socket at the call's deadline: a server trickling bytes slower
+        # than any per-read timeout still cannot hold the call longer than `timeout`.
+        watchdog = threading.Timer(timeout, _shut, args=(connection,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
+            if if_match is not None:
+                headers["If-Match"] = if_match
+            connection.request(method, f"{path}?api-version={API_VERSION}", body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            return response.status, raw, dict(response.headers)
+        # Everything that can go wrong in transit is transient: refused or reset connections,
+        # timeouts, a malformed status line, a truncated body, the watchdog's close.
+        except (http.client.HTTPException, OSError, ValueError) as error:
+            expired = not watchdog.is_alive()
+            reason = f"no complete answer within {timeout:.0f} s" if expired else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+            return 503, reason.encode(), {}
+        finally:
+            watchdog.cancel()
+            connection.close()
 
     def _delay(self, attempt: int, headers: dict) -> float:
-        retry_after = headers.get("Retry-After") or headers.get("retry-after")
-        if retry_after and str(retry_after).isdigit():
+        retry_after = next((str(v).strip() for k, v in headers.items() if k.lower() == "retry-after"), "")
+        if retry_after.isdigit():
             return min(float(retry_after), self.max_delay)
         # Exponential backoff with full jitter, so a fleet's helpers do not retry in step.
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 16)))
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _parse_error(raw: bytes) -> Any:
@@ -190,7 +241,11 @@ def client_from_env(env: dict) -> RegistryClient:
         service=_policy(env, "KEDGE_SERVICE_POLICY", "KEDGE_SERVICE_KEY") if mode != "entra" else None,
         entra_token=entra_token_source() if mode != "sas" else None,
     )
-    return RegistryClient(credentials, env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}")
+    return RegistryClient(
+        credentials,
+        env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}",
+        deadline_seconds=float(env.get("KEDGE_DEADLINE_SECONDS") or OPERATION_DEADLINE),
+    )
 
 
 def run_helper(

@@ -8,20 +8,23 @@ stderr, which never contains a key or token.
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .client import RegistryClient, RegistryError, error_message, log, run_helper
 
-# The twin tag that records which stack owns an identity.
+# Twin tags kedge writes with every identity it creates: which stack owns it (organisation/
+# project/stack plus a random id kept in that stack's state, so two stacks of the same name
+# never match), and which resource made it (a random nonce per create, kept in the resource's
+# state: what tells this resource's identity from a replacement's or someone else's).
 OWNER_TAG = "kedgeOwner"
-
-
-class _CreatedMeanwhile(Exception):
-    """Someone else created the identity between our read and our create."""
+RESOURCE_TAG = "kedgeResource"
+KEY_BYTES = 32  # IoT Hub accepts SAS keys of 16 to 64 bytes
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,9 @@ class DeviceSpec:
     tags: dict = field(default_factory=dict)
     adopt: bool = False
 
-    @property
-    def desired_tags(self) -> dict:
-        """The twin tags this stack sets: the declared ones and its owner tag."""
-        return {**self.tags, OWNER_TAG: self.owner}
+    def desired_tags(self, nonce: str) -> dict:
+        """The twin tags this resource sets: the declared ones, its owner and its nonce."""
+        return {**self.tags, OWNER_TAG: self.owner, RESOURCE_TAG: nonce}
 
     @classmethod
     def from_json(cls, text: str) -> "DeviceSpec":
@@ -58,11 +60,19 @@ class DeviceSpec:
 
 
 class DeviceRegistry:
-    """Create/adopt, update and delete one IoT Edge device identity, idempotently."""
+    """Create/adopt, update and delete one IoT Edge device identity, idempotently.
 
-    def __init__(self, client: RegistryClient, hostname: str):
+    Operations against the hub's throttles (identity registry 100/min/unit on S1): a create is
+    one identity operation (the bulk endpoint makes the identity with its twin tags in one
+    request) plus a twin read; an update that changes nothing is one twin read; a delete is a
+    twin read plus one identity operation. A create whose answer was lost is recognised on the
+    retry by its owner tag, which only this stack writes.
+    """
+
+    def __init__(self, client: RegistryClient, hostname: str, new_nonce: Callable[[], str] = lambda: secrets.token_hex(8)):
         self.client = client
         self.hostname = hostname
+        self.new_nonce = new_nonce
 
     def _path(self, kind: str, device_id: str) -> str:
         return f"/{kind}/{urllib.parse.quote(device_id, safe='')}"
@@ -75,18 +85,17 @@ class DeviceRegistry:
             raise RegistryError(status, f"reading device {device_id!r}: {error_message(body)}")
         return body
 
-    def get_twin(self, device_id: str) -> dict:
+    def get_twin(self, device_id: str) -> Optional[dict]:
         status, body, _ = self.client.call("GET", self._path("twins", device_id))
+        if status == 404:
+            return None
         if status != 200:
             raise RegistryError(status, f"reading the twin of {device_id!r}: {error_message(body)}")
         return body
 
-    def _authentication(self, spec: DeviceSpec, current: Optional[dict]) -> dict:
+    def _authentication(self, spec: DeviceSpec, keys: Optional[dict]) -> dict:
         if spec.auth == "sas":
-            keys = ((current or {}).get("authentication") or {}).get("symmetricKey") or {}
-            if (current or {}).get("authentication", {}).get("type") != "sas":
-                keys = {}
-            # Empty keys on creation: the hub generates them. Existing keys are kept.
+            keys = keys or {}
             return {"type": "sas", "symmetricKey": {"primaryKey": keys.get("primaryKey"), "secondaryKey": keys.get("secondaryKey")}}
         if spec.auth == "selfSigned":
             return {
@@ -97,127 +106,195 @@ class DeviceRegistry:
             return {"type": "certificateAuthority"}
         raise ValueError(f"unknown auth {spec.auth!r}; allowed: sas, selfSigned, certificateAuthority")
 
-    def _put_device(self, spec: DeviceSpec, current: Optional[dict]) -> dict:
-        """PUT the identity; on a lost etag race (412) or creation race (409), read and try again."""
-        for _ in range(5):
-            body: dict[str, Any] = {
-                "deviceId": spec.device_id,
-                "status": spec.status,
-                "capabilities": {"iotEdge": True},
-                "authentication": self._authentication(spec, current),
-            }
-            if current is not None:
-                body["etag"] = current.get("etag")
-            status, answer, _ = self.client.call(
-                "PUT", self._path("devices", spec.device_id), body, if_match=None if current is None else f'"{current.get("etag")}"'
-            )
-            if status in (200, 201):
-                return answer
-            if status == 409 and current is None:
-                raise _CreatedMeanwhile()
-            if status in (409, 412):
-                log(f"{spec.device_id}: HTTP {status} (changed meanwhile); reading it again")
-                current = self.get_device(spec.device_id)
-                continue
-            raise RegistryError(status, f"writing device {spec.device_id!r}: {error_message(answer)}")
-        raise RegistryError(412, f"writing device {spec.device_id!r}: it kept changing underneath")
+    @staticmethod
+    def _new_keys() -> dict:
+        # Made here because the bulk endpoint does not return the keys the hub would generate.
+        return {name: base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() for name in ("primaryKey", "secondaryKey")}
 
-    def _write_tags(self, spec: DeviceSpec, previously_managed: list) -> list:
-        desired = spec.desired_tags
-        # Tags this stack set before but no longer wants are removed (null); others' tags stay.
-        removed = {name: None for name in previously_managed if name not in desired}
-        status, answer, _ = self.client.call("PATCH", self._path("twins", spec.device_id), {"tags": {**desired, **removed}}, if_match="*")
-        if status != 200:
-            raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
-        return sorted(desired)
-
-    def _state(self, device: dict, created: bool, managed_tags: list) -> dict:
-        auth = device.get("authentication") or {}
-        keys = auth.get("symmetricKey") or {}
+    def _state(self, spec: DeviceSpec, created: bool, nonce: str, device_etag: Optional[str], keys: Optional[dict],
+               managed_tags: list) -> dict:
         state = {
-            "deviceId": device["deviceId"],
+            "deviceId": spec.device_id,
             "hostname": self.hostname,
-            "generationId": device.get("generationId"),
             "created": created,
-            "auth": auth.get("type"),
-            "managedTags": managed_tags,
+            "owner": spec.owner,
+            "nonce": nonce,
+            "deviceEtag": device_etag,
+            "auth": spec.auth,
+            "managedTags": sorted(managed_tags),
         }
-        if auth.get("type") == "sas":
+        if spec.auth == "sas" and keys:
             state["primaryKey"] = keys.get("primaryKey")
             state["secondaryKey"] = keys.get("secondaryKey")
-            state["connectionString"] = f"HostName={self.hostname};DeviceId={device['deviceId']};SharedAccessKey={keys.get('primaryKey')}"
+            state["connectionString"] = f"HostName={self.hostname};DeviceId={spec.device_id};SharedAccessKey={keys.get('primaryKey')}"
         return state
 
-    def create(self, spec: DeviceSpec, attempts: int = 3) -> dict:
-        try:
-            return self._create(spec)
-        except _CreatedMeanwhile:
-            if attempts <= 1:
-                raise RegistryError(409, f"device {spec.device_id!r} keeps being created by someone else") from None
-            log(f"{spec.device_id}: created by someone else meanwhile; checking who owns it")
-            return self.create(spec, attempts - 1)
+    # --- create ---------------------------------------------------------------------------
 
-    def _create(self, spec: DeviceSpec) -> dict:
-        current = self.get_device(spec.device_id)
-        created = True
-        if current is not None:
-            owner = (self.get_twin(spec.device_id).get("tags") or {}).get(OWNER_TAG)
-            if owner == spec.owner:
-                log(f"{spec.device_id}: exists and belongs to this stack (an earlier run was interrupted); converging")
-            elif spec.adopt:
-                log(f"{spec.device_id}: exists; adopting it (it will be left in the hub on destroy)")
-                created = False
-            else:
-                raise RegistryError(
-                    409,
-                    f"device {spec.device_id!r} already exists in {self.hostname} and was not created by this stack "
-                    f"(owner tag: {owner!r}); set adoptExisting: true on the device to manage it, or pick another id",
-                )
-            if current.get("capabilities", {}).get("iotEdge") is not True:
-                log(f"{spec.device_id}: enabling the IoT Edge capability")
-        device = self._put_device(spec, current)
-        log(f"{spec.device_id}: {'created' if current is None else 'updated'} (generation {device.get('generationId')})")
-        managed = self._write_tags(spec, [])
-        return self._state(device, created, managed)
+    def create(self, spec: DeviceSpec) -> dict:
+        nonce = self.new_nonce()
+        keys = self._new_keys() if spec.auth == "sas" else None
+        entry = {
+            "id": spec.device_id,
+            "importMode": "create",
+            "status": spec.status,
+            "capabilities": {"iotEdge": True},
+            "authentication": self._authentication(spec, keys),
+            "tags": spec.desired_tags(nonce),
+        }
+        status, answer, _ = self.client.call("POST", "/devices", [entry])
+        if status == 200 and isinstance(answer, dict) and answer.get("isSuccessful"):
+            twin = self.get_twin(spec.device_id)
+            log(f"{spec.device_id}: created with its tags in one request")
+            return self._state(spec, True, nonce, (twin or {}).get("deviceEtag"), keys, list(spec.desired_tags(nonce)))
+        errors = (answer or {}).get("errors") if isinstance(answer, dict) else None
+        if not errors or not any("AlreadyExists" in str(e.get("errorCode")) for e in errors):
+            detail = "; ".join(f"{e.get('errorCode')}: {e.get('errorStatus')}" for e in errors or []) or error_message(answer)
+            raise RegistryError(status, f"creating device {spec.device_id!r}: {detail}")
+        return self._take_existing(spec)
+
+    def _take_existing(self, spec: DeviceSpec) -> dict:
+        """The id exists: ours from a create whose answer was lost, adoptable, or refused."""
+        twin = self.get_twin(spec.device_id)
+        if twin is None:  # deleted meanwhile: start again
+            log(f"{spec.device_id}: gone again meanwhile; creating it")
+            return self.create(spec)
+        tags = twin.get("tags") or {}
+        if tags.get(OWNER_TAG) == spec.owner:
+            # Only this stack writes this owner value, and only this resource manages this id:
+            # an earlier create of ours whose answer never arrived.
+            log(f"{spec.device_id}: exists with this stack's owner tag (an earlier create's answer was lost); converging")
+            return self._converge(spec, twin, created=True, nonce=str(tags.get(RESOURCE_TAG) or self.new_nonce()), previous_tags=[])
+        if not spec.adopt:
+            raise RegistryError(
+                409,
+                f"device {spec.device_id!r} already exists in {self.hostname} and is not this stack's "
+                f"(owner tag: {tags.get(OWNER_TAG)!r}); set adoptExisting: true on the device to manage it, or pick another id",
+            )
+        log(f"{spec.device_id}: exists; adopting it (it will be left in the hub on destroy)")
+        return self._converge(spec, twin, created=False, nonce=self.new_nonce(), previous_tags=[])
+
+    # --- update ---------------------------------------------------------------------------
 
     @staticmethod
-    def _identity_matches(spec: DeviceSpec, current: dict) -> bool:
+    def _identity_matches(spec: DeviceSpec, twin: dict) -> bool:
         """Whether the identity already is what `spec` asks for (status, IoT Edge, authentication)."""
-        auth = current.get("authentication") or {}
-        if current.get("status") != spec.status or (current.get("capabilities") or {}).get("iotEdge") is not True:
+        if twin.get("status") != spec.status or (twin.get("capabilities") or {}).get("iotEdge") is not True:
             return False
-        if auth.get("type") != spec.auth:
+        if twin.get("authenticationType") != spec.auth:
             return False
         if spec.auth == "selfSigned":
-            thumbprints = auth.get("x509Thumbprint") or {}
+            thumbprints = twin.get("x509Thumbprint") or {}
             return (thumbprints.get("primaryThumbprint"), thumbprints.get("secondaryThumbprint")) == (
                 spec.primary_thumbprint, spec.secondary_thumbprint)
         return True
 
     @staticmethod
-    def _tags_match(spec: DeviceSpec, tags: dict, previously_managed: list) -> bool:
-        desired = spec.desired_tags
-        return all(tags.get(name) == value for name, value in desired.items()) and not any(
-            name in tags for name in previously_managed if name not in desired)
+    def _tag_patch(desired: dict, tags: dict, previously_managed: list) -> dict:
+        """The twin tag changes: desired values that differ, and removals of tags this resource no longer sets."""
+        patch = {name: value for name, value in desired.items() if tags.get(name) != value}
+        patch.update({name: None for name in previously_managed if name not in desired and name in tags})
+        return patch
 
     def update(self, spec: DeviceSpec, previous: dict) -> dict:
-        current = self.get_device(spec.device_id)
-        if current is None:
+        if "nonce" not in previous:
+            return self._migrate(spec, previous)
+        twin = self.get_twin(spec.device_id)
+        if twin is None:
             log(f"{spec.device_id}: missing from the hub; creating it again")
             return self.create(spec)
-        previously_managed = list(previous.get("managedTags") or [])
-        same_identity = current.get("generationId") == previous.get("generationId")
-        if same_identity and self._identity_matches(spec, current):
-            tags = self.get_twin(spec.device_id).get("tags") or {}
-            if self._tags_match(spec, tags, previously_managed):
-                # E.g. only the helper's command line changed: reads only, nothing written.
-                log(f"{spec.device_id}: already as declared; nothing written")
-                return self._state(current, bool(previous.get("created")), sorted(spec.desired_tags))
-        device = self._put_device(spec, current)
-        managed = self._write_tags(spec, previously_managed)
-        log(f"{spec.device_id}: updated")
-        created = bool(previous.get("created")) and device.get("generationId") == previous.get("generationId")
-        return self._state(device, created, managed)
+        tags = twin.get("tags") or {}
+        if tags.get(OWNER_TAG) != spec.owner:
+            raise RegistryError(
+                409,
+                f"device {spec.device_id!r} was deleted and created again by someone else (owner tag: {tags.get(OWNER_TAG)!r}); "
+                "nothing was changed. Remove the device from this stack, or delete that identity and run again",
+            )
+        created = bool(previous.get("created")) and tags.get(RESOURCE_TAG) == previous.get("nonce")
+        keys = previous if twin.get("deviceEtag") == previous.get("deviceEtag") else None
+        return self._converge(spec, twin, created=created, nonce=str(tags.get(RESOURCE_TAG) or previous["nonce"]),
+                              previous_tags=list(previous.get("managedTags") or []), known_keys=keys)
+
+    def _converge(self, spec: DeviceSpec, twin: dict, created: bool, nonce: str, previous_tags: list,
+                  known_keys: Optional[dict] = None) -> dict:
+        """Brings an identity this resource may manage to `spec`, writing only what differs."""
+        device_etag = twin.get("deviceEtag")
+        keys = {k: known_keys.get(k) for k in ("primaryKey", "secondaryKey")} if known_keys else None
+        if not self._identity_matches(spec, twin) or (spec.auth == "sas" and not keys):
+            device = self.get_device(spec.device_id)
+            if device is None:
+                return self.create(spec)
+            current_keys = ((device.get("authentication") or {}).get("symmetricKey") or {})
+            keys = current_keys if (device.get("authentication") or {}).get("type") == "sas" else None
+            if not self._identity_matches(spec, twin):
+                device = self._put_device(spec, device, keys)
+                keys = ((device.get("authentication") or {}).get("symmetricKey") or {}) if spec.auth == "sas" else None
+                log(f"{spec.device_id}: identity updated")
+            device_etag = device.get("etag")
+        desired = spec.desired_tags(nonce)
+        patch = self._tag_patch(desired, twin.get("tags") or {}, previous_tags)
+        if patch:
+            status, answer, _ = self.client.call("PATCH", self._path("twins", spec.device_id), {"tags": patch}, if_match=f'"{twin.get("etag")}"')
+            if status == 412:
+                log(f"{spec.device_id}: twin changed meanwhile; reading it again")
+                fresh = self.get_twin(spec.device_id)
+                if fresh is None or (fresh.get("tags") or {}).get(OWNER_TAG) not in (spec.owner, None, (twin.get("tags") or {}).get(OWNER_TAG)):
+                    raise RegistryError(409, f"device {spec.device_id!r} changed owner while being updated; nothing more written")
+                return self._converge(spec, fresh, created, nonce, previous_tags, {"primaryKey": (keys or {}).get("primaryKey"),
+                                                                                    "secondaryKey": (keys or {}).get("secondaryKey")} if keys else None)
+            if status != 200:
+                raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
+            log(f"{spec.device_id}: tags written")
+        if not patch and self._identity_matches(spec, twin) and known_keys:
+            log(f"{spec.device_id}: already as declared; nothing written")
+        return self._state(spec, created, nonce, device_etag, keys, list(desired))
+
+    def _put_device(self, spec: DeviceSpec, current: dict, keys: Optional[dict]) -> dict:
+        """PUT the identity over `current` (If-Match its etag); on a lost race, read and try again."""
+        for _ in range(5):
+            body: dict[str, Any] = {
+                "deviceId": spec.device_id,
+                "status": spec.status,
+                "capabilities": {"iotEdge": True},
+                "authentication": self._authentication(spec, keys),
+                "etag": current.get("etag"),
+            }
+            status, answer, _ = self.client.call("PUT", self._path("devices", spec.device_id), body, if_match=f'"{current.get("etag")}"')
+            if status in (200, 201):
+                return answer
+            if status in (409, 412):
+                log(f"{spec.device_id}: HTTP {status} (changed meanwhile); reading it again")
+                fresh = self.get_device(spec.device_id)
+                if fresh is None or fresh.get("generationId") != current.get("generationId"):
+                    raise RegistryError(409, f"device {spec.device_id!r} was replaced while being updated; nothing more written")
+                current = fresh
+                continue
+            raise RegistryError(status, f"writing device {spec.device_id!r}: {error_message(answer)}")
+        raise RegistryError(412, f"writing device {spec.device_id!r}: it kept changing underneath")
+
+    def _migrate(self, spec: DeviceSpec, previous: dict) -> dict:
+        """State from before owner ids and nonces: take the identity over only if it provably is
+        this resource's (the generation id recorded then), then tag it in the new format."""
+        device = self.get_device(spec.device_id)
+        if device is None:
+            log(f"{spec.device_id}: missing from the hub; creating it again")
+            return self.create(spec)
+        if device.get("generationId") != previous.get("generationId"):
+            raise RegistryError(
+                409,
+                f"device {spec.device_id!r} is not the identity this stack recorded (generation {device.get('generationId')}, "
+                f"recorded {previous.get('generationId')}); nothing was changed. Remove the device from this stack, or delete "
+                "that identity and run again",
+            )
+        twin = self.get_twin(spec.device_id)
+        if twin is None:
+            return self.create(spec)
+        log(f"{spec.device_id}: recorded by an earlier kedge; tagging it with this stack's owner id")
+        keys = ((device.get("authentication") or {}).get("symmetricKey") or {}) if spec.auth == "sas" else None
+        return self._converge(spec, twin, created=bool(previous.get("created")), nonce=self.new_nonce(),
+                              previous_tags=list(previous.get("managedTags") or []), known_keys=keys)
+
+    # --- delete ---------------------------------------------------------------------------
 
     def delete(self, previous: dict) -> None:
         device_id = previous.get("deviceId")
@@ -228,15 +305,27 @@ class DeviceRegistry:
             log(f"{device_id}: adopted, not created by this stack; left in the hub")
             return
         for _ in range(5):
-            current = self.get_device(device_id)
-            if current is None:
-                log(f"{device_id}: already gone")
-                return
-            if current.get("generationId") != previous.get("generationId"):
-                # Another identity now holds this id (e.g. the one a replacement just made): not ours.
-                log(f"{device_id}: generation {current.get('generationId')} is not the one this resource made; left in place")
-                return
-            status, answer, _ = self.client.call("DELETE", self._path("devices", device_id), if_match=f'"{current.get("etag")}"')
+            if "nonce" in previous:
+                twin = self.get_twin(device_id)
+                if twin is None:
+                    log(f"{device_id}: already gone")
+                    return
+                tags = twin.get("tags") or {}
+                if (tags.get(OWNER_TAG), tags.get(RESOURCE_TAG)) != (previous.get("owner"), previous.get("nonce")):
+                    # Another identity now holds this id (a replacement's, or someone else's): not ours.
+                    log(f"{device_id}: the identity there is not the one this resource made; left in place")
+                    return
+                etag = twin.get("deviceEtag")
+            else:  # state from before nonces: the generation id recorded then decides
+                current = self.get_device(device_id)
+                if current is None:
+                    log(f"{device_id}: already gone")
+                    return
+                if current.get("generationId") != previous.get("generationId"):
+                    log(f"{device_id}: generation {current.get('generationId')} is not the one this resource made; left in place")
+                    return
+                etag = current.get("etag")
+            status, answer, _ = self.client.call("DELETE", self._path("devices", device_id), if_match=f'"{etag}"')
             if status in (200, 204, 404):
                 log(f"{device_id}: deleted")
                 return
