@@ -44,6 +44,7 @@ class FakeIotHub:
         self.requests: list[tuple[str, str, str]] = []  # method, path, auth scheme
         self.faults: list[tuple[str, int]] = []  # (method, status) to answer next
         self.breaks: list[tuple[str, str]] = []  # (method, transport fault) to answer next, see break_next
+        self.afters: list[list] = []  # see after_next
         self.bearer_token: Optional[str] = None
         self.lock = threading.Lock()
         self.identity_operations = 0
@@ -51,6 +52,7 @@ class FakeIotHub:
         self.twin_updates = 0
         self.twin_etags: dict[str, str] = {}
         self.hang_seconds = 5.0  # how long a "hang" fault holds a request
+        self.retry_after: Optional[str] = "0"  # the Retry-After a 429 fault sends (None: no header)
         self._etags = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -78,6 +80,21 @@ class FakeIotHub:
         lost (the request is handled, then the connection closes before the answer), hang (no
         answer for hang_seconds), trickle (headers, then one body byte a second)."""
         self.breaks.extend((method, kind) for kind in kinds)
+
+    def after_next(self, method: str, callback, skip: int = 0) -> None:
+        """Runs `callback` right after the hub answers the (skip+1)-th next `method` request
+        (someone else acting between two of the helper's calls)."""
+        self.afters.append([method, skip, callback])
+
+    def _run_after(self, method: str) -> None:
+        for entry in list(self.afters):
+            if entry[0] == method:
+                if entry[1] == 0:
+                    self.afters.remove(entry)
+                    entry[2]()
+                else:
+                    entry[1] -= 1
+                return
 
     def _take_break(self, method: str) -> Optional[str]:
         with self.lock:
@@ -166,7 +183,7 @@ class FakeIotHub:
             for index, (fault_method, status) in enumerate(self.faults):
                 if fault_method == method:
                     del self.faults[index]
-                    extra = {"Retry-After": "0"} if status == 429 else {}
+                    extra = {"Retry-After": self.retry_after} if status == 429 and self.retry_after is not None else {}
                     return status, {"Message": "ThrottlingException" if status == 429 else "ServerError"}, extra
             if not self._authorised(auth, path):
                 return 401, {"Message": "IotHubUnauthorizedAccess"}, {}
@@ -307,6 +324,8 @@ class FakeIotHub:
                         return
                     payload = json.loads(request_body) if length else None
                     status, body, extra = hub.handle(self.command, url.path, self.headers, payload)
+                    with hub.lock:
+                        hub._run_after(self.command)
                     if kind == "lost":  # done on the hub, but the answer never arrives
                         self.close_connection = True
                         return

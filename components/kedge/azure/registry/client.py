@@ -96,13 +96,35 @@ class Credentials:
         return not self.entra_failed and self.entra_token is not None and self.registry is not None
 
 
+class EntraToken:
+    """An Entra ID token for the hub, acquired once per helper run and renewed only near expiry.
+
+    azure-identity is imported on the first request (about 0.4 s), not at start-up, and not at
+    all when the helper signs with SAS keys only. Some credentials do not cache by themselves
+    (the Azure CLI credential runs `az` on every call), so the token is kept here.
+    """
+
+    def __init__(self, make_credential: Optional[Callable[[], Any]] = None):
+        self._make_credential = make_credential or _default_credential
+        self._credential: Any = None
+        self._token: Any = None
+
+    def __call__(self) -> str:
+        if self._token is None or self._token.expires_on - 300 < time.time():
+            if self._credential is None:
+                self._credential = self._make_credential()
+            self._token = self._credential.get_token(ENTRA_SCOPE)
+        return self._token.token
+
+
+def _default_credential() -> Any:
+    from azure.identity import DefaultAzureCredential  # optional; a failure here means: use SAS
+
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
 def entra_token_source() -> Optional[Callable[[], str]]:
-    try:
-        from azure.identity import DefaultAzureCredential  # optional dependency
-    except ImportError:
-        return None
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-    return lambda: credential.get_token(ENTRA_SCOPE).token
+    return EntraToken()
 
 
 # Default time limits. One call (connect, send, status line, headers, body) never takes longer
@@ -175,7 +197,8 @@ class RegistryClient:
         connection = connection_class(url.netloc, timeout=timeout)
         # A watchdog closes the socket at the call's deadline: a server trickling bytes slower
         # than any per-read timeout still cannot hold the call longer than `timeout`.
-        watchdog = threading.Timer(timeout, _shut, args=(connection,))
+        sockets: list[socket.socket] = []
+        watchdog = threading.Timer(timeout, _shut, args=(connection, sockets))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -183,6 +206,8 @@ class RegistryClient:
             if if_match is not None:
                 headers["If-Match"] = if_match
             connection.request(method, f"{path}?api-version={API_VERSION}", body=data, headers=headers)
+            if connection.sock is not None:  # kept: the connection lets go of it when the answer says close
+                sockets.append(connection.sock)
             response = connection.getresponse()
             raw = response.read()
             return response.status, raw, dict(response.headers)
@@ -204,13 +229,13 @@ class RegistryClient:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 16)))
 
 
-def _shut(connection: http.client.HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+def _shut(connection: http.client.HTTPConnection, sockets: list) -> None:
+    for sock in [*sockets, connection.sock]:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _parse_error(raw: bytes) -> Any:
@@ -245,6 +270,7 @@ def client_from_env(env: dict) -> RegistryClient:
         credentials,
         env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}",
         deadline_seconds=float(env.get("KEDGE_DEADLINE_SECONDS") or OPERATION_DEADLINE),
+        call_timeout=float(env.get("KEDGE_CALL_TIMEOUT_SECONDS") or CALL_TIMEOUT),
     )
 
 

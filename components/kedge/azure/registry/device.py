@@ -27,6 +27,10 @@ RESOURCE_TAG = "kedgeResource"
 KEY_BYTES = 32  # IoT Hub accepts SAS keys of 16 to 64 bytes
 
 
+class _Vanished(Exception):
+    """The identity was deleted between reading and writing it."""
+
+
 @dataclass(frozen=True)
 class DeviceSpec:
     """The desired identity, as the program declares it (no secrets in it)."""
@@ -227,7 +231,11 @@ class DeviceRegistry:
             current_keys = ((device.get("authentication") or {}).get("symmetricKey") or {})
             keys = current_keys if (device.get("authentication") or {}).get("type") == "sas" else None
             if not self._identity_matches(spec, twin):
-                device = self._put_device(spec, device, keys)
+                try:
+                    device = self._put_device(spec, device, keys)
+                except _Vanished:
+                    log(f"{spec.device_id}: deleted while being updated; creating it again")
+                    return self.create(spec)
                 keys = ((device.get("authentication") or {}).get("symmetricKey") or {}) if spec.auth == "sas" else None
                 log(f"{spec.device_id}: identity updated")
             device_etag = device.get("etag")
@@ -262,10 +270,12 @@ class DeviceRegistry:
             status, answer, _ = self.client.call("PUT", self._path("devices", spec.device_id), body, if_match=f'"{current.get("etag")}"')
             if status in (200, 201):
                 return answer
-            if status in (409, 412):
+            if status in (404, 409, 412):
                 log(f"{spec.device_id}: HTTP {status} (changed meanwhile); reading it again")
                 fresh = self.get_device(spec.device_id)
-                if fresh is None or fresh.get("generationId") != current.get("generationId"):
+                if fresh is None:
+                    raise _Vanished()
+                if fresh.get("generationId") != current.get("generationId"):
                     raise RegistryError(409, f"device {spec.device_id!r} was replaced while being updated; nothing more written")
                 current = fresh
                 continue
