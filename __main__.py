@@ -120,6 +120,7 @@ for device in settings.devices:
                 enabled=device.identity.enabled,
                 tags=dict(device.tags),
                 adopt_existing=device.identity.adopt_existing,
+                timeout_seconds=settings.hub.registry_timeout_seconds,
             ),
             # Entra ID needs the data-plane roles first; the helper falls back to SAS meanwhile.
             opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
@@ -141,6 +142,7 @@ for deployment in settings.deployments:
             owner=f"{settings.project}/{settings.stack}",
             registry_policy_key=registry_key,
             labels=dict(deployment.labels),
+            timeout_seconds=settings.hub.registry_timeout_seconds,
         ),
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )

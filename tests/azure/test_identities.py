@@ -201,3 +201,13 @@ def test_entra_only_stacks_read_no_keys_and_disable_local_auth_on_the_hub():
 def test_by_default_the_helpers_may_fall_back_to_policy_keys(dev):
     assert dev.one("azure-native:iothub:IotHubResource").get("properties.disableLocalAuth") is False
     assert {c.get("environment.KEDGE_AUTH") for c in dev.of_type(COMMAND)} == {"auto"}
+
+
+def test_the_registry_timeout_setting_reaches_every_helper_and_defaults_to_ten_minutes(dev):
+    helpers = [c for c in dev.of_type(COMMAND) if "KEDGE_HUB_HOSTNAME" in (c.get("environment") or {})]
+    assert helpers and {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in helpers} == {"600"}
+    run = run_example_stack("dev", {"registryTimeoutSeconds": 1800})
+    helpers = [c for c in run.of_type(COMMAND) if "KEDGE_HUB_HOSTNAME" in (c.get("environment") or {})]
+    kinds = {"KEDGE_DEVICE" in c.get("environment") for c in helpers}
+    assert kinds == {True, False}  # identities and deployments alike
+    assert {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in helpers} == {"1800"}

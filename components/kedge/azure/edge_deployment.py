@@ -8,7 +8,7 @@ from pulumi_command import local
 
 from ..options import ChildOptions
 from .registry import configuration as configuration_registry
-from .helper_command import credential_environment, helper_command
+from .helper_command import credential_environment, deadline_environment, helper_command
 from ..args import check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
@@ -33,10 +33,13 @@ class EdgeDeploymentArgs(TypedDict):
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
     labels: NotRequired[dict[str, str]]
     """Configuration labels."""
+    timeout_seconds: NotRequired[int]
+    """Wall-clock limit of one create, update or delete, retries included (default 600)."""
 
 
 _ARG_RULES = {
     "priority": whole_number(0, 2_147_483_647),
+    "timeout_seconds": whole_number(30, 7200),
 }
 
 
@@ -61,6 +64,7 @@ class EdgeDeployment(pulumi.ComponentResource):
             HELPER_MODULE,
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
+                **deadline_environment(args.get("timeout_seconds")),
                 "KEDGE_CONFIGURATION": json.dumps(configuration, sort_keys=True),
                 "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
                 **credential_environment(args.get("registry_policy_key")),

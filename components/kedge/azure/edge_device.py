@@ -8,7 +8,7 @@ from pulumi_command import local
 
 from ..options import ChildOptions
 from .registry import device as device_registry
-from .helper_command import credential_environment, helper_command
+from .helper_command import credential_environment, deadline_environment, helper_command
 from ..args import check_args, choice_value, one_of, whole_number
 from ..choices import IdentityAuth
 
@@ -44,8 +44,6 @@ class EdgeDeviceIdentityArgs(TypedDict):
     timeout_seconds: NotRequired[int]
     """Wall-clock limit of one create, update or delete, retries included (default 600)."""
 
-
-DEFAULT_TIMEOUT_SECONDS = 600
 
 _ARG_RULES = {
     "auth": one_of(*AUTH_TYPES),
@@ -97,7 +95,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_DEVICE": spec,
-                "KEDGE_DEADLINE_SECONDS": str(args.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
+                **deadline_environment(args.get("timeout_seconds")),
                 **credential_environment(args.get("registry_policy_key"), args.get("service_policy_key")),
             },
             # stdout carries the device keys: never logged, stored only as a secret.

@@ -9,6 +9,12 @@ from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
 
 # Resolved by /bin/sh when the command runs (pulumi-command's local commands run through it).
 HELPER_PYTHON = '"${KEDGE_PYTHON:-venv/bin/python}"'
+# Wall-clock limit of one helper run, retries included (the helpers' KEDGE_DEADLINE_SECONDS).
+DEFAULT_TIMEOUT_SECONDS = 600
+
+
+def deadline_environment(timeout_seconds: Optional[int]) -> dict[str, pulumi.Input[str]]:
+    return {"KEDGE_DEADLINE_SECONDS": str(timeout_seconds or DEFAULT_TIMEOUT_SECONDS)}
 
 
 def credential_environment(

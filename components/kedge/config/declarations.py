@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from ..azure import aks_cluster, iot_hub
+from ..azure import aks_cluster, helper_command, iot_hub
 from ..cluster import edge_dind, edge_vm, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
@@ -86,6 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
     Setting("hubSku", iot_hub.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
     Setting("hubCapacity", iot_hub.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
+    Setting("registryTimeoutSeconds", helper_command.DEFAULT_TIMEOUT_SECONDS,
+            "Wall-clock limit of one registry helper run (a device identity or deployment create, update or delete, "
+            "retries on throttling included), in seconds.", allowed="30-7200"),
     Setting("hubSasFallback", True,
             "Let the registry helpers fall back to the hub's shared access keys when Entra ID fails. false: Entra ID only, "
             "and a created hub gets local (SAS policy) auth disabled."),

@@ -120,6 +120,8 @@ class HubSettings:
     # Whether the registry helpers may fall back to the hub's shared access policy keys; off,
     # they use Entra ID only (and a created hub gets local auth disabled).
     sas_fallback: bool = True
+    # Wall-clock limit of one registry helper run, retries included.
+    registry_timeout_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -490,6 +492,7 @@ def _hub_settings(r: _Reader) -> HubSettings:
     return HubSettings(
         source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity,
         sas_fallback=r.boolean("hubSasFallback"),
+        registry_timeout_seconds=r.integer("registryTimeoutSeconds", 30, 7200),
     )
 
 
