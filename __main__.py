@@ -87,7 +87,7 @@ hub = IotHub(
 registry_key = hub.registry_policy_key if settings.hub.sas_fallback else None
 service_key = hub.service_policy_key if settings.hub.sas_fallback else None
 
-# Who owns the identities this stack creates, written to each one's twin: organisation/project/
+# Who owns the identities and deployments this stack creates (twin tag, configuration label): organisation/project/
 # stack plus a random id kept in this stack's state, so another stack of the same name (another
 # team, another backend) on the same hub never matches. Never replaced: its inputs never change.
 owner_id = random.RandomId("registry-owner", byte_length=8)
@@ -139,7 +139,7 @@ for deployment in settings.deployments:
             target_condition=deployment.target_condition,
             priority=deployment.priority,
             modules_content=modules_content(deployment),
-            owner=f"{settings.project}/{settings.stack}",
+            owner=identity_owner,
             registry_policy_key=registry_key,
             labels=dict(deployment.labels),
             timeout_seconds=settings.hub.registry_timeout_seconds,

@@ -104,7 +104,10 @@ def test_program_declares_deployments_that_replace_on_content_change_only():
     # triggers[*] as local.Command registers it; the configuration's mutable fields never replace.
     assert set(base.replace_on_changes) == {"environment.KEDGE_CONTENT", "triggers[*]"} and base.delete_before_replace
     configuration = json.loads(base.get("environment.KEDGE_CONFIGURATION"))
-    assert configuration == {"id": "lab-base", "owner": "kedge/dev", "targetCondition": "tags.site='lab'", "priority": 10, "labels": {}}
+    owner = json.loads(next(c for c in run.of_type(COMMAND) if "KEDGE_DEVICE" in (c.get("environment") or {})).get(
+        "environment.KEDGE_DEVICE"))["owner"]
+    assert owner.startswith("contoso/kedge/dev/")  # the same stack-unique owner as the identities
+    assert configuration == {"id": "lab-base", "owner": owner, "targetCondition": "tags.site='lab'", "priority": 10, "labels": {}}
     assert base.get("create") == "\"${KEDGE_PYTHON:-venv/bin/python}\" -m kedge.azure.registry.configuration create"
     content = json.loads(base.get("environment.KEDGE_CONTENT"))
     assert set(content["$edgeAgent"]["properties.desired"]["modules"]) == {"sensor", "filter"}

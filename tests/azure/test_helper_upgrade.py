@@ -110,3 +110,73 @@ def test_kedge_python_picks_the_interpreter_when_the_command_runs(hub, tmp_path)
     result = run_shell(command, tmp_path, hub, KEDGE_DEVICE=json.dumps(device), KEDGE_PYTHON=sys.executable)
     assert result.returncode == 0, result.stderr
     assert "edge-2" in hub.devices
+
+
+# State written before issue #13 (owner "<project>/<stack>", a generationId, no nonce), as the
+# helper of that time left it, and the identity it made.
+LEGACY_OWNER, NEW_OWNER = "kedge/dev", "contoso/kedge/dev/0123456789abcdef"
+
+
+def legacy_identity(hub) -> dict:
+    device = hub.add_device("edge-1", tags={"site": "lab", "kedgeOwner": LEGACY_OWNER})
+    device["capabilities"] = {"iotEdge": True}
+    keys = device["authentication"]["symmetricKey"]
+    return {"deviceId": "edge-1", "hostname": hub.hostname, "generationId": device["generationId"], "created": True,
+            "auth": "sas", "managedTags": ["kedgeOwner", "site"], **keys,
+            "connectionString": f"HostName={hub.hostname};DeviceId=edge-1;SharedAccessKey={keys['primaryKey']}"}
+
+
+def test_legacy_state_is_migrated_once_when_its_generation_id_proves_the_identity_is_ours(hub, project_dir):
+    previous = legacy_identity(hub)
+    etag = hub.devices["edge-1"]["etag"]
+    spec = {"deviceId": "edge-1", "owner": NEW_OWNER, "tags": {"site": "lab"}}
+    update = '"${KEDGE_PYTHON:-venv/bin/python}" -m kedge.azure.registry.device update'
+    result = run_shell(update, project_dir, hub, KEDGE_DEVICE=json.dumps(spec), PULUMI_COMMAND_STDOUT=json.dumps(previous))
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert hub.devices["edge-1"]["etag"] == etag  # the identity itself is not written
+    assert writes(hub) == [("PATCH", "/twins/edge-1")]  # one twin write: the new owner and nonce
+    assert hub.twin_tags["edge-1"] == {"site": "lab", "kedgeOwner": NEW_OWNER, "kedgeResource": state["nonce"]}
+    assert state["created"] is True and state["primaryKey"] == previous["primaryKey"]
+    hub.requests.clear()
+    again = run_shell(update, project_dir, hub, KEDGE_DEVICE=json.dumps(spec), PULUMI_COMMAND_STDOUT=result.stdout)
+    assert again.returncode == 0 and writes(hub) == [] and "nothing written" in again.stderr  # then reads only
+
+
+def test_legacy_state_never_takes_over_an_identity_re_created_since(hub, project_dir):
+    previous = legacy_identity(hub)
+    del hub.devices["edge-1"]
+    hub.add_device("edge-1", tags={"kedgeOwner": LEGACY_OWNER})  # same-named stack elsewhere, same old owner format
+    before = json.dumps(hub.devices["edge-1"], sort_keys=True)
+    spec = {"deviceId": "edge-1", "owner": NEW_OWNER}
+    result = run_shell("venv/bin/python -m kedge.azure.registry.device update", project_dir, hub,
+                       KEDGE_DEVICE=json.dumps(spec), PULUMI_COMMAND_STDOUT=json.dumps(previous))
+    assert result.returncode == 1 and "not the identity this stack recorded" in result.stderr
+    assert json.dumps(hub.devices["edge-1"], sort_keys=True) == before and hub.twin_tags["edge-1"] == {"kedgeOwner": LEGACY_OWNER}
+    deleted = run_shell("venv/bin/python -m kedge.azure.registry.device delete", project_dir, hub, PULUMI_COMMAND_STDOUT=json.dumps(previous))
+    assert deleted.returncode == 0 and "edge-1" in hub.devices  # nor deletes it
+
+
+def test_a_legacy_deployment_label_is_moved_to_the_new_owner_and_a_foreign_one_is_refused(hub, project_dir):
+    content = {"$edgeAgent": {"properties.desired": {}}}
+    old = {"id": "base", "owner": LEGACY_OWNER, "labels": {}, "targetCondition": "tags.site='lab'", "priority": 10}
+    command = "venv/bin/python -m kedge.azure.registry.configuration"
+    created = run_shell(f"{command} create", project_dir, hub, KEDGE_CONFIGURATION=json.dumps(old), KEDGE_CONTENT=json.dumps(content))
+    assert created.returncode == 0, created.stderr
+    new = {**old, "owner": NEW_OWNER}
+    result = run_shell(f"{command} update", project_dir, hub, KEDGE_CONFIGURATION=json.dumps(new), KEDGE_CONTENT=json.dumps(content),
+                       PULUMI_COMMAND_STDOUT=created.stdout)
+    assert result.returncode == 0, result.stderr
+    assert hub.configurations["base"]["labels"]["kedgeOwner"] == NEW_OWNER
+    hub.configurations["base"]["labels"]["kedgeOwner"] = "someone/else"
+    refused = run_shell(f"{command} update", project_dir, hub, KEDGE_CONFIGURATION=json.dumps({**new, "priority": 20}),
+                        KEDGE_CONTENT=json.dumps(content), PULUMI_COMMAND_STDOUT=result.stdout)
+    assert refused.returncode == 1 and "created again by someone else" in refused.stderr
+    assert hub.configurations["base"]["priority"] == 10
+
+
+def test_a_deployment_create_is_one_request(hub, project_dir):
+    desired = {"id": "base", "owner": NEW_OWNER, "labels": {}, "targetCondition": "tags.site='lab'", "priority": 10}
+    result = run_shell("venv/bin/python -m kedge.azure.registry.configuration create", project_dir, hub,
+                       KEDGE_CONFIGURATION=json.dumps(desired), KEDGE_CONTENT=json.dumps({"$edgeAgent": {}}))
+    assert result.returncode == 0 and [(m, p) for m, p, _ in hub.requests] == [("PUT", "/configurations/base")]

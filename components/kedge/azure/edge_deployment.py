@@ -27,8 +27,9 @@ class EdgeDeploymentArgs(TypedDict):
     """Higher wins where deployments overlap."""
     modules_content: dict[str, Any]
     """content.modulesContent (see kedge.render.deployment_manifest)."""
-    owner: str
-    """Who manages it, written to the label kedgeOwner (e.g. project/stack)."""
+    owner: pulumi.Input[str]
+    """Who manages it, written to the label kedgeOwner: unique to the stack (e.g. organisation/
+    project/stack/<a random id kept in the stack's state>)."""
     registry_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Key of the hub's registryReadWrite policy (secret): the fallback to Entra ID."""
     labels: NotRequired[dict[str, str]]
@@ -52,20 +53,28 @@ class EdgeDeployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDeployment", args, EdgeDeploymentArgs, _ARG_RULES)
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
-        configuration = {
-            "id": args["deployment_id"],
-            "owner": args["owner"],
-            "targetCondition": args["target_condition"],
-            "priority": args["priority"],
-            "labels": dict(args.get("labels") or {}),
-        }
+        def configuration_json(owner: str) -> str:
+            return json.dumps(
+                {
+                    "id": args["deployment_id"],
+                    "owner": owner,
+                    "targetCondition": args["target_condition"],
+                    "priority": args["priority"],
+                    "labels": dict(args.get("labels") or {}),
+                },
+                sort_keys=True,
+            )
+
+        owner = args["owner"]
         helper_command(
             f"{name}-configuration",
             HELPER_MODULE,
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 **deadline_environment(args.get("timeout_seconds")),
-                "KEDGE_CONFIGURATION": json.dumps(configuration, sort_keys=True),
+                "KEDGE_CONFIGURATION": (
+                    configuration_json(owner) if isinstance(owner, str) else pulumi.Output.from_input(owner).apply(configuration_json)
+                ),
                 "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
                 **credential_environment(args.get("registry_policy_key")),
             },

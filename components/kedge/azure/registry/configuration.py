@@ -67,23 +67,40 @@ class ConfigurationRegistry:
         return {"id": answer["id"], "owner": owner, "priority": answer.get("priority"), "targetCondition": answer.get("targetCondition")}
 
     def create(self, desired: dict) -> dict:
+        # One request in the common case: a PUT without If-Match only creates (the owner label
+        # goes with it); an existing id answers 409, and only then is it read.
+        status, answer, _ = self.client.call("PUT", self._path(desired["id"]), self._body(desired))
+        if status in (200, 201):
+            log(f"{desired['id']}: created (priority {answer.get('priority')})")
+            return self._state(answer, desired["owner"])
+        if status != 409:
+            raise RegistryError(status, f"writing configuration {desired['id']!r}: {error_message(answer)}")
         current = self.get(desired["id"])
-        if current is not None:
-            owner = (current.get("labels") or {}).get(OWNER_LABEL)
-            if owner != desired["owner"]:
-                raise RegistryError(409, f"configuration {desired['id']!r} exists and belongs to {owner!r}, not this stack; pick another id")
-            if (current.get("content") or {}).get("modulesContent") != desired["modulesContent"]:
-                raise RegistryError(409, f"configuration {desired['id']!r} exists with other content (content is immutable); delete it or pick another id")
-            log(f"{desired['id']}: exists and belongs to this stack (an earlier run was interrupted); converging")
-        answer = self._put(desired, current)
-        log(f"{desired['id']}: {'created' if current is None else 'updated'} (priority {answer.get('priority')})")
-        return self._state(answer, desired["owner"])
+        if current is None:
+            return self.create(desired)
+        owner = (current.get("labels") or {}).get(OWNER_LABEL)
+        if owner != desired["owner"]:
+            raise RegistryError(409, f"configuration {desired['id']!r} exists and belongs to {owner!r}, not this stack; pick another id")
+        if (current.get("content") or {}).get("modulesContent") != desired["modulesContent"]:
+            raise RegistryError(409, f"configuration {desired['id']!r} exists with other content (content is immutable); delete it or pick another id")
+        log(f"{desired['id']}: exists and belongs to this stack (an earlier create's answer was lost); converging")
+        return self._converge(desired, current)
 
-    def update(self, desired: dict) -> dict:
+    def update(self, desired: dict, previous: Optional[dict] = None) -> dict:
         current = self.get(desired["id"])
         if current is None:
             log(f"{desired['id']}: missing from the hub; creating it again")
             return self.create(desired)
+        owner = (current.get("labels") or {}).get(OWNER_LABEL)
+        # This stack's owner, or the one recorded in its state (an owner from an earlier kedge).
+        if owner not in (desired["owner"], (previous or {}).get("owner")):
+            raise RegistryError(
+                409,
+                f"configuration {desired['id']!r} was created again by someone else (owner label: {owner!r}); nothing was changed",
+            )
+        return self._converge(desired, current)
+
+    def _converge(self, desired: dict, current: dict) -> dict:
         if (current.get("content") or {}).get("modulesContent") != desired["modulesContent"]:
             raise RegistryError(409, f"configuration {desired['id']!r}: content changed, which IoT Hub cannot update in place (the program replaces it)")
         wanted = self._body(desired)
@@ -119,7 +136,7 @@ def _operate(operation: str, client, env: dict, previous: dict) -> Optional[dict
         registry.delete(previous)
         return None
     desired = {**json.loads(env["KEDGE_CONFIGURATION"]), "modulesContent": json.loads(env["KEDGE_CONTENT"])}
-    return registry.create(desired) if operation == "create" else registry.update(desired)
+    return registry.create(desired) if operation == "create" else registry.update(desired, previous)
 
 
 def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
