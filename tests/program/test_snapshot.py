@@ -3,8 +3,8 @@ package (tests/snapshots, recorded from the code as it was), apart from the inte
 listed in `intended_changes`: the same resources, names, inputs, secrets and options.
 
 Intended: (1) the helper commands' new command lines; (2) the aliases the typed classes send;
-(3) since issue #13, the stack's random owner id (pulumi-random) that every identity helper now
-depends on (its owner is in the helper's environment, which is secret, so masked here).
+(3) since issue #13, the stack's random owner id (pulumi-random) that every identity and
+deployment helper now depends on (its owner is in the helper's environment, which is secret, so masked here).
 Everything else (every input, secret, parent, provider, dependency, option) is unchanged, which
 also shows the typed classes receive the same request kedge's manifests described before."""
 
@@ -42,7 +42,8 @@ TYPED_CLASS_ALIASES = {
 def intended_changes(before: dict) -> dict:
     """The recorded registrations with the intended changes applied."""
     after = copy.deepcopy(before)
-    identity_helpers = [r for r in after.values() if r["type"] == "command:local:Command" and "EdgeDeviceIdentity" in r["urn"]]
+    identity_helpers = [r for r in after.values() if r["type"] == "command:local:Command"
+                        and ("EdgeDeviceIdentity" in r["urn"] or "EdgeDeployment" in r["urn"])]
     if identity_helpers:
         # 3. One random owner id per stack, a child of the stack, that the identity helpers wait for.
         prefix = "::".join(identity_helpers[0]["urn"].split("::")[:2])  # urn:pulumi:<stack>::<project>

@@ -73,7 +73,7 @@ class EdgeDeployment(pulumi.ComponentResource):
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 **deadline_environment(args.get("timeout_seconds")),
                 "KEDGE_CONFIGURATION": (
-                    configuration_json(owner) if isinstance(owner, str) else pulumi.Output.from_input(owner).apply(configuration_json)
+                    configuration_json(owner) if isinstance(owner, str) else pulumi.Output.all(owner).apply(lambda v: configuration_json(v[0]))
                 ),
                 "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
                 **credential_environment(args.get("registry_policy_key")),
