@@ -35,6 +35,30 @@ POLICIES = {
 }
 
 
+class TokenBucket:
+    """`rate` operations a second on average, up to `burst` at once; the hub's throttle shape."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = burst, time.monotonic()
+
+    def take(self, count: int = 1) -> float:
+        """0 when `count` operations may run now (they are counted), else the seconds until they could."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= count:
+            self.tokens -= count
+            return 0.0
+        return (count - self.tokens) / self.rate
+
+
+# IoT Hub S1, per unit (Learn "IoT Hub quotas and throttling", ../shared/FACTS.md): identity-registry
+# operations 100/min, twin reads 100/s, twin updates 50/s. The burst is this fake's choice (the
+# docs say bursts are shaped "briefly"): a tenth of a minute's identity operations, a second of twins.
+S1_IDENTITY_PER_MINUTE, S1_TWIN_READS_PER_SECOND, S1_TWIN_UPDATES_PER_SECOND = 100, 100, 50
+
+
 class FakeIotHub:
     def __init__(self, hostname: str = "kedge-test.azure-devices.net"):
         self.hostname = hostname
@@ -45,6 +69,9 @@ class FakeIotHub:
         self.faults: list[tuple[str, int]] = []  # (method, status) to answer next
         self.breaks: list[tuple[str, str]] = []  # (method, transport fault) to answer next, see break_next
         self.afters: list[list] = []  # see after_next
+        self.buckets: dict[str, TokenBucket] = {}  # see throttle
+        self.throttle_retry_after = False
+        self.throttled = 0
         self.bearer_token: Optional[str] = None
         self.lock = threading.Lock()
         self.identity_operations = 0
@@ -71,6 +98,34 @@ class FakeIotHub:
 
     def fail_next(self, method: str, *statuses: int) -> None:
         self.faults.extend((method, s) for s in statuses)
+
+    def throttle(self, units: int = 1, speed_up: float = 1.0, retry_after: bool = False) -> None:
+        """Throttles like an S1 hub of `units` units, every rate multiplied by `speed_up` (so a
+        benchmark finishes sooner; it says the factor), answering 429 (with Retry-After when asked)."""
+        scale = units * speed_up
+        identity_rate = S1_IDENTITY_PER_MINUTE * scale / 60
+        self.buckets = {
+            "identity": TokenBucket(identity_rate, max(1.0, identity_rate * 6)),
+            "twin-read": TokenBucket(S1_TWIN_READS_PER_SECOND * scale, S1_TWIN_READS_PER_SECOND * scale),
+            "twin-update": TokenBucket(S1_TWIN_UPDATES_PER_SECOND * scale, S1_TWIN_UPDATES_PER_SECOND * scale),
+        }
+        self.throttle_retry_after = retry_after
+
+    def _throttled(self, method: str, kind: str, device_id: str, body) -> Optional[tuple[int, dict, dict]]:
+        if not self.buckets:
+            return None
+        if kind == "devices":
+            bucket, count = "identity", (len(body or []) if method == "POST" and not device_id else 1)
+        elif kind == "twins":
+            bucket, count = ("twin-read" if method == "GET" else "twin-update"), 1
+        else:
+            return None
+        wait = self.buckets[bucket].take(count)
+        if not wait:
+            return None
+        self.throttled += 1
+        headers = {"Retry-After": str(max(1, int(wait + 0.999)))} if self.throttle_retry_after else {}
+        return 429, {"Message": "ThrottlingException"}, headers
 
     def break_next(self, method: str, *kinds: str) -> None:
         """Answers the next `method` requests badly, before handling them (nothing is changed):
@@ -189,6 +244,9 @@ class FakeIotHub:
                 return 401, {"Message": "IotHubUnauthorizedAccess"}, {}
             kind, _, device_id = path.strip("/").partition("/")
             device_id = urllib.parse.unquote(device_id)
+            throttled = self._throttled(method, kind, device_id, body)
+            if throttled:
+                return throttled
             current = self.devices.get(device_id)
             if_match = headers.get("If-Match")
             if kind == "devices" and not device_id and method == "POST":
