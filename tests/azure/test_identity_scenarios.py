@@ -151,3 +151,16 @@ def test_an_entra_token_is_acquired_once_per_run_and_renewed_only_near_expiry():
     token._token = Token(60)
     token()
     assert len(calls) == 2
+
+
+def test_a_twin_written_by_someone_else_between_read_and_write_is_read_again_and_kept(hub):
+    state = created(hub, tags={"site": "lab"})
+
+    def operator_edits_the_twin():
+        hub.twin_tags["edge-1"]["addedByOperator"] = "keep-me"
+        hub.twin_etags["edge-1"] = hub._etag()
+
+    hub.after_next("GET", operator_edits_the_twin)  # right after the helper's twin read
+    result = run_helper(hub, "update", {"deviceId": "edge-1", "tags": {"site": "plant"}}, previous=state)
+    assert result.returncode == 0 and "twin changed meanwhile" in result.stderr, result.stderr
+    assert hub.twin_tags["edge-1"] == {"site": "plant", OWNER_TAG: OWNER, RESOURCE_TAG: state["nonce"], "addedByOperator": "keep-me"}

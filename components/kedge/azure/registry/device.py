@@ -243,13 +243,15 @@ class DeviceRegistry:
         patch = self._tag_patch(desired, twin.get("tags") or {}, previous_tags)
         if patch:
             status, answer, _ = self.client.call("PATCH", self._path("twins", spec.device_id), {"tags": patch}, if_match=f'"{twin.get("etag")}"')
-            if status == 412:
+            if status == 412:  # someone wrote the twin since we read it: read it again, decide again
                 log(f"{spec.device_id}: twin changed meanwhile; reading it again")
                 fresh = self.get_twin(spec.device_id)
-                if fresh is None or (fresh.get("tags") or {}).get(OWNER_TAG) not in (spec.owner, None, (twin.get("tags") or {}).get(OWNER_TAG)):
+                if fresh is None:
+                    return self.create(spec)
+                if (fresh.get("tags") or {}).get(OWNER_TAG) != (twin.get("tags") or {}).get(OWNER_TAG):
                     raise RegistryError(409, f"device {spec.device_id!r} changed owner while being updated; nothing more written")
-                return self._converge(spec, fresh, created, nonce, previous_tags, {"primaryKey": (keys or {}).get("primaryKey"),
-                                                                                    "secondaryKey": (keys or {}).get("secondaryKey")} if keys else None)
+                unchanged_identity = fresh.get("deviceEtag") == device_etag
+                return self._converge(spec, fresh, created, nonce, previous_tags, keys if unchanged_identity else None)
             if status != 200:
                 raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
             log(f"{spec.device_id}: tags written")
