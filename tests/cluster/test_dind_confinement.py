@@ -45,8 +45,8 @@ def test_apparmor_denies_dangerous_capabilities_as_compiled(tmp_path):
     assert {"sys_module", "sys_boot", "sys_rawio", "mac_admin", "mac_override", "sys_time"} <= set(deny_caps)
 
 
-def rules():
-    body = APPARMOR_TEXT.split("{", 1)[1].rsplit("}", 1)[0]
+def rules(text=APPARMOR_TEXT):
+    body = text.split("{", 1)[1].rsplit("}", 1)[0]
     return [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
@@ -56,9 +56,9 @@ def glob_to_regex(glob):
     return re.compile(f"^{pattern}$")
 
 
-def denied(path, mode):
+def denied(path, mode, text=APPARMOR_TEXT):
     """Whether a deny rule covers `path` for `mode` (deny always wins in AppArmor)."""
-    for rule in rules():
+    for rule in rules(text):
         match = re.match(r"^deny\s+(\S+)\s+([rwklxm]+),$", rule)
         if match and glob_to_regex(match.group(1)).match(path) and mode in match.group(2):
             return True
@@ -72,6 +72,64 @@ def test_apparmor_denies_writes_to_host_control_files(path):
     assert denied(path, "w")
 
 
+# The escape the review found: a process with the pod's capabilities mounts a new procfs at a
+# directory of its choosing and writes a helper into that procfs's sys/kernel/core_pattern. Nothing
+# offline can query a compiled policy, so this checks the profile's source: which filesystems may
+# be mounted where, and whether the kernel's control files are denied at every path they can appear.
+ENGINE_DATA_ROOT = "/var/lib/docker/**"
+KERNEL_FILESYSTEMS = {"proc", "sysfs"}  # the ones that expose the host kernel's control files
+CONTROL_FILES = ["sys/kernel/core_pattern", "sys/kernel/modprobe", "sys/kernel/hotplug", "sysrq-trigger", "release_agent",
+                 "sys/fs/binfmt_misc/register", "kcore"]
+ANY_MOUNTPOINT = ["/tmp/escape", "/var/lib/docker/overlay2/abc/merged/proc", "/run/x", "/proc"]
+OPERATION_OPTIONS = {"bind", "rbind", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"}
+
+
+def escape_problems(text):
+    """What in an AppArmor profile would let the procfs escape through; [] when nothing does."""
+    problems = []
+    for rule in rules(text):
+        if rule.startswith("deny") or not re.match(r"^mount\b", rule):
+            continue
+        fstype = re.search(r"fstype=(\S+?)[\s,]", rule)
+        options = re.search(r"options=\(([^)]*)\)", rule)
+        target = rule.split("->", 1)[1].strip(" ,") if "->" in rule else None
+        if fstype is None:
+            flags = {flag.strip() for flag in options.group(1).split(",")} if options else set()
+            if not flags & OPERATION_OPTIONS:
+                problems.append(f"{rule!r} admits a new filesystem of any type")
+        elif fstype.group(1) in KERNEL_FILESYSTEMS and target != ENGINE_DATA_ROOT:
+            problems.append(f"{rule!r} mounts {fstype.group(1)} outside the engine's data root")
+    for name in CONTROL_FILES:
+        for mountpoint in ANY_MOUNTPOINT:
+            if not denied(f"{mountpoint}/{name}", "w", text):
+                problems.append(f"{mountpoint}/{name} is writable")
+    return problems
+
+
+def test_no_procfs_or_sysfs_can_be_mounted_where_it_exposes_the_kernel_and_no_control_file_is_writable():
+    assert escape_problems(APPARMOR_TEXT) == []
+
+
+def test_the_escape_check_fails_on_the_profile_the_review_broke():
+    """The rules as they were: every mount allowed, control files denied at /proc only."""
+    before = """profile kedge-dind {
+      file,
+      capability,
+      mount,
+      deny @{PROC}/sysrq-trigger rwklx,
+      deny @{PROC}/sys/kernel/core_pattern w,
+      deny @{PROC}/sys/kernel/modprobe w,
+    }"""
+    problems = escape_problems(before)
+    assert "'mount,' admits a new filesystem of any type" in problems
+    assert "/tmp/escape/sys/kernel/core_pattern is writable" in problems and "/proc/sys/kernel/core_pattern is writable" not in problems
+    # And one widening too many in today's profile would be caught.
+    assert escape_problems(APPARMOR_TEXT.replace("mount fstype=proc -> /var/lib/docker/**,", "mount fstype=proc,")) == [
+        "'mount fstype=proc,' mounts proc outside the engine's data root"]
+    assert escape_problems(APPARMOR_TEXT.replace("remount /**,", "mount options=(rw) -> /**,")) == [
+        "'mount options=(rw) -> /**,' admits a new filesystem of any type"]
+
+
 def test_apparmor_peers_name_this_profile_not_docker_default():
     peered = [r for r in rules() if r.startswith(("signal", "ptrace"))]
     assert peered and "docker-default" not in APPARMOR_TEXT
@@ -80,10 +138,17 @@ def test_apparmor_peers_name_this_profile_not_docker_default():
 
 
 def test_every_widening_rule_says_why():
-    lines = APPARMOR_TEXT.splitlines()
+    lines = [line.strip() for line in APPARMOR_TEXT.splitlines()]
     for index, line in enumerate(lines):
-        if line.strip() in ("mount,", "pivot_root,") or line.strip().startswith("change_profile"):
-            assert lines[index - 1].strip().startswith("# Widened:"), line
+        if re.match(r"^(mount|remount|pivot_root|change_profile)\b", line):
+            comment = index - 1
+            while not lines[comment].startswith("#"):  # a group of rules under one comment
+                comment -= 1
+            block = []
+            while lines[comment].startswith("#"):
+                block.append(lines[comment])
+                comment -= 1
+            assert any(c.startswith("# Widened:") for c in block), line
 
 
 # --- seccomp ----------------------------------------------------------------------------
@@ -132,7 +197,7 @@ def test_seccomp_denies_by_default_and_never_allows_host_level_syscalls():
     assert SECCOMP["defaultAction"] != "SCMP_ACT_ALLOW"
     allowed = {n for rule in SECCOMP["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
     assert not allowed & set(MUST_STAY_DENIED)
-    assert {"mount", "umount2", "pivot_root", "keyctl", "bpf", "unshare", "setns", "clone3"} <= allowed
+    assert {"mount", "umount2", "pivot_root", "bpf", "unshare", "setns", "clone3"} <= allowed
 
 
 def test_seccomp_uses_only_the_oci_format_and_explains_every_widening():
@@ -140,8 +205,60 @@ def test_seccomp_uses_only_the_oci_format_and_explains_every_widening():
     assert "archMap" not in SECCOMP
     for rule in SECCOMP["syscalls"]:
         assert set(rule) <= OCI_RULE_KEYS and "includes" not in rule and "excludes" not in rule
-    base, *widened = SECCOMP["syscalls"]
-    assert widened and all(rule["comment"].startswith("widened: ") for rule in widened)
+    base, *changed = SECCOMP["syscalls"]
+    for rule in changed:
+        prefix = "widened: " if rule["action"] == "SCMP_ACT_ALLOW" else "narrowed: "
+        assert rule["comment"].startswith(prefix), rule
+
+
+ENOSYS = 38
+NEW_MOUNT_API = ["fsopen", "fsmount", "move_mount", "open_tree", "fsconfig", "fspick"]
+KEYRINGS = ["keyctl", "add_key", "request_key"]
+
+
+def compiled_actions(profile, tmp_path):
+    """Each syscall's action in the filter libseccomp builds from `profile`, for this machine's
+    architecture, read back from its pseudo-filter code (what the kernel would run)."""
+    import pyseccomp as seccomp
+
+    compile_seccomp(profile, tmp_path)  # validates every name and action first
+    bpf_filter = seccomp.SyscallFilter(seccomp.ERRNO(profile["defaultErrnoRet"]))
+    for rule in profile["syscalls"]:
+        action = seccomp.ALLOW if rule["action"] == "SCMP_ACT_ALLOW" else seccomp.ERRNO(rule.get("errnoRet", 1))
+        for name in rule["names"]:
+            bpf_filter.add_rule(action, name)
+    pfc = tmp_path / "filter.pfc"
+    with open(pfc, "w") as handle:
+        bpf_filter.export_pfc(handle)
+    actions, name = {"<default>": None}, None
+    for line in pfc.read_text().splitlines():
+        found = re.search(r'# filter for syscall "([^"]+)"', line)
+        if found:
+            name = found.group(1)
+        elif "action" in line and name:
+            actions[name], name = line.split("action", 1)[1].strip(" ;"), None
+        elif "# default action" in line:
+            name = "<default>"
+    return actions
+
+
+def test_the_new_mount_api_and_keyrings_answer_enosys_and_io_uring_is_refused(tmp_path):
+    actions = compiled_actions(SECCOMP, tmp_path)
+    for name in NEW_MOUNT_API + KEYRINGS:
+        assert actions[name] == f"ERRNO({ENOSYS})", name
+    assert actions["<default>"] == "ERRNO(1)"
+    for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+        assert name not in actions  # not in any rule: the default, EPERM
+    assert actions["mount"] == "ALLOW" and actions["bpf"] == "ALLOW"  # still needed: mount(2), runc's device filter
+
+
+def test_the_errno_check_fails_on_the_profile_the_review_broke(tmp_path):
+    """Before: the new mount API, keyrings and io_uring were allowed."""
+    before = json.loads(json.dumps(SECCOMP))
+    before["syscalls"] = [r for r in before["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"]
+    before["syscalls"][0]["names"] += NEW_MOUNT_API + KEYRINGS + ["io_uring_setup"]
+    actions = compiled_actions(before, tmp_path)
+    assert actions["fsopen"] == actions["keyctl"] == actions["io_uring_setup"] == "ALLOW"
 
 
 # --- the image --------------------------------------------------------------------------

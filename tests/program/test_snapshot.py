@@ -4,7 +4,9 @@ listed in `intended_changes`: the same resources, names, inputs, secrets and opt
 
 Intended: (1) the helper commands' new command lines; (2) the aliases the typed classes send;
 (3) since issue #13, the stack's random owner id (pulumi-random) that every identity and
-deployment helper now depends on (its owner is in the helper's environment, which is secret, so masked here).
+deployment helper now depends on (its owner is in the helper's environment, which is secret, so masked here);
+(4) since issue #14, the dind profiles' text: the loader's ConfigMap and the checksum label that
+nodes get and dind pods select.
 Everything else (every input, secret, parent, provider, dependency, option) is unchanged, which
 also shows the typed classes receive the same request kedge's manifests described before."""
 
@@ -16,6 +18,7 @@ from importlib import metadata
 
 import pytest
 
+from kedge.cluster.profile_loader import profiles_checksum, read_profiles
 from tests import snapshot
 from tests.harness import example_stacks, run_example_stack
 
@@ -57,6 +60,14 @@ def intended_changes(before: dict) -> dict:
         }
         for helper in identity_helpers:
             helper["dependencies"] = sorted([*helper["dependencies"], owner_urn])
+    # 4. The profiles as they are now, and the checksum derived from them, wherever the old ones were.
+    for urn, registration in list(after.items()):
+        data = registration["inputs"].get("data") or {}
+        if registration["type"] == "kubernetes:core/v1:ConfigMap" and set(data) == set(read_profiles()):
+            old, new = profiles_checksum(data), profiles_checksum(read_profiles())
+            registration["inputs"]["data"] = read_profiles()
+            for other_urn, other in list(after.items()):
+                after[other_urn] = json.loads(json.dumps(other).replace(old, new))
     for registration in after.values():
         if registration["type"] in TYPED_CLASS_ALIASES:
             registration["aliases"] = sorted(TYPED_CLASS_ALIASES[registration["type"]])
@@ -105,8 +116,20 @@ def test_the_intended_changes_touch_only_helper_commands_typed_class_aliases_and
         for urn in recorded:
             changed = {f for f in recorded[urn] if recorded[urn][f] != expected[urn][f]}
             assert changed <= {"inputs", "aliases", "dependencies"}, (urn, changed)
-            if changed & {"inputs", "dependencies"}:
+            if "dependencies" in changed or ("inputs" in changed and recorded[urn]["type"] == "command:local:Command"):
                 assert recorded[urn]["type"] == "command:local:Command"
+            elif "inputs" in changed:  # only the dind profiles' text and the checksum derived from it
+                old_data = {k: v for k, v in (recorded[urn]["inputs"].get("data") or {}).items()}
+                new_checksum = profiles_checksum(read_profiles())
+                text = json.dumps(expected[urn]["inputs"])
+                for config_map in recorded.values():
+                    data = config_map["inputs"].get("data") or {}
+                    if set(data) == set(read_profiles()):
+                        text = text.replace(new_checksum, profiles_checksum(data))
+                restored = json.loads(text)
+                if old_data:
+                    restored["data"] = old_data
+                assert restored == recorded[urn]["inputs"], urn
             if "dependencies" in changed:
                 assert set(expected[urn]["dependencies"]) - set(recorded[urn]["dependencies"]) == {
                     next(u for u in expected if u.endswith("::registry-owner"))}
