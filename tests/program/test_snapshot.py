@@ -61,7 +61,7 @@ def intended_changes(before: dict) -> dict:
         for helper in identity_helpers:
             helper["dependencies"] = sorted([*helper["dependencies"], owner_urn])
     # 4. The profiles as they are now, and the checksum derived from them, wherever the old ones were.
-    for urn, registration in list(after.items()):
+    for registration in list(after.values()):
         data = registration["inputs"].get("data") or {}
         if registration["type"] == "kubernetes:core/v1:ConfigMap" and set(data) == set(read_profiles()):
             old, new = profiles_checksum(data), profiles_checksum(read_profiles())
