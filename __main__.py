@@ -224,6 +224,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
             ssh_ingress=with_ssh,
             ssh_source_ranges=list(settings.vm_ssh_source_ranges),
             cdi_importers=True,
+            egress_excluded_cidrs=list(settings.device_egress_excluded),
         ),
         opts=in_cluster,
     )
@@ -276,6 +277,7 @@ if settings.dind_devices:
             namespace="kedge-dind",
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
             pod_security=PodSecurityLevel.PRIVILEGED,
+            egress_excluded_cidrs=list(settings.device_egress_excluded),
         ),
         opts=in_cluster,
     )

@@ -72,6 +72,12 @@ TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
 TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
 
 
+def fake_ssh_public_key(comment: str = "user@host", key_type: str = "ssh-ed25519") -> str:
+    """An authorized_keys line in OpenSSH's format (type, then a blob that names the type again)."""
+    blob = len(key_type).to_bytes(4, "big") + key_type.encode() + (32).to_bytes(4, "big") + hashlib.sha256(comment.encode()).digest()
+    return f"{key_type} {base64.b64encode(blob).decode()} {comment}"
+
+
 def fake_key(seed: str) -> str:
     """A 44-character base64 key (32 random-looking bytes), as IoT Hub hands out."""
     return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()

@@ -80,6 +80,9 @@ def typed_class(type_token: str) -> Optional[Constructor]:
         return lambda name, inputs, opts: local.Command(name, opts=opts, **keyword_arguments(inputs))
     if type_token == "kubernetes:yaml/v2:ConfigFile":
         return lambda name, inputs, opts: k8s.yaml.v2.ConfigFile(name, file=inputs["file"], opts=opts)
+    if type_token == "kubernetes:core/v1:ServiceAccountPatch":  # server-side apply to an existing object
+        return lambda name, inputs, opts: k8s.core.v1.ServiceAccountPatch(
+            name, opts=opts, **keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")}))
     if type_token.startswith("kubernetes:") and type_token.count(":") == 2:
         return lambda name, inputs, opts: kubernetes_object(name, inputs, opts)
     return None

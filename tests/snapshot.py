@@ -1,9 +1,11 @@
 """What an example stack registers, as plain data that can be committed and compared.
 
 `python -m tests.snapshot` writes tests/snapshots/<stack>.json from the current program; the
-snapshot test compares a fresh run with those files, so a restructuring that changes a resource's
-type, name, inputs or options shows up as a difference. Secret values are replaced by a marker:
-the snapshot records that a value is secret, never the (test) value.
+snapshot test compares a fresh run with those files, so any change to a resource's type, name,
+inputs or options shows up as a failing test until it is recorded on purpose (and then as a diff
+in review). Secret values are replaced by a marker: the snapshot records that a value is secret,
+never the (test) value. tests/snapshots/before-kedge-package/ keeps what the program registered
+before it became the `kedge` package (the helper command lines old state still runs).
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ def path_for(stack: str) -> Path:
 
 def load(stack: str) -> dict[str, dict[str, Any]]:
     return json.loads(path_for(stack).read_text())
+
+
+def load_before_kedge_package(stack: str) -> dict[str, dict[str, Any]]:
+    return json.loads((SNAPSHOTS / "before-kedge-package" / f"{stack}.json").read_text())
 
 
 def write(stack: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -84,6 +85,39 @@ def matches(pattern: str, description: str) -> Rule:
 
 # Kubernetes object names and namespaces (DNS-1123 labels).
 DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
+
+
+def every(rule: Rule) -> Rule:
+    """A list whose every item passes `rule`."""
+
+    def check(values: Any) -> Optional[str]:
+        if not isinstance(values, (list, tuple)):
+            return "a list"
+        problems = [rule(value) for value in values]
+        return next((f"a list of {problem}" for problem in problems if problem), None)
+
+    return check
+
+
+def _network(value: Any) -> Optional[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    # ipaddress forgives whitespace around the prefix length (int() does): refuse it first.
+    if not isinstance(value, str) or "/" not in value or any(c.isspace() for c in value):
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return None
+
+
+def ip_network(value: Any) -> Optional[str]:
+    """An IPv4 or IPv6 range in CIDR notation, e.g. 203.0.113.0/24 (host bits zero)."""
+    return None if _network(value) else "CIDR ranges such as 203.0.113.0/24"
+
+
+def ipv4_network(value: Any) -> Optional[str]:
+    """An IPv4 range in CIDR notation."""
+    network = _network(value)
+    return None if network and network.version == 4 else "IPv4 CIDR ranges such as 10.244.0.0/16"
 
 
 def choice_values(choice: type[Enum]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from tests.harness import ROOT
 def recorded_command(stack: str, marker: str, operation: str) -> str:
     """The `operation` command line of the helper resource of `stack` whose command names `marker`,
     as the snapshot taken before the move recorded it."""
-    for registration in snapshot.load(stack).values():
+    for registration in snapshot.load_before_kedge_package(stack).values():
         if registration["type"] == "command:local:Command" and marker in registration["inputs"][operation]:
             return registration["inputs"][operation]
     raise LookupError(marker)

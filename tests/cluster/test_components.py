@@ -195,3 +195,37 @@ def test_virtualization_alone_installs_the_pinned_operators_and_waits_for_availa
                            "spec": kubevirt.get("spec")}, KUBEVIRT_SWAGGER, "v1.KubeVirt") == []
     assert {resolve(r.urn)[0] for r in virtualization.ready} == {kubevirt.urn, cdi.urn}
     assert resolve(virtualization.kubevirt_version) == (DEFAULT_KUBEVIRT_VERSION, False)
+
+
+def test_opened_egress_never_reaches_node_credentials_or_the_excluded_ranges():
+    args = EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.RESTRICTED, extra_egress_ports=[80],
+                             egress_excluded_cidrs=["10.244.0.0/16", "20.50.1.10/32"])
+    run, _ = run_components(lambda: EdgeNamespace("ns", args))
+    egress = next(p for p in run.of_type(POLICY) if p.get("metadata.name") == "allow-dns-and-iot-hub").get("spec.egress")
+    dns, opened = egress
+    assert opened["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+        "10.244.0.0/16", "168.63.129.16/32", "169.254.169.254/32", "20.50.1.10/32"]}}]
+    assert {p["port"] for p in opened["ports"]} == {80, 443, 5671, 8883}
+    assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]  # DNS only to kube-dns
+    patch = run.one("kubernetes:core/v1:ServiceAccountPatch", "ns-default-service-account")
+    assert patch.inputs["automountServiceAccountToken"] is False and patch.get("metadata") == {"name": "default", "namespace": "edge"}
+
+
+def test_without_exclusions_the_node_credential_endpoints_are_still_excluded():
+    run, _ = run_components(lambda: EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE)))
+    egress = next(p for p in run.of_type(POLICY) if p.get("metadata.name") == "allow-dns-and-iot-hub").get("spec.egress")
+    assert egress[1]["to"][0]["ipBlock"]["except"] == ["168.63.129.16/32", "169.254.169.254/32"]
+
+
+@pytest.mark.parametrize("argument, value", [("egress_excluded_cidrs", ["999.1.1.1/99"]), ("egress_excluded_cidrs", ["10.0.0.1/8"]),
+                                             ("egress_excluded_cidrs", ["fd00::/8"]), ("ssh_source_ranges", ["10.0.0.0/8\n"])])
+def test_ranges_are_parsed_not_pattern_matched(argument, value):
+    from kedge.args import ComponentArgsError
+
+    with pytest.raises(ComponentArgsError, match=argument):
+        EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE, **{argument: value}))
+
+
+def test_the_dind_runtime_mounts_no_service_account_token():
+    run, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
+    assert run.one(STATEFULSET, "edge-2").get("spec.template.spec.automountServiceAccountToken") is False

@@ -1,6 +1,8 @@
 """Config errors point at the user's own words: an undeclared key, a stack-wide value, a YAML slip."""
 
 import pytest
+
+from tests.harness import fake_ssh_public_key
 import yaml
 
 from kedge.config.settings import SettingsError, load_settings
@@ -63,3 +65,39 @@ def test_the_program_reports_an_undeclared_key_from_the_real_pulumi_config():
 def test_a_registry_timeout_outside_its_range_names_the_key_and_the_range():
     (problem,) = problems_of({"registryTimeoutSeconds": 5, "devices": [{"id": "a"}]})
     assert problem == "kedge:registryTimeoutSeconds: '5' is not allowed; allowed: a whole number from 30 to 7200"
+
+
+@pytest.mark.parametrize("values, problem", [
+    ({"cluster": "existing"}, "kedge:clusterPodCidr: is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range"),
+    ({"cluster": "existing", "clusterPodCidr": "10.42.0.1/16"}, "kedge:clusterPodCidr: '10.42.0.1/16' is not an IPv4 CIDR"),
+    ({"clusterPodCidr": "10.1.0.0/16"}, "kedge:clusterPodCidr: '10.1.0.0/16' is not allowed with kedge:cluster aks; allowed: empty or 10.244.0.0/16"),
+    ({"clusterApiServerCidrs": ["999.999.999.999/99"]}, "kedge:clusterApiServerCidrs[0]: '999.999.999.999/99' is not an IPv4 CIDR"),
+    ({"vmSshSourceRanges": ["203.0.113.0/ 24"]}, "kedge:vmSshSourceRanges[0]: '203.0.113.0/ 24' is not a CIDR"),
+    ({"vmSshSourceRanges": ["203.0.113.7/24"]}, "kedge:vmSshSourceRanges[0]: '203.0.113.7/24' is not a CIDR"),
+])
+def test_cluster_ranges_are_parsed_and_required_where_kedge_cannot_know_them(values, problem):
+    problems = problems_of({"devices": [{"id": "a"}], **values})
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def _ssh_key(key_type="ssh-ed25519"):
+    return fake_ssh_public_key("ops@site", key_type)
+
+
+@pytest.mark.parametrize("key", [
+    _ssh_key() + "\nssh-ed25519 AAAAinjected other",  # a newline would make two authorized_keys lines
+    "ssh-ed25519 not-base64 ops",
+    _ssh_key().replace("ssh-ed25519 ", "ssh-rsa ", 1),  # the blob names another type
+    "ssh-dss AAAAB3NzaC1kc3M= old",
+])
+def test_an_ssh_key_must_be_one_parseable_line(key):
+    (problem,) = problems_of({"devices": [{"id": "a"}], "sshAuthorizedKeys": [key]})
+    assert problem.startswith("kedge:sshAuthorizedKeys[0]: is not one OpenSSH public key on one line")
+
+
+def test_a_real_looking_ssh_key_passes():
+    from tests.config.test_settings import DictSource
+    from kedge.config.settings import load_settings
+
+    settings = load_settings(DictSource({"devices": [{"id": "a"}], "sshAuthorizedKeys": [_ssh_key()]}), "kedge", "test")
+    assert settings.ssh_authorized_keys == (_ssh_key(),)

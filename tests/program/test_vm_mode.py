@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from kedge.render.cloud_init import GuestConfig, render_user_data
-from tests.harness import LOAD_BALANCER_IP, example_stacks, load_stack_config, run_example_stack
+from tests.harness import LOAD_BALANCER_IP, example_stacks, fake_ssh_public_key, load_stack_config, run_example_stack
 from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
 )
@@ -82,11 +82,11 @@ def test_user_data_pins_iot_edge_and_orders_the_install(dev):
 
 def test_user_data_follows_the_version_release_and_ssh_settings():
     run = run_example_stack("dev", {"aziotEdgeVersion": "1.6.2-1", "vmUbuntuRelease": "22.04",
-                                    "sshAuthorizedKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKedgeTestKey user@host"]})
+                                    "sshAuthorizedKeys": [fake_ssh_public_key()]})
     document = yaml.safe_load(user_data_of(run, "dev-edge-01"))
     flat = str(document["runcmd"])
     assert "aziot-edge=1.6.2-1" in flat and "/ubuntu/22.04/" in flat
-    assert document["ssh_authorized_keys"] == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKedgeTestKey user@host"]
+    assert document["ssh_authorized_keys"] == [fake_ssh_public_key()]
 
 
 def test_certificates_are_installed_with_their_modes_only_when_configured(tmp_path):

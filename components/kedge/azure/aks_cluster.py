@@ -18,6 +18,9 @@ DEFAULT_VIRT_POOL_VM_SIZE = "Standard_D4s_v5"
 DEFAULT_VIRT_POOL_NODE_COUNT = 1
 
 
+# The pods' overlay range (Azure CNI Overlay); device namespaces' egress excludes it.
+POD_CIDR = "10.244.0.0/16"
+
 class AksClusterArgs(TypedDict):
     """Inputs of AksCluster (a TypedDict, so other Pulumi languages can use the component too)."""
 
@@ -106,7 +109,7 @@ class AksCluster(pulumi.ComponentResource):
                 network_plugin_mode="overlay",
                 network_policy=network_policy,
                 network_dataplane="cilium" if network_policy == "cilium" else None,
-                pod_cidr="10.244.0.0/16",
+                pod_cidr=POD_CIDR,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -126,6 +126,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                     "nodeSelector": args["node_selector"],
                     "terminationGracePeriodSeconds": 120,  # systemd stops the modules cleanly
                     "enableServiceLinks": False,
+                    # Nothing in the runtime or its modules talks to the Kubernetes API.
+                    "automountServiceAccountToken": False,
                     "containers": [
                         {
                             "name": "iotedge",

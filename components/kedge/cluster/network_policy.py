@@ -3,14 +3,18 @@
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from ..options import ChildOptions, after
 from .kubernetes_object import kubernetes_object
-from ..args import DNS_LABEL, check_args, choice_values, one_of
+from ..args import DNS_LABEL, check_args, choice_values, every, ip_network, ipv4_network, one_of
 from ..choices import PodSecurityLevel
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
+# Never reachable from a device workload, on any port: Azure's instance metadata service (a node's
+# managed-identity token) and its platform endpoint (WireServer).
+NODE_CREDENTIAL_ENDPOINTS = ("169.254.169.254/32", "168.63.129.16/32")
 
 
 class EdgeNamespaceArgs(TypedDict):
@@ -32,11 +36,19 @@ class EdgeNamespaceArgs(TypedDict):
     """Allow CDI's controller to read importer pods' progress (TCP 8443 from the cdi namespace)."""
     labels: NotRequired[dict[str, str]]
     """Extra namespace labels."""
+    egress_excluded_cidrs: NotRequired[list[str]]
+    """IPv4 ranges the opened ports never reach besides the node-credential endpoints (always
+    excluded): e.g. the cluster's pod range and the API server's address."""
+    automount_service_account_token: NotRequired[bool]
+    """Whether pods in the namespace get the default service account's token (default false:
+    nothing a device runs needs the Kubernetes API)."""
 
 
 _ARG_RULES = {
     "namespace": DNS_LABEL,
     "pod_security": one_of(*choice_values(PodSecurityLevel)),
+    "egress_excluded_cidrs": every(ipv4_network),
+    "ssh_source_ranges": every(ip_network),
 }
 
 
@@ -90,6 +102,7 @@ class EdgeNamespace(pulumi.ComponentResource):
             {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         )
         egress_ports = sorted({*(IOT_HUB_PORTS if args.get("iot_hub_egress", True) else ()), *(args.get("extra_egress_ports") or [])})
+        excluded = sorted({*NODE_CREDENTIAL_ENDPOINTS, *(args.get("egress_excluded_cidrs") or [])})
         network_policy(
             "egress",
             "allow-dns-and-iot-hub",
@@ -101,10 +114,24 @@ class EdgeNamespace(pulumi.ComponentResource):
                         "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
                         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
                     },
-                    {"ports": [{"protocol": "TCP", "port": port} for port in egress_ports]},
+                    {
+                        # Any address but the node's credentials and the excluded ranges. (Cilium never
+                        # matches pods with an ipBlock; other engines do, hence the pod range.)
+                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": excluded}}],
+                        "ports": [{"protocol": "TCP", "port": port} for port in egress_ports],
+                    },
                 ],
             },
         )
+        if not args.get("automount_service_account_token", False):
+            # The namespace's default service account (the one every pod without its own gets,
+            # KubeVirt's launchers and CDI's importers included) mounts no token.
+            k8s.core.v1.ServiceAccountPatch(
+                f"{name}-default-service-account",
+                metadata={"name": "default", "namespace": args["namespace"]},
+                automount_service_account_token=False,
+                opts=children.child(depends_on=[namespace]),
+            )
         if args.get("ssh_ingress"):
             source = [{"ipBlock": {"cidr": cidr}} for cidr in args.get("ssh_source_ranges") or []]
             rule: dict[str, object] = {"ports": [{"protocol": "TCP", "port": 22}]}

@@ -71,6 +71,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeconfig", "", "Existing cluster only: its kubeconfig, set with --secret. Empty: the ambient $KUBECONFIG or ~/.kube/config.",
             allowed="a kubeconfig, as a secret", secret=True),
     Setting("kubeContext", "", "Existing cluster only: kubeconfig context to use. Empty: the current context."),
+    Setting("clusterPodCidr", "",
+            "The cluster's pod IPv4 range, which device workloads never reach (an existing cluster must set it, e.g. 10.42.0.0/16 "
+            f"for k3s; on AKS kedge sets {aks_cluster.POD_CIDR}).", allowed="an IPv4 CIDR"),
+    Setting("clusterApiServerCidrs", [],
+            "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
+            "the service range: set its address here).", allowed="IPv4 CIDRs"),
     Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.", allowed="major.minor[.patch]"),
     Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
     Setting("aksSystemNodeCount", aks_cluster.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),

@@ -15,6 +15,8 @@ and that they were stored encrypted.
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from types import MappingProxyType
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
+from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
 from ..render.names import derived_mac_address, kubernetes_name
@@ -89,7 +92,6 @@ EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sh
 AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 KUBERNETES_VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?$")
-CIDR_PATTERN = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")
 
 @dataclass(frozen=True)
 class AksSettings:
@@ -221,6 +223,8 @@ class Settings:
     edge_agent_image: str
     dps_id_scope: Optional[str]
     dps_global_endpoint: str
+    # IPv4 ranges device workloads never reach: the pod range and the API server's.
+    device_egress_excluded: tuple[str, ...]
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
     vm_eviction_strategy: EvictionStrategy
@@ -371,12 +375,28 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         )
     ssh_keys = r.string_list("sshAuthorizedKeys")
     for index, key_text in enumerate(ssh_keys):
-        if not re.match(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) \S+", key_text):
-            r.problem(f"{NAMESPACE}:sshAuthorizedKeys[{index}]", "is not an OpenSSH public key; allowed: 'ssh-ed25519 AAAA...'")
+        if not _is_ssh_public_key(key_text):
+            r.problem(
+                f"{NAMESPACE}:sshAuthorizedKeys[{index}]",
+                "is not one OpenSSH public key on one line; allowed: 'ssh-ed25519 AAAA... comment' (the .pub file's line)",
+            )
     source_ranges = r.string_list("vmSshSourceRanges")
     for index, cidr in enumerate(source_ranges):
-        if not CIDR_PATTERN.match(cidr):
-            r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24")
+        if not _is_network(cidr):
+            r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24 (host bits zero)")
+    pod_cidr = r.string("clusterPodCidr").strip()
+    if cluster_source is ClusterSource.AKS:
+        if pod_cidr and pod_cidr != AKS_POD_CIDR:
+            r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed with kedge:cluster aks; allowed: empty or {AKS_POD_CIDR} (kedge sets it)")
+        pod_cidr = AKS_POD_CIDR
+    elif not pod_cidr:
+        r.problem(f"{NAMESPACE}:clusterPodCidr", "is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range, e.g. 10.42.0.0/16 (k3s's default)")
+    elif not _is_network(pod_cidr, version=4):
+        r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not an IPv4 CIDR; allowed: e.g. 10.42.0.0/16 (host bits zero)")
+    api_server = r.string_list("clusterApiServerCidrs")
+    for index, cidr in enumerate(api_server):
+        if not _is_network(cidr, version=4):
+            r.problem(f"{NAMESPACE}:clusterApiServerCidrs[{index}]", f"{cidr!r} is not an IPv4 CIDR; allowed: e.g. 20.50.1.10/32")
 
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.match(edge_agent_image):
@@ -431,6 +451,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         edge_agent_image=edge_agent_image,
         dps_id_scope=dps_id_scope,
         dps_global_endpoint=dps_global_endpoint,
+        device_egress_excluded=tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server),
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
@@ -658,6 +679,38 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         return VmDevice(**common, vm=vm)
     assert dind is not None  # each mode's settings are built above
     return DindDevice(**common, dind=dind)
+
+
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+def _is_ssh_public_key(text: str) -> bool:
+    """One authorized_keys line: a key type, its base64 blob (which names the same type), a comment."""
+    if "\n" in text or "\r" in text:
+        return False
+    key_type, _, rest = text.partition(" ")
+    blob_text = rest.split(" ", 1)[0]
+    if key_type not in SSH_KEY_TYPES or not blob_text:
+        return False
+    try:
+        blob = base64.b64decode(blob_text, validate=True)
+    except ValueError:
+        return False
+    # The blob starts with the type again, as a length-prefixed string (RFC 4253, section 6.6).
+    length = int.from_bytes(blob[:4], "big")
+    return blob[4:4 + length] == key_type.encode()
+
+
+def _is_network(value: Any, version: Optional[int] = None) -> bool:
+    """A CIDR range with its host bits zero, parsed (not pattern-matched: 999.1.1.1/99 is not one)."""
+    try:
+        # (int() inside ipaddress forgives whitespace such as a trailing newline: refuse it first.)
+        network = ipaddress.ip_network(value, strict=True) if isinstance(value, str) and "/" in value and value.isprintable() \
+            and not any(c.isspace() for c in value) else None
+    except ValueError:
+        return False
+    return network is not None and (version is None or network.version == version)
 
 
 def _described(value: Any) -> str:
