@@ -179,3 +179,42 @@ def test_helper_retries_throttling(hub):
     hub.fail_next("PUT", 429, 503)
     result = run_helper(hub, "create", {"id": "lab-base", "targetCondition": "*", "priority": 1}, content_of())
     assert result.returncode == 0 and "HTTP 429" in result.stderr
+
+
+DIND_DEVICE = {"id": "dind-1", "mode": "dind"}
+BREAKOUTS = [
+    ({"Privileged": True}, "HostConfig.Privileged: true is not allowed on dind devices"),
+    ({"Binds": ["/:/host"]}, "HostConfig.Binds: '/:/host' binds a host path"),
+    ({"Mounts": [{"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/s"}]}, "HostConfig.Mounts: a bind of '/var/run/docker.sock'"),
+    ({"PidMode": "host"}, "HostConfig.PidMode: host is not allowed"),
+    ({"NetworkMode": "host"}, "HostConfig.NetworkMode: host is not allowed"),
+    ({"CapAdd": ["SYS_ADMIN", "NET_BIND_SERVICE"]}, "HostConfig.CapAdd: SYS_ADMIN not allowed on dind devices"),
+    ({"Devices": [{"PathOnHost": "/dev/mem"}]}, "HostConfig.Devices: host devices are not allowed"),
+    ({"SecurityOpt": ["apparmor=unconfined"]}, "HostConfig.SecurityOpt: 'apparmor=unconfined' switches confinement off"),
+]
+
+
+def with_host_config(host_config):
+    modules = [dict(SAMPLE["modules"][0]), {**SAMPLE["modules"][1], "createOptions": {"HostConfig": host_config}}]
+    return {**SAMPLE, "modules": modules}
+
+
+@pytest.mark.parametrize("host_config, problem", BREAKOUTS, ids=[b[1].split(":")[0] for b in BREAKOUTS])
+def test_modules_cannot_switch_the_dind_boundary_off(host_config, problem):
+    problems = problems_of({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1",
+                            "deployments": [with_host_config(host_config)]})
+    assert [p for p in problems if problem in p and p.startswith("kedge:deployments[0].modules[1].createOptions.")], problems
+    assert all("kedge:allowUnconfinedModules: true accepts it" in p for p in problems)
+
+
+def test_the_same_modules_pass_where_no_dind_device_runs_or_when_the_stack_allows_them():
+    unconfined = with_host_config({"Privileged": True, "Binds": ["/:/host"], "CapAdd": ["SYS_ADMIN"]})
+    load({"devices": [{"id": "vm-1"}], "deployments": [unconfined]})
+    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", "allowUnconfinedModules": True,
+          "deployments": [unconfined]})
+
+
+def test_volumes_storage_binds_and_default_capabilities_stay_allowed_on_dind():
+    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", "deployments": [with_host_config({
+        "Binds": ["filterdata:/data", "/var/lib/aziot/kedge-storage/filter:/state"], "CapAdd": ["NET_BIND_SERVICE"],
+        "Mounts": [{"Type": "volume", "Source": "cache", "Target": "/cache"}], "Memory": 268435456})]})

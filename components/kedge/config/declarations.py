@@ -105,6 +105,9 @@ SETTINGS: tuple[Setting, ...] = (
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
             allowed=":1.6[.N] or a digest"),
+    Setting("allowUnconfinedModules", False,
+            "Let deployments give modules Privileged, host namespaces, host binds, devices or extra capabilities although the "
+            "stack has dind devices. Such a module can then reach the node: only for modules you trust as much as the node."),
     Setting("dpsIdScope", "", "ID scope of your Device Provisioning Service, for devices with provisioning: dps.", allowed="0neXXXXXXXX"),
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL"),

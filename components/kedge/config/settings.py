@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
-from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, deployment_problems
+from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
@@ -418,6 +418,11 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
+    if any(d.mode is HostingMode.DIND for d in devices) and not r.boolean("allowUnconfinedModules"):
+        # A target condition over twin tags cannot be proven to miss every dind device at preview.
+        for index, spec in enumerate(deployments):
+            for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]"):
+                r.problems.append(f"{problem} (the stack has dind devices; kedge:allowUnconfinedModules: true accepts it)")
     needs_dps = [d.device_id for d in devices if d.identity.provisioning is ProvisioningSource.DPS]
     if needs_dps and not dps_id_scope:
         r.problem(

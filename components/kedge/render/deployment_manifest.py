@@ -151,6 +151,48 @@ def modules_content(spec: DeploymentSpec) -> dict:
     return content
 
 
+# What a module's createOptions may not ask for where it can land on a dind device: each would let
+# it reach past the dind container (to the node) or switch its confinement off.
+HOST_NAMESPACE_MODES = ("PidMode", "NetworkMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode")
+# Docker's default capability set: what a module gets anyway, so asking for it again is harmless.
+DEFAULT_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP", "SETPCAP",
+    "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+})
+
+
+def confinement_problems(spec: DeploymentSpec, key: str) -> list[str]:
+    """Module createOptions that would take a module out of the dind runtime's confinement."""
+    problems = []
+    for index, module in enumerate(spec.modules):
+        where = f"{key}.modules[{index}].createOptions.HostConfig"
+        host = (module.create_options or {}).get("HostConfig") if isinstance(module.create_options, Mapping) else None
+        if not isinstance(host, Mapping):
+            continue
+        if host.get("Privileged"):
+            problems.append(f"{where}.Privileged: true is not allowed on dind devices")
+        for bind in host.get("Binds") or []:
+            source = str(bind).split(":", 1)[0]
+            if source.startswith("/") and not source.startswith(f"{STORAGE_ROOT}/"):
+                problems.append(f"{where}.Binds: {bind!r} binds a host path; allowed: a named volume or a path under {STORAGE_ROOT}/")
+        for mount in host.get("Mounts") or []:
+            source = str((mount or {}).get("Source", "")) if isinstance(mount, Mapping) else ""
+            if isinstance(mount, Mapping) and mount.get("Type") == "bind" and not source.startswith(f"{STORAGE_ROOT}/"):
+                problems.append(f"{where}.Mounts: a bind of {source!r} is not allowed; allowed: volumes, or binds under {STORAGE_ROOT}/")
+        for mode in HOST_NAMESPACE_MODES:
+            if str(host.get(mode, "")).lower() == "host":
+                problems.append(f"{where}.{mode}: host is not allowed on dind devices")
+        extra = sorted({str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []} - DEFAULT_CAPABILITIES)
+        if extra:
+            problems.append(f"{where}.CapAdd: {', '.join(extra)} not allowed on dind devices; allowed: Docker's defaults")
+        if host.get("Devices"):
+            problems.append(f"{where}.Devices: host devices are not allowed on dind devices")
+        for option in host.get("SecurityOpt") or []:
+            if any(word in str(option).lower() for word in ("unconfined", "disable", "no-new-privileges=false", "no-new-privileges:false")):
+                problems.append(f"{where}.SecurityOpt: {option!r} switches confinement off")
+    return problems
+
+
 def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
     """Everything wrong with a deployment, each naming `key` and what is allowed."""
     problems = []
