@@ -83,6 +83,14 @@ def matches(pattern: str, description: str) -> Rule:
     return lambda value: None if isinstance(value, str) and compiled.fullmatch(value) else description
 
 
+# registry/repository, then a tag or a digest (an untagged reference means :latest).
+IMAGE_REFERENCE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})"
+                                     r"|[a-z0-9][a-z0-9.-]*:\d+/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})")
+# Storage class names are DNS-1123 subdomains.
+DNS_SUBDOMAIN_PATTERN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = matches(DNS_SUBDOMAIN_PATTERN.pattern, "a DNS-1123 subdomain such as managed-csi-premium")
+IMAGE_REFERENCE = matches(IMAGE_REFERENCE_PATTERN.pattern, "an image reference with a tag or a digest, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0")
+
 # Kubernetes object names and namespaces (DNS-1123 labels).
 DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
 

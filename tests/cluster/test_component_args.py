@@ -57,3 +57,12 @@ def test_outputs_are_not_checked_at_construction():
     from kedge.cluster.edge_vm import EdgeVirtualMachineArgs, _ARG_RULES
 
     check_args("EdgeVirtualMachine", {**VM, "memory": pulumi.Output.from_input("4Gi")}, EdgeVirtualMachineArgs, _ARG_RULES)
+
+
+@pytest.mark.parametrize("component, args, argument", [
+    (EdgeVirtualMachine, {**VM, "storage_class": "Fast SSD"}, "storage_class"),
+    (EdgeVirtualMachine, {**VM, "name": "edge-1\n"}, "name"),
+    (EdgeVirtualMachine, {**VM, "memory": "4Gi\n"}, "memory"),
+])
+def test_values_with_spaces_or_trailing_newlines_are_refused(component, args, argument):
+    assert f"{argument}=" in refused(component, args)

@@ -101,3 +101,38 @@ def test_a_real_looking_ssh_key_passes():
 
     settings = load_settings(DictSource({"devices": [{"id": "a"}], "sshAuthorizedKeys": [_ssh_key()]}), "kedge", "test")
     assert settings.ssh_authorized_keys == (_ssh_key(),)
+
+
+DIND_IMAGE = "contoso.azurecr.io/iotedge-dind:1.6.0-1"
+MODULE = {"name": "filter", "image": "contoso.azurecr.io/filter:2.1.0"}
+
+
+def deployment(**changes):
+    return {"id": "base", "targetCondition": "tags.site='lab'", "priority": 1, "modules": [MODULE], **changes}
+
+
+# The inputs an adversarial review found accepted (or crashing with a traceback); each is now
+# refused at preview with its key named.
+@pytest.mark.parametrize("values, key", [
+    ({"devices": [{"id": "edge-1\n"}]}, "kedge:devices[0].id"),
+    ({"devices": [{"id": "a", "macAddress": "02:00:00:00:00:01\n"}]}, "kedge:devices[0].macAddress"),
+    ({"devices": [{"id": "a", "memory": "4Gi\n"}]}, "kedge:devices[0].memory"),
+    ({"devices": [{"id": "a", "imageUrl": "https://example.org/x.img\n"}]}, "kedge:devices[0].imageUrl"),
+    ({"devices": [{"id": "a", "storageClass": "Fast SSD"}]}, "kedge:devices[0].storageClass"),
+    ({"devices": [{"id": "a", "storageClass": {"name": "x"}}]}, "kedge:devices[0].storageClass"),
+    ({"devices": [{"id": "a", "mode": "dind", "cpuRequest": "-1"}], "dindImage": DIND_IMAGE}, "kedge:devices[0].cpuRequest"),
+    ({"devices": [{"id": "a", "mode": "dind"}], "dindImage": "contoso.azurecr.io/iotedge-dind"}, "kedge:dindImage"),
+    ({"devices": '[{"id": "a", "tags": {"x": NaN}}]'}, "kedge:devices"),
+    ({"devices": "[" * 5000 + "]" * 5000}, "kedge:devices"),
+    ({"devices": [{"id": "a"}], "deployments": "[" * 40 + "]" * 40}, "kedge:deployments"),
+    ({"devices": [{"id": "a"}], "deployments": [deployment(modules=[{**MODULE, "createOptions": "[" * 5000 + "]" * 5000}])]},
+     "kedge:deployments[0].modules[0].createOptions"),
+    ({"devices": [{"id": "a"}], "deployments": [deployment(modules=[{**MODULE, "name": "line.filter"}])]},
+     "kedge:deployments[0].modules[0].name"),
+    ({"devices": [{"id": "a"}], "deployments": [deployment(routes={"r": 'FROM /messages/modules/ghost/outputs/* INTO $upstream'})]},
+     "kedge:deployments[0].routes.r"),
+    ({"devices": [{"id": "a"}], "deployments": [deployment(targetCondition="site is plant")]}, "kedge:deployments[0].targetCondition"),
+])
+def test_inputs_that_used_to_slip_through_are_refused_naming_their_key(values, key):
+    problems = problems_of(values)
+    assert any(p.startswith(f"{key}:") for p in problems), problems

@@ -110,7 +110,7 @@ BAD_CONFIGS = [
     ({"devices": [{"id": "a", "image": "x/y:1"}]}, "kedge:devices[0].image", "mode dind only"),
     ({"devices": [{"id": "a", "colour": "red"}]}, "kedge:devices[0].colour", "allowed: id, mode, tags"),
     ({"devices": [{"id": "a", "tags": {"a.b": "x"}}]}, "kedge:devices[0].tags.a.b", "tag name"),
-    ({"devices": [{"id": "a", "tags": {"site": ["x"]}}]}, "kedge:devices[0].tags.site", "string, number or boolean"),
+    ({"devices": [{"id": "a", "tags": {"site": ["x"]}}]}, "kedge:devices[0].tags.site", "a string, a finite number or a boolean"),
     ({"devices": [{"id": "a", "mode": "dind"}]}, "kedge:dindImage", "images/iotedge-dind/"),
     ({"devices": [{"id": "a", "mode": "dind", "image": "reg/x:latest"}]}, "kedge:devices[0].image", "other than latest"),
     ({"dindImage": "r/x:1", "devices": [{"id": "a", "mode": "dind", "memoryRequest": "2Gi", "memoryLimit": "1Gi"}]},

@@ -19,7 +19,7 @@ from ..options import ChildOptions
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
-from ..args import DNS_LABEL, check_args, quantity
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, check_args, quantity
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_CPU_REQUEST = "500m"
@@ -67,6 +67,8 @@ class EdgeDindRuntimeArgs(TypedDict):
 _ARG_RULES = {
     "name": DNS_LABEL,
     "namespace": DNS_LABEL,
+    "image": IMAGE_REFERENCE,
+    "storage_class": DNS_SUBDOMAIN,
     "docker_storage": quantity("64Mi"),
     "aziot_storage": quantity("64Mi"),
     "cpu_request": quantity(),

@@ -18,7 +18,7 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
-from ..args import DNS_LABEL, check_args, choice_value, choice_values, matches, one_of, quantity, whole_number
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, check_args, choice_value, choice_values, matches, one_of, quantity, whole_number
 from ..choices import EvictionStrategy, RunStrategy, SshService
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -72,6 +72,7 @@ _ARG_RULES = {
     "cpu_cores": whole_number(1, 64),
     "memory": quantity("1Gi"),
     "disk_size": quantity("1Gi"),
+    "storage_class": DNS_SUBDOMAIN,
     "run_strategy": one_of(*choice_values(RunStrategy)),
     "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
     "ssh_service": one_of(*choice_values(SshService)),

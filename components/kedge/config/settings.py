@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import InvalidOperation
@@ -25,9 +26,10 @@ from types import MappingProxyType
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
+from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
-from ..render.deployment_manifest import DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
+from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
@@ -291,10 +293,18 @@ class _Reader:
         if not isinstance(value, str):
             return value
         try:
-            return json.loads(value)
+            parsed = json.loads(value, parse_constant=_no_constant)
         except json.JSONDecodeError as err:
             self.problem(f"{NAMESPACE}:{key}", f"is not valid JSON/YAML structure ({err.msg})")
             return default
+        except (RecursionError, ValueError) as err:  # nested past Python's limit, or NaN/Infinity
+            self.problem(f"{NAMESPACE}:{key}", f"is not allowed ({err if isinstance(err, ValueError) else 'nested too deeply'}); "
+                                               f"allowed: at most {MAX_NESTING} levels of lists and maps, finite numbers")
+            return default
+        if _depth(parsed) > MAX_NESTING:
+            self.problem(f"{NAMESPACE}:{key}", f"is nested more than {MAX_NESTING} levels; allowed: at most {MAX_NESTING} levels of lists and maps")
+            return default
+        return parsed
 
     def string_list(self, key: str) -> tuple[str, ...]:
         value = self.json_value(key, DEFAULTS[key])
@@ -336,7 +346,9 @@ def check_quantity(value: Any, key: str, problems: list[str], minimum: Optional[
             "suffix such as 500m, 2, 512Mi, 4Gi"
         )
         return
-    if minimum is not None and amount < parse_quantity(minimum):
+    if amount <= 0:
+        problems.append(f"{key}: {value!r} is not allowed; allowed: a positive quantity such as 500m, 2, 512Mi, 4Gi")
+    elif minimum is not None and amount < parse_quantity(minimum):
         problems.append(f"{key}: {value!r} is too small; allowed: at least {minimum}")
 
 
@@ -368,7 +380,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     hub = _hub_settings(r)
     default_mode = r.choice("defaultMode", HostingMode)
     aziot_edge_version = r.string("aziotEdgeVersion")
-    if not AZIOT_EDGE_VERSION_PATTERN.match(aziot_edge_version):
+    if not AZIOT_EDGE_VERSION_PATTERN.fullmatch(aziot_edge_version):
         r.problem(
             f"{NAMESPACE}:aziotEdgeVersion",
             f"{aziot_edge_version!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1",
@@ -399,10 +411,10 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             r.problem(f"{NAMESPACE}:clusterApiServerCidrs[{index}]", f"{cidr!r} is not an IPv4 CIDR; allowed: e.g. 20.50.1.10/32")
 
     edge_agent_image = r.string("edgeAgentImage")
-    if not EDGE_AGENT_IMAGE_PATTERN.match(edge_agent_image):
+    if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_agent_image):
         r.problem(f"{NAMESPACE}:edgeAgentImage", f"{edge_agent_image!r} is not allowed; allowed: an edgeAgent image of the 1.6 LTS line, e.g. mcr.microsoft.com/azureiotedge-agent:1.6")
     edge_hub_image = r.string("edgeHubImage")
-    if not EDGE_AGENT_IMAGE_PATTERN.match(edge_hub_image):
+    if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_hub_image):
         r.problem(f"{NAMESPACE}:edgeHubImage", f"{edge_hub_image!r} is not allowed; allowed: an edgeHub image of the 1.6 LTS line, e.g. mcr.microsoft.com/azureiotedge-hub:1.6")
     dps_id_scope = r.optional_string("dpsIdScope")
     if dps_id_scope and not re.fullmatch(r"0ne[0-9A-Fa-f]{8}", dps_id_scope):
@@ -469,7 +481,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
 
 def _aks_settings(r: _Reader) -> AksSettings:
     version = r.optional_string("aksKubernetesVersion")
-    if version and not KUBERNETES_VERSION_PATTERN.match(version):
+    if version and not KUBERNETES_VERSION_PATTERN.fullmatch(version):
         r.problem(f"{NAMESPACE}:aksKubernetesVersion", f"{version!r} is not allowed; allowed: a version such as 1.33 or 1.33.2, or empty for AKS's default")
     system_size = r.string("aksSystemVmSize")
     if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", system_size):
@@ -502,9 +514,9 @@ def _hub_settings(r: _Reader) -> HubSettings:
             r.problem(f"{NAMESPACE}:hubName", "is required when kedge:hub is existing; allowed: the existing hub's name")
         if not resource_group:
             r.problem(f"{NAMESPACE}:hubResourceGroup", "is required when kedge:hub is existing; allowed: the existing hub's resource group")
-    if name and not HUB_NAME_PATTERN.match(name):
+    if name and not HUB_NAME_PATTERN.fullmatch(name):
         r.problem(f"{NAMESPACE}:hubName", f"{name!r} is not allowed; allowed: 3-50 letters, digits or hyphens, not ending with a hyphen")
-    if resource_group and not RESOURCE_GROUP_PATTERN.match(resource_group):
+    if resource_group and not RESOURCE_GROUP_PATTERN.fullmatch(resource_group):
         r.problem(
             f"{NAMESPACE}:hubResourceGroup",
             f"{resource_group!r} is not allowed; allowed: 1-90 letters, digits, _ ( ) - ., not ending with a period",
@@ -526,7 +538,7 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
     versions = {}
     for key in ("kubevirtVersion", "cdiVersion"):
         versions[key] = r.string(key)
-        if not OPERATOR_VERSION_PATTERN.match(versions[key]):
+        if not OPERATOR_VERSION_PATTERN.fullmatch(versions[key]):
             r.problem(f"{NAMESPACE}:{key}", f"{versions[key]!r} is not allowed; allowed: a release tag such as {DEFAULTS[key]}")
     use_emulation = r.boolean("kubevirtUseEmulation")
     if use_emulation and environment is Environment.PRODUCTION:
@@ -596,7 +608,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
     if device_id is None:
         r.problem(f"{key}.id", "is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)")
         return None
-    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.fullmatch(device_id):
         r.problem(
             f"{key}.id",
             f"{device_id!r} is not an IoT Hub device id; allowed: 1-128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '",
@@ -626,7 +638,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
     dind: Optional[DindSettings] = None
     if mode is HostingMode.VM:
         mac = raw.get("macAddress") or derived_mac_address(device_id)
-        if not isinstance(mac, str) or not MAC_PATTERN.match(mac):
+        if not isinstance(mac, str) or not MAC_PATTERN.fullmatch(mac):
             r.problem(f"{key}.macAddress", f"{mac!r} is not a MAC address; allowed: six colon-separated hex pairs, e.g. 02:00:00:00:00:01")
             mac = derived_mac_address(device_id)
         elif int(mac[:2], 16) & 1:
@@ -634,7 +646,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
         for name in ("memory", "diskSize"):
             check_quantity(setting(name), where(name), r.problems, minimum="1Gi")
         image_url = setting("imageUrl")
-        if not isinstance(image_url, str) or not re.match(r"^https?://\S+$", image_url):
+        if not isinstance(image_url, str) or not re.fullmatch(r"https?://\S+", image_url):
             r.problem(where("imageUrl"), f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
             image_url = str(DEFAULTS["vmImageUrl"])
         vm = VmSettings(
@@ -642,7 +654,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             memory=str(setting("memory")),
             disk_size=str(setting("diskSize")),
             image_url=image_url,
-            storage_class=str(setting("storageClass")).strip() or None,
+            storage_class=_storage_class(r, where("storageClass"), setting("storageClass")),
             run_strategy=as_choice(setting("runStrategy"), RunStrategy, where("runStrategy"), r.problems, DEFAULTS["vmRunStrategy"]),
             eviction_strategy=as_choice(
                 setting("evictionStrategy"), EvictionStrategy, where("evictionStrategy"), r.problems, DEFAULTS["vmEvictionStrategy"]
@@ -658,7 +670,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
                 "is required by dind devices (set kedge:dindImage, or image on each dind device); allowed: an image reference you built "
                 "from images/iotedge-dind/ and pushed, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0",
             )
-        elif not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image) or image.endswith(":latest"):
+        elif not IMAGE_REFERENCE_PATTERN.fullmatch(image) or image.endswith(":latest"):
             r.problem(where("image"), f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
         for name in ("dockerStorage", "aziotStorage", "memoryRequest", "memoryLimit"):
             check_quantity(setting(name), where(name), r.problems, minimum="64Mi")
@@ -672,7 +684,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             image=image,
             docker_storage=str(setting("dockerStorage")),
             aziot_storage=str(setting("aziotStorage")),
-            storage_class=str(setting("storageClass")).strip() or None,
+            storage_class=_storage_class(r, where("storageClass"), setting("storageClass")),
             cpu_request=str(setting("cpuRequest")),
             memory_request=str(setting("memoryRequest")),
             memory_limit=str(setting("memoryLimit")),
@@ -705,6 +717,35 @@ def _is_ssh_public_key(text: str) -> bool:
     # The blob starts with the type again, as a length-prefixed string (RFC 4253, section 6.6).
     length = int.from_bytes(blob[:4], "big")
     return blob[4:4 + length] == key_type.encode()
+
+
+MAX_NESTING = 32  # lists and maps in one setting (createOptions included): far beyond any real one
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and maps, without recursion (a hostile value cannot overflow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                return depth
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _storage_class(r: "_Reader", key: str, value: Any) -> Optional[str]:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not DNS_SUBDOMAIN_PATTERN.fullmatch(value):
+        r.problem(key, f"{value!r} is not a storage class name; allowed: a DNS-1123 subdomain such as managed-csi-premium, or empty")
+        return None
+    return value
 
 
 def _is_network(value: Any, version: Optional[int] = None) -> bool:
@@ -781,9 +822,15 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             create_options = module.get("createOptions")
             if isinstance(create_options, str):  # also accepted as a JSON string
                 try:
-                    create_options = json.loads(create_options)
+                    create_options = json.loads(create_options, parse_constant=_no_constant)
+                    if _depth(create_options) > MAX_NESTING:
+                        raise RecursionError
                 except json.JSONDecodeError as error:
                     r.problem(f"{key}.modules[{module_index}].createOptions", f"is not valid JSON ({error.msg}); allowed: Docker create options")
+                    create_options = None
+                except (RecursionError, ValueError):
+                    r.problem(f"{key}.modules[{module_index}].createOptions",
+                              f"is nested too deeply or holds NaN/Infinity; allowed: Docker create options, at most {MAX_NESTING} levels")
                     create_options = None
             env = module.get("env", {})
             if not isinstance(env, dict):
@@ -823,6 +870,13 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
         )
         r.problems.extend(deployment_problems(spec, key))
         deployments.append(spec)
+    declared = {str(m.name) for spec in deployments for m in spec.modules}
+    for index, spec in enumerate(deployments):
+        for route_name, route in spec.routes.items() if spec.layered else ():
+            undeclared = sorted({m for m in ROUTE_MODULE.findall(str(route)) if m not in declared})
+            if undeclared:
+                r.problem(f"{NAMESPACE}:deployments[{index}].routes.{route_name}",
+                          f"names modules {undeclared} no deployment of this stack declares; allowed: {sorted(declared)}")
     seen: dict[str, int] = {}
     for index, spec in enumerate(deployments):
         if spec.deployment_id in seen:
@@ -833,7 +887,7 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
 
 def _secret_key_name(r: _Reader, key: str, name: Any) -> Optional[str]:
     """A device field that names a secret stack config key: the key must be set, as a secret."""
-    if not isinstance(name, str) or not SECRET_KEY_NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not SECRET_KEY_NAME_PATTERN.fullmatch(name):
         r.problem(key, f"{name!r} is not allowed; allowed: the name of a stack config key set with --secret, e.g. edge1IdentityCert")
         return None
     if name in DEFAULTS or name in OBJECT_KEYS:
@@ -906,8 +960,8 @@ def _tags(r: _Reader, key: str, raw: Any) -> dict[str, Any]:
     for name, value in raw.items():
         if not name or len(name.encode()) > 1024 or re.search(r"[.$ \x00-\x1f\x7f-\x9f]", name):
             r.problem(f"{key}.{name}", "is not a device-twin tag name; allowed: up to 1 KB without '.', '$', spaces or control characters")
-        elif not isinstance(value, (str, int, float, bool)):
-            r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, number or boolean")
+        elif not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and not math.isfinite(value)):
+            r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, a finite number or a boolean")
         else:
             tags[name] = value
     return tags

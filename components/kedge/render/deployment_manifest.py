@@ -25,7 +25,8 @@ EDGE_AGENT_STORAGE = (f"{STORAGE_ROOT}/edgeAgent", "/iotedge/storage/edgeAgent",
 CREATE_OPTIONS_CHUNK = 512
 CREATE_OPTIONS_MAX_CHUNKS = 8
 
-MODULE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:.+%_#*?!(),=@;']{0,127}$")
+# The edgeAgent deployment schema's module-name pattern (schemastore azure-iot-edgeagent-deployment-1.1).
+MODULE_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 DEPLOYMENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-:+%_#*?!(),=@;']{0,127}$")
 ROUTE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 ROUTE_PATTERN = re.compile(
@@ -35,6 +36,45 @@ ROUTE_PATTERN = re.compile(
     re.I,
 )
 RESERVED_MODULES = frozenset({"edgeAgent", "edgeHub"})
+# A module a route reads from or writes to: FROM /messages/modules/<m>/..., BrokeredEndpoint("/modules/<m>/inputs/...").
+ROUTE_MODULE = re.compile(r"/modules/([^/\"\s]+)")
+
+# IoT Hub target conditions (deployments): comparisons over twin tags, reported properties or the
+# device id, joined by AND/OR/NOT with parentheses, or * for every device.
+_CONDITION_TOKEN = re.compile(
+    r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<logic>AND|OR|NOT)\b|(?P<function>IS_DEFINED|IS_STRING|IS_NUMBER|IS_BOOL|STARTSWITH|ENDSWITH|CONTAINS)\s*\("
+    r"|(?P<field>(?:tags|properties\.reported|properties\.desired|capabilities)(?:\.[A-Za-z0-9_$-]+)+|deviceId|moduleId|status)"
+    r"|(?P<operator><>|!=|<=|>=|=|<|>)|(?P<literal>'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false|null)|(?P<comma>,))",
+    re.I,
+)
+
+
+def is_target_condition(condition: str) -> bool:
+    """Whether `condition` reads as a target condition: at least one comparison or function of a
+    known field, nothing else but AND/OR/NOT, parentheses and literals (not a full parser)."""
+    text = condition.strip()
+    if text == "*":
+        return True
+    position, comparisons, depth = 0, 0, 0
+    previous = None
+    while position < len(text):
+        match = _CONDITION_TOKEN.match(text, position)
+        if not match or match.end() == position:
+            return False
+        kind = match.lastgroup
+        depth += {"open": 1, "function": 1, "close": -1}.get(kind or "", 0)
+        if depth < 0:
+            return False
+        if previous == "field" and kind not in ("operator", "close", "comma"):
+            return False  # a field is compared, or is a function's argument
+        if (kind == "operator" and previous != "field") or (previous == "operator" and kind != "literal"):
+            return False
+        if kind in ("operator", "function"):
+            comparisons += 1
+        previous, position = kind, match.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return comparisons > 0 and depth == 0 and previous in ("literal", "close")
 RESTART_POLICIES = ("never", "on-failure", "on-unhealthy", "always")
 STATUSES = ("running", "stopped")
 
@@ -196,18 +236,18 @@ def confinement_problems(spec: DeploymentSpec, key: str) -> list[str]:
 def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
     """Everything wrong with a deployment, each naming `key` and what is allowed."""
     problems = []
-    if not DEPLOYMENT_ID_PATTERN.match(spec.deployment_id):
+    if not DEPLOYMENT_ID_PATTERN.fullmatch(spec.deployment_id):
         problems.append(f"{key}.id: {spec.deployment_id!r} is not allowed; allowed: 1-128 lower-case letters, digits and - : + % _ # * ? ! ( ) , = @ ; '")
     if not isinstance(spec.priority, int) or isinstance(spec.priority, bool) or not 0 <= spec.priority <= 2147483647:
         problems.append(f"{key}.priority: {spec.priority!r} is not allowed; allowed: a whole number from 0 to 2147483647")
     condition = spec.target_condition
-    if not isinstance(condition, str) or not condition.strip() or condition.count("'") % 2:
+    if not isinstance(condition, str) or not is_target_condition(condition):
         problems.append(f"{key}.targetCondition: {condition!r} is not allowed; allowed: a condition over twin tags, e.g. tags.site='lab'")
     names = [m.name for m in spec.modules]
     for index, module in enumerate(spec.modules):
         where = f"{key}.modules[{index}]"
-        if not isinstance(module.name, str) or not MODULE_NAME_PATTERN.match(module.name) or module.name in RESERVED_MODULES:
-            problems.append(f"{where}.name: {module.name!r} is not allowed; allowed: 1-128 letters, digits and - : . + % _ # * ? ! ( ) , = @ ; ', not edgeAgent/edgeHub")
+        if not isinstance(module.name, str) or not MODULE_NAME_PATTERN.fullmatch(module.name) or module.name in RESERVED_MODULES:
+            problems.append(f"{where}.name: {module.name!r} is not allowed; allowed: 1-128 letters, digits, _ and -, not edgeAgent/edgeHub")
         elif names.count(module.name) > 1:
             problems.append(f"{where}.name: {module.name!r} is used twice in this deployment")
         if not isinstance(module.image, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", module.image or ""):
@@ -226,13 +266,19 @@ def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
         if module.desired_properties is not None and not isinstance(module.desired_properties, Mapping):
             problems.append(f"{where}.desiredProperties: is not an object")
     for name, route in spec.routes.items():
-        if not ROUTE_NAME_PATTERN.match(str(name)):
+        if not ROUTE_NAME_PATTERN.fullmatch(str(name)):
             problems.append(f"{key}.routes.{name}: the route name is not allowed; allowed: letters, digits and _")
-        if not isinstance(route, str) or not ROUTE_PATTERN.match(route.strip()):
+        if not isinstance(route, str) or not ROUTE_PATTERN.fullmatch(route.strip()):
             problems.append(
                 f"{key}.routes.{name}: {route!r} is not a route; allowed: FROM /messages/... [WHERE ...] INTO $upstream "
                 'or INTO BrokeredEndpoint("/modules/<module>/inputs/<input>")'
             )
+            continue
+        # A layered deployment adds to a base one: its routes may name the base's modules (checked
+        # by the stack's settings, which see every deployment).
+        undeclared = sorted({m for m in ROUTE_MODULE.findall(route) if m not in names})
+        if undeclared and not spec.layered:
+            problems.append(f"{key}.routes.{name}: names modules {undeclared} this deployment does not declare; allowed: {sorted(map(str, names))}")
     if not isinstance(spec.store_and_forward_ttl_seconds, int) or spec.store_and_forward_ttl_seconds < 0:
         problems.append(f"{key}.storeAndForwardTtlSeconds: {spec.store_and_forward_ttl_seconds!r} is not allowed; allowed: seconds, 0 or more")
     return problems

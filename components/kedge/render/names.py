@@ -23,7 +23,7 @@ def kubernetes_name(device_id: str) -> str:
     cleaned, and a short hash of the original id is appended, so that ids differing
     only in case or punctuation ("Edge.1" and "edge-1") never map to the same name.
     """
-    if len(device_id) <= KUBERNETES_NAME_MAX and _DNS_LABEL.match(device_id):
+    if len(device_id) <= KUBERNETES_NAME_MAX and _DNS_LABEL.fullmatch(device_id):
         return device_id
     digest = hashlib.sha256(device_id.encode()).hexdigest()[:8]
     cleaned = re.sub(r"[^a-z0-9]+", "-", device_id.lower()).strip("-")

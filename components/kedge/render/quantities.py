@@ -26,7 +26,7 @@ _DECIMAL_SUFFIXES = {
 
 def parse_quantity(text: str) -> Decimal:
     """The value of a Kubernetes quantity ("1Gi" -> 1073741824, "500m" -> 0.5)."""
-    match = QUANTITY_PATTERN.match(text.strip()) if isinstance(text, str) else None
+    match = QUANTITY_PATTERN.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     number = Decimal(match["number"])
