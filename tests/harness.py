@@ -15,6 +15,8 @@ Outputs inside one test function and cannot run `__main__.py` once per stack.
 from __future__ import annotations
 
 import base64
+import datetime
+import functools
 import hashlib
 import json
 import runpy
@@ -59,11 +61,33 @@ def fake_kubeconfig(cluster: str, server: str = "https://10.0.0.1:6443") -> str:
     )
 
 
+@functools.lru_cache(maxsize=None)
+def fake_certificate(seed: str, expired: bool = False) -> tuple[str, str]:
+    """A real self-signed certificate and its key, PEM texts, the same for the same seed on every run
+    (an Ed25519 key derived from the seed signs deterministically; the validity dates are fixed)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, seed)])
+    start, end = (datetime.datetime(2020, 1, 1), datetime.datetime(2021, 1, 1)) if expired else (
+        datetime.datetime(2026, 1, 1), datetime.datetime(2046, 1, 1))
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(int(hashlib.sha256(seed.encode()).hexdigest()[:16], 16))
+        .not_valid_before(start.replace(tzinfo=datetime.timezone.utc)).not_valid_after(end.replace(tzinfo=datetime.timezone.utc))
+        .sign(key, None)
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
 def fake_pem(kind: str, seed: str) -> str:
-    """A PEM block of the right shape (its body is not a real certificate or key)."""
-    body = base64.b64encode(hashlib.sha512(seed.encode()).digest() * 4).decode()
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n"
+    """A real certificate ("CERTIFICATE") or its private key ("PRIVATE KEY"): the same seed, the same pair."""
+    certificate, key = fake_certificate(seed)
+    return certificate if kind == "CERTIFICATE" else key
 
 
 TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")

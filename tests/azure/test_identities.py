@@ -113,7 +113,7 @@ def test_self_signed_x509_sends_the_certificate_thumbprint():
     pem = fake_pem("CERTIFICATE", "self-signed")
     run = run_example_stack("site", {
         "devices": [{"id": "edge-x", "auth": "x509SelfSigned", "certificates": {"identityCert": "edgeXCert", "identityKey": "edgeXKey"}}],
-        "edgeXCert": pem, "edgeXKey": fake_pem("PRIVATE KEY", "x"),
+        "edgeXCert": pem, "edgeXKey": fake_pem("PRIVATE KEY", "self-signed"),
     }, secrets_extra=("edgeXCert", "edgeXKey"))
     (command,) = device_commands(run)
     spec = spec_of(command)
@@ -162,8 +162,8 @@ def test_config_toml_for_a_symmetric_key_device_is_secret_and_complete():
 
 
 def test_config_toml_for_x509_points_at_installed_certificates():
-    secrets = {"c": fake_pem("CERTIFICATE", "c"), "k": fake_pem("PRIVATE KEY", "k"), "ca": fake_pem("CERTIFICATE", "ca"),
-               "cak": fake_pem("PRIVATE KEY", "cak"), "root": fake_pem("CERTIFICATE", "root")}
+    secrets = {"c": fake_pem("CERTIFICATE", "c"), "k": fake_pem("PRIVATE KEY", "c"), "ca": fake_pem("CERTIFICATE", "ca"),
+               "cak": fake_pem("PRIVATE KEY", "ca"), "root": fake_pem("CERTIFICATE", "root")}
     config = {"devices": [{"id": "gw", "auth": "x509CA", "certificates": {
         "identityCert": "c", "identityKey": "k", "edgeCaCert": "ca", "edgeCaKey": "cak", "trustBundle": "root"}}]}
     text, secret, certs, cert_secret = render_files(config, device_key=None, secrets=secrets)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.harness import fake_ssh_public_key
+from tests.harness import fake_pem, fake_ssh_public_key
 import yaml
 
 from kedge.config.settings import SettingsError, load_settings
@@ -30,7 +30,7 @@ def test_an_unknown_key_without_a_close_match_gets_no_guess():
 
 def test_secrets_that_devices_name_are_not_undeclared_keys():
     values = {"devices": [{"id": "a", "auth": "x509SelfSigned", "certificates": {"identityCert": "aCert", "identityKey": "aKey"}}],
-              "aCert": "pem", "aKey": "pem", "aKye": "pem"}
+              "aCert": fake_pem("CERTIFICATE", "a"), "aKey": fake_pem("PRIVATE KEY", "a"), "aKye": "pem"}
     problems = problems_of(values, secret=("aCert", "aKey", "aKye"))
     assert [p.split(":")[1] for p in problems] == ["aKye"]
 
@@ -136,3 +136,28 @@ def deployment(**changes):
 def test_inputs_that_used_to_slip_through_are_refused_naming_their_key(values, key):
     problems = problems_of(values)
     assert any(p.startswith(f"{key}:") for p in problems), problems
+
+
+def x509_device(**names):
+    return {"devices": [{"id": "gw", "auth": "x509CA", "certificates": {"identityCert": "gwCert", "identityKey": "gwKey", **names}}]}
+
+
+@pytest.mark.parametrize("secrets, entry, words", [
+    ({"gwCert": "gw.cert.pem", "gwKey": fake_pem("PRIVATE KEY", "gw")}, "identityCert", "does not hold a PEM certificate (a file name"),
+    ({"gwCert": fake_pem("CERTIFICATE", "gw"), "gwKey": "gw.key.pem"}, "identityKey", "does not hold a PEM private key"),
+    ({"gwCert": fake_pem("CERTIFICATE", "gw"), "gwKey": fake_pem("PRIVATE KEY", "other")}, "identityKey",
+     "a key that does not belong to kedge:gwCert's certificate"),
+])
+def test_certificate_secrets_are_parsed_at_preview_and_keys_matched(secrets, entry, words):
+    problems = problems_of({**x509_device(), **secrets}, secret=tuple(secrets))
+    assert any(p.startswith(f"kedge:devices[0].certificates.{entry}: names kedge:gw") and words in p for p in problems), problems
+    assert not any("BEGIN" in p for p in problems)  # never the content
+
+
+def test_an_expired_certificate_is_refused_with_its_date():
+    from tests.harness import fake_certificate
+
+    certificate, key = fake_certificate("expired-gw", expired=True)
+    problems = problems_of({**x509_device(), "gwCert": certificate, "gwKey": key}, secret=("gwCert", "gwKey"))
+    assert any(p.startswith("kedge:devices[0].certificates.identityCert: names kedge:gwCert, which holds a certificate that expired on ")
+               for p in problems), problems

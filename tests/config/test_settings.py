@@ -10,7 +10,7 @@ from kedge.azure.vm_sizes import supports_nested_virtualization
 from kedge.config.settings import DEFAULTS, HostingMode, SettingsError, load_settings
 from kedge.render.names import derived_mac_address, kubernetes_name
 from kedge.render.quantities import parse_quantity
-from tests.harness import ROOT, run_program
+from tests.harness import ROOT, fake_pem, run_program
 
 
 class DictSource:
@@ -150,7 +150,7 @@ def test_bad_config_names_the_key_and_what_is_allowed(values, key, allowed):
 
 
 def test_secret_certificate_names_are_accepted():
-    settings = load({"c": "pem", "k": "pem", "devices": [{"id": "a", "auth": "x509CA", "certificates": {"identityCert": "c", "identityKey": "k"}}]},
+    settings = load({"c": fake_pem("CERTIFICATE", "c"), "k": fake_pem("PRIVATE KEY", "c"), "devices": [{"id": "a", "auth": "x509CA", "certificates": {"identityCert": "c", "identityKey": "k"}}]},
                     secret=("c", "k"))
     certificates = settings.devices[0].identity.certificates
     assert (certificates.identity_cert, certificates.identity_key, certificates.trust_bundle) == ("c", "k", None)

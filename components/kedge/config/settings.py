@@ -30,6 +30,7 @@ from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
+from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
@@ -900,6 +901,27 @@ def _secret_key_name(r: _Reader, key: str, name: Any) -> Optional[str]:
     return name
 
 
+CERTIFICATE_PAIRS = (("identityKey", "identityCert"), ("edgeCaKey", "edgeCaCert"))
+
+
+def _check_pems(r: _Reader, key: str, names: Mapping[str, Optional[str]]) -> None:
+    """Each named secret parsed as what its entry says it is, and each key against its certificate."""
+    usable = {}
+    for entry, name in names.items():
+        text = r.source.get(name) if name else None
+        if not text:
+            continue  # unset: reported by _secret_key_name
+        problem = private_key_problem(text) if entry.endswith("Key") else certificate_problem(text)
+        if problem:
+            r.problem(f"{key}.certificates.{entry}", f"names kedge:{name}, which {problem}")
+        else:
+            usable[entry] = text
+    for key_entry, cert_entry in CERTIFICATE_PAIRS:
+        if key_entry in usable and cert_entry in usable and not key_matches_certificate(usable[key_entry], usable[cert_entry]):
+            r.problem(f"{key}.certificates.{key_entry}", f"names kedge:{names[key_entry]}, a key that does not belong to "
+                                                         f"kedge:{names[cert_entry]}'s certificate; allowed: the certificate's own key")
+
+
 def _identity(r: _Reader, key: str, raw: dict) -> IdentitySettings:
     auth = as_choice(raw.get("auth", IdentityAuth.SYMMETRIC_KEY.value), IdentityAuth, f"{key}.auth", r.problems, IdentityAuth.SYMMETRIC_KEY.value)
     provisioning = as_choice(
@@ -934,6 +956,7 @@ def _identity(r: _Reader, key: str, raw: dict) -> IdentitySettings:
         r.problem(f"{key}.certificates", "identityCert/identityKey apply to X.509 auth only; allowed: auth: x509SelfSigned or x509CA")
     if ("edgeCaCert" in raw_certs) != ("edgeCaKey" in raw_certs):
         r.problem(f"{key}.certificates", "edgeCaCert and edgeCaKey go together; allowed: both or neither")
+    _check_pems(r, key, names)
     dps_key = None
     if provisioning is ProvisioningSource.DPS:
         if adopt:
