@@ -303,6 +303,7 @@ if settings.dind_devices:
                 cpu_request=device.dind.cpu_request,
                 memory_request=device.dind.memory_request,
                 memory_limit=device.dind.memory_limit,
+                user_namespace=settings.dind_user_namespace,
             ),
             opts=dind_options,
         )

@@ -229,3 +229,11 @@ def test_ranges_are_parsed_not_pattern_matched(argument, value):
 def test_the_dind_runtime_mounts_no_service_account_token():
     run, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
     assert run.one(STATEFULSET, "edge-2").get("spec.template.spec.automountServiceAccountToken") is False
+
+
+def test_a_dind_runtime_in_its_own_user_namespace_sets_host_users_false_and_stays_valid():
+    run, _ = run_components(lambda: EdgeDindRuntime("edge-2", EdgeDindRuntimeArgs(**MINIMAL_DIND, user_namespace=True)))
+    statefulset = run.one(STATEFULSET, "edge-2")
+    assert statefulset.get("spec.template.spec.hostUsers") is False and kubernetes_errors(manifest(statefulset)) == []
+    plain, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
+    assert "hostUsers" not in plain.one(STATEFULSET, "edge-2").get("spec.template.spec")

@@ -128,3 +128,9 @@ def test_a_config_change_rolls_the_runtime_pod():
     after = run_example_stack("dev-dind", {"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6.1"})
     assert checksum(before) != checksum(after)
     assert before.one(STATEFULSET, "dind-edge-01").get("spec.template.spec") == after.one(STATEFULSET, "dind-edge-01").get("spec.template.spec")
+
+
+def test_the_user_namespace_setting_reaches_every_dind_pod():
+    assert all("hostUsers" not in spec for spec in (s.get("spec.template.spec") for s in run_example_stack("dev-dind").of_type(STATEFULSET)))
+    run = run_example_stack("dev-dind", {"dindUserNamespace": True})
+    assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))

@@ -62,6 +62,10 @@ class EdgeDindRuntimeArgs(TypedDict):
     """Memory request (default 1Gi)."""
     memory_limit: NotRequired[str]
     """Memory limit (default 2Gi)."""
+    user_namespace: NotRequired[bool]
+    """Run the pod in its own user namespace (hostUsers: false): root and the added capabilities
+    then count only inside it, not on the node. Needs Kubernetes 1.33+ (beta, on by default),
+    Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ (default false)."""
 
 
 _ARG_RULES = {
@@ -130,6 +134,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                     "enableServiceLinks": False,
                     # Nothing in the runtime or its modules talks to the Kubernetes API.
                     "automountServiceAccountToken": False,
+                    **({"hostUsers": False} if args.get("user_namespace") else {}),
                     "containers": [
                         {
                             "name": "iotedge",

@@ -105,6 +105,10 @@ SETTINGS: tuple[Setting, ...] = (
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
             allowed=":1.6[.N] or a digest"),
+    Setting("dindUserNamespace", False,
+            "Run dind pods in their own user namespace (hostUsers: false), so root and SYS_ADMIN count only inside it. "
+            "Needs Kubernetes 1.33+, Linux 6.3+, containerd 2.0+ or CRI-O 1.25+ and runc 1.2+ on the nodes; kedge cannot "
+            "check those from the stack, so it is off unless you set it."),
     Setting("allowUnconfinedModules", False,
             "Let deployments give modules Privileged, host namespaces, host binds, devices or extra capabilities although the "
             "stack has dind devices. Such a module can then reach the node: only for modules you trust as much as the node."),

@@ -228,6 +228,8 @@ class Settings:
     dps_global_endpoint: str
     # IPv4 ranges device workloads never reach: the pod range and the API server's.
     device_egress_excluded: tuple[str, ...]
+    # dind pods in their own user namespace (hostUsers: false).
+    dind_user_namespace: bool
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
     vm_eviction_strategy: EvictionStrategy
@@ -470,6 +472,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         dps_id_scope=dps_id_scope,
         dps_global_endpoint=dps_global_endpoint,
         device_egress_excluded=tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server),
+        dind_user_namespace=r.boolean("dindUserNamespace"),
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
