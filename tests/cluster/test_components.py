@@ -5,6 +5,8 @@ defaults, its outputs, and the options it hands to every child. The example stac
 same components is in tests/program.
 """
 
+import json
+
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
@@ -237,3 +239,58 @@ def test_a_dind_runtime_in_its_own_user_namespace_sets_host_users_false_and_stay
     assert statefulset.get("spec.template.spec.hostUsers") is False and kubernetes_errors(manifest(statefulset)) == []
     plain, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
     assert "hostUsers" not in plain.one(STATEFULSET, "edge-2").get("spec.template.spec")
+
+
+def admission_policy_verdict(expression, old_node, new_node):
+    """The policy's CEL expression evaluated as the API server would for an update (cel-python)."""
+    import celpy
+
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(expression))
+    return bool(program.evaluate({"object": celpy.json_to_cel(new_node), "oldObject": celpy.json_to_cel(old_node)}))
+
+
+NODE = {"metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1", "kedge.io/pool": "virtualization"},
+                     "annotations": {"a": "1"}}, "spec": {"podCIDR": "10.244.1.0/24"}}
+
+
+def changed_node(labels=None, spec=None, annotations=None):
+    node = json.loads(json.dumps(NODE))
+    node["metadata"]["labels"].update(labels or {})
+    node["spec"].update(spec or {})
+    node["metadata"]["annotations"].update(annotations or {})
+    return node
+
+
+def test_the_loader_may_change_a_node_only_by_setting_its_profile_label():
+    run, _ = run_components(lambda: ProfileLoader("profiles", ProfileLoaderArgs()))
+    policy = run.one("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+    binding = run.one("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    for obj in (policy, binding):
+        assert kubernetes_errors(manifest(obj)) == []
+    assert binding.get("spec.validationActions") == ["Deny"] and binding.get("spec.policyName") == policy.get("metadata.name")
+    assert policy.get("spec.matchConditions")[0]["expression"] == (
+        "request.userInfo.username == 'system:serviceaccount:kedge-profiles:profile-loader'")
+    expression = policy.get("spec.validations")[0]["expression"]
+    assert admission_policy_verdict(expression, NODE, changed_node({PROFILES_LABEL: "abc"}))
+    assert admission_policy_verdict(expression, changed_node({PROFILES_LABEL: "old"}), changed_node({PROFILES_LABEL: "new"}))
+    assert not admission_policy_verdict(expression, NODE, changed_node({"kedge.io/pool": "other"}))
+    assert not admission_policy_verdict(expression, NODE, changed_node({PROFILES_LABEL: "abc", "node-role.kubernetes.io/control-plane": ""}))
+    assert not admission_policy_verdict(expression, NODE, changed_node(spec={"unschedulable": True}))
+    assert not admission_policy_verdict(expression, NODE, changed_node(annotations={"a": "2"}))
+    removed = json.loads(json.dumps(NODE))
+    del removed["metadata"]["labels"]["kedge.io/pool"]
+    assert not admission_policy_verdict(expression, NODE, removed)
+    daemonset = run.one("kubernetes:apps/v1:DaemonSet", "profiles")
+    assert binding.urn in daemonset.dependencies
+
+
+def test_only_the_labelling_container_gets_the_loaders_token():
+    run, _ = run_components(lambda: ProfileLoader("profiles", ProfileLoaderArgs()))
+    pod = run.one("kubernetes:apps/v1:DaemonSet", "profiles").get("spec.template.spec")
+    assert pod["automountServiceAccountToken"] is False
+    mounting = {c["name"] for c in [*pod["initContainers"], *pod["containers"]]
+                if any(m["name"] == "api-token" for m in c.get("volumeMounts") or [])}
+    assert mounting == {"label"}
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "api-token"]
+    assert {next(iter(source)) for source in volume["projected"]["sources"]} == {"serviceAccountToken", "configMap", "downwardAPI"}

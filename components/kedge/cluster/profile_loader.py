@@ -27,6 +27,18 @@ SECCOMP_FILE = "kedge-dind.seccomp.json"
 # Path relative to the kubelet's seccomp root (/var/lib/kubelet/seccomp), as pods name it.
 SECCOMP_LOCALHOST_PROFILE = f"kedge/{SECCOMP_FILE}"
 PROFILES_LABEL = "kedge.io/dind-profiles"
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+# CEL over the node before (oldObject) and after (object) the change: everything but the one
+# label is unchanged (spec, annotations, taints, every other label).
+LABEL_ONLY_EXPRESSION = (
+    "object.spec == oldObject.spec"
+    " && (has(object.metadata.annotations) ? object.metadata.annotations : {})"
+    " == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
+    " && (has(object.metadata.labels) ? object.metadata.labels : {}).filter(k, k != 'LABEL')"
+    ".all(k, k in oldObject.metadata.labels && oldObject.metadata.labels[k] == object.metadata.labels[k])"
+    " && (has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}).filter(k, k != 'LABEL')"
+    ".all(k, has(object.metadata.labels) && k in object.metadata.labels)"
+)
 
 
 def profiles_dir() -> Path:
@@ -156,6 +168,9 @@ class ProfileLoader(pulumi.ComponentResource):
                 "metadata": {"labels": labels, "annotations": {"kedge.io/profiles-checksum": checksum}},
                 "spec": {
                     "serviceAccountName": "profile-loader",
+                    # The node-labelling token goes only into the container that labels (below),
+                    # not into the privileged loader or the long-running pause container.
+                    "automountServiceAccountToken": False,
                     "hostPID": True,  # to enter the node's mount namespace (PID 1)
                     "priorityClassName": "system-node-critical",
                     "tolerations": [{"operator": "Exists"}],  # every node that may run dind
@@ -179,6 +194,7 @@ class ProfileLoader(pulumi.ComponentResource):
                             "image": args.get("kubectl_image") or "registry.k8s.io/kubectl:v1.33.4",
                             "args": ["label", "node", "$(NODE_NAME)", f"{PROFILES_LABEL}={checksum}", "--overwrite"],
                             "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "volumeMounts": [{"name": "api-token", "mountPath": SERVICE_ACCOUNT_PATH, "readOnly": True}],
                             "securityContext": _unprivileged(),
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
                         },
@@ -195,10 +211,51 @@ class ProfileLoader(pulumi.ComponentResource):
                         {"name": "profiles", "configMap": {"name": "kedge-profiles"}},
                         {"name": "seccomp", "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"}},
                         {"name": "kedge", "hostPath": {"path": "/etc/kedge", "type": "DirectoryOrCreate"}},
+                        # What automounting would give, for the labelling container alone: a short-lived
+                        # token, the cluster's CA and the namespace, where kubectl looks for them.
+                        {"name": "api-token", "projected": {"sources": [
+                            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+                        ]}},
                     ],
                 },
             },
         }
+        # RBAC cannot say which labels a patch may touch; this admission policy can: the loader's
+        # account may change a node only by setting kedge's own profile label.
+        loader_user = f"system:serviceaccount:{loader_namespace}:profile-loader"
+        admission = "admissionregistration.k8s.io"
+        admission_policy = kubernetes_object(
+            f"{name}-label-guard",
+            {
+                "apiVersion": f"{admission}/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": "kedge-profile-loader-labels-only"},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {"resourceRules": [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["nodes"]},
+                    ]},
+                    "matchConditions": [{"name": "profile-loader", "expression": f"request.userInfo.username == '{loader_user}'"}],
+                    "validations": [{
+                        "expression": LABEL_ONLY_EXPRESSION.replace("LABEL", PROFILES_LABEL),
+                        "message": f"the kedge profile loader may only set the {PROFILES_LABEL} label of a node",
+                    }],
+                },
+            },
+            options(),
+        )
+        admission_binding = kubernetes_object(
+            f"{name}-label-guard-binding",
+            {
+                "apiVersion": f"{admission}/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": "kedge-profile-loader-labels-only"},
+                "spec": {"policyName": "kedge-profile-loader-labels-only", "validationActions": ["Deny"]},
+            },
+            options(depends_on=[admission_policy]),
+        )
         daemon_set = kubernetes_object(
             name,
             {
@@ -207,7 +264,8 @@ class ProfileLoader(pulumi.ComponentResource):
                 "metadata": {"name": "profile-loader", "namespace": loader_namespace, "labels": labels},
                 "spec": daemon_set_spec,
             },
-            options(depends_on=[namespace, config_map, binding]),
+            # The guard is in place before the loader's account can use its node rights.
+            options(depends_on=[namespace, config_map, binding, admission_binding]),
         )
         self._requests_per_node = Requests.of_pod(daemon_set_spec["template"]["spec"])
         self._ready = [daemon_set]
