@@ -81,6 +81,7 @@ hub = IotHub(
         existing=settings.hub.source is HubSource.EXISTING,
         sas_fallback=settings.hub.sas_fallback,
         manages_deployments=bool(settings.deployments),
+        protect=settings.hub.protect,
     ),
 )
 # The helpers' fallback credentials: the hub's policy keys, unless the stack is Entra ID only.
@@ -225,6 +226,7 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
             ssh_source_ranges=list(settings.vm_ssh_source_ranges),
             cdi_importers=True,
             egress_excluded_cidrs=list(settings.device_egress_excluded),
+            retain_on_delete=True,  # device volumes live here
         ),
         opts=in_cluster,
     )
@@ -278,6 +280,7 @@ if settings.dind_devices:
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
             pod_security=PodSecurityLevel.PRIVILEGED,
             egress_excluded_cidrs=list(settings.device_egress_excluded),
+            retain_on_delete=True,  # device volumes live here
         ),
         opts=in_cluster,
     )

@@ -211,3 +211,9 @@ def test_the_registry_timeout_setting_reaches_every_helper_and_defaults_to_ten_m
     kinds = {"KEDGE_DEVICE" in c.get("environment") for c in helpers}
     assert kinds == {True, False}  # identities and deployments alike
     assert {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in helpers} == {"1800"}
+
+
+def test_a_created_hub_is_protected_when_the_stack_says_so():
+    hub_type = "azure-native:iothub:IotHubResource"
+    assert run_example_stack("dev").one(hub_type).protect is False
+    assert run_example_stack("dev", {"hubProtect": True}).one(hub_type).protect is True

@@ -294,3 +294,11 @@ def test_only_the_labelling_container_gets_the_loaders_token():
     assert mounting == {"label"}
     (volume,) = [v for v in pod["volumes"] if v["name"] == "api-token"]
     assert {next(iter(source)) for source in volume["projected"]["sources"]} == {"serviceAccountToken", "configMap", "downwardAPI"}
+
+
+def test_a_namespace_that_holds_device_volumes_can_outlive_its_component():
+    run, _ = run_components(lambda: EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE,
+                                                                            retain_on_delete=True)))
+    assert run.one("kubernetes:core/v1:Namespace", "ns").retain_on_delete is True
+    plain, _ = run_components(lambda: EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE)))
+    assert plain.one("kubernetes:core/v1:Namespace", "ns").retain_on_delete is False

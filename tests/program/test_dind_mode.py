@@ -134,3 +134,14 @@ def test_the_user_namespace_setting_reaches_every_dind_pod():
     assert all("hostUsers" not in spec for spec in (s.get("spec.template.spec") for s in run_example_stack("dev-dind").of_type(STATEFULSET)))
     run = run_example_stack("dev-dind", {"dindUserNamespace": True})
     assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))
+
+
+def test_device_namespaces_are_kept_when_their_last_device_leaves_and_the_loaders_is_not():
+    """Removing the last dind device removes the namespace component; Pulumi then forgets the
+    namespace instead of deleting it, so the claims the StatefulSet retained stay."""
+    run = run_example_stack("dev-dind")
+    namespaces = {n.get("metadata.name"): n for n in run.of_type("kubernetes:core/v1:Namespace")}
+    assert namespaces["kedge-dind"].retain_on_delete is True
+    assert namespaces["kedge-profiles"].retain_on_delete is False
+    for statefulset in run.of_type(STATEFULSET):
+        assert statefulset.get("spec.persistentVolumeClaimRetentionPolicy") == {"whenDeleted": "Retain", "whenScaled": "Retain"}

@@ -50,6 +50,9 @@ class IotHubArgs(TypedDict):
     sas_fallback: NotRequired[bool]
     """Expose the registryReadWrite and service policy keys as the helpers' fallback to Entra ID
     (default true). false: no keys are read, and a created hub gets local (policy) auth disabled."""
+    protect: NotRequired[bool]
+    """Protect a created hub: Pulumi refuses to delete it (and so `pulumi destroy`) until the option
+    is removed (default false)."""
     manages_deployments: NotRequired[bool]
     """Edge deployments (configurations) will be managed on a created hub: the deploying principal
     also gets IoT Hub Data Contributor, the narrowest built-in role covering them (default false)."""
@@ -115,7 +118,8 @@ class IotHub(pulumi.ComponentResource):
                     disable_module_sas=False,
                     features="None",
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                # A hub holds every device identity of the fleet: deleting it is never an accident.
+                opts=pulumi.ResourceOptions(parent=self, protect=bool(args.get("protect"))),
             )
             self.name = hub.name
             self.hostname = hub.properties.apply(lambda p: p.host_name)

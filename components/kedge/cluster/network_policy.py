@@ -39,6 +39,9 @@ class EdgeNamespaceArgs(TypedDict):
     egress_excluded_cidrs: NotRequired[list[str]]
     """IPv4 ranges the opened ports never reach besides the node-credential endpoints (always
     excluded): e.g. the cluster's pod range and the API server's address."""
+    retain_on_delete: NotRequired[bool]
+    """Keep the namespace (and the volumes in it) in the cluster when this component is deleted
+    (default false)."""
     automount_service_account_token: NotRequired[bool]
     """Whether pods in the namespace get the default service account's token (default false:
     nothing a device runs needs the Kubernetes API)."""
@@ -81,7 +84,9 @@ class EdgeNamespace(pulumi.ComponentResource):
                     },
                 },
             },
-            children.child(),
+            # A namespace that holds device volumes outlives its last device: Pulumi forgets it
+            # instead of deleting it (and with it the claims the runtimes keep).
+            children.child(retain_on_delete=bool(args.get("retain_on_delete"))),
         )
 
         def network_policy(resource_suffix: str, policy_name: str, spec: dict) -> None:

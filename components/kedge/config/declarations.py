@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
     Setting("hubSku", iot_hub.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
     Setting("hubCapacity", iot_hub.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
+    Setting("hubProtect", False,
+            "Protect a hub this stack creates: Pulumi refuses to delete it (pulumi destroy too) until you set this to false "
+            "and run pulumi up. Production stacks should set it.", allowed="true, false"),
     Setting("registryTimeoutSeconds", helper_command.DEFAULT_TIMEOUT_SECONDS,
             "Wall-clock limit of one registry helper run (a device identity or deployment create, update or delete, "
             "retries on throttling included), in seconds.", allowed="30-7200"),

@@ -127,6 +127,8 @@ class HubSettings:
     sas_fallback: bool = True
     # Wall-clock limit of one registry helper run, retries included.
     registry_timeout_seconds: int = 600
+    # Pulumi's protect on a created hub.
+    protect: bool = False
 
 
 @dataclass(frozen=True)
@@ -535,6 +537,7 @@ def _hub_settings(r: _Reader) -> HubSettings:
         source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity,
         sas_fallback=r.boolean("hubSasFallback"),
         registry_timeout_seconds=r.integer("registryTimeoutSeconds", 30, 7200),
+        protect=r.boolean("hubProtect"),
     )
 
 
