@@ -198,7 +198,8 @@ class RegistryClient:
         # A watchdog closes the socket at the call's deadline: a server trickling bytes slower
         # than any per-read timeout still cannot hold the call longer than `timeout`.
         sockets: list[socket.socket] = []
-        watchdog = threading.Timer(timeout, _shut, args=(connection, sockets))
+        expired = threading.Event()  # set by the watchdog before it closes anything
+        watchdog = threading.Timer(timeout, _shut, args=(connection, sockets, expired))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -214,8 +215,7 @@ class RegistryClient:
         # Everything that can go wrong in transit is transient: refused or reset connections,
         # timeouts, a malformed status line, a truncated body, the watchdog's close.
         except (http.client.HTTPException, OSError, ValueError) as error:
-            expired = not watchdog.is_alive()
-            reason = f"no complete answer within {timeout:.0f} s" if expired else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+            reason = f"no complete answer within {timeout:.0f} s" if expired.is_set() else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
             return 503, reason.encode(), {}
         finally:
             watchdog.cancel()
@@ -229,7 +229,8 @@ class RegistryClient:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 16)))
 
 
-def _shut(connection: http.client.HTTPConnection, sockets: list) -> None:
+def _shut(connection: http.client.HTTPConnection, sockets: list, expired: threading.Event) -> None:
+    expired.set()
     for sock in [*sockets, connection.sock]:
         if sock is not None:
             try:
