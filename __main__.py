@@ -27,7 +27,7 @@ from kedge.cluster.profile_loader import (
 )
 from kedge.cluster.virtualization import Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
-from kedge.choices import PodSecurityLevel
+from kedge.choices import PodSecurityLevel, VirtualizationSource
 from kedge.config.settings import (
     ClusterSource,
     HubSource,
@@ -200,8 +200,11 @@ in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_re
 virtualization = None
 ssh_commands = {}
 vm_requests, dind_requests = [], []
-if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
-    virtualization = Virtualization(
+installs_virtualization = settings.kubevirt.source is VirtualizationSource.KEDGE
+if settings.vm_devices:
+    # KubeVirt/CDI only where some device runs as a VM, and only when this stack installs them
+    # (an installation someone else made is used, never changed or deleted).
+    virtualization = None if not installs_virtualization else Virtualization(
         "virtualization",
         VirtualizationArgs(
             kubevirt_version=settings.kubevirt.kubevirt_version,
@@ -232,7 +235,8 @@ if settings.vm_devices:  # KubeVirt/CDI only where some device runs as a VM
     )
     # VMs are sent only once KubeVirt and CDI are Available and their namespace exists.
     vm_options = pulumi.ResourceOptions.merge(
-        in_cluster, pulumi.ResourceOptions(depends_on=[*virtualization.ready, vm_namespace.namespace])
+        in_cluster,
+        pulumi.ResourceOptions(depends_on=[*(virtualization.ready if virtualization else []), vm_namespace.namespace]),
     )
     for device in settings.vm_devices:
         files = files_by_device[device.device_id]

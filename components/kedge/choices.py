@@ -77,6 +77,13 @@ class ProvisioningSource(Choice):
     DPS = "dps"
 
 
+class VirtualizationSource(Choice):
+    """kedge: this stack installs KubeVirt and CDI; existing: the cluster has them, kedge only uses them."""
+
+    KEDGE = "kedge"
+    EXISTING = "existing"
+
+
 class PodSecurityLevel(Choice):
     """The Pod Security Standards a namespace enforces."""
 

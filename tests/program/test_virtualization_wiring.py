@@ -98,3 +98,13 @@ def test_no_vm_devices_means_no_kubevirt():
     run = run_example_stack("dev-dind")
     assert not run.of_type(CUSTOM) and not run.of_type(CDI) and not run.of_type(CONFIG_FILE)
     assert not run.of_type("kedge:index:Virtualization")
+
+
+def test_an_existing_kubevirt_installation_is_used_never_installed_changed_or_deleted():
+    run = run_example_stack("site", {"kubevirt": "existing"})
+    assert not run.of_type("kedge:index:Virtualization") and not run.of_type(CONFIG_FILE)
+    assert not run.of_type(CUSTOM) and not run.of_type(CDI)
+    vms = run.of_type("kubernetes:kubevirt.io/v1:VirtualMachine")
+    namespace = next(n for n in run.of_type("kubernetes:core/v1:Namespace") if n.get("metadata.name") == "kedge-vms")
+    assert vms and all(namespace.urn in vm.dependencies for vm in vms)
+    assert run.exports["footprint"]["kubevirtControlPlane"] == {"cpu": "0", "memory": "0Mi"}  # not this stack's to count

@@ -22,7 +22,7 @@ from ..cluster import edge_dind, edge_vm, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine,
-    RunStrategy, SshService,
+    RunStrategy, SshService, VirtualizationSource,
 )
 
 NAMESPACE = "kedge"
@@ -150,6 +150,10 @@ SETTINGS: tuple[Setting, ...] = (
           "memoryRequest", allowed=QUANTITY),
     _dind("dindMemoryLimit", edge_dind.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
           allowed=f"{QUANTITY}, at least the request"),
+    Setting("kubevirt", VirtualizationSource.KEDGE.value,
+            "kedge (this stack installs KubeVirt and CDI and removes them with its last VM device) or existing (the cluster "
+            "already runs them: kedge uses them and never changes or deletes them). A program cannot look into the cluster "
+            "at preview, so this says which.", choices=VirtualizationSource),
     Setting("kubevirtVersion", virtualization.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
     Setting("cdiVersion", virtualization.DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
             allowed="vN.N.N"),

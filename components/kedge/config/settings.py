@@ -35,7 +35,7 @@ from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
-    NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService,
+    NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService, VirtualizationSource,
 )
 from .declarations import NAMESPACE, SETTINGS, device_overrides
 
@@ -206,6 +206,7 @@ class DindDevice(DeviceSettings):
 
 @dataclass(frozen=True)
 class KubevirtSettings:
+    source: VirtualizationSource
     kubevirt_version: str
     cdi_version: str
     use_emulation: bool
@@ -558,6 +559,7 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
         if not re.fullmatch(r"[A-Z][A-Za-z0-9]+", gate):
             r.problem(f"{NAMESPACE}:kubevirtFeatureGates[{index}]", f"{gate!r} is not a feature gate name; allowed: e.g. Snapshot, HotplugVolumes")
     return KubevirtSettings(
+        source=r.choice("kubevirt", VirtualizationSource),
         kubevirt_version=versions["kubevirtVersion"],
         cdi_version=versions["cdiVersion"],
         use_emulation=use_emulation,
