@@ -144,6 +144,7 @@ for deployment in settings.deployments:
             registry_policy_key=registry_key,
             labels=dict(deployment.labels),
             timeout_seconds=settings.hub.registry_timeout_seconds,
+            confined_modules=bool(settings.dind_devices) and not settings.allow_unconfined_modules,
         ),
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )

@@ -9,10 +9,18 @@ initContainers, ephemeralContainers).
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+
+# The module-confinement rule is kedge's own, read from the package this pack ships beside (a pure
+# module: standard library only), so the pack and the program cannot disagree about it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "components"))
+from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, deployed_confinement_problems  # noqa: E402
 
 # The one privileged workload, and the namespaces allowed Pod Security `privileged`.
 PROFILE_LOADER = ("kedge-profiles", "profile-loader")
@@ -153,6 +161,18 @@ def check_privileged_pod_security_namespaces(resource_type: str, props: dict) ->
     return []
 
 
+def check_dind_modules_stay_confined(resource_type: str, props: dict) -> list[str]:
+    """A deployment helper marked as reaching dind devices carries no module that leaves the confinement."""
+    environment = (props.get("environment") or {}) if resource_type == "command:local:Command" else {}
+    if str(environment.get(CONFINED_MODULES_MARKER, "")).lower() != "true":
+        return []
+    try:
+        content = json.loads(environment.get("KEDGE_CONTENT") or "{}")
+    except (TypeError, ValueError):
+        return ["the deployment's KEDGE_CONTENT is not JSON"]
+    return [f"dind device module: {problem}" for problem in deployed_confinement_problems(content)]
+
+
 CHECKS: dict[str, tuple[str, Callable[[str, dict], list[str]]]] = {
     "kedge-no-privileged-containers": ("No privileged containers except the profile loader.", check_no_privileged_containers),
     "kedge-capabilities-need-localhost-profiles": (
@@ -164,6 +184,9 @@ CHECKS: dict[str, tuple[str, Callable[[str, dict], list[str]]]] = {
     "kedge-vm-run-strategy": ("VirtualMachines use runStrategy, never the deprecated running.", check_vm_run_strategy),
     "kedge-privileged-namespaces": (
         "Pod Security privileged only on the dind and profile-loader namespaces.", check_privileged_pod_security_namespaces),
+    "kedge-dind-modules-confined": (
+        "Deployments that reach dind devices give no module Privileged, host paths or namespaces, extra capabilities or devices.",
+        check_dind_modules_stay_confined),
 }
 
 

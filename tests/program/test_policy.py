@@ -1,6 +1,7 @@
 """The policy pack's rules, called directly on good and bad resource properties."""
 
 import copy
+import json
 import sys
 from types import SimpleNamespace
 
@@ -119,3 +120,47 @@ def test_privileged_pod_security_only_on_dind_and_loader_namespaces():
     labels = {"pod-security.kubernetes.io/enforce": "privileged"}
     assert policies.check_privileged_pod_security_namespaces(ns, {"metadata": {"name": "kedge-vms", "labels": labels}})
     assert policies.check_privileged_pod_security_namespaces(ns, {"metadata": {"name": "kedge-dind", "labels": labels}}) == []
+
+
+def deployment_command(host_config, marked=True):
+    from kedge.render.deployment_manifest import DeploymentSpec, ModuleSpec, modules_content
+
+    spec = DeploymentSpec(deployment_id="base", target_condition="tags.site='lab'", priority=1,
+                          modules=(ModuleSpec(name="filter", image="contoso.azurecr.io/filter:2.1.0", create_options={"HostConfig": host_config}),))
+    environment = {"KEDGE_CONTENT": json.dumps(modules_content(spec)), **({"KEDGE_CONFINED_MODULES": "true"} if marked else {})}
+    return {"environment": environment, "create": "python -m kedge.azure.registry.configuration create"}
+
+
+def test_a_deployment_that_reaches_dind_devices_may_not_unconfine_a_module():
+    found = violations("command:local:Command", deployment_command({"Privileged": True, "Binds": ["/:/host"]}))
+    assert [name for name, _ in found] == ["kedge-dind-modules-confined", "kedge-dind-modules-confined"]
+    assert "Privileged" in found[0][1] and "'/:/host'" in found[1][1]
+    assert violations("command:local:Command", deployment_command({"Memory": 268435456})) == []
+    assert violations("command:local:Command", deployment_command({"Privileged": True}, marked=False)) == []  # no dind device
+
+
+def test_the_program_marks_deployments_on_stacks_with_dind_devices_and_refuses_unconfined_modules_in_the_component():
+    from kedge.args import ComponentArgsError
+    from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
+
+    command = deployment_command({"Privileged": True})
+    with pytest.raises(ComponentArgsError, match="Privileged: true is not allowed on dind devices"):
+        EdgeDeployment("d", EdgeDeploymentArgs(hub_hostname="h", deployment_id="base", target_condition="tags.a='b'", priority=1,
+                                               modules_content=json.loads(command["environment"]["KEDGE_CONTENT"]),
+                                               owner="o", confined_modules=True))
+    mixed = run_example_stack("dev", {"devices": [{"id": "vm-1"}, {"id": "dind-1", "mode": "dind"}],
+                                      "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1"})
+    markers = {c.name: c.get("environment").get("KEDGE_CONFINED_MODULES") for c in mixed.of_type("command:local:Command")
+               if "KEDGE_CONTENT" in (c.get("environment") or {})}
+    assert markers and set(markers.values()) == {"true"}
+    vm_only = run_example_stack("dev")
+    assert not any("KEDGE_CONFINED_MODULES" in (c.get("environment") or {}) for c in vm_only.of_type("command:local:Command"))
+
+
+def test_the_pack_can_read_kedges_rule_without_kedges_dependencies():
+    """The pack's venv has pulumi and pulumi-policy only: the module it borrows needs the standard library alone."""
+    import subprocess
+
+    script = "import sys; sys.path.insert(0, 'components'); import kedge.render.deployment_manifest"
+    result = subprocess.run([sys.executable, "-S", "-c", script], cwd=ROOT, capture_output=True, text=True)  # -S: no site-packages
+    assert result.returncode == 0, result.stderr

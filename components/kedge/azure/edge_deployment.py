@@ -9,7 +9,8 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
-from ..args import check_args, whole_number
+from ..render.deployment_manifest import CONFINED_MODULES_MARKER, deployed_confinement_problems
+from ..args import ComponentArgsError, check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
 
@@ -36,6 +37,10 @@ class EdgeDeploymentArgs(TypedDict):
     """Configuration labels."""
     timeout_seconds: NotRequired[int]
     """Wall-clock limit of one create, update or delete, retries included (default 600)."""
+    confined_modules: NotRequired[bool]
+    """The deployment may reach dind devices: refuse modules whose createOptions leave the dind
+    confinement (Privileged, host paths and namespaces, extra capabilities, devices), and mark the
+    helper so the policy pack checks it again at preview (default false)."""
 
 
 _ARG_RULES = {
@@ -52,6 +57,10 @@ class EdgeDeployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDeployment", args, EdgeDeploymentArgs, _ARG_RULES)
+        confined = bool(args.get("confined_modules"))
+        problems = deployed_confinement_problems(args["modules_content"]) if confined else []
+        if problems:
+            raise ComponentArgsError(f"EdgeDeployment: modules_content is not allowed where dind devices run: {'; '.join(problems)}")
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
         def configuration_json(owner: str) -> str:
             return json.dumps(
@@ -72,6 +81,7 @@ class EdgeDeployment(pulumi.ComponentResource):
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 **deadline_environment(args.get("timeout_seconds")),
+                **({CONFINED_MODULES_MARKER: "true"} if confined else {}),
                 "KEDGE_CONFIGURATION": (
                     configuration_json(owner) if isinstance(owner, str) else pulumi.Output.all(owner).apply(lambda v: configuration_json(v[0]))
                 ),

@@ -233,6 +233,8 @@ class Settings:
     device_egress_excluded: tuple[str, ...]
     # dind pods in their own user namespace (hostUsers: false).
     dind_user_namespace: bool
+    # Deployments may give modules what leaves the dind confinement.
+    allow_unconfined_modules: bool
     ssh_authorized_keys: tuple[str, ...]
     vm_ssh_source_ranges: tuple[str, ...]
     vm_eviction_strategy: EvictionStrategy
@@ -476,6 +478,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         dps_global_endpoint=dps_global_endpoint,
         device_egress_excluded=tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server),
         dind_user_namespace=r.boolean("dindUserNamespace"),
+        allow_unconfined_modules=r.boolean("allowUnconfinedModules"),
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),

@@ -191,6 +191,9 @@ def modules_content(spec: DeploymentSpec) -> dict:
     return content
 
 
+# Set in a deployment helper's environment when its modules must stay confined (the policy pack reads it).
+CONFINED_MODULES_MARKER = "KEDGE_CONFINED_MODULES"
+
 # What a module's createOptions may not ask for where it can land on a dind device: each would let
 # it reach past the dind container (to the node) or switch its confinement off.
 HOST_NAMESPACE_MODES = ("PidMode", "NetworkMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode")
@@ -205,31 +208,55 @@ def confinement_problems(spec: DeploymentSpec, key: str) -> list[str]:
     """Module createOptions that would take a module out of the dind runtime's confinement."""
     problems = []
     for index, module in enumerate(spec.modules):
-        where = f"{key}.modules[{index}].createOptions.HostConfig"
-        host = (module.create_options or {}).get("HostConfig") if isinstance(module.create_options, Mapping) else None
-        if not isinstance(host, Mapping):
+        options = module.create_options if isinstance(module.create_options, Mapping) else {}
+        problems += host_config_problems(options.get("HostConfig"), f"{key}.modules[{index}].createOptions.HostConfig")
+    return problems
+
+
+def deployed_confinement_problems(modules_content: Mapping[str, Any]) -> list[str]:
+    """The same check over a deployment as IoT Hub receives it (modulesContent, createOptions split
+    into 512-character fields): for readers of the deployment that never saw the settings."""
+    problems = []
+    desired = ((modules_content.get("$edgeAgent") or {}).get("properties.desired") or {})
+    for name, module in sorted((desired.get("modules") or {}).items()):
+        settings = (module or {}).get("settings") or {}
+        text = "".join(settings[field] for field in sorted(settings) if field.startswith("createOptions"))
+        try:
+            options = json.loads(text) if text else {}
+        except ValueError:
+            problems.append(f"modules.{name}.settings.createOptions: is not JSON")
             continue
-        if host.get("Privileged"):
-            problems.append(f"{where}.Privileged: true is not allowed on dind devices")
-        for bind in host.get("Binds") or []:
-            source = str(bind).split(":", 1)[0]
-            if source.startswith("/") and not source.startswith(f"{STORAGE_ROOT}/"):
-                problems.append(f"{where}.Binds: {bind!r} binds a host path; allowed: a named volume or a path under {STORAGE_ROOT}/")
-        for mount in host.get("Mounts") or []:
-            source = str((mount or {}).get("Source", "")) if isinstance(mount, Mapping) else ""
-            if isinstance(mount, Mapping) and mount.get("Type") == "bind" and not source.startswith(f"{STORAGE_ROOT}/"):
-                problems.append(f"{where}.Mounts: a bind of {source!r} is not allowed; allowed: volumes, or binds under {STORAGE_ROOT}/")
-        for mode in HOST_NAMESPACE_MODES:
-            if str(host.get(mode, "")).lower() == "host":
-                problems.append(f"{where}.{mode}: host is not allowed on dind devices")
-        extra = sorted({str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []} - DEFAULT_CAPABILITIES)
-        if extra:
-            problems.append(f"{where}.CapAdd: {', '.join(extra)} not allowed on dind devices; allowed: Docker's defaults")
-        if host.get("Devices"):
-            problems.append(f"{where}.Devices: host devices are not allowed on dind devices")
-        for option in host.get("SecurityOpt") or []:
-            if any(word in str(option).lower() for word in ("unconfined", "disable", "no-new-privileges=false", "no-new-privileges:false")):
-                problems.append(f"{where}.SecurityOpt: {option!r} switches confinement off")
+        problems += host_config_problems(options.get("HostConfig") if isinstance(options, Mapping) else None,
+                                         f"modules.{name}.createOptions.HostConfig")
+    return problems
+
+
+def host_config_problems(host: Any, where: str) -> list[str]:
+    """What in one module's Docker HostConfig leaves the dind runtime's confinement."""
+    if not isinstance(host, Mapping):
+        return []
+    problems = []
+    if host.get("Privileged"):
+        problems.append(f"{where}.Privileged: true is not allowed on dind devices")
+    for bind in host.get("Binds") or []:
+        source = str(bind).split(":", 1)[0]
+        if source.startswith("/") and not source.startswith(f"{STORAGE_ROOT}/"):
+            problems.append(f"{where}.Binds: {bind!r} binds a host path; allowed: a named volume or a path under {STORAGE_ROOT}/")
+    for mount in host.get("Mounts") or []:
+        source = str(mount.get("Source", "")) if isinstance(mount, Mapping) else ""
+        if isinstance(mount, Mapping) and mount.get("Type") == "bind" and not source.startswith(f"{STORAGE_ROOT}/"):
+            problems.append(f"{where}.Mounts: a bind of {source!r} is not allowed; allowed: volumes, or binds under {STORAGE_ROOT}/")
+    for mode in HOST_NAMESPACE_MODES:
+        if str(host.get(mode, "")).lower() == "host":
+            problems.append(f"{where}.{mode}: host is not allowed on dind devices")
+    extra = sorted({str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []} - DEFAULT_CAPABILITIES)
+    if extra:
+        problems.append(f"{where}.CapAdd: {', '.join(extra)} not allowed on dind devices; allowed: Docker's defaults")
+    if host.get("Devices"):
+        problems.append(f"{where}.Devices: host devices are not allowed on dind devices")
+    for option in host.get("SecurityOpt") or []:
+        if any(word in str(option).lower() for word in ("unconfined", "disable", "no-new-privileges=false", "no-new-privileges:false")):
+            problems.append(f"{where}.SecurityOpt: {option!r} switches confinement off")
     return problems
 
 
