@@ -161,3 +161,9 @@ def test_an_expired_certificate_is_refused_with_its_date():
     problems = problems_of({**x509_device(), "gwCert": certificate, "gwKey": key}, secret=("gwCert", "gwKey"))
     assert any(p.startswith("kedge:devices[0].certificates.identityCert: names kedge:gwCert, which holds a certificate that expired on ")
                for p in problems), problems
+
+
+@pytest.mark.parametrize("key", ["dindUserNamespace", "allowUnconfinedModules", "hubProtect"])
+def test_a_boolean_setting_that_is_not_a_boolean_is_refused(key):
+    (problem,) = problems_of({"devices": [{"id": "a"}], key: "maybe"})
+    assert problem == f"kedge:{key}: 'maybe' is not a boolean; allowed: true, false"

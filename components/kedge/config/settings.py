@@ -438,7 +438,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
-    if any(d.mode is HostingMode.DIND for d in devices) and not r.boolean("allowUnconfinedModules"):
+    dind_user_namespace = r.boolean("dindUserNamespace")
+    allow_unconfined_modules = r.boolean("allowUnconfinedModules")
+    if any(d.mode is HostingMode.DIND for d in devices) and not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven to miss every dind device at preview.
         for index, spec in enumerate(deployments):
             for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]"):
@@ -477,8 +479,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         dps_id_scope=dps_id_scope,
         dps_global_endpoint=dps_global_endpoint,
         device_egress_excluded=tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server),
-        dind_user_namespace=r.boolean("dindUserNamespace"),
-        allow_unconfined_modules=r.boolean("allowUnconfinedModules"),
+        dind_user_namespace=dind_user_namespace,
+        allow_unconfined_modules=allow_unconfined_modules,
         ssh_authorized_keys=ssh_keys,
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
