@@ -107,9 +107,10 @@ def every(rule: Rule) -> Rule:
     return check
 
 
-def _network(value: Any) -> Optional[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def parse_network(value: Any) -> Optional[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A CIDR range with its host bits zero, parsed (not pattern-matched: 999.1.1.1/99 is not one); None if not."""
     # ipaddress forgives whitespace around the prefix length (int() does): refuse it first.
-    if not isinstance(value, str) or "/" not in value or any(c.isspace() for c in value):
+    if not isinstance(value, str) or "/" not in value or not value.isprintable() or any(c.isspace() for c in value):
         return None
     try:
         return ipaddress.ip_network(value, strict=True)
@@ -119,12 +120,12 @@ def _network(value: Any) -> Optional[ipaddress.IPv4Network | ipaddress.IPv6Netwo
 
 def ip_network(value: Any) -> Optional[str]:
     """An IPv4 or IPv6 range in CIDR notation, e.g. 203.0.113.0/24 (host bits zero)."""
-    return None if _network(value) else "CIDR ranges such as 203.0.113.0/24"
+    return None if parse_network(value) else "CIDR ranges such as 203.0.113.0/24"
 
 
 def ipv4_network(value: Any) -> Optional[str]:
     """An IPv4 range in CIDR notation."""
-    network = _network(value)
+    network = parse_network(value)
     return None if network and network.version == 4 else "IPv4 CIDR ranges such as 10.244.0.0/16"
 
 

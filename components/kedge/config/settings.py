@@ -16,7 +16,6 @@ and that they were stored encrypted.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import math
 import re
@@ -26,7 +25,7 @@ from types import MappingProxyType
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
-from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN
+from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
@@ -763,13 +762,7 @@ def _storage_class(r: "_Reader", key: str, value: Any) -> Optional[str]:
 
 
 def _is_network(value: Any, version: Optional[int] = None) -> bool:
-    """A CIDR range with its host bits zero, parsed (not pattern-matched: 999.1.1.1/99 is not one)."""
-    try:
-        # (int() inside ipaddress forgives whitespace such as a trailing newline: refuse it first.)
-        network = ipaddress.ip_network(value, strict=True) if isinstance(value, str) and "/" in value and value.isprintable() \
-            and not any(c.isspace() for c in value) else None
-    except ValueError:
-        return False
+    network = parse_network(value)
     return network is not None and (version is None or network.version == version)
 
 
