@@ -182,12 +182,11 @@ class RegistryClient:
                         status, raw = 503, b"the response body is not JSON"
                     else:
                         return status, _parse_error(raw), headers
-            delay = self._delay(attempt, headers)
+            delay, reason = self._delay(attempt, headers), error_message(_parse_error(raw))[:120]
             if delay >= self.remaining():
-                raise RegistryError(status, f"{method} {path}: still HTTP {status} ({error_message(_parse_error(raw))[:120]}) "
-                                            f"when the {self.deadline_seconds:.0f} s deadline (timeout_seconds) ran out, "
-                                            f"after {attempt} attempts")
-            log(f"{method} {path}: HTTP {status} ({error_message(_parse_error(raw))[:120]}), retry {attempt} in {delay:.1f}s")
+                raise RegistryError(status, f"{method} {path}: still HTTP {status} ({reason}) when the "
+                                            f"{self.deadline_seconds:.0f} s deadline (timeout_seconds) ran out, after {attempt} attempts")
+            log(f"{method} {path}: HTTP {status} ({reason}), retry {attempt} in {delay:.1f}s")
             self.sleep(delay)
 
     def _once(self, method: str, path: str, data: Optional[bytes], if_match: Optional[str], timeout: float) -> tuple[int, bytes, dict]:
