@@ -27,6 +27,12 @@ RESOURCE_TAG = "kedgeResource"
 KEY_BYTES = 32  # IoT Hub accepts SAS keys of 16 to 64 bytes
 
 
+def _sas_keys(device: dict) -> Optional[dict]:
+    """The identity's symmetric keys, or None when it does not authenticate with them."""
+    authentication = device.get("authentication") or {}
+    return (authentication.get("symmetricKey") or {}) if authentication.get("type") == "sas" else None
+
+
 class _Vanished(Exception):
     """The identity was deleted between reading and writing it."""
 
@@ -228,15 +234,14 @@ class DeviceRegistry:
             device = self.get_device(spec.device_id)
             if device is None:
                 return self.create(spec)
-            current_keys = ((device.get("authentication") or {}).get("symmetricKey") or {})
-            keys = current_keys if (device.get("authentication") or {}).get("type") == "sas" else None
+            keys = _sas_keys(device)
             if not self._identity_matches(spec, twin):
                 try:
                     device = self._put_device(spec, device, keys)
                 except _Vanished:
                     log(f"{spec.device_id}: deleted while being updated; creating it again")
                     return self.create(spec)
-                keys = ((device.get("authentication") or {}).get("symmetricKey") or {}) if spec.auth == "sas" else None
+                keys = _sas_keys(device)
                 log(f"{spec.device_id}: identity updated")
             device_etag = device.get("etag")
         desired = spec.desired_tags(nonce)
@@ -302,7 +307,7 @@ class DeviceRegistry:
         if twin is None:
             return self.create(spec)
         log(f"{spec.device_id}: recorded by an earlier kedge; tagging it with this stack's owner id")
-        keys = ((device.get("authentication") or {}).get("symmetricKey") or {}) if spec.auth == "sas" else None
+        keys = _sas_keys(device) if spec.auth == "sas" else None
         return self._converge(spec, twin, created=bool(previous.get("created")), nonce=self.new_nonce(),
                               previous_tags=list(previous.get("managedTags") or []), known_keys=keys)
 
