@@ -123,9 +123,6 @@ def _default_credential() -> Any:
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 
-def entra_token_source() -> Optional[Callable[[], str]]:
-    return EntraToken()
-
 
 # Default time limits. One call (connect, send, status line, headers, body) never takes longer
 # than CALL_TIMEOUT, however slowly a server trickles; one helper run (create, update or delete,
@@ -264,7 +261,7 @@ def client_from_env(env: dict) -> RegistryClient:
         hostname=hostname,
         registry=_policy(env, "KEDGE_REGISTRY_POLICY", "KEDGE_REGISTRY_KEY") if mode != "entra" else None,
         service=_policy(env, "KEDGE_SERVICE_POLICY", "KEDGE_SERVICE_KEY") if mode != "entra" else None,
-        entra_token=entra_token_source() if mode != "sas" else None,
+        entra_token=EntraToken() if mode != "sas" else None,
     )
     return RegistryClient(
         credentials,
