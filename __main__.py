@@ -15,6 +15,7 @@ from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
 from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
 from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from kedge.azure.iot_hub import IotHub, IotHubArgs
+from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
@@ -55,6 +56,8 @@ gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
 settings = load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())
+for notice in settings.notices:
+    pulumi.log.warn(notice)
 config = pulumi.Config()
 
 # 2. Azure layer.
@@ -194,9 +197,32 @@ cluster = k8s.Provider(
     context=kube_context,
 )
 
+# Objects kedge keeps when they leave the program (device namespaces, root disks) are taken back
+# through this provider when they return; nothing else goes through it (see kedge.options.kept_options).
+kept_objects = k8s.Provider(
+    "cluster-kept-objects",
+    kubeconfig=kubeconfig,
+    context=kube_context,
+    upsert_existing_objects=True,
+)
+
 # 3. In-cluster layer: every component gets the provider explicitly, and is deleted with the
 # cluster when this stack deletes the cluster (destroy does not wait on a vanishing API server).
 in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_resource)
+
+# Device volumes (root disks, dind volumes) outlive their claims: a class with reclaimPolicy Retain,
+# created here unless the stack names one the cluster already has.
+device_storage_class: pulumi.Input[str] = settings.device_storage.class_name
+if settings.devices and settings.device_storage.provisioner:
+    device_storage_class = DeviceStorageClass(
+        "device-storage",
+        DeviceStorageClassArgs(
+            name=settings.device_storage.class_name,
+            provisioner=settings.device_storage.provisioner,
+            parameters=dict(settings.device_storage.parameters),
+        ),
+        opts=in_cluster,
+    ).storage_class_name
 
 virtualization = None
 ssh_commands = {}
@@ -231,6 +257,7 @@ if settings.vm_devices:
             cdi_importers=True,
             egress_excluded_cidrs=list(settings.device_egress_excluded),
             retain_on_delete=True,  # device volumes live here
+            kept_objects_provider=kept_objects,
         ),
         opts=in_cluster,
     )
@@ -263,12 +290,17 @@ if settings.vm_devices:
                 cpu_cores=device.vm.cpu_cores,
                 memory=device.vm.memory,
                 disk_size=device.vm.disk_size,
-                storage_class=device.vm.storage_class,
+                # A disk taken over is sent exactly as its template made it (CDI refuses a changed spec).
+                storage_class=device.vm.storage_class if device.vm.adopt_template_disk else (
+                    device.vm.storage_class or device_storage_class
+                ),
                 run_strategy=device.vm.run_strategy,
                 eviction_strategy=device.vm.eviction_strategy,
                 ssh_service=device.vm.ssh_service,
                 ssh_source_ranges=list(settings.vm_ssh_source_ranges),
                 placement=vm_placement,
+                kept_objects_provider=kept_objects,
+                adopt_template_disk=device.vm.adopt_template_disk,
             ),
             opts=vm_options,
         )
@@ -286,6 +318,7 @@ if settings.dind_devices:
             pod_security=PodSecurityLevel.PRIVILEGED,
             egress_excluded_cidrs=list(settings.device_egress_excluded),
             retain_on_delete=True,  # device volumes live here
+            kept_objects_provider=kept_objects,
         ),
         opts=in_cluster,
     )
@@ -307,7 +340,7 @@ if settings.dind_devices:
                 node_selector=profiles.node_labels,
                 docker_storage=device.dind.docker_storage,
                 aziot_storage=device.dind.aziot_storage,
-                storage_class=device.dind.storage_class,
+                storage_class=device.dind.storage_class or device_storage_class,
                 cpu_request=device.dind.cpu_request,
                 memory_request=device.dind.memory_request,
                 memory_limit=device.dind.memory_limit,

@@ -11,6 +11,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
@@ -23,6 +24,7 @@ COMPONENTS = [
     EdgeDeviceIdentity,
     EdgeDeployment,
     Virtualization,
+    DeviceStorageClass,
     EdgeNamespace,
     EdgeVirtualMachine,
     ProfileLoader,

@@ -18,6 +18,7 @@ import base64
 import datetime
 import functools
 import hashlib
+import uuid
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ class Registered:
     aliases: tuple = ()  # alias specs, each as a dict (type, name, ...), as the engine receives them
     retain_on_delete: bool = False
     ignore_changes: tuple = ()
+    transforms: int = 0  # how many transforms the resource registered (the engine runs them, the mocks cannot)
 
     def get(self, path: str, default: Any = None) -> Any:
         """The input at a dotted path ("spec.template.spec.containers.0.name")."""
@@ -206,6 +208,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     aliases=tuple(alias_spec(a) for a in request.aliases),
                     retain_on_delete=request.retainOnDelete,
                     ignore_changes=tuple(request.ignoreChanges),
+                    transforms=len(request.transforms),
                 )
             )
         return response
@@ -263,6 +266,9 @@ class KedgeMocks(pulumi.runtime.Mocks):
             metadata = inputs.get("metadata") or {}
             namespace = metadata.get("namespace")
             name = metadata.get("name") or args.name
+            # The API server gives every object a uid (stable here: derived from kind and name).
+            uid = uuid.UUID(hashlib.sha256(f"{args.typ}/{namespace}/{name}".encode()).hexdigest()[:32])
+            state["metadata"] = {**metadata, "uid": str(uid)}
             if args.typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
                 state["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP}]}}
             return (f"{namespace}/{name}" if namespace else name), state

@@ -48,3 +48,15 @@ class ChildOptions:
         return pulumi.ResourceOptions(
             parent=self.parent, depends_on=[*self.depends_on, *depends_on], deleted_with=self.deleted_with, **options
         )
+
+
+def kept_options(keep: Optional[bool], kept_objects_provider: Optional[pulumi.ProviderResource]) -> dict[str, Any]:
+    """Options of an object that stays in the cluster when it leaves the program (`keep`), and is
+    taken back through `kept_objects_provider` (upsertExistingObjects) when it returns.
+
+    Upserting is unsafe in general (a renamed resource's create adopts the object, then the old
+    one's delete removes it; pulumi-kubernetes #4278), but not where the delete is a no-op.
+    """
+    if not keep:
+        return {}
+    return {"retain_on_delete": True, **({"provider": kept_objects_provider} if kept_objects_provider else {})}

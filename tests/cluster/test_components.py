@@ -21,6 +21,7 @@ from kedge.cluster.virtualization import DEFAULT_CDI_VERSION, DEFAULT_KUBEVIRT_V
 from tests.harness import LOAD_BALANCER_IP, resolve, run_components
 from tests.validators import CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, swagger_errors
 
+DATA_VOLUME = "kubernetes:cdi.kubevirt.io/v1beta1:DataVolume"
 VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
 SECRET = "kubernetes:core/v1:Secret"
 SERVICE = "kubernetes:core/v1:Service"
@@ -73,8 +74,13 @@ def test_a_vm_from_its_required_arguments_alone_is_valid_and_takes_the_documente
     run, vm = run_components(lambda: EdgeVirtualMachine("edge-1", MINIMAL_VM))
     machine = run.one(VM, "edge-1")
     assert swagger_errors(manifest(machine), KUBEVIRT_SWAGGER, "v1.VirtualMachine") == []
-    (template,) = machine.get("spec.dataVolumeTemplates")
-    assert swagger_errors(template["spec"], CDI_SWAGGER, "v1beta1.DataVolumeSpec") == []
+    assert machine.get("spec.dataVolumeTemplates") is None  # KubeVirt would own (and delete) the disk
+    disk = run.one(DATA_VOLUME, "edge-1-rootdisk")
+    assert swagger_errors(manifest(disk), CDI_SWAGGER, "v1beta1.DataVolume") == []
+    assert disk.retain_on_delete and disk.ignore_changes == ("spec",) and disk.urn in machine.dependencies
+    assert disk.get("metadata.annotations") == {"cdi.kubevirt.io/storage.deleteAfterCompletion": "false"}
+    assert disk.get("metadata.ownerReferences") is None and not run.of_type("kubernetes:core/v1:ConfigMap")
+    template = {"spec": disk.get("spec")}
     spec = machine.get("spec.template.spec")
     assert machine.get("spec.runStrategy") == "Always" and spec["evictionStrategy"] == "LiveMigrateIfPossible"
     assert spec["domain"]["cpu"] == {"cores": 2} and spec["domain"]["memory"] == {"guest": "4Gi"}
@@ -101,7 +107,7 @@ def test_vm_arguments_reach_the_spec():
     spec = machine.get("spec.template.spec")
     assert machine.get("spec.runStrategy") == "RerunOnFailure" and spec["evictionStrategy"] == "LiveMigrate"
     assert spec["domain"]["cpu"] == {"cores": 4} and spec["domain"]["memory"] == {"guest": "8Gi"}
-    storage = machine.get("spec.dataVolumeTemplates")[0]["spec"]["storage"]
+    storage = run.one(DATA_VOLUME, "edge-1-rootdisk").get("spec.storage")
     assert storage == {"resources": {"requests": {"storage": "64Gi"}}, "storageClassName": "azurefile-csi-premium",
                        "accessModes": ["ReadWriteMany"]}
     assert spec["nodeSelector"] == {"kedge.io/pool": "virtualization"}
@@ -302,3 +308,56 @@ def test_a_namespace_that_holds_device_volumes_can_outlive_its_component():
     assert run.one("kubernetes:core/v1:Namespace", "ns").retain_on_delete is True
     plain, _ = run_components(lambda: EdgeNamespace("ns", EdgeNamespaceArgs(namespace="edge", pod_security=PodSecurityLevel.BASELINE)))
     assert plain.one("kubernetes:core/v1:Namespace", "ns").retain_on_delete is False
+
+
+def test_virtualization_stays_installed_when_removed_and_its_operators_refuse_to_uninstall_workloads():
+    """Deleting CDI deletes every DataVolume and, by ownership, the root disks' claims: kedge never does."""
+    run, _ = run_components(lambda: Virtualization("virt", VirtualizationArgs()))
+    installation = [*run.of_type("kubernetes:yaml/v2:ConfigFile"), run.one("kubernetes:kubevirt.io/v1:KubeVirt"),
+                    run.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI")]
+    assert len(installation) == 4 and all(r.retain_on_delete for r in installation)
+    for kind in ("kubevirt.io/v1:KubeVirt", "cdi.kubevirt.io/v1beta1:CDI"):
+        assert run.one(f"kubernetes:{kind}").get("spec.uninstallStrategy") == "BlockUninstallIfWorkloadsExist"
+    cdi = run.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI")
+    assert swagger_errors({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "CDI", "metadata": cdi.get("metadata"),
+                           "spec": cdi.get("spec")}, CDI_SWAGGER, "v1beta1.CDI") == []
+    removable, _ = run_components(lambda: Virtualization("virt", VirtualizationArgs(keep_on_delete=False)))
+    assert not any(r.retain_on_delete for r in removable.resources)
+
+
+def test_the_operators_manifests_are_retained_object_by_object():
+    """The engine does not hand retainOnDelete to a component's children (pulumi-kubernetes #3065), so
+    each manifest object gets it from a transform. The engine runs transforms, the mocks cannot: the
+    run shows the manifests carry it, and the transform is applied here as the engine would."""
+    from kedge.cluster.virtualization import keep_on_delete
+
+    run, _ = run_components(lambda: Virtualization("virt", VirtualizationArgs()))
+    assert [r.transforms for r in run.of_type("kubernetes:yaml/v2:ConfigFile")] == [1, 1]
+    child = pulumi.ResourceTransformArgs(custom=True, type_="kubernetes:apps/v1:Deployment", name="virt-operator",
+                                         props={"spec": {}}, opts=pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
+    result = keep_on_delete(child)
+    assert result.props == {"spec": {}}
+    assert result.opts.retain_on_delete is True and result.opts.ignore_changes == ["spec.replicas"]
+
+
+def test_a_disk_made_from_an_old_template_is_taken_over_as_made_and_outlives_its_vm():
+    """Adoption: the same name and spec the template gave it (CDI refuses spec changes), through the
+    upserting provider, plus a kept owner so the garbage collector no longer deletes it with the VM."""
+    def build():
+        kept = k8s.Provider("kept", upsert_existing_objects=True)
+        return EdgeVirtualMachine("edge-1", EdgeVirtualMachineArgs(**MINIMAL_VM, adopt_template_disk=True,
+                                                                   kept_objects_provider=kept))
+
+    run, _ = run_components(build)
+    disk, keeper = run.one(DATA_VOLUME, "edge-1-rootdisk"), run.one("kubernetes:core/v1:ConfigMap", "edge-1-rootdisk-keeper")
+    provider = run.one("pulumi:providers:kubernetes", "kept")
+    assert disk.provider.startswith(provider.urn) and keeper.provider.startswith(provider.urn)
+    assert keeper.retain_on_delete and disk.retain_on_delete
+    (owner,) = disk.get("metadata.ownerReferences")
+    assert owner["kind"] == "ConfigMap" and owner["name"] == "edge-1-rootdisk-keeper" and owner["uid"]
+    assert keeper.urn in disk.dependencies
+    old_template_spec = {"source": {"http": {"url": MINIMAL_VM["image_url"]}}, "storage": {"resources": {"requests": {"storage": "32Gi"}}}}
+    assert disk.get("spec") == old_template_spec
+    machine = run.one(VM, "edge-1")
+    assert not machine.provider.startswith(provider.urn)  # only the kept objects go through the upserting provider
+    assert kubernetes_errors(manifest(keeper)) == []

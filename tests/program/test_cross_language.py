@@ -10,6 +10,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
@@ -17,7 +18,7 @@ from kedge.cluster.profile_loader import ProfileLoader
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
-HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, EdgeNamespace, EdgeVirtualMachine,
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeVirtualMachine,
           ProfileLoader, EdgeDindRuntime]
 
 

@@ -50,7 +50,8 @@ def test_no_device_depends_on_another_device(twenty):
 
 def test_shared_objects_are_created_once(twenty):
     for type_, count in [("kedge:index:Virtualization", 1), ("kedge:index:ProfileLoader", 1), ("kedge:index:EdgeNamespace", 3),
-                         ("azure-native:iothub:IotHubResource", 1), ("pulumi:providers:kubernetes", 1)]:
+                         ("azure-native:iothub:IotHubResource", 1), ("pulumi:providers:kubernetes", 2),
+                         ("kedge:index:DeviceStorageClass", 1)]:
         assert len(twenty.of_type(type_)) == count, type_
     assert len(twenty.of_type("kedge:index:EdgeDeviceIdentity")) == 20
 

@@ -26,8 +26,16 @@ def test_every_stack_exports_its_hub_and_devices(stack_run):
         assert devices[device["id"]]["mode"] == expected_mode
 
 
-def test_one_kubernetes_provider_and_components_parent_their_children(stack_run):
-    assert len(stack_run.of_type(K8S_PROVIDER)) == 1
+def test_one_cluster_two_providers_and_components_parent_their_children(stack_run):
+    """The second provider reaches the same cluster and upserts; only objects kept on delete use it."""
+    cluster, kept = stack_run.one(K8S_PROVIDER, "cluster"), stack_run.one(K8S_PROVIDER, "cluster-kept-objects")
+    assert len(stack_run.of_type(K8S_PROVIDER)) == 2
+    assert kept.get("kubeconfig") == cluster.get("kubeconfig") and kept.get("context") == cluster.get("context")
+    assert kept.get("upsertExistingObjects") == "true" and cluster.get("upsertExistingObjects") is None
+    through_kept = [r for r in stack_run.resources if r.provider.startswith(kept.urn + "::")]
+    assert all(r.retain_on_delete for r in through_kept), [r.name for r in through_kept if not r.retain_on_delete]
+    if stack_run.stack != "dev-dind":
+        assert {r.type for r in through_kept} == {"kubernetes:core/v1:Namespace", "kubernetes:cdi.kubevirt.io/v1beta1:DataVolume"}
     for resource in stack_run.resources:
         if resource.type.startswith("azure-native:") and resource.type != "azure-native:resources:ResourceGroup":
             assert stack_run.ancestors(resource), f"{resource.type} {resource.name} has no component parent"
@@ -77,7 +85,7 @@ def test_dind_only_stack_has_no_virtualization_pool():
 
 def test_aks_kubeconfig_reaches_the_provider_as_a_secret_and_parses():
     run = run_example_stack("dev")
-    provider = run.one(K8S_PROVIDER)
+    provider = run.one(K8S_PROVIDER, "cluster")
     assert "kubeconfig" in provider.secret_paths
     kubeconfig = yaml.safe_load(provider.get("kubeconfig"))
     assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
@@ -88,7 +96,7 @@ def test_aks_kubeconfig_reaches_the_provider_as_a_secret_and_parses():
 
 def test_existing_cluster_uses_the_secret_kubeconfig_and_context():
     run = run_example_stack("site")
-    provider = run.one(K8S_PROVIDER)
+    provider = run.one(K8S_PROVIDER, "cluster")
     assert provider.get("kubeconfig") == TEST_SECRETS["kubeconfig"]
     assert "kubeconfig" in provider.secret_paths
     assert provider.get("context") == "default"
@@ -96,7 +104,7 @@ def test_existing_cluster_uses_the_secret_kubeconfig_and_context():
 
 
 def test_existing_cluster_without_kubeconfig_uses_the_ambient_one():
-    provider = run_example_stack("site", {"kubeContext": ""}, omit_secrets=["kubeconfig"]).one(K8S_PROVIDER)
+    provider = run_example_stack("site", {"kubeContext": ""}, omit_secrets=["kubeconfig"]).one(K8S_PROVIDER, "cluster")
     assert provider.get("kubeconfig") is None and provider.get("context") is None
 
 

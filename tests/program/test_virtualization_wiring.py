@@ -76,7 +76,7 @@ def test_custom_resources_wait_for_their_operator_and_use_the_cluster_provider(d
     operators = {r.get("file").rsplit("/", 1)[1]: r for r in dev.of_type(CONFIG_FILE)}
     assert operators["kubevirt-operator.yaml"].urn in dev.one(CUSTOM).dependencies
     assert operators["cdi-operator.yaml"].urn in dev.one(CDI).dependencies
-    provider = dev.one("pulumi:providers:kubernetes")
+    provider = dev.one("pulumi:providers:kubernetes", "cluster")
     for resource in [dev.one(CUSTOM), dev.one(CDI), *operators.values()]:
         assert resource.provider.startswith(provider.urn)
 

@@ -12,6 +12,7 @@ from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
 )
 
+DATA_VOLUME = "kubernetes:cdi.kubevirt.io/v1beta1:DataVolume"
 VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
 SECRET = "kubernetes:core/v1:Secret"
 SERVICE = "kubernetes:core/v1:Service"
@@ -120,11 +121,17 @@ def test_config_secret_holds_config_toml_as_a_secret(dev):
 def test_virtual_machines_validate_strictly_against_kubevirt_and_cdi(run):
     for vm in run.of_type(VM):
         assert swagger_errors(manifest(vm), KUBEVIRT_SWAGGER, "v1.VirtualMachine") == []
-        for template in vm.get("spec.dataVolumeTemplates"):
-            assert swagger_errors(template["spec"], CDI_SWAGGER, "v1beta1.DataVolumeSpec") == []
+        assert vm.get("spec.dataVolumeTemplates") is None
         assert vm.get("spec.runStrategy") in RUN_STRATEGIES
         assert vm.get("spec.template.spec.evictionStrategy") in EVICTION_STRATEGIES
         assert vm.get("spec.running") is None
+
+
+def test_root_disks_are_standalone_data_volumes_that_validate_against_cdi(run):
+    disks = run.of_type(DATA_VOLUME)
+    assert {d.get("metadata.name") for d in disks} == {f"{v.get('metadata.name')}-rootdisk" for v in run.of_type(VM)}
+    for disk in disks:
+        assert swagger_errors(manifest(disk), CDI_SWAGGER, "v1beta1.DataVolume") == []
 
 
 def test_a_broken_virtual_machine_fails_validation(dev):
@@ -147,10 +154,11 @@ def test_vm_spec_matches_the_device_settings(dev):
     assert volumes["cloudinit"] == {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": "dev-edge-02-userdata"}}}
     assert volumes["config"] == {"name": "config", "secret": {"secretName": "dev-edge-02-config"}}
     assert volumes["rootdisk"] == {"name": "rootdisk", "dataVolume": {"name": "dev-edge-02-rootdisk"}}
-    (template,) = vm.get("spec.dataVolumeTemplates")
-    assert template["metadata"]["name"] == "dev-edge-02-rootdisk"
-    assert template["spec"]["source"]["http"]["url"].startswith("https://cloud-images.ubuntu.com/")
-    assert template["spec"]["storage"] == {"resources": {"requests": {"storage": "32Gi"}}}
+    disk = dev.one(DATA_VOLUME, "dev-edge-02-rootdisk")
+    assert disk.get("metadata.name") == "dev-edge-02-rootdisk" and disk.get("metadata.namespace") == "kedge-vms"
+    assert disk.get("spec.source.http.url").startswith("https://cloud-images.ubuntu.com/")
+    # On AKS the disk takes the class kedge creates, whose volumes outlive their claims.
+    assert disk.get("spec.storage") == {"resources": {"requests": {"storage": "32Gi"}}, "storageClassName": "kedge-retain"}
     assert spec["nodeSelector"] == {"kedge.io/pool": "virtualization"}
     assert spec["tolerations"][0]["key"] == "kedge.io/virtualization"
     assert len(vm.get("spec.template.metadata.annotations")["kedge.io/config-checksum"]) == 64
@@ -158,7 +166,7 @@ def test_vm_spec_matches_the_device_settings(dev):
 
 def test_live_migrate_asks_for_shared_storage_and_a_storage_class():
     run = run_example_stack("dev", {"vmEvictionStrategy": "LiveMigrate", "vmStorageClass": "azurefile-csi-premium"})
-    storage = run.one(VM, "dev-edge-01").get("spec.dataVolumeTemplates")[0]["spec"]["storage"]
+    storage = run.one(DATA_VOLUME, "dev-edge-01-rootdisk").get("spec.storage")
     assert storage["accessModes"] == ["ReadWriteMany"] and storage["storageClassName"] == "azurefile-csi-premium"
 
 
@@ -221,6 +229,6 @@ def test_every_vm_mode_object_waits_for_kubevirt_and_cdi(dev):
     ready = {dev.one("kubernetes:kubevirt.io/v1:KubeVirt").urn, dev.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI").urn}
     for component in dev.of_type("kedge:index:EdgeVirtualMachine"):
         children = dev.children_of(component)
-        assert {c.type for c in children} == {SECRET, VM, SERVICE}
+        assert {c.type for c in children} == {SECRET, VM, SERVICE, DATA_VOLUME}
         for child in children:
             assert ready <= set(child.dependencies), child.name

@@ -54,7 +54,7 @@ class EdgeDindRuntimeArgs(TypedDict):
     """Volume for /var/lib/docker (default 32Gi)."""
     aziot_storage: NotRequired[str]
     """Volume for /var/lib/aziot (default 1Gi)."""
-    storage_class: NotRequired[Optional[str]]
+    storage_class: NotRequired[Optional[pulumi.Input[str]]]
     """Storage class of both volumes; the cluster default when omitted."""
     cpu_request: NotRequired[str]
     """CPU request (default 500m)."""

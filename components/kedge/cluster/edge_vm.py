@@ -4,6 +4,11 @@ When its node dies, the VM's pod goes with it; KubeVirt's runStrategy (Always by
 starts the VM again on another node of the pool, from the same DataVolume, so the IoT Edge
 identity, images and edgeHub's queue in the guest survive. On a planned drain, the
 evictionStrategy live-migrates it first where the storage is ReadWriteMany.
+
+The root disk is a DataVolume of its own, not one of the VM's dataVolumeTemplates: KubeVirt owns
+what it creates from a template, so deleting or replacing the VM would delete the disk (and the
+guest's IoT Edge identity, images and queued messages) with it. This one is kept when the
+component goes, and taken back when a device of the same name returns.
 """
 
 from typing import NotRequired, Optional, TypedDict
@@ -11,7 +16,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..options import ChildOptions
+from ..options import ChildOptions, kept_options
 from ..render.cloud_init import CONFIG_DISK_SERIAL
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
@@ -50,7 +55,7 @@ class EdgeVirtualMachineArgs(TypedDict):
     """Guest memory (default 4Gi)."""
     disk_size: NotRequired[str]
     """Root disk size (default 32Gi)."""
-    storage_class: NotRequired[Optional[str]]
+    storage_class: NotRequired[Optional[pulumi.Input[str]]]
     """Storage class of the root disk; the cluster default when omitted."""
     run_strategy: NotRequired[RunStrategy]
     """KubeVirt runStrategy (default Always)."""
@@ -62,6 +67,14 @@ class EdgeVirtualMachineArgs(TypedDict):
     """CIDRs allowed to reach a LoadBalancer SSH Service."""
     placement: NotRequired[NodePlacementArgs]
     """Where the VM may run."""
+    kept_objects_provider: NotRequired[k8s.Provider]
+    """A Kubernetes provider with upsertExistingObjects, for the root disk only: a disk kept from an
+    earlier device of the same name (or made by an older kedge from the VM's template) is taken back
+    instead of failing as already existing. Without it the component's provider is used."""
+    adopt_template_disk: NotRequired[bool]
+    """The root disk was made by an earlier kedge from the VM's dataVolumeTemplates (KubeVirt owns
+    it): take it over (pass the storage class it was made with: CDI refuses a changed spec) and give
+    it a second owner that is never deleted, so deleting the VM no longer deletes it (default false)."""
 
 
 _ARG_RULES = {
@@ -111,12 +124,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             },
             children.child(),
         )
-        root_disk = f"{device}-rootdisk"
-        storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULT_DISK_SIZE}}}
-        if args.get("storage_class"):
-            storage["storageClassName"] = args["storage_class"]
-        if eviction_strategy == "LiveMigrate":
-            storage["accessModes"] = ["ReadWriteMany"]  # live migration needs shared storage
+        root_disk = _root_disk(name, device, namespace, labels, args, eviction_strategy, children)
         template_spec = {
             "domain": {
                 "cpu": {"cores": args.get("cpu_cores") or DEFAULT_CPU_CORES},
@@ -133,7 +141,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             "networks": [{"name": "default", "pod": {}}],
             "evictionStrategy": eviction_strategy,
             "volumes": [
-                {"name": "rootdisk", "dataVolume": {"name": root_disk}},
+                {"name": "rootdisk", "dataVolume": {"name": f"{device}-rootdisk"}},
                 {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": f"{device}-userdata"}}},
                 {"name": "config", "secret": {"secretName": f"{device}-config"}},
             ],
@@ -147,12 +155,6 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 "metadata": {"name": device, "namespace": namespace, "labels": labels},
                 "spec": {
                     "runStrategy": choice_value(RunStrategy, args.get("run_strategy"), DEFAULT_RUN_STRATEGY),
-                    "dataVolumeTemplates": [
-                        {
-                            "metadata": {"name": root_disk},
-                            "spec": {"source": {"http": {"url": args["image_url"]}}, "storage": storage},
-                        }
-                    ],
                     "template": {
                         # A config change changes the checksum: KubeVirt marks the VM RestartRequired.
                         "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
@@ -160,7 +162,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     },
                 },
             },
-            children.child(depends_on=[secret, user_data_secret]),
+            children.child(depends_on=[secret, user_data_secret, root_disk]),
         )
         self._requests = Requests.of_vm(template_spec)
         self.vm_name = pulumi.Output.from_input(device)
@@ -196,6 +198,54 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
     def requests(self) -> Requests:
         """CPU and memory the VM's launcher pod requests (guest plus KubeVirt's overhead)."""
         return self._requests
+
+
+# CDI deletes a finished DataVolume where its garbage collection is on (off by default since CDI
+# 1.57): the disk would stay, but the object this component tracks would be gone.
+KEEP_AFTER_IMPORT = {"cdi.kubevirt.io/storage.deleteAfterCompletion": "false"}
+# The never-deleted second owner of a disk taken over from a VM's template (see adopt_template_disk):
+# the garbage collector deletes a dependent only when all its owners are gone.
+DISK_KEEPER_DATA = {"purpose": "Owns the root disk next to the VirtualMachine, so deleting the VM keeps the disk."}
+
+
+def _root_disk(name: str, device: str, namespace: pulumi.Input[str], labels: dict, args: EdgeVirtualMachineArgs,
+               eviction_strategy: str, children: ChildOptions) -> pulumi.CustomResource:
+    """The root disk as a standalone DataVolume, kept on delete and never updated in place."""
+    adopt = bool(args.get("adopt_template_disk"))
+    storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULT_DISK_SIZE}}}
+    if args.get("storage_class"):
+        storage["storageClassName"] = args["storage_class"]
+    if eviction_strategy == "LiveMigrate":
+        storage["accessModes"] = ["ReadWriteMany"]  # live migration needs shared storage
+    kept = children.child(**kept_options(True, args.get("kept_objects_provider")))
+    metadata: dict = {"name": f"{device}-rootdisk", "namespace": namespace, "labels": labels, "annotations": KEEP_AFTER_IMPORT}
+    if adopt:
+        keeper = kubernetes_object(
+            f"{name}-rootdisk-keeper",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{device}-rootdisk-keeper", "namespace": namespace, "labels": labels},
+                "data": DISK_KEEPER_DATA,
+            },
+            kept,
+        )
+        assert isinstance(keeper, k8s.core.v1.ConfigMap)  # a built-in kind: the SDK's typed class
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": f"{device}-rootdisk-keeper", "uid": keeper.metadata.uid}
+        ]
+    return kubernetes_object(
+        f"{name}-rootdisk",
+        {
+            "apiVersion": "cdi.kubevirt.io/v1beta1",
+            "kind": "DataVolume",
+            "metadata": metadata,
+            "spec": {"source": {"http": {"url": args["image_url"]}}, "storage": storage},
+        },
+        # CDI refuses changes to a DataVolume's spec: an image, size or class change applies to new
+        # devices; an existing disk keeps what it was made with.
+        pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["spec"])),
+    )
 
 
 def _ssh_to_load_balancer(ingress: Optional[list]) -> str:

@@ -5,7 +5,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..options import ChildOptions, after
+from ..options import ChildOptions, after, kept_options
 from .kubernetes_object import kubernetes_object
 from ..args import DNS_LABEL, check_args, choice_values, every, ip_network, ipv4_network, one_of
 from ..choices import PodSecurityLevel
@@ -42,6 +42,9 @@ class EdgeNamespaceArgs(TypedDict):
     retain_on_delete: NotRequired[bool]
     """Keep the namespace (and the volumes in it) in the cluster when this component is deleted
     (default false)."""
+    kept_objects_provider: NotRequired[k8s.Provider]
+    """A Kubernetes provider with upsertExistingObjects, for a kept namespace only: when the component
+    returns, the namespace it left behind is taken back instead of failing as already existing."""
     automount_service_account_token: NotRequired[bool]
     """Whether pods in the namespace get the default service account's token (default false:
     nothing a device runs needs the Kubernetes API)."""
@@ -86,7 +89,7 @@ class EdgeNamespace(pulumi.ComponentResource):
             },
             # A namespace that holds device volumes outlives its last device: Pulumi forgets it
             # instead of deleting it (and with it the claims the runtimes keep).
-            children.child(retain_on_delete=bool(args.get("retain_on_delete"))),
+            children.child(**kept_options(args.get("retain_on_delete"), args.get("kept_objects_provider"))),
         )
 
         def network_policy(resource_suffix: str, policy_name: str, spec: dict) -> None:

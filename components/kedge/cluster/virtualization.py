@@ -4,9 +4,15 @@ VM objects sent before virt-operator has reconciled fail (the VirtualMachine CRD
 exist yet; kubevirt #7693). So the KubeVirt and CDI custom resources carry the
 `pulumi.com/waitFor` annotation, and every VM resource depends on this component's
 `ready` resources: nothing VM-shaped is sent until both report Available.
+
+Once installed, they stay when the component is deleted (the last VM device leaves, or `pulumi
+destroy` on a cluster this stack did not create): removing CDI removes every DataVolume with it,
+and through their ownership the claims of the devices' root disks. Both custom resources also
+ask their operators to refuse an uninstall while workloads exist (`uninstallStrategy`), so a
+hand-made `kubectl delete` cannot take the disks either.
 """
 
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,7 +38,19 @@ CDI_NAMESPACE = "cdi"
 # two. An estimate from upstream's defaults, not measured here; CDI's pods are not counted.
 CONTROL_PLANE_POD_MEMORY = 400 * MI
 
+# KubeVirt's and CDI's operators refuse to remove the installation while VMs, VMIs or
+# DataVolumes exist (user-guide "Updating and deletion"; CDI's CDIUninstallStrategy).
+UNINSTALL_STRATEGY = "BlockUninstallIfWorkloadsExist"
+
 READY_ANNOTATIONS = {"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "900"}
+
+
+def keep_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
+    """Marks a resource retained: the engine does not pass `retainOnDelete` on to a component's
+    children by itself (pulumi-kubernetes #3065), so the operators' manifests get it here."""
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    )
 
 
 def release_url(repo: str, version: str, file: str) -> str:
@@ -56,6 +74,9 @@ class VirtualizationArgs(TypedDict):
     """Cluster-wide default evictionStrategy for VMs (default LiveMigrateIfPossible)."""
     workload_placement: NotRequired[NodePlacementArgs]
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
+    keep_on_delete: NotRequired[bool]
+    """Leave KubeVirt and CDI installed when this component is deleted (default true: see the
+    module doc); false removes them, which fails while DataVolumes exist."""
 
 
 _ARG_RULES = {
@@ -83,6 +104,10 @@ class Virtualization(pulumi.ComponentResource):
         check_args("Virtualization", args, VirtualizationArgs, _ARG_RULES)
         super().__init__("kedge:index:Virtualization", name, None, opts)
         children = ChildOptions(self, opts)
+        keep = args.get("keep_on_delete", True) is not False
+        # Every object of the installation, the operators' manifests included: a removed operator
+        # leaves its custom resource's finalizer unhandled and the CRD's deletion hanging.
+        kept: dict[str, Any] = dict(retain_on_delete=True, transforms=[keep_on_delete]) if keep else {}
         kubevirt_version = args.get("kubevirt_version") or DEFAULT_KUBEVIRT_VERSION
         cdi_version = args.get("cdi_version") or DEFAULT_CDI_VERSION
         infra_replicas = args.get("infra_replicas") or DEFAULT_INFRA_REPLICAS
@@ -97,12 +122,12 @@ class Virtualization(pulumi.ComponentResource):
         kubevirt_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-kubevirt-operator",
             file=release_url("kubevirt", kubevirt_version, "kubevirt-operator.yaml"),
-            opts=children.child(),
+            opts=children.child(**kept),
         )
         cdi_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-cdi-operator",
             file=release_url("containerized-data-importer", cdi_version, "cdi-operator.yaml"),
-            opts=children.child(),
+            opts=children.child(**kept),
         )
         workloads = placement_fields(args.get("workload_placement"))
         developer: dict = {"useEmulation": use_emulation}
@@ -126,9 +151,10 @@ class Virtualization(pulumi.ComponentResource):
                     "workloads": {"nodePlacement": workloads} if workloads else {},
                     # VMs move to updated launchers by live migration where their storage allows.
                     "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
+                    "uninstallStrategy": UNINSTALL_STRATEGY,
                 },
             },
-            children.child(depends_on=[kubevirt_operator]),
+            children.child(depends_on=[kubevirt_operator], **kept),
         )
         cdi = kubernetes_object(
             f"{name}-cdi",
@@ -141,9 +167,10 @@ class Virtualization(pulumi.ComponentResource):
                     "infra": {},
                     "workload": workloads,
                     "config": {"featureGates": ["HonorWaitForFirstConsumer"]},
+                    "uninstallStrategy": UNINSTALL_STRATEGY,
                 },
             },
-            children.child(depends_on=[cdi_operator]),
+            children.child(depends_on=[cdi_operator], **kept),
         )
         self._ready = [kubevirt, cdi]
         self._control_plane_requests = Requests(memory=CONTROL_PLANE_POD_MEMORY * (2 + 2 * infra_replicas))

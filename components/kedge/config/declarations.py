@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..azure import aks_cluster, helper_command, iot_hub
-from ..cluster import edge_dind, edge_vm, virtualization
+from ..cluster import device_storage, edge_dind, edge_vm, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine,
@@ -77,6 +77,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clusterApiServerCidrs", [],
             "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
             "the service range: set its address here).", allowed="IPv4 CIDRs"),
+    Setting("deviceStorageClass", device_storage.DEFAULT_NAME,
+            "Storage class of every device volume (VM root disks, dind volumes) unless a device names its own.",
+            allowed="a DNS-1123 subdomain"),
+    Setting("deviceStorageProvisioner", "",
+            "Set: kedge creates deviceStorageClass with this CSI provisioner and reclaimPolicy Retain. Empty: on AKS "
+            f"{device_storage.AKS_PROVISIONER} (kedge creates it); on an existing cluster the class must exist already.",
+            allowed="a CSI driver name, e.g. driver.longhorn.io"),
+    Setting("deviceStorageReclaimPolicy", "",
+            "The reclaimPolicy an existing deviceStorageClass has (kedge cannot read the cluster at preview). Anything but "
+            "Retain loses a device's data with its claim: refused in production.", allowed="Retain, Delete"),
     Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.", allowed="major.minor[.patch]"),
     Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
     Setting("aksSystemNodeCount", aks_cluster.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
@@ -129,7 +139,11 @@ SETTINGS: tuple[Setting, ...] = (
         allowed="an http(s) URL"),
     Setting("vmUbuntuRelease", "24.04", "Ubuntu release of the VM image (22.04 or 24.04): picks Microsoft's package repository.",
             allowed="22.04, 24.04"),
-    _vm("vmStorageClass", "", "Storage class of VM disks. Empty: the cluster default.", "storageClass"),
+    _vm("vmStorageClass", "", "Storage class of VM root disks. Empty: kedge:deviceStorageClass.", "storageClass"),
+    _vm("vmAdoptTemplateDisks", False,
+        "Set once when upgrading a stack whose VMs got their root disks from an earlier kedge (a dataVolumeTemplate, "
+        "owned by the VM): kedge takes each disk over as it was made and stops the VM's deletion from deleting it. "
+        "Leave it set; new devices ignore it.", "adoptTemplateDisk"),
     _vm("vmRunStrategy", edge_vm.DEFAULT_RUN_STRATEGY, "KubeVirt runStrategy: Always, RerunOnFailure, Manual, Halted or Once.",
         "runStrategy", choices=RunStrategy),
     _vm("vmEvictionStrategy", virtualization.DEFAULT_EVICTION_STRATEGY,
@@ -144,14 +158,15 @@ SETTINGS: tuple[Setting, ...] = (
           "dockerStorage", allowed=QUANTITY),
     _dind("dindAziotStorage", edge_dind.DEFAULT_AZIOT_STORAGE,
           "Persistent volume size for a dind device's /var/lib/aziot (identity and keys).", "aziotStorage", allowed=QUANTITY),
-    _dind("dindStorageClass", "", "Storage class of dind volumes. Empty: the cluster default.", "storageClass"),
+    _dind("dindStorageClass", "", "Storage class of dind volumes. Empty: kedge:deviceStorageClass.", "storageClass"),
     _dind("dindCpuRequest", edge_dind.DEFAULT_CPU_REQUEST, "CPU request of a dind runtime Pod.", "cpuRequest", allowed=QUANTITY),
     _dind("dindMemoryRequest", edge_dind.DEFAULT_MEMORY_REQUEST, "Memory request of a dind runtime Pod (edgeHub alone needs 300-500 MB).",
           "memoryRequest", allowed=QUANTITY),
     _dind("dindMemoryLimit", edge_dind.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
           allowed=f"{QUANTITY}, at least the request"),
     Setting("kubevirt", VirtualizationSource.KEDGE.value,
-            "kedge (this stack installs KubeVirt and CDI and removes them with its last VM device) or existing (the cluster "
+            "kedge (this stack installs KubeVirt and CDI with its first VM device and leaves them installed: removing CDI "
+            "would delete the root disks) or existing (the cluster "
             "already runs them: kedge uses them and never changes or deletes them). A program cannot look into the cluster "
             "at preview, so this says which.", choices=VirtualizationSource),
     Setting("kubevirtVersion", virtualization.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
@@ -163,10 +178,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Replicas of virt-api and virt-controller (1-3); virt-operator always runs 2.", allowed="1-3"),
 )
 
-# Keys whose value is a list of objects, which Pulumi.yaml's config schema cannot declare.
+# Keys whose value is a list or map of objects, which Pulumi.yaml's config schema cannot declare.
 OBJECT_SETTINGS: Mapping[str, str] = {
     "devices": "The fleet: a list of device objects (see the README's Settings section).",
     "deployments": "Edge deployments: a list of IoT Hub configurations (see the README's Edge deployments section).",
+    "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
+                               f"{{skuName: {device_storage.AKS_SKU}}}.",
 }
 
 BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}

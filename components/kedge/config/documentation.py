@@ -65,7 +65,8 @@ def readme_settings_table() -> str:
             f"| `{NAMESPACE}:{setting.key}` | {_cell(_default_cell(setting))} | {_cell(allowed)} | {override} | {_cell(setting.description)} |"
         )
     for key, description in OBJECT_SETTINGS.items():
-        rows.append(f"| `{NAMESPACE}:{key}` | (empty) | a list of objects |  | {_cell(description)} |")
+        shape = "a map of strings" if key == "deviceStorageParameters" else "a list of objects"
+        rows.append(f"| `{NAMESPACE}:{key}` | (empty) | {shape} |  | {_cell(description)} |")
     return "\n".join([*rows, "", README_END])
 
 

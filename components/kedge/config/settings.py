@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
+from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
@@ -36,7 +37,7 @@ from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
     NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService, VirtualizationSource,
 )
-from .declarations import NAMESPACE, SETTINGS, device_overrides
+from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
 
 class ConfigSource(Protocol):
     """Where raw config values come from: ``pulumi.Config`` in a program, a dict in tests."""
@@ -67,8 +68,8 @@ class SettingsError(ValueError):
 DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS})
 
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
-# list of objects, which Pulumi.yaml's config schema cannot express.
-OBJECT_KEYS = ("devices", "deployments")
+# list or map of objects, which Pulumi.yaml's config schema cannot express.
+OBJECT_KEYS = tuple(OBJECT_SETTINGS)
 DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules")
 MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
 
@@ -141,6 +142,8 @@ class VmSettings:
     eviction_strategy: EvictionStrategy
     ssh_service: SshService
     mac_address: str
+    # The root disk was made by an earlier kedge from the VM's dataVolumeTemplates: take it over.
+    adopt_template_disk: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,18 @@ class KubevirtSettings:
 
 
 @dataclass(frozen=True)
+class DeviceStorageSettings:
+    """The storage class device volumes use unless a device names its own."""
+
+    class_name: str
+    # kedge creates the class (reclaimPolicy Retain) with this provisioner; None: it exists already.
+    provisioner: Optional[str]
+    parameters: Mapping[str, str]
+    # Its PersistentVolumes outlive their claims (created by kedge, or declared Retain).
+    retains_volumes: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -239,7 +254,10 @@ class Settings:
     vm_eviction_strategy: EvictionStrategy
     vm_ubuntu_release: str
     kubevirt: KubevirtSettings
+    device_storage: DeviceStorageSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
+    # What the stack allows but an operator should hear about (logged as warnings at preview).
+    notices: tuple[str, ...] = ()
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
 
     @property
@@ -285,13 +303,7 @@ class _Reader:
         return as_integer(self.raw(key), f"{NAMESPACE}:{key}", minimum, maximum, self.problems, DEFAULTS[key])
 
     def boolean(self, key: str) -> bool:
-        value = self.raw(key)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        self.problem(f"{NAMESPACE}:{key}", f"{value!r} is not a boolean; allowed: true, false")
-        return bool(DEFAULTS[key])
+        return as_boolean(self.raw(key), f"{NAMESPACE}:{key}", self.problems, bool(DEFAULTS[key]))
 
     def json_value(self, key: str, default: Any) -> Any:
         value = self.source.get(key)
@@ -327,6 +339,15 @@ def as_choice(value: Any, enum: type[Choice], key: str, problems: list[str], fal
     except ValueError:
         problems.append(f"{key}: {value!r} is not allowed; allowed: {enum.allowed()}")
         return enum(fallback)
+
+
+def as_boolean(value: Any, key: str, problems: list[str], fallback: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    problems.append(f"{key}: {value!r} is not a boolean; allowed: true, false")
+    return fallback
 
 
 def as_integer(value: Any, key: str, minimum: int, maximum: int, problems: list[str], fallback: Any) -> int:
@@ -436,6 +457,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
 
     kubevirt = _kubevirt_settings(r, environment)
     devices = _device_settings(r, default_mode)
+    notices: list[str] = []
+    device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
     dind_user_namespace = r.boolean("dindUserNamespace")
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
@@ -485,6 +508,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
         vm_ubuntu_release=ubuntu_release,
         kubevirt=kubevirt,
+        device_storage=device_storage,
+        notices=tuple(notices),
         devices=devices,
         deployments=deployments,
     )
@@ -674,6 +699,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             ),
             ssh_service=as_choice(setting("sshService"), SshService, where("sshService"), r.problems, DEFAULTS["vmSshService"]),
             mac_address=mac.lower(),
+            adopt_template_disk=as_boolean(setting("adoptTemplateDisk"), where("adoptTemplateDisk"), r.problems, False),
         )
     else:
         image = str(setting("image")).strip()
@@ -750,6 +776,46 @@ def _depth(value: Any) -> int:
                 return depth
             stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
+
+
+def _device_storage(
+    r: _Reader, cluster_source: ClusterSource, environment: Environment, has_devices: bool, notices: list[str]
+) -> DeviceStorageSettings:
+    class_key, provisioner_key = f"{NAMESPACE}:deviceStorageClass", f"{NAMESPACE}:deviceStorageProvisioner"
+    parameters_key, policy_key = f"{NAMESPACE}:deviceStorageParameters", f"{NAMESPACE}:deviceStorageReclaimPolicy"
+    class_name = _storage_class(r, class_key, r.string("deviceStorageClass")) or ""
+    if not class_name:
+        r.problem(class_key, "is required; allowed: a DNS-1123 subdomain such as kedge-retain")
+    provisioner = r.string("deviceStorageProvisioner")
+    if provisioner and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", provisioner):
+        r.problem(provisioner_key, f"{provisioner!r} is not a CSI driver name; allowed: e.g. disk.csi.azure.com, driver.longhorn.io")
+    parameters = r.json_value("deviceStorageParameters", {})
+    if not isinstance(parameters, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()):
+        r.problem(parameters_key, f"{parameters!r} is not a map of strings; allowed: e.g. {{skuName: StandardSSD_ZRS}} (quote numbers)")
+        parameters = {}
+    declared = r.string("deviceStorageReclaimPolicy")
+    if declared not in ("", "Retain", "Delete"):
+        r.problem(policy_key, f"{declared!r} is not allowed; allowed: Retain, Delete, or empty")
+    if cluster_source is ClusterSource.AKS and not provisioner:
+        provisioner = AKS_PROVISIONER
+        parameters = parameters or {"skuName": AKS_SKU}
+    if provisioner:
+        if declared == "Delete":
+            r.problem(policy_key, "is Delete, but kedge creates deviceStorageClass with Retain; allowed: Retain or empty")
+        return DeviceStorageSettings(class_name, provisioner, MappingProxyType(dict(parameters)), retains_volumes=True)
+    if parameters:
+        r.problem(parameters_key, "is only used for a class kedge creates; allowed: empty, or set kedge:deviceStorageProvisioner too")
+    retains = declared == "Retain"
+    if not retains and has_devices:
+        consequence = (f"{class_name!r} is not declared to keep volumes after their claims, so a deleted claim takes a device's "
+                       "identity, images and queued messages with it")
+        remedy = ("allowed: Retain (a class whose reclaimPolicy is Retain), or kedge:deviceStorageProvisioner so kedge "
+                  "creates one")
+        if environment is Environment.PRODUCTION:
+            r.problem(policy_key, f"{consequence}; {remedy}")
+        else:
+            notices.append(f"{policy_key}: {consequence} ({remedy})")
+    return DeviceStorageSettings(class_name, None, MappingProxyType({}), retains_volumes=retains)
 
 
 def _storage_class(r: "_Reader", key: str, value: Any) -> Optional[str]:
