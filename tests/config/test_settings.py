@@ -33,6 +33,9 @@ class DictSource:
         return list(self.values)
 
 
+EXISTING_CLUSTER = {"cluster": "existing", "clusterPodCidr": "10.42.0.0/16", "kubeContext": "site"}
+
+
 def load(values, secret=()):
     return load_settings(DictSource(values, secret), "kedge", "test")
 
@@ -138,6 +141,17 @@ BAD_CONFIGS = [
     ({"devices": [{"id": "a", "status": "off"}]}, "kedge:devices[0].status", "enabled, disabled"),
     ({"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.5"}, "kedge:edgeAgentImage", "1.6 LTS"),
     ({"dpsIdScope": "scope"}, "kedge:dpsIdScope", "0ne0012345A"),
+    ({"deviceStorageClass": "Fast SSD"}, "kedge:deviceStorageClass", "DNS-1123 subdomain"),
+    ({"deviceStorageClass": ""}, "kedge:deviceStorageClass", "kedge-retain"),
+    ({"deviceStorageProvisioner": "Disk CSI"}, "kedge:deviceStorageProvisioner", "driver.longhorn.io"),
+    ({"deviceStorageParameters": {"numberOfReplicas": 2}}, "kedge:deviceStorageParameters", "quote numbers"),
+    ({"deviceStorageReclaimPolicy": "Recycle"}, "kedge:deviceStorageReclaimPolicy", "Retain, Delete"),
+    ({"deviceStorageReclaimPolicy": "Delete"}, "kedge:deviceStorageReclaimPolicy", "Retain or empty"),
+    ({**EXISTING_CLUSTER, "deviceStorageParameters": {"skuName": "x"}}, "kedge:deviceStorageParameters",
+     "set kedge:deviceStorageProvisioner too"),
+    ({**EXISTING_CLUSTER, "environment": "production", "devices": [{"id": "a"}]}, "kedge:deviceStorageReclaimPolicy",
+     "allowed: Retain"),
+    ({"devices": [{"id": "a", "adoptTemplateDisk": "maybe"}]}, "kedge:devices[0].adoptTemplateDisk", "true, false"),
 ]
 
 
@@ -235,3 +249,28 @@ def test_settings_module_imports_no_pulumi():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {m for m in imported if m.startswith("pulumi")}, imported
+
+
+def test_on_aks_kedge_makes_a_retain_class_on_azure_disk_unless_told_otherwise():
+    storage = load({}).device_storage
+    assert (storage.class_name, storage.provisioner, dict(storage.parameters)) == ("kedge-retain", "disk.csi.azure.com",
+                                                                                  {"skuName": "StandardSSD_LRS"})
+    zonal = load({"deviceStorageParameters": {"skuName": "StandardSSD_ZRS"}}).device_storage
+    assert dict(zonal.parameters) == {"skuName": "StandardSSD_ZRS"} and zonal.retains_volumes
+
+
+def test_an_existing_class_must_be_declared_retain_warned_in_dev_and_refused_in_production():
+    fleet = {**EXISTING_CLUSTER, "devices": [{"id": "a"}], "deviceStorageClass": "local-path"}
+    dev = load(fleet)
+    assert dev.device_storage.provisioner is None and not dev.device_storage.retains_volumes
+    (notice,) = dev.notices
+    assert notice.startswith("kedge:deviceStorageReclaimPolicy:") and "'local-path'" in notice
+    declared = load({**fleet, "deviceStorageReclaimPolicy": "Retain"})
+    assert declared.device_storage.retains_volumes and declared.notices == ()
+    assert load({**EXISTING_CLUSTER, "deviceStorageClass": "local-path"}).notices == ()  # no devices, nothing at risk
+    assert any(p.startswith("kedge:deviceStorageReclaimPolicy:") for p in problems_of({**fleet, "environment": "production"}))
+
+
+def test_a_vm_device_can_take_over_a_template_disk_stack_wide_or_alone():
+    settings = load({"vmAdoptTemplateDisks": True, "devices": [{"id": "a"}, {"id": "b", "adoptTemplateDisk": False}]})
+    assert [d.vm.adopt_template_disk for d in settings.devices] == [True, False]
