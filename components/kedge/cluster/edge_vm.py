@@ -1,8 +1,9 @@
 """One IoT Edge device as a KubeVirt VirtualMachine: disk imported by CDI, booted by cloud-init.
 
-When its node dies, the VM's pod goes with it; KubeVirt's runStrategy (Always by default)
-starts the VM again on another node of the pool, from the same DataVolume, so the IoT Edge
-identity, images and edgeHub's queue in the guest survive. On a planned drain, the
+When its node dies, KubeVirt fails the VM instance only once its launcher pod object is gone,
+which on a dead node takes a deletion of the node or the pod (a human, or a fencing controller);
+then runStrategy (Always by default) starts the VM on another node of the pool from the same
+DataVolume, so the IoT Edge identity, images and edgeHub's queue in the guest survive. On a planned drain, the
 evictionStrategy live-migrates it first where the storage is ReadWriteMany.
 
 The root disk is a DataVolume of its own, not one of the VM's dataVolumeTemplates: KubeVirt owns
