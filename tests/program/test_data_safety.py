@@ -79,8 +79,8 @@ def test_the_last_dind_device_leaving_keeps_its_claims_through_the_namespace_and
 
 
 def test_a_replaced_vm_leaves_its_root_disk_alone():
-    """A VM replaced (here: renamed in Kubernetes terms is not possible, so its delete path is the
-    device leaving and returning) never takes its disk: no template, no owner reference to the VM."""
+    """Deleting a VM (replaced, or its device gone) cannot take its disk: the disk is no template of
+    the VM and names no owner, so the garbage collector has nothing to follow."""
     run = run_example_stack("dev")
     for disk in run.of_type(DATA_VOLUME):
         assert disk.get("metadata.ownerReferences") is None

@@ -7,6 +7,7 @@ Volumes: Retain"). `WaitForFirstConsumer` creates the disk where the pod is sche
 disk lands in the zone of the node that uses it.
 """
 
+import re
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
@@ -21,6 +22,8 @@ DEFAULT_NAME = "kedge-retain"
 # where the pool's nodes are unless the pool spans zones (then use StandardSSD_ZRS).
 AKS_PROVISIONER = "disk.csi.azure.com"
 AKS_SKU = "StandardSSD_LRS"
+# A CSI driver's name (a DNS subdomain in practice, e.g. disk.csi.azure.com, driver.longhorn.io).
+PROVISIONER_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 class DeviceStorageClassArgs(TypedDict):
@@ -36,7 +39,7 @@ class DeviceStorageClassArgs(TypedDict):
 
 _ARG_RULES = {
     "name": DNS_SUBDOMAIN,
-    "provisioner": matches(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a CSI driver name such as disk.csi.azure.com"),
+    "provisioner": matches(PROVISIONER_PATTERN.pattern, "a CSI driver name such as disk.csi.azure.com"),
 }
 
 
@@ -66,9 +69,9 @@ class DeviceStorageClass(pulumi.ComponentResource):
                 "volumeBindingMode": "WaitForFirstConsumer",
                 "allowVolumeExpansion": True,
             },
-            # Its provisioner, parameters and policies are immutable: a change replaces it, and the
-            # new one has the same name, so the old one goes first. Existing volumes keep theirs.
-            children.child(delete_before_replace=True),
+            # Its provisioner and parameters are immutable: a change replaces it, and pulumi-kubernetes
+            # deletes a named object before creating its replacement (its Diff). Volumes keep theirs.
+            children.child(),
         )
         self.storage_class_name = after(storage_class, class_name)
         self.register_outputs({"storage_class_name": self.storage_class_name})

@@ -3,8 +3,8 @@
 When its node dies, KubeVirt fails the VM instance only once its launcher pod object is gone,
 which on a dead node takes a deletion of the node or the pod (a human, or a fencing controller);
 then runStrategy (Always by default) starts the VM on another node of the pool from the same
-DataVolume, so the IoT Edge identity, images and edgeHub's queue in the guest survive. On a planned drain, the
-evictionStrategy live-migrates it first where the storage is ReadWriteMany.
+DataVolume, so the IoT Edge identity, images and edgeHub's queue in the guest survive. On a
+planned drain, the evictionStrategy live-migrates it first where the storage is ReadWriteMany.
 
 The root disk is a DataVolume of its own, not one of the VM's dataVolumeTemplates: KubeVirt owns
 what it creates from a template, so deleting or replacing the VM would delete the disk (and the
@@ -125,7 +125,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             },
             children.child(),
         )
-        root_disk = _root_disk(name, device, namespace, labels, args, eviction_strategy, children)
+        disk_name = f"{device}-rootdisk"
+        root_disk = _root_disk(name, disk_name, namespace, labels, args, eviction_strategy, children)
         template_spec = {
             "domain": {
                 "cpu": {"cores": args.get("cpu_cores") or DEFAULT_CPU_CORES},
@@ -142,7 +143,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             "networks": [{"name": "default", "pod": {}}],
             "evictionStrategy": eviction_strategy,
             "volumes": [
-                {"name": "rootdisk", "dataVolume": {"name": f"{device}-rootdisk"}},
+                {"name": "rootdisk", "dataVolume": {"name": disk_name}},
                 {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": f"{device}-userdata"}}},
                 {"name": "config", "secret": {"secretName": f"{device}-config"}},
             ],
@@ -209,7 +210,7 @@ KEEP_AFTER_IMPORT = {"cdi.kubevirt.io/storage.deleteAfterCompletion": "false"}
 DISK_KEEPER_DATA = {"purpose": "Owns the root disk next to the VirtualMachine, so deleting the VM keeps the disk."}
 
 
-def _root_disk(name: str, device: str, namespace: pulumi.Input[str], labels: dict, args: EdgeVirtualMachineArgs,
+def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: dict, args: EdgeVirtualMachineArgs,
                eviction_strategy: str, children: ChildOptions) -> pulumi.CustomResource:
     """The root disk as a standalone DataVolume, kept on delete and never updated in place."""
     adopt = bool(args.get("adopt_template_disk"))
@@ -219,21 +220,22 @@ def _root_disk(name: str, device: str, namespace: pulumi.Input[str], labels: dic
     if eviction_strategy == "LiveMigrate":
         storage["accessModes"] = ["ReadWriteMany"]  # live migration needs shared storage
     kept = children.child(**kept_options(True, args.get("kept_objects_provider")))
-    metadata: dict = {"name": f"{device}-rootdisk", "namespace": namespace, "labels": labels, "annotations": KEEP_AFTER_IMPORT}
+    metadata: dict = {"name": disk_name, "namespace": namespace, "labels": labels, "annotations": KEEP_AFTER_IMPORT}
     if adopt:
+        keeper_name = f"{disk_name}-keeper"
         keeper = kubernetes_object(
             f"{name}-rootdisk-keeper",
             {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": f"{device}-rootdisk-keeper", "namespace": namespace, "labels": labels},
+                "metadata": {"name": keeper_name, "namespace": namespace, "labels": labels},
                 "data": DISK_KEEPER_DATA,
             },
             kept,
         )
         assert isinstance(keeper, k8s.core.v1.ConfigMap)  # a built-in kind: the SDK's typed class
         metadata["ownerReferences"] = [
-            {"apiVersion": "v1", "kind": "ConfigMap", "name": f"{device}-rootdisk-keeper", "uid": keeper.metadata.uid}
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": keeper_name, "uid": keeper.metadata.uid}
         ]
     return kubernetes_object(
         f"{name}-rootdisk",

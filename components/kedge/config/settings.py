@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
-from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU
+from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
@@ -787,7 +787,7 @@ def _device_storage(
     if not class_name:
         r.problem(class_key, "is required; allowed: a DNS-1123 subdomain such as kedge-retain")
     provisioner = r.string("deviceStorageProvisioner")
-    if provisioner and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", provisioner):
+    if provisioner and not PROVISIONER_PATTERN.fullmatch(provisioner):
         r.problem(provisioner_key, f"{provisioner!r} is not a CSI driver name; allowed: e.g. disk.csi.azure.com, driver.longhorn.io")
     parameters = r.json_value("deviceStorageParameters", {})
     if not isinstance(parameters, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()):
