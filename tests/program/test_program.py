@@ -31,6 +31,7 @@ def test_one_cluster_two_providers_and_components_parent_their_children(stack_ru
     cluster, kept = stack_run.one(K8S_PROVIDER, "cluster"), stack_run.one(K8S_PROVIDER, "cluster-kept-objects")
     assert len(stack_run.of_type(K8S_PROVIDER)) == 2
     assert kept.get("kubeconfig") == cluster.get("kubeconfig") and kept.get("context") == cluster.get("context")
+    assert ("kubeconfig" in kept.secret_paths) == ("kubeconfig" in cluster.secret_paths)  # a secret on both, or neither
     assert kept.get("upsertExistingObjects") == "true" and cluster.get("upsertExistingObjects") is None
     through_kept = [r for r in stack_run.resources if r.provider.startswith(kept.urn + "::")]
     assert all(r.retain_on_delete for r in through_kept), [r.name for r in through_kept if not r.retain_on_delete]
