@@ -163,7 +163,7 @@ def test_an_expired_certificate_is_refused_with_its_date():
                for p in problems), problems
 
 
-@pytest.mark.parametrize("key", ["dindUserNamespace", "allowUnconfinedModules", "hubProtect"])
+@pytest.mark.parametrize("key", ["allowUnconfinedModules", "hubProtect"])
 def test_a_boolean_setting_that_is_not_a_boolean_is_refused(key):
     (problem,) = problems_of({"devices": [{"id": "a"}], key: "maybe"})
     assert problem == f"kedge:{key}: 'maybe' is not a boolean; allowed: true, false"

@@ -145,3 +145,11 @@ def test_device_namespaces_are_kept_when_their_last_device_leaves_and_the_loader
     assert namespaces["kedge-profiles"].retain_on_delete is False
     for statefulset in run.of_type(STATEFULSET):
         assert statefulset.get("spec.persistentVolumeClaimRetentionPolicy") == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_a_cluster_declared_ready_for_user_namespaces_gets_them_without_asking():
+    ready = {"aksKubernetesVersion": "1.33", "clusterNodeVersions": {"linux": "6.8", "containerd": "2.0", "runc": "1.2"}}
+    run = run_example_stack("dev-dind", ready)
+    assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))
+    site = run_example_stack("site")
+    assert [s.get("spec.template.spec.hostUsers") for s in site.of_type(STATEFULSET)] == [False]

@@ -87,7 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("deviceStorageReclaimPolicy", "",
             "The reclaimPolicy an existing deviceStorageClass has (kedge cannot read the cluster at preview). Anything but "
             "Retain loses a device's data with its claim: refused in production.", allowed="Retain, Delete"),
-    Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.", allowed="major.minor[.patch]"),
+    Setting("clusterKubernetesVersion", "",
+            "Existing cluster only: its Kubernetes version (kedge cannot read it at preview), e.g. 1.33. Checked against "
+            "kedge's minimum, 1.30; decides dindUserNamespace: auto.", allowed="major.minor[.patch], 1.30 or newer"),
+    Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.",
+            allowed="major.minor[.patch], 1.30 or newer"),
     Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
     Setting("aksSystemNodeCount", aks_cluster.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
     Setting("aksVirtPoolEnabled", True, "Add the tainted virtualization pool that vm-mode devices need."),
@@ -118,10 +122,12 @@ SETTINGS: tuple[Setting, ...] = (
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
             allowed=":1.6[.N] or a digest"),
-    Setting("dindUserNamespace", False,
+    Setting("dindUserNamespace", "auto",
             "Run dind pods in their own user namespace (hostUsers: false), so root and SYS_ADMIN count only inside it. "
-            "Needs Kubernetes 1.33+, Linux 6.3+, containerd 2.0+ or CRI-O 1.25+ and runc 1.2+ on the nodes; kedge cannot "
-            "check those from the stack, so it is off unless you set it."),
+            "auto: on where the declared cluster meets the requirements (Kubernetes 1.33+ from aksKubernetesVersion or "
+            "clusterKubernetesVersion; Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+ from "
+            "clusterNodeVersions), else off with a warning. true: on (refused if a declared version is too old).",
+            allowed="auto, true, false"),
     Setting("allowUnconfinedModules", False,
             "Let deployments give modules Privileged, host namespaces, host binds, devices or extra capabilities although the "
             "stack has dind devices. Such a module can then reach the node: only for modules you trust as much as the node."),
@@ -182,6 +188,9 @@ SETTINGS: tuple[Setting, ...] = (
 OBJECT_SETTINGS: Mapping[str, str] = {
     "devices": "The fleet: a list of device objects (see the README's Settings section).",
     "deployments": "Edge deployments: a list of IoT Hub configurations (see the README's Edge deployments section).",
+    "clusterNodeVersions": "The lowest versions of node software on the nodes that host devices, which kedge cannot read at "
+                           "preview: a map with keys linux, containerd, cri-o, runc, crun, e.g. {linux: '6.8', containerd: "
+                           "'2.0', runc: '1.2'}. Decides dindUserNamespace: auto.",
     "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
                                f"{{skuName: {device_storage.AKS_SKU}}}.",
 }

@@ -37,6 +37,7 @@ from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
     NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService, VirtualizationSource,
 )
+from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
 
 class ConfigSource(Protocol):
@@ -94,7 +95,6 @@ MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
 AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
-KUBERNETES_VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
 @dataclass(frozen=True)
 class AksSettings:
@@ -391,6 +391,15 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
 
     cluster_source = r.choice("cluster", ClusterSource)
     aks = existing = None
+    version_key = "aksKubernetesVersion" if cluster_source is ClusterSource.AKS else "clusterKubernetesVersion"
+    other_version_key = "clusterKubernetesVersion" if cluster_source is ClusterSource.AKS else "aksKubernetesVersion"
+    if r.optional_string(other_version_key):
+        r.problem(f"{NAMESPACE}:{other_version_key}", f"is not used with kedge:cluster {cluster_source.value}; allowed: empty "
+                                                      f"(set kedge:{version_key})")
+    cluster_facts = ClusterFacts(
+        kubernetes_version=read_kubernetes_version(r.optional_string(version_key), f"{NAMESPACE}:{version_key}", r.problems),
+        node_versions=read_node_versions(r.json_value("clusterNodeVersions", {}), f"{NAMESPACE}:clusterNodeVersions", r.problems),
+    )
     if cluster_source is ClusterSource.AKS:
         aks = _aks_settings(r)
     else:
@@ -460,7 +469,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     notices: list[str] = []
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
-    dind_user_namespace = r.boolean("dindUserNamespace")
+    dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, any(d.mode is HostingMode.DIND for d in devices), notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
     if any(d.mode is HostingMode.DIND for d in devices) and not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven to miss every dind device at preview.
@@ -515,10 +524,33 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     )
 
 
+def _dind_user_namespace(r: _Reader, facts: ClusterFacts, version_key: str, has_dind: bool, notices: list[str]) -> bool:
+    key = f"{NAMESPACE}:dindUserNamespace"
+    value = r.raw("dindUserNamespace")
+    undeclared, too_old = facts.user_namespace_gaps(f"{NAMESPACE}:{version_key}", f"{NAMESPACE}:clusterNodeVersions")
+    if isinstance(value, str) and value.strip() == "auto":
+        if (undeclared or too_old) and has_dind:
+            reasons = "; ".join(filter(None, [
+                f"not declared: {', '.join(undeclared)}" if undeclared else "",
+                f"too old: {', '.join(too_old)}" if too_old else "",
+            ]))
+            notices.append(f"{key}: auto leaves dind pods in the node's user namespace, where their SYS_ADMIN counts on the "
+                           f"node ({reasons}); declare the cluster to turn it on, or set true or false")
+        return not (undeclared or too_old)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        r.problem(key, f"{value!r} is not allowed; allowed: auto, true, false")
+        return False
+    enabled = value
+    if enabled and too_old:
+        r.problem(key, f"is true but the declared cluster cannot give pods a user namespace ({', '.join(too_old)}); "
+                       "allowed: false, or auto, or declare the versions the nodes really run")
+    return enabled
+
+
 def _aks_settings(r: _Reader) -> AksSettings:
     version = r.optional_string("aksKubernetesVersion")
-    if version and not KUBERNETES_VERSION_PATTERN.fullmatch(version):
-        r.problem(f"{NAMESPACE}:aksKubernetesVersion", f"{version!r} is not allowed; allowed: a version such as 1.33 or 1.33.2, or empty for AKS's default")
     system_size = r.string("aksSystemVmSize")
     if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", system_size):
         r.problem(f"{NAMESPACE}:aksSystemVmSize", f"{system_size!r} is not an Azure VM size; allowed: e.g. Standard_D2s_v5")

@@ -1,0 +1,90 @@
+"""What the stack declares about its cluster decides the checks that need it: the minimum
+Kubernetes version and whether dind pods get their own user namespace."""
+
+import pytest
+
+from kedge.config.cluster_facts import ClusterFacts, parse_version
+from tests.config.test_settings import EXISTING_CLUSTER, load, problems_of
+
+DIND = {"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1", "devices": [{"id": "a"}]}
+READY_NODES = {"linux": "6.8.0-1027-azure", "containerd": "2.0.5", "runc": "1.2.6"}
+
+
+@pytest.mark.parametrize("text, version", [
+    ("1.33", (1, 33)), ("6.8.0-1027-azure", (6, 8)), ("2.0.5-k3s1", (2, 0)), ("1.2", (1, 2)),
+    ("6", None), ("v1.33", None), ("1.33\n", None), (1.33, None),
+])
+def test_versions_are_read_as_major_and_minor(text, version):
+    assert parse_version(text) == version
+
+
+def test_auto_turns_the_user_namespace_on_where_the_declared_cluster_meets_every_requirement():
+    settings = load({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES})
+    assert settings.dind_user_namespace is True and settings.notices == ()
+    site = load({**DIND, **EXISTING_CLUSTER, "deviceStorageReclaimPolicy": "Retain", "clusterKubernetesVersion": "1.34.1",
+                 "clusterNodeVersions": {"linux": "6.6", "cri-o": "1.30", "crun": "1.14"}})
+    assert site.dind_user_namespace is True and site.notices == ()
+
+
+@pytest.mark.parametrize("declared, missing", [
+    ({}, ["kedge:aksKubernetesVersion", "kedge:clusterNodeVersions.linux", "kedge:clusterNodeVersions.containerd|cri-o",
+          "kedge:clusterNodeVersions.runc|crun"]),
+    ({"aksKubernetesVersion": "1.33", "clusterNodeVersions": {"linux": "6.8", "runc": "1.2"}},
+     ["kedge:clusterNodeVersions.containerd|cri-o"]),
+])
+def test_auto_stays_off_and_says_what_is_not_declared(declared, missing):
+    settings = load({**DIND, **declared})
+    assert settings.dind_user_namespace is False
+    (notice,) = settings.notices
+    assert notice.startswith("kedge:dindUserNamespace: auto leaves dind pods in the node's user namespace")
+    assert f"not declared: {', '.join(missing)}" in notice
+
+
+@pytest.mark.parametrize("nodes, too_old", [
+    ({**READY_NODES, "linux": "5.15.0-1079-azure"}, "kedge:clusterNodeVersions.linux 5.15 (needs 6.3)"),
+    ({**READY_NODES, "containerd": "1.7.27"}, "kedge:clusterNodeVersions.containerd 1.7 (needs 2.0)"),
+    ({**READY_NODES, "runc": "1.1.15"}, "kedge:clusterNodeVersions.runc 1.1 (needs 1.2)"),
+])
+def test_a_declared_version_too_old_keeps_auto_off_and_refuses_true(nodes, too_old):
+    values = {**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": nodes}
+    settings = load(values)
+    assert settings.dind_user_namespace is False and f"too old: {too_old}" in settings.notices[0]
+    (problem,) = problems_of({**values, "dindUserNamespace": True})
+    assert problem.startswith("kedge:dindUserNamespace: is true but the declared cluster cannot give pods a user namespace")
+    assert too_old in problem
+
+
+def test_an_older_kubernetes_keeps_auto_off():
+    settings = load({**DIND, "aksKubernetesVersion": "1.32", "clusterNodeVersions": READY_NODES})
+    assert settings.dind_user_namespace is False and "kedge:aksKubernetesVersion 1.32 (needs 1.33)" in settings.notices[0]
+
+
+def test_true_and_false_are_taken_as_said_when_nothing_contradicts_them():
+    assert load({**DIND, "dindUserNamespace": "true"}).dind_user_namespace is True
+    assert load({**DIND, "dindUserNamespace": False, "aksKubernetesVersion": "1.33",
+                 "clusterNodeVersions": READY_NODES}).dind_user_namespace is False
+    assert load({**DIND, "dindUserNamespace": "false"}).notices == ()
+
+
+def test_without_dind_devices_auto_has_nothing_to_warn_about():
+    assert load({"devices": [{"id": "a"}]}).notices == ()
+
+
+@pytest.mark.parametrize("values, key, allowed", [
+    ({"dindUserNamespace": "maybe"}, "kedge:dindUserNamespace", "allowed: auto, true, false"),
+    ({"aksKubernetesVersion": "1.29"}, "kedge:aksKubernetesVersion", "allowed: 1.30 or newer"),
+    ({**EXISTING_CLUSTER, "clusterKubernetesVersion": "1.28.3"}, "kedge:clusterKubernetesVersion", "allowed: 1.30 or newer"),
+    ({"clusterKubernetesVersion": "1.33"}, "kedge:clusterKubernetesVersion", "allowed: empty (set kedge:aksKubernetesVersion)"),
+    ({"aksKubernetesVersion": "latest"}, "kedge:aksKubernetesVersion", "allowed: a version such as 1.33"),
+    ({"clusterNodeVersions": "6.8"}, "kedge:clusterNodeVersions", "allowed: e.g. {linux: '6.8'"),
+    ({"clusterNodeVersions": {"kernel": "6.8"}}, "kedge:clusterNodeVersions.kernel", "allowed: linux, containerd, cri-o, runc, crun"),
+    ({"clusterNodeVersions": {"linux": 6.8}}, "kedge:clusterNodeVersions.linux", "allowed: a quoted version"),
+])
+def test_bad_declarations_are_refused_naming_the_key(values, key, allowed):
+    (problem,) = problems_of(values)
+    assert problem.startswith(f"{key}:") and allowed in problem
+
+
+def test_gaps_are_reported_per_group_and_one_sufficient_runtime_is_enough():
+    facts = ClusterFacts((1, 33), {"linux": (6, 8), "containerd": (1, 7), "cri-o": (1, 30), "runc": (1, 2)})
+    assert facts.user_namespace_gaps("v", "n") == ([], [])
