@@ -19,6 +19,7 @@ from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassA
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
+from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
 from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
 from kedge.cluster.profile_loader import (
     APPARMOR_PROFILE,
@@ -28,7 +29,7 @@ from kedge.cluster.profile_loader import (
 )
 from kedge.cluster.virtualization import Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
-from kedge.choices import PodSecurityLevel, VirtualizationSource
+from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
 from kedge.config.settings import (
     ClusterSource,
     HubSource,
@@ -42,6 +43,7 @@ from kedge.render.deployment_manifest import modules_content
 from kedge.render.edge_config import certificate_thumbprint
 from kedge.render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, kubernetes_name
 from kedge.render.quantities import Requests, total
+from kedge.render.recovery import RecoveryInputs, recovery
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
@@ -224,6 +226,24 @@ if settings.devices and settings.device_storage.provisioner:
         opts=in_cluster,
     ).storage_class_name
 
+# A dead node's devices come back elsewhere only once the node is fenced (see the README,
+# "When a node dies"): NHC notices, SNR reboots it and taints it out-of-service.
+remediation = settings.remediation
+if settings.devices and remediation.fences:
+    NodeRemediation(
+        "node-remediation",
+        NodeRemediationArgs(
+            install_operators=remediation.source is RemediationSource.AUTOMATIC,
+            install_olm=remediation.install_olm,
+            catalog_image=remediation.catalog_image,
+            unhealthy_seconds=remediation.unhealthy_seconds,
+            control_plane_hosts_devices=remediation.control_plane_hosts_devices,
+            # SNR's agents must run on the virtualization pool too (they fence from the node itself).
+            agent_tolerations=list(vm_placement.get("tolerations") or []),
+        ),
+        opts=in_cluster,
+    )
+
 virtualization = None
 ssh_commands = {}
 vm_requests, dind_requests = [], []
@@ -354,6 +374,13 @@ if settings.dind_devices:
 pulumi.export("hubName", hub.name)
 pulumi.export("hubHostname", hub.hostname)
 pulumi.export("sshCommands", ssh_commands)
+# Expected seconds from a node's death to each hosting mode's devices running elsewhere.
+pulumi.export("recovery", recovery(RecoveryInputs(
+    automatic=remediation.fences,
+    unhealthy_seconds=remediation.unhealthy_seconds,
+    device_nodes=min(filter(None, remediation.device_nodes.values()), default=None),
+    modes=tuple(sorted({d.mode.value for d in settings.devices})),
+)))
 # What each mode asks of the cluster, from the specs the components emitted.
 control_plane = virtualization.control_plane_requests if virtualization else Requests()
 pulumi.export(

@@ -24,7 +24,8 @@ from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, deployed_c
 
 # The one privileged workload, and the namespaces allowed Pod Security `privileged`.
 PROFILE_LOADER = ("kedge-profiles", "profile-loader")
-PRIVILEGED_NAMESPACES = frozenset({"kedge-dind", "kedge-profiles"})
+# medik8s: Self Node Remediation's agents, which reboot and fence their node (made by its operator, not kedge).
+PRIVILEGED_NAMESPACES = frozenset({"kedge-dind", "kedge-profiles", "medik8s"})
 
 SECRET_PATTERNS = [
     re.compile(r"SharedAccessKey=", re.I),
@@ -183,7 +184,7 @@ CHECKS: dict[str, tuple[str, Callable[[str, dict], list[str]]]] = {
     "kedge-aks-rbac-and-network-policy": ("AKS clusters have RBAC and a network policy engine.", check_aks_rbac_and_network_policy),
     "kedge-vm-run-strategy": ("VirtualMachines use runStrategy, never the deprecated running.", check_vm_run_strategy),
     "kedge-privileged-namespaces": (
-        "Pod Security privileged only on the dind and profile-loader namespaces.", check_privileged_pod_security_namespaces),
+        "Pod Security privileged only on the dind, profile-loader and node-remediation namespaces.", check_privileged_pod_security_namespaces),
     "kedge-dind-modules-confined": (
         "Deployments that reach dind devices give no module Privileged, host paths or namespaces, extra capabilities or devices.",
         check_dind_modules_stay_confined),

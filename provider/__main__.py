@@ -15,6 +15,7 @@ from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
+from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
 from kedge.cluster.virtualization import Virtualization
 
@@ -29,6 +30,7 @@ COMPONENTS = [
     EdgeVirtualMachine,
     ProfileLoader,
     EdgeDindRuntime,
+    NodeRemediation,
 ]
 
 # The installed package's version (pyproject.toml), not the host's default 0.0.0, so generated SDKs

@@ -83,6 +83,9 @@ def typed_class(type_token: str) -> Optional[Constructor]:
     if type_token == "kubernetes:core/v1:ServiceAccountPatch":  # server-side apply to an existing object
         return lambda name, inputs, opts: k8s.core.v1.ServiceAccountPatch(
             name, opts=opts, **keyword_arguments({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")}))
+    if type_token.startswith("kubernetes:") and type_token.endswith("Patch") and "." in type_token.split(":")[1]:
+        return lambda name, inputs, opts: k8s.apiextensions.CustomResourcePatch(
+            name, opts=opts, **keyword_arguments(inputs))  # a CRD kind's patch
     if type_token.startswith("kubernetes:") and type_token.count(":") == 2:
         return lambda name, inputs, opts: kubernetes_object(name, inputs, opts)
     return None

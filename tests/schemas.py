@@ -45,6 +45,29 @@ PINNED = (
                  f"{GITHUB}/SchemaStore/schemastore/master/src/schemas/json/azure-iot-edgehub-deployment-1.2.json",
                  "6556504630fe6b742dc7708d6833fbb92453636a870e1fb81d976bebba17ce1c"),
 )
+MEDIK8S = (
+    ("medik8s/node-healthcheck-v0.12.0-nodehealthchecks.yaml", "medik8s/node-healthcheck-operator/v0.12.0",
+     "remediation.medik8s.io_nodehealthchecks.yaml", "cbdfc3d79d620661ab47da5fc4bb43db1c6b7c6d6a8d0f1625b1dee0eb6f9e6d"),
+    ("medik8s/self-node-remediation-v0.13.0-selfnoderemediationconfigs.yaml", "medik8s/self-node-remediation/v0.13.0",
+     "self-node-remediation.medik8s.io_selfnoderemediationconfigs.yaml",
+     "5fcc76c815869adeb544d820487df70d7f701507487416f196b875b52c3a87d8"),
+)
+# The shared copies were split from OLM's quickstart crds.yaml; these per-kind files of the same
+# release are where a clone without them fetches from (not fetched where this was written).
+OLM = (
+    ("olm/olm-v0.46.0-subscriptions.yaml", "0000_50_olm_00-subscriptions.crd.yaml",
+     "8a6edf3c74d0d5bab1ef57535c04907499d0b412c7a1976607cdbba212455d2b"),
+    ("olm/olm-v0.46.0-operatorgroups.yaml", "0000_50_olm_00-operatorgroups.crd.yaml",
+     "1bdc4ed94892b58c3dc33651c8c0ebd58ae7bb5080953ce55a3d1027d19a7754"),
+    ("olm/olm-v0.46.0-catalogsources.yaml", "0000_50_olm_00-catalogsources.crd.yaml",
+     "b6ebb58ce3ee16ac35c49eaa65b16ddb6b986d775d0c69007bd3bcb4410d081f"),
+)
+PINNED = (
+    *PINNED,
+    *(PinnedSchema(path, f"{GITHUB}/{repo}/config/crd/bases/{file}", digest) for path, repo, file, digest in MEDIK8S),
+    *(PinnedSchema(path, f"{GITHUB}/operator-framework/operator-lifecycle-manager/v0.46.0/deploy/chart/crds/{file}", digest)
+      for path, file, digest in OLM),
+)
 BY_PATH = {p.path: p for p in PINNED}
 
 

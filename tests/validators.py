@@ -17,12 +17,21 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests import schemas
 
 SCHEMAS_DIR = schemas.schemas_dir()
 KUBEVIRT_SWAGGER = SCHEMAS_DIR / "kubevirt-v1.9.0-swagger.json"
 CDI_SWAGGER = SCHEMAS_DIR / "cdi-v1.66.0-swagger.json"
+# Custom resources kedge emits whose schemas come as CRDs, by kind.
+CRD_SCHEMAS = {
+    "NodeHealthCheck": SCHEMAS_DIR / "medik8s" / "node-healthcheck-v0.12.0-nodehealthchecks.yaml",
+    "SelfNodeRemediationConfig": SCHEMAS_DIR / "medik8s" / "self-node-remediation-v0.13.0-selfnoderemediationconfigs.yaml",
+    "Subscription": SCHEMAS_DIR / "olm" / "olm-v0.46.0-subscriptions.yaml",
+    "OperatorGroup": SCHEMAS_DIR / "olm" / "olm-v0.46.0-operatorgroups.yaml",
+    "CatalogSource": SCHEMAS_DIR / "olm" / "olm-v0.46.0-catalogsources.yaml",
+}
 # The newest Kubernetes whose schemas kubernetes-validate ships.
 KUBERNETES_VERSION = kubernetes_validate.utils.latest_version()
 
@@ -75,6 +84,39 @@ def swagger_errors(obj: dict, swagger: Path, definition: str) -> list[str]:
     definitions = _swagger_definitions(str(require_file(swagger)))
     schema = {"$ref": f"#/definitions/{definition}", "definitions": definitions}
     validator = jsonschema.Draft4Validator(schema)
+    return sorted(f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj))
+
+
+@functools.lru_cache(maxsize=None)
+def _crd_schema(path: str, api_version: str) -> dict:
+    crd = yaml.safe_load(Path(path).read_text())
+    version = api_version.rsplit("/", 1)[1]
+    (schema,) = [v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"] if v["name"] == version]
+    return _strict_crd(copy.deepcopy(schema))
+
+
+def _strict_crd(schema: dict) -> dict:
+    """Undeclared fields rejected (the API server prunes them silently: a typo would be lost), except
+    where the CRD keeps unknown fields; metadata is checked by the API server, not the CRD."""
+    if schema.get("type") == "object" and "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        schema.setdefault("additionalProperties", False)
+    for key in ("properties",):
+        for name, child in (schema.get(key) or {}).items():
+            if name != "metadata":
+                _strict_crd(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _strict_crd(schema[key])
+    if schema.get("x-kubernetes-int-or-string"):
+        schema.pop("type", None)
+        schema["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    return schema
+
+
+def crd_errors(obj: dict) -> list[str]:
+    """Problems of a custom resource against its upstream CRD's schema, strictly."""
+    path = require_file(CRD_SCHEMAS[obj["kind"]])
+    validator = jsonschema.Draft7Validator(_crd_schema(str(path), obj["apiVersion"]))
     return sorted(f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj))
 
 

@@ -84,6 +84,22 @@ class VirtualizationSource(Choice):
     EXISTING = "existing"
 
 
+class RemediationSource(Choice):
+    """How dead nodes are fenced: automatic (kedge installs NHC + SNR), existing (the cluster runs
+    them; kedge configures them), none (a human does it)."""
+
+    AUTOMATIC = "automatic"
+    EXISTING = "existing"
+    NONE = "none"
+
+
+class OlmSource(Choice):
+    """kedge: this stack installs OLM for node remediation; existing: the cluster has OLM."""
+
+    KEDGE = "kedge"
+    EXISTING = "existing"
+
+
 class PodSecurityLevel(Choice):
     """The Pod Security Standards a namespace enforces."""
 

@@ -14,12 +14,13 @@ from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
+from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
 HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeVirtualMachine,
-          ProfileLoader, EdgeDindRuntime]
+          ProfileLoader, EdgeDindRuntime, NodeRemediation]
 
 
 def test_the_provider_hosts_exactly_these_components():

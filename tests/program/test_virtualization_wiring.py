@@ -10,6 +10,11 @@ CUSTOM = "kubernetes:kubevirt.io/v1:KubeVirt"
 CDI = "kubernetes:cdi.kubevirt.io/v1beta1:CDI"
 
 
+def virtualization_files(run):
+    """KubeVirt's and CDI's operator manifests (node remediation brings OLM's as well)."""
+    return [r for r in run.of_type(CONFIG_FILE) if r.get("file").startswith("https://github.com/kubevirt/")]
+
+
 
 
 def as_object(resource, api_version, kind):
@@ -17,7 +22,7 @@ def as_object(resource, api_version, kind):
 
 
 def test_operators_come_from_the_pinned_release_manifests(dev):
-    files = sorted(r.get("file") for r in dev.of_type(CONFIG_FILE))
+    files = sorted(r.get("file") for r in virtualization_files(dev))
     assert files == [
         "https://github.com/kubevirt/containerized-data-importer/releases/download/v1.66.0/cdi-operator.yaml",
         "https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml",
@@ -26,7 +31,7 @@ def test_operators_come_from_the_pinned_release_manifests(dev):
 
 def test_versions_are_settings():
     run = run_example_stack("dev", {"kubevirtVersion": "v1.8.2", "cdiVersion": "v1.65.0"})
-    files = {r.get("file") for r in run.of_type(CONFIG_FILE)}
+    files = {r.get("file") for r in virtualization_files(run)}
     assert any("/v1.8.2/kubevirt-operator.yaml" in f for f in files)
     assert any("/v1.65.0/cdi-operator.yaml" in f for f in files)
 
@@ -73,7 +78,7 @@ def test_schema_validation_catches_unknown_fields_and_wrong_types(dev):
 
 
 def test_custom_resources_wait_for_their_operator_and_use_the_cluster_provider(dev):
-    operators = {r.get("file").rsplit("/", 1)[1]: r for r in dev.of_type(CONFIG_FILE)}
+    operators = {r.get("file").rsplit("/", 1)[1]: r for r in virtualization_files(dev)}
     assert operators["kubevirt-operator.yaml"].urn in dev.one(CUSTOM).dependencies
     assert operators["cdi-operator.yaml"].urn in dev.one(CDI).dependencies
     provider = dev.one("pulumi:providers:kubernetes", "cluster")
@@ -83,7 +88,7 @@ def test_custom_resources_wait_for_their_operator_and_use_the_cluster_provider(d
 
 def test_in_cluster_objects_are_deleted_with_an_aks_cluster_the_stack_owns(dev, site):
     cluster = dev.one("azure-native:containerservice:ManagedCluster")
-    for resource in [dev.one(CUSTOM), dev.one(CDI), *dev.of_type(CONFIG_FILE)]:
+    for resource in [dev.one(CUSTOM), dev.one(CDI), *virtualization_files(dev)]:
         assert resource.deleted_with == cluster.urn
     for resource in [site.one(CUSTOM), site.one(CDI)]:
         assert resource.deleted_with == ""  # an existing cluster outlives the stack
@@ -96,13 +101,13 @@ def test_existing_cluster_gets_no_pool_placement(site):
 
 def test_no_vm_devices_means_no_kubevirt():
     run = run_example_stack("dev-dind")
-    assert not run.of_type(CUSTOM) and not run.of_type(CDI) and not run.of_type(CONFIG_FILE)
+    assert not run.of_type(CUSTOM) and not run.of_type(CDI) and not virtualization_files(run)
     assert not run.of_type("kedge:index:Virtualization")
 
 
 def test_an_existing_kubevirt_installation_is_used_never_installed_changed_or_deleted():
     run = run_example_stack("site", {"kubevirt": "existing"})
-    assert not run.of_type("kedge:index:Virtualization") and not run.of_type(CONFIG_FILE)
+    assert not run.of_type("kedge:index:Virtualization") and not virtualization_files(run)
     assert not run.of_type(CUSTOM) and not run.of_type(CDI)
     vms = run.of_type("kubernetes:kubevirt.io/v1:VirtualMachine")
     namespace = next(n for n in run.of_type("kubernetes:core/v1:Namespace") if n.get("metadata.name") == "kedge-vms")

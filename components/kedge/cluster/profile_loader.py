@@ -17,6 +17,7 @@ import pulumi
 from ..options import ChildOptions, after
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
+from .node_labels import KUBECTL_IMAGE, PAUSE_IMAGE, api_token_volume, label_container, label_guard, node_patch_rbac, pause_container
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 from ..args import check_args
 from ..choices import PodSecurityLevel
@@ -27,18 +28,6 @@ SECCOMP_FILE = "kedge-dind.seccomp.json"
 # Path relative to the kubelet's seccomp root (/var/lib/kubelet/seccomp), as pods name it.
 SECCOMP_LOCALHOST_PROFILE = f"kedge/{SECCOMP_FILE}"
 PROFILES_LABEL = "kedge.io/dind-profiles"
-SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
-# CEL over the node before (oldObject) and after (object) the change: everything but the one
-# label is unchanged (spec, annotations, taints, every other label).
-LABEL_ONLY_EXPRESSION = (
-    "object.spec == oldObject.spec"
-    " && (has(object.metadata.annotations) ? object.metadata.annotations : {})"
-    " == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
-    " && (has(object.metadata.labels) ? object.metadata.labels : {}).filter(k, k != 'LABEL')"
-    ".all(k, k in oldObject.metadata.labels && oldObject.metadata.labels[k] == object.metadata.labels[k])"
-    " && (has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}).filter(k, k != 'LABEL')"
-    ".all(k, has(object.metadata.labels) && k in object.metadata.labels)"
-)
 
 
 def profiles_dir() -> Path:
@@ -122,33 +111,7 @@ class ProfileLoader(pulumi.ComponentResource):
             },
             options(**in_namespace),
         )
-        account = kubernetes_object(
-            f"{name}-account",
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "profile-loader", "namespace": loader_namespace}},
-            options(**in_namespace),
-        )
-        rbac = "rbac.authorization.k8s.io"
-        role = kubernetes_object(
-            f"{name}-role",
-            {
-                "apiVersion": f"{rbac}/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": "kedge-profile-loader"},
-                "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}],
-            },
-            options(),
-        )
-        binding = kubernetes_object(
-            f"{name}-binding",
-            {
-                "apiVersion": f"{rbac}/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": "kedge-profile-loader"},
-                "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "kedge-profile-loader"},
-                "subjects": [{"kind": "ServiceAccount", "name": "profile-loader", "namespace": loader_namespace}],
-            },
-            options(depends_on=[role, account]),
-        )
+        binding = node_patch_rbac(name, "kedge-profile-loader", "profile-loader", loader_namespace, options, [namespace])
         load_script = "\n".join(
             [
                 "set -eu",
@@ -189,73 +152,21 @@ class ProfileLoader(pulumi.ComponentResource):
                             ],
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
                         },
-                        {
-                            "name": "label",
-                            "image": args.get("kubectl_image") or "registry.k8s.io/kubectl:v1.33.4",
-                            "args": ["label", "node", "$(NODE_NAME)", f"{PROFILES_LABEL}={checksum}", "--overwrite"],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                            "volumeMounts": [{"name": "api-token", "mountPath": SERVICE_ACCOUNT_PATH, "readOnly": True}],
-                            "securityContext": _unprivileged(),
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-                        },
+                        label_container(args.get("kubectl_image") or KUBECTL_IMAGE, {PROFILES_LABEL: checksum}),
                     ],
-                    "containers": [
-                        {
-                            "name": "pause",
-                            "image": args.get("pause_image") or "registry.k8s.io/pause:3.10",
-                            "securityContext": _unprivileged(),
-                            "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
-                        }
-                    ],
+                    "containers": [pause_container(args.get("pause_image") or PAUSE_IMAGE)],
                     "volumes": [
                         {"name": "profiles", "configMap": {"name": "kedge-profiles"}},
                         {"name": "seccomp", "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"}},
                         {"name": "kedge", "hostPath": {"path": "/etc/kedge", "type": "DirectoryOrCreate"}},
-                        # What automounting would give, for the labelling container alone: a short-lived
-                        # token, the cluster's CA and the namespace, where kubectl looks for them.
-                        {"name": "api-token", "projected": {"sources": [
-                            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
-                        ]}},
+                        api_token_volume(),
                     ],
                 },
             },
         }
-        # RBAC cannot say which labels a patch may touch; this admission policy can: the loader's
-        # account may change a node only by setting kedge's own profile label.
-        loader_user = f"system:serviceaccount:{loader_namespace}:profile-loader"
-        admission = "admissionregistration.k8s.io"
-        admission_policy = kubernetes_object(
-            f"{name}-label-guard",
-            {
-                "apiVersion": f"{admission}/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": "kedge-profile-loader-labels-only"},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {"resourceRules": [
-                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["nodes"]},
-                    ]},
-                    "matchConditions": [{"name": "profile-loader", "expression": f"request.userInfo.username == '{loader_user}'"}],
-                    "validations": [{
-                        "expression": LABEL_ONLY_EXPRESSION.replace("LABEL", PROFILES_LABEL),
-                        "message": f"the kedge profile loader may only set the {PROFILES_LABEL} label of a node",
-                    }],
-                },
-            },
-            options(),
-        )
-        admission_binding = kubernetes_object(
-            f"{name}-label-guard-binding",
-            {
-                "apiVersion": f"{admission}/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": "kedge-profile-loader-labels-only"},
-                "spec": {"policyName": "kedge-profile-loader-labels-only", "validationActions": ["Deny"]},
-            },
-            options(depends_on=[admission_policy]),
-        )
+        # The loader's account may change a node only by setting kedge's own profile label.
+        admission_binding = label_guard(name, "kedge-profile-loader-labels-only",
+                                        f"system:serviceaccount:{loader_namespace}:profile-loader", [PROFILES_LABEL], options)
         daemon_set = kubernetes_object(
             name,
             {
@@ -292,14 +203,3 @@ class ProfileLoader(pulumi.ComponentResource):
     def requests_per_node(self) -> Requests:
         """CPU and memory the loader requests on each node."""
         return self._requests_per_node
-
-
-def _unprivileged() -> dict:
-    return {
-        "privileged": False,
-        "allowPrivilegeEscalation": False,
-        "runAsNonRoot": True,
-        "runAsUser": 65532,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }

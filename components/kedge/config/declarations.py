@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..azure import aks_cluster, helper_command, iot_hub
-from ..cluster import device_storage, edge_dind, edge_vm, virtualization
+from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
-    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine,
-    RunStrategy, SshService, VirtualizationSource,
+    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
+    RemediationSource, RunStrategy, SshService, VirtualizationSource,
 )
 
 NAMESPACE = "kedge"
@@ -77,6 +77,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clusterApiServerCidrs", [],
             "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
             "the service range: set its address here).", allowed="IPv4 CIDRs"),
+    Setting("clusterDeviceNodes", 0,
+            "Existing cluster only: how many nodes may run devices (kedge cannot count them at preview). A device comes "
+            "back elsewhere only if there is an elsewhere: 1 is refused in production. 0: not declared.", allowed="0-1000"),
+    Setting("clusterControlPlaneHostsDevices", False,
+            "Existing cluster only: control-plane nodes run devices too (k3s servers without a taint): they get their own "
+            "node health check."),
+    Setting("nodeRemediation", RemediationSource.AUTOMATIC.value,
+            "How a dead node's devices come back: automatic (kedge installs medik8s Node Healthcheck and Self Node "
+            "Remediation through OLM, which fence the node), existing (the cluster runs them: kedge only configures "
+            "them) or none (a human fences the node).", choices=RemediationSource),
+    Setting("nodeUnhealthySeconds", node_remediation.DEFAULT_UNHEALTHY_SECONDS,
+            "How long a node is NotReady before it is fenced, in seconds.", allowed="30-3600"),
+    Setting("nodeRemediationOlm", OlmSource.KEDGE.value,
+            "kedge (install OLM from its release manifests for nodeRemediation: automatic) or existing (the cluster has "
+            "OLM).", choices=OlmSource),
+    Setting("nodeRemediationCatalogImage", node_remediation.DEFAULT_CATALOG_IMAGE,
+            "OLM catalog image the remediation operators come from. Pin it by digest: the subscriptions start at "
+            "pinned versions and can move only as far as the catalog reaches.", allowed="an image reference with a tag or digest"),
     Setting("deviceStorageClass", device_storage.DEFAULT_NAME,
             "Storage class of every device volume (VM root disks, dind volumes) unless a device names its own.",
             allowed="a DNS-1123 subdomain"),

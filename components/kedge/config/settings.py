@@ -35,7 +35,7 @@ from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
-    NetworkPolicyEngine, ProvisioningSource, RunStrategy, SshService, VirtualizationSource,
+    NetworkPolicyEngine, OlmSource, ProvisioningSource, RemediationSource, RunStrategy, SshService, VirtualizationSource,
 )
 from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
@@ -217,6 +217,23 @@ class KubevirtSettings:
 
 
 @dataclass(frozen=True)
+class RemediationSettings:
+    """How dead nodes are fenced, and what the stack declares about the nodes that host devices."""
+
+    source: RemediationSource
+    unhealthy_seconds: int
+    install_olm: bool
+    catalog_image: str
+    # Nodes that may run devices, per hosting mode (None: not declared).
+    device_nodes: Mapping[str, Optional[int]]
+    control_plane_hosts_devices: bool
+
+    @property
+    def fences(self) -> bool:
+        return self.source is not RemediationSource.NONE
+
+
+@dataclass(frozen=True)
 class DeviceStorageSettings:
     """The storage class device volumes use unless a device names its own."""
 
@@ -255,6 +272,7 @@ class Settings:
     vm_ubuntu_release: str
     kubevirt: KubevirtSettings
     device_storage: DeviceStorageSettings
+    remediation: RemediationSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
     # What the stack allows but an operator should hear about (logged as warnings at preview).
     notices: tuple[str, ...] = ()
@@ -468,6 +486,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     devices = _device_settings(r, default_mode)
     notices: list[str] = []
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
+    remediation = _remediation(r, cluster_source, aks, environment, devices, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
     dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, any(d.mode is HostingMode.DIND for d in devices), notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
@@ -518,6 +537,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_ubuntu_release=ubuntu_release,
         kubevirt=kubevirt,
         device_storage=device_storage,
+        remediation=remediation,
         notices=tuple(notices),
         devices=devices,
         deployments=deployments,
@@ -848,6 +868,95 @@ def _device_storage(
         else:
             notices.append(f"{policy_key}: {consequence} ({remedy})")
     return DeviceStorageSettings(class_name, None, MappingProxyType({}), retains_volumes=retains)
+
+
+# k3s's default class: a hostPath volume on one node, so the device cannot start anywhere else.
+NODE_BOUND_PROVISIONERS = ("rancher.io/local-path",)
+NODE_BOUND_CLASSES = ("local-path",)
+
+
+def _remediation(
+    r: _Reader, cluster_source: ClusterSource, aks: Optional[AksSettings], environment: Environment,
+    devices: Sequence[DeviceSettings], notices: list[str],
+) -> RemediationSettings:
+    source = r.choice("nodeRemediation", RemediationSource)
+    catalog_key = f"{NAMESPACE}:nodeRemediationCatalogImage"
+    catalog_image = r.string("nodeRemediationCatalogImage")
+    if not IMAGE_REFERENCE_PATTERN.fullmatch(catalog_image):
+        r.problem(catalog_key, f"{catalog_image!r} is not an image reference; allowed: e.g. quay.io/operatorhubio/catalog@sha256:<digest>")
+    declared_nodes = r.integer("clusterDeviceNodes", 0, 1000)
+    control_plane = r.boolean("clusterControlPlaneHostsDevices")
+    if cluster_source is ClusterSource.AKS:
+        for key, value in (("clusterDeviceNodes", declared_nodes), ("clusterControlPlaneHostsDevices", control_plane)):
+            if value:
+                r.problem(f"{NAMESPACE}:{key}", "is not used with kedge:cluster aks (kedge knows its pools); allowed: empty")
+    device_nodes: dict[str, Optional[int]]
+    if aks is not None:
+        # dind pods run on the untainted system pool, VMs on the virtualization pool.
+        device_nodes = {HostingMode.DIND.value: aks.system_node_count,
+                        HostingMode.VM.value: aks.virt_pool_node_count if aks.virt_pool_enabled else aks.system_node_count}
+    else:
+        device_nodes = {mode.value: declared_nodes or None for mode in HostingMode}
+    modes = sorted({d.mode.value for d in devices})
+    if source is not RemediationSource.NONE and modes:
+        if source is RemediationSource.AUTOMATIC and "@sha256:" not in catalog_image:
+            notices.append(f"{catalog_key}: {catalog_image!r} is not pinned by digest, so the remediation operators can move "
+                           "past their pinned versions as the catalog does; pin it as image@sha256:<digest>")
+        _check_device_nodes(r, cluster_source, environment, modes, device_nodes, notices)
+    _check_node_bound_storage(r, environment, devices, notices)
+    return RemediationSettings(
+        source=source,
+        unhealthy_seconds=r.integer("nodeUnhealthySeconds", 30, 3600),
+        install_olm=r.choice("nodeRemediationOlm", OlmSource) is OlmSource.KEDGE,
+        catalog_image=catalog_image,
+        device_nodes=MappingProxyType(device_nodes),
+        control_plane_hosts_devices=control_plane,
+    )
+
+
+def _check_device_nodes(r: _Reader, cluster_source: ClusterSource, environment: Environment, modes: Sequence[str],
+                        device_nodes: Mapping[str, Optional[int]], notices: list[str]) -> None:
+    """A node cannot fence itself, and a device on the only node it may run on has nowhere to go."""
+    for mode in modes:
+        count = device_nodes[mode]
+        if cluster_source is ClusterSource.AKS:
+            key = "aksVirtPoolNodeCount" if mode == HostingMode.VM.value else "aksSystemNodeCount"
+        else:
+            key = "clusterDeviceNodes"
+        if count is None:
+            problem = (f"{NAMESPACE}:{key}: is not declared, so kedge cannot check that {mode} devices have another node "
+                       "to come back on; allowed: the number of nodes that may run devices, e.g. 3")
+        elif count < 2:
+            problem = (f"{NAMESPACE}:{key}: is {count}: a single node cannot fence itself, and its {mode} devices have "
+                       "nowhere else to run when it dies; allowed: 2 or more (or kedge:nodeRemediation none, accepting that)")
+        else:
+            continue
+        if environment is Environment.PRODUCTION:
+            r.problems.append(problem)
+        else:
+            notices.append(problem)
+
+
+def _check_node_bound_storage(r: _Reader, environment: Environment, devices: Sequence[DeviceSettings],
+                              notices: list[str]) -> None:
+    provisioner = r.string("deviceStorageProvisioner")
+    named = {f"{NAMESPACE}:deviceStorageClass": r.string("deviceStorageClass")}
+    for index, device in enumerate(devices):
+        own = (device.vm.storage_class if device.vm else None) or (device.dind.storage_class if device.dind else None)
+        if own:
+            named[f"{NAMESPACE}:devices[{index}].storageClass"] = own
+    bound = [key for key, name in named.items() if name in NODE_BOUND_CLASSES]
+    if provisioner in NODE_BOUND_PROVISIONERS:
+        bound.append(f"{NAMESPACE}:deviceStorageProvisioner")
+    if not devices:
+        return
+    for key in bound:
+        problem = (f"{key}: keeps a device's volume on one node (k3s local-path), so the device cannot come back on "
+                   "another node; allowed: network or replicated storage (Longhorn, Azure Disk, a CSI driver that attaches anywhere)")
+        if environment is Environment.PRODUCTION:
+            r.problems.append(problem)
+        else:
+            notices.append(problem)
 
 
 def _storage_class(r: "_Reader", key: str, value: Any) -> Optional[str]:

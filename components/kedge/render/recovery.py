@@ -1,0 +1,69 @@
+"""How long a device takes to run again elsewhere after its node dies: a sum of named terms,
+each from the stack's own settings or an upstream default (the README names every source).
+
+Pure: the `recovery` stack output is this, rendered from the settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+# kube-controller-manager --node-monitor-grace-period: a silent node turns NotReady (Unknown)
+# after this (50 s by default since Kubernetes 1.29; kubernetes/kubernetes#127352).
+NODE_MONITOR_GRACE_SECONDS = 50
+
+# SNR's minimum safe time before it treats an unhealthy node as rebooted (its
+# pkg/reboot/calculator.go), from its config defaults: (apiCheckInterval 15 s + apiServerTimeout
+# 5 s) × maxApiErrorThreshold 3 + 30 s with no peer answer + peer batches × (peerDialTimeout 5 s
+# + peerRequestTimeout 7 s) + the watchdog's timeout + 15 s of padding.
+SNR_API_CHECK_SECONDS = (15 + 5) * 3
+SNR_NO_PEERS_SECONDS = 30
+SNR_PEER_BATCH_SECONDS = 5 + 7
+SNR_PADDING_SECONDS = 15
+SNR_BATCH_SIZE, SNR_MAX_BATCHES = 3, 11
+# Linux softdog's default timeout (module parameter soft_margin); a hardware watchdog may differ.
+WATCHDOG_SECONDS = 60
+
+# Estimates, not measurements (nothing here ran on a cluster): attaching the device's volume on
+# its new node, and the runtime starting there.
+VOLUME_ATTACH_SECONDS = 60
+START_SECONDS = {"vm": 120, "dind": 60}  # VM: boot the guest + IoT Edge; dind: systemd + IoT Edge
+
+
+def snr_safe_seconds(peer_nodes: int, watchdog_seconds: int = WATCHDOG_SECONDS) -> int:
+    """SNR's minimum safe time for `peer_nodes` worker peers."""
+    batches = min(SNR_MAX_BATCHES, max(1, math.ceil(peer_nodes / SNR_BATCH_SIZE)))
+    return SNR_API_CHECK_SECONDS + SNR_NO_PEERS_SECONDS + batches * SNR_PEER_BATCH_SECONDS + watchdog_seconds + SNR_PADDING_SECONDS
+
+
+@dataclass(frozen=True)
+class RecoveryInputs:
+    automatic: bool  # a fencer kedge configured (NHC + SNR) acts on dead nodes
+    unhealthy_seconds: int
+    device_nodes: Optional[int]  # nodes that may host devices (None: not declared)
+    modes: tuple[str, ...]  # hosting modes the stack's devices use
+
+
+def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
+    """Per hosting mode: the expected seconds from node death to the device running elsewhere,
+    with its terms; or what a human must do when nothing fences."""
+    result: dict[str, Any] = {}
+    for mode in inputs.modes:
+        if not inputs.automatic:
+            result[mode] = {
+                "automatic": False,
+                "needs": "a human: confirm the node is down, then delete its Node object or taint it "
+                         "node.kubernetes.io/out-of-service:NoExecute",
+            }
+            continue
+        terms = {
+            "nodeNotReadySeconds": NODE_MONITOR_GRACE_SECONDS,
+            "unhealthyDurationSeconds": inputs.unhealthy_seconds,
+            "fencingSafeTimeSeconds": snr_safe_seconds(inputs.device_nodes or 1),
+            "volumeAttachSecondsEstimate": VOLUME_ATTACH_SECONDS,
+            "startSecondsEstimate": START_SECONDS[mode],
+        }
+        result[mode] = {"automatic": True, "terms": terms, "totalSeconds": sum(terms.values())}
+    return result
