@@ -150,3 +150,16 @@ def test_bad_arguments_are_refused_naming_the_argument(bad, key):
     with pytest.raises(Exception) as raised:
         NodeRemediation("remediation", NodeRemediationArgs(**bad))
     assert key in str(raised.value)
+
+
+def test_the_peer_labellers_account_may_only_set_the_peer_label():
+    from tests.cluster.test_components import NODE, admission_policy_verdict, changed_node
+
+    run, _ = build()
+    expression = run.one("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy").get("spec.validations")[0]["expression"]
+    labelled = changed_node({PEER_LABEL: ""})
+    assert admission_policy_verdict(expression, NODE, labelled)
+    assert admission_policy_verdict(expression, labelled, labelled)
+    assert not admission_policy_verdict(expression, NODE, changed_node({PEER_LABEL: "", "node-role.kubernetes.io/control-plane": ""}))
+    assert not admission_policy_verdict(expression, labelled, NODE)  # nor take it off
+    assert not admission_policy_verdict(expression, NODE, changed_node(spec={"taints": [{"key": "x", "effect": "NoSchedule"}]}))
