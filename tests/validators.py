@@ -100,10 +100,9 @@ def _strict_crd(schema: dict) -> dict:
     where the CRD keeps unknown fields; metadata is checked by the API server, not the CRD."""
     if schema.get("type") == "object" and "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
         schema.setdefault("additionalProperties", False)
-    for key in ("properties",):
-        for name, child in (schema.get(key) or {}).items():
-            if name != "metadata":
-                _strict_crd(child)
+    for name, child in (schema.get("properties") or {}).items():
+        if name != "metadata":
+            _strict_crd(child)
     for key in ("items", "additionalProperties"):
         if isinstance(schema.get(key), dict):
             _strict_crd(schema[key])

@@ -486,11 +486,12 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     devices = _device_settings(r, default_mode)
     notices: list[str] = []
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
-    remediation = _remediation(r, cluster_source, aks, environment, devices, notices)
+    remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
-    dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, any(d.mode is HostingMode.DIND for d in devices), notices)
+    has_dind = any(d.mode is HostingMode.DIND for d in devices)
+    dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
-    if any(d.mode is HostingMode.DIND for d in devices) and not allow_unconfined_modules:
+    if has_dind and not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven to miss every dind device at preview.
         for index, spec in enumerate(deployments):
             for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]"):
@@ -877,7 +878,7 @@ NODE_BOUND_CLASSES = ("local-path",)
 
 def _remediation(
     r: _Reader, cluster_source: ClusterSource, aks: Optional[AksSettings], environment: Environment,
-    devices: Sequence[DeviceSettings], notices: list[str],
+    devices: Sequence[DeviceSettings], device_storage: DeviceStorageSettings, notices: list[str],
 ) -> RemediationSettings:
     source = r.choice("nodeRemediation", RemediationSource)
     catalog_key = f"{NAMESPACE}:nodeRemediationCatalogImage"
@@ -903,7 +904,7 @@ def _remediation(
             notices.append(f"{catalog_key}: {catalog_image!r} is not pinned by digest, so the remediation operators can move "
                            "past their pinned versions as the catalog does; pin it as image@sha256:<digest>")
         _check_device_nodes(r, cluster_source, environment, modes, device_nodes, notices)
-    _check_node_bound_storage(r, environment, devices, notices)
+    _check_node_bound_storage(r, environment, devices, device_storage, notices)
     return RemediationSettings(
         source=source,
         unhealthy_seconds=r.integer("nodeUnhealthySeconds", 30, 3600),
@@ -931,32 +932,33 @@ def _check_device_nodes(r: _Reader, cluster_source: ClusterSource, environment: 
                        "nowhere else to run when it dies; allowed: 2 or more (or kedge:nodeRemediation none, accepting that)")
         else:
             continue
-        if environment is Environment.PRODUCTION:
-            r.problems.append(problem)
-        else:
-            notices.append(problem)
+        _refused_in_production(r, environment, problem, notices)
 
 
 def _check_node_bound_storage(r: _Reader, environment: Environment, devices: Sequence[DeviceSettings],
-                              notices: list[str]) -> None:
-    provisioner = r.string("deviceStorageProvisioner")
-    named = {f"{NAMESPACE}:deviceStorageClass": r.string("deviceStorageClass")}
+                              device_storage: DeviceStorageSettings, notices: list[str]) -> None:
+    if not devices:
+        return
+    named = {f"{NAMESPACE}:deviceStorageClass": device_storage.class_name}
     for index, device in enumerate(devices):
         own = (device.vm.storage_class if device.vm else None) or (device.dind.storage_class if device.dind else None)
         if own:
             named[f"{NAMESPACE}:devices[{index}].storageClass"] = own
     bound = [key for key, name in named.items() if name in NODE_BOUND_CLASSES]
-    if provisioner in NODE_BOUND_PROVISIONERS:
+    if device_storage.provisioner in NODE_BOUND_PROVISIONERS:
         bound.append(f"{NAMESPACE}:deviceStorageProvisioner")
-    if not devices:
-        return
     for key in bound:
         problem = (f"{key}: keeps a device's volume on one node (k3s local-path), so the device cannot come back on "
                    "another node; allowed: network or replicated storage (Longhorn, Azure Disk, a CSI driver that attaches anywhere)")
-        if environment is Environment.PRODUCTION:
-            r.problems.append(problem)
-        else:
-            notices.append(problem)
+        _refused_in_production(r, environment, problem, notices)
+
+
+def _refused_in_production(r: _Reader, environment: Environment, problem: str, notices: list[str]) -> None:
+    """What a production stack must not do: a problem there, a warning elsewhere."""
+    if environment is Environment.PRODUCTION:
+        r.problems.append(problem)
+    else:
+        notices.append(problem)
 
 
 def _storage_class(r: "_Reader", key: str, value: Any) -> Optional[str]:
