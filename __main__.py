@@ -378,7 +378,7 @@ pulumi.export("sshCommands", ssh_commands)
 pulumi.export("recovery", recovery(RecoveryInputs(
     automatic=remediation.fences,
     unhealthy_seconds=remediation.unhealthy_seconds,
-    device_nodes=min(filter(None, remediation.device_nodes.values()), default=None),
+    peer_nodes=remediation.peer_nodes,
     modes=tuple(sorted({d.mode.value for d in settings.devices})),
 )))
 # What each mode asks of the cluster, from the specs the components emitted.

@@ -128,6 +128,13 @@ def test_recovery_is_a_sum_of_named_terms_that_follow_the_settings():
     assert slower["totalSeconds"] - vm["totalSeconds"] == 210 + 36
 
 
+def test_snr_safe_time_counts_every_worker_peer_not_one_pool():
+    """SNR asks every node carrying the worker label, which the labeller puts on both AKS pools."""
+    pools = {"aksSystemNodeCount": 4, "aksVirtPoolNodeCount": 3}
+    vm = run_example_stack("dev", pools).exports["recovery"]["vm"]
+    assert vm["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(7) == 177 + 2 * 12
+
+
 def test_with_no_fencing_the_recovery_output_says_a_human_is_needed_and_nothing_is_installed():
     run = run_example_stack("site", {"nodeRemediation": "none"})
     assert not run.of_type(NHC) and not run.of_type("kedge:index:NodeRemediation")

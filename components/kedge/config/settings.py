@@ -227,6 +227,9 @@ class RemediationSettings:
     # Nodes that may run devices, per hosting mode (None: not declared).
     device_nodes: Mapping[str, Optional[int]]
     control_plane_hosts_devices: bool
+    # Nodes SNR counts as worker peers (every non-control-plane node gets the label; on an existing
+    # cluster the declared device nodes stand for them). SNR's safe time grows with it.
+    peer_nodes: Optional[int] = None
 
     @property
     def fences(self) -> bool:
@@ -896,8 +899,10 @@ def _remediation(
         # dind pods run on the untainted system pool, VMs on the virtualization pool.
         device_nodes = {HostingMode.DIND.value: aks.system_node_count,
                         HostingMode.VM.value: aks.virt_pool_node_count if aks.virt_pool_enabled else aks.system_node_count}
+        peer_nodes: Optional[int] = aks.system_node_count + (aks.virt_pool_node_count if aks.virt_pool_enabled else 0)
     else:
         device_nodes = {mode.value: declared_nodes or None for mode in HostingMode}
+        peer_nodes = declared_nodes or None
     modes = sorted({d.mode.value for d in devices})
     if source is not RemediationSource.NONE and modes:
         if source is RemediationSource.AUTOMATIC and "@sha256:" not in catalog_image:
@@ -912,6 +917,7 @@ def _remediation(
         catalog_image=catalog_image,
         device_nodes=MappingProxyType(device_nodes),
         control_plane_hosts_devices=control_plane,
+        peer_nodes=peer_nodes,
     )
 
 

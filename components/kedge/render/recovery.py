@@ -42,7 +42,7 @@ def snr_safe_seconds(peer_nodes: int, watchdog_seconds: int = WATCHDOG_SECONDS) 
 class RecoveryInputs:
     automatic: bool  # a fencer kedge configured (NHC + SNR) acts on dead nodes
     unhealthy_seconds: int
-    device_nodes: Optional[int]  # nodes that may host devices (None: not declared)
+    peer_nodes: Optional[int]  # nodes SNR asks as worker peers (None: not declared)
     modes: tuple[str, ...]  # hosting modes the stack's devices use
 
 
@@ -61,7 +61,7 @@ def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
         terms = {
             "nodeNotReadySeconds": NODE_MONITOR_GRACE_SECONDS,
             "unhealthyDurationSeconds": inputs.unhealthy_seconds,
-            "fencingSafeTimeSeconds": snr_safe_seconds(inputs.device_nodes or 1),
+            "fencingSafeTimeSeconds": snr_safe_seconds(inputs.peer_nodes or 1),
             "volumeAttachSecondsEstimate": VOLUME_ATTACH_SECONDS,
             "startSecondsEstimate": START_SECONDS[mode],
         }
