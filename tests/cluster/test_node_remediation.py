@@ -110,6 +110,9 @@ def test_an_existing_installation_is_only_configured():
     run, _ = build(install_operators=False)
     assert not run.of_type(SUBSCRIPTION) and not run.of_type(CONFIG_FILE) and not run.of_type(CATALOG)
     assert run.of_type(NHC) and run.of_type(SNR_PATCH)
+    # Their namespace is someone else's: deleting it would delete the operators.
+    assert not run.of_type("kubernetes:core/v1:Namespace")
+    assert run.one(SNR_PATCH).get("metadata.namespace") == "medik8s"
     run, _ = build(install_olm=False)
     assert not run.of_type(CONFIG_FILE) and len(run.of_type(SUBSCRIPTION)) == 2
 

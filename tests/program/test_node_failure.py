@@ -160,6 +160,9 @@ def test_an_existing_installation_is_configured_not_installed():
     ({**EXISTING_CLUSTER, "environment": "production", "deviceStorageClass": "local-path", "deviceStorageReclaimPolicy": "Retain",
       "clusterDeviceNodes": 3, "devices": [{"id": "a"}]}, "kedge:deviceStorageClass"),
     ({"clusterDeviceNodes": 3}, "kedge:clusterDeviceNodes"),
+    ({"nodeRemediationCatalogImage": "not an image"}, "kedge:nodeRemediationCatalogImage"),
+    ({"nodeRemediationOlm": "maybe"}, "kedge:nodeRemediationOlm"),
+    ({**EXISTING_CLUSTER, "clusterControlPlaneHostsDevices": "sometimes"}, "kedge:clusterControlPlaneHostsDevices"),
 ])
 def test_what_cannot_recover_is_refused_at_preview_naming_the_key(values, key):
     problems = problems_of(values)

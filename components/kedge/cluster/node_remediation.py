@@ -94,7 +94,8 @@ class NodeRemediationArgs(TypedDict):
     channel: NotRequired[str]
     """Catalog channel of both operators (default stable)."""
     namespace: NotRequired[str]
-    """Namespace of the operators, Pod Security privileged (SNR's agents are; default medik8s)."""
+    """Namespace of the operators (default medik8s): created Pod Security privileged (SNR's agents
+    are) when kedge installs them, else the one they already run in."""
     unhealthy_seconds: NotRequired[int]
     """How long a node's Ready condition is False or Unknown before it is fenced (30-3600, default 90)."""
     min_healthy: NotRequired[int]
@@ -134,21 +135,26 @@ class NodeRemediation(pulumi.ComponentResource):
         olm_namespace = args.get("olm_namespace") or DEFAULT_OLM_NAMESPACE
         catalog_image = args.get("catalog_image") or DEFAULT_CATALOG_IMAGE
 
-        namespace = kubernetes_object(
-            f"{name}-namespace",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name, "labels": {
-                # SNR's agents run privileged with hostPID and /dev (watchdog, reboot).
-                "pod-security.kubernetes.io/enforce": "privileged",
-                "kubernetes.io/metadata.name": namespace_name,
-            }}},
-            children.child(),
-        )
+        installs = args.get("install_operators", True)
+        # The operators' namespace is kedge's only when kedge installs them: deleting it deletes
+        # everything OLM made in it, so an installation someone else made is never touched.
+        namespace_ready: list[pulumi.Resource] = []
         operators_ready: list[pulumi.Resource] = []
-        if args.get("install_operators", True):
+        if installs:
+            namespace = kubernetes_object(
+                f"{name}-namespace",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name, "labels": {
+                    # SNR's agents run privileged with hostPID and /dev (watchdog, reboot).
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "kubernetes.io/metadata.name": namespace_name,
+                }}},
+                children.child(),
+            )
+            namespace_ready = [namespace]
             operators_ready = self._subscribe(name, args, children, namespace, namespace_name, olm_namespace, catalog_image)
 
         if args.get("label_workers", True):
-            self._peer_labeller(name, children, namespace, namespace_name)
+            self._peer_labeller(name, children, namespace_ready, namespace_name)
 
         tolerations = placement_fields({"tolerations": list(args.get("agent_tolerations") or [])}).get("tolerations", [])
         # Patched, never created: SNR owns the object (see the module doc).
@@ -159,7 +165,7 @@ class NodeRemediation(pulumi.ComponentResource):
             metadata={"name": SNR_CONFIG_NAME, "namespace": namespace_name,
                       "annotations": {"pulumi.com/patchForce": "true"}},
             spec=snr_config_spec(tolerations),
-            opts=children.child(depends_on=[namespace, *operators_ready]),
+            opts=children.child(depends_on=[*namespace_ready, *operators_ready]),
         )
         checks = [("workers", WORKER_SELECTOR)]
         if args.get("control_plane_hosts_devices"):
@@ -240,12 +246,13 @@ class NodeRemediation(pulumi.ComponentResource):
             for package, version in packages
         ]
 
-    def _peer_labeller(self, name: str, children: ChildOptions, namespace: pulumi.Resource, namespace_name: str) -> None:
+    def _peer_labeller(self, name: str, children: ChildOptions, namespace_ready: list[pulumi.Resource],
+                       namespace_name: str) -> None:
         def options(depends_on=()):
             return children.child(depends_on=depends_on)
 
         account = "peer-labeller"
-        binding = node_patch_rbac(f"{name}-peers", "kedge-peer-labeller", account, namespace_name, options, [namespace])
+        binding = node_patch_rbac(f"{name}-peers", "kedge-peer-labeller", account, namespace_name, options, namespace_ready)
         guard = label_guard(f"{name}-peers", "kedge-peer-labeller-labels-only",
                             f"system:serviceaccount:{namespace_name}:{account}", [PEER_LABEL], options)
         labels = {"app.kubernetes.io/name": "kedge-peer-labeller"}
@@ -257,7 +264,7 @@ class NodeRemediation(pulumi.ComponentResource):
                 "metadata": {"name": account, "namespace": namespace_name, "labels": labels},
                 "spec": peer_labeller_spec(labels, account),
             },
-            options(depends_on=[namespace, binding, guard]),
+            options(depends_on=[*namespace_ready, binding, guard]),
         )
 
 
