@@ -21,6 +21,7 @@ from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
 from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
+from kedge.cluster.power_fencing import AGENT_TIMEOUT_SECONDS
 from kedge.cluster.profile_loader import (
     APPARMOR_PROFILE,
     SECCOMP_LOCALHOST_PROFILE,
@@ -43,8 +44,9 @@ from kedge.render.deployment_manifest import modules_content
 from kedge.render.edge_config import certificate_thumbprint
 from kedge.render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, kubernetes_name
 from kedge.render.quantities import Requests, total
-from kedge.render.recovery import RecoveryInputs, recovery
+from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
+from kedge.wiring.power_fencing import power_fencing_args
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
 # Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
@@ -240,6 +242,9 @@ if settings.devices and remediation.fences:
             control_plane_hosts_devices=remediation.control_plane_hosts_devices,
             # SNR's agents must run on the virtualization pool too (they fence from the node itself).
             agent_tolerations=list(vm_placement.get("tolerations") or []),
+            **({"power_fencing": power_fencing_args(
+                remediation.power_fencing, config.require_secret("nodePowerFencingPassword"),
+            )} if remediation.power_fencing else {}),
         ),
         opts=in_cluster,
     )
@@ -380,6 +385,9 @@ pulumi.export("recovery", recovery(RecoveryInputs(
     unhealthy_seconds=remediation.unhealthy_seconds,
     peer_nodes=remediation.peer_nodes,
     modes=tuple(sorted({d.mode.value for d in settings.devices})),
+    power_fencing=PowerFencingTimes(
+        agent_seconds=AGENT_TIMEOUT_SECONDS, escalation_seconds=remediation.power_fencing.escalation_seconds,
+    ) if remediation.power_fencing else None,
 )))
 # What each mode asks of the cluster, from the specs the components emitted.
 control_plane = virtualization.control_plane_requests if virtualization else Requests()

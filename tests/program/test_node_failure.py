@@ -177,3 +177,72 @@ def test_a_single_node_is_a_warning_outside_production_and_none_silences_it():
     assert not any("fence" in n for n in quiet.notices)
     with pytest.raises(SettingsError):
         load({"environment": "production", "devices": [{"id": "a"}]})
+
+
+SITE_FENCING = {
+    "nodePowerFencing": {
+        "agent": "fence_redfish",
+        "parameters": {"--username": "fencer", "--ssl-insecure": "true"},
+        "nodes": {"site-1": {"--ip": "10.0.10.11"}, "site-2": {"--ip": "10.0.10.12"}, "site-3": {"--ip": "10.0.10.13"}},
+        "escalationSeconds": 420,
+    },
+    "nodePowerFencingPassword": "bmc-password",
+}
+FAR_TEMPLATE = "kubernetes:fence-agents-remediation.medik8s.io/v1alpha1:FenceAgentsRemediationTemplate"
+
+
+def test_power_fencing_at_a_site_goes_first_and_recovery_shows_both_paths():
+    run = run_example_stack("site", SITE_FENCING, secrets_extra=["nodePowerFencingPassword"])
+    template = run.one(FAR_TEMPLATE)
+    assert template.get("spec.template.spec.agent") == "fence_redfish"
+    assert set(template.get("spec.template.spec.nodeparameters.--ip")) == {"site-1", "site-2", "site-3"}
+    secret = run.one("kubernetes:core/v1:Secret", "node-remediation-fencing-credentials")
+    assert secret.get("stringData") == {"--password": "bmc-password"} and "stringData" in secret.secret_paths
+    assert "bmc-password" not in str(template.inputs)
+    for check in run.of_type(NHC):
+        assert [step["timeout"] for step in check.get("spec.escalatingRemediations")] == ["420s", "1800s"]
+    vm = run.exports["recovery"]["vm"]
+    assert "fencingSafeTimeSeconds" not in vm["terms"] and vm["terms"]["powerFencingSecondsEstimate"] == 60
+    assert vm["totalSeconds"] == sum(vm["terms"].values())
+    fallback = vm["ifPowerFencingFails"]
+    assert fallback["terms"]["escalationSeconds"] == 420
+    assert fallback["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(3)
+    assert fallback["totalSeconds"] == sum(fallback["terms"].values()) > vm["totalSeconds"]
+
+
+@pytest.mark.parametrize("values, key", [
+    ({"nodePowerFencing": SITE_FENCING["nodePowerFencing"]}, "kedge:nodePowerFencingPassword"),
+    ({"nodePowerFencingPassword": "x"}, "kedge:nodePowerFencingPassword"),
+    ({**SITE_FENCING, "nodeRemediation": "existing"}, "kedge:nodePowerFencing"),
+    ({**SITE_FENCING, "nodePowerFencing": {**SITE_FENCING["nodePowerFencing"], "agent": "ipmi"}}, "kedge:nodePowerFencing.agent"),
+    ({**SITE_FENCING, "nodePowerFencing": {**SITE_FENCING["nodePowerFencing"], "nodes": {}}}, "kedge:nodePowerFencing.nodes"),
+    ({**SITE_FENCING, "nodePowerFencing": {**SITE_FENCING["nodePowerFencing"], "escalationSeconds": 60}},
+     "kedge:nodePowerFencing.escalationSeconds"),
+    ({**SITE_FENCING, "nodePowerFencing": {**SITE_FENCING["nodePowerFencing"], "parameters": {"--password": "plain"}}},
+     "kedge:nodePowerFencing.parameters.--password"),
+    ({**SITE_FENCING, "nodePowerFencing": {**SITE_FENCING["nodePowerFencing"], "bmc": "x"}}, "kedge:nodePowerFencing.bmc"),
+    ({**SITE_FENCING, "nodePowerFencing": "fence_ipmilan"}, "kedge:nodePowerFencing"),
+])
+def test_bad_power_fencing_settings_are_refused_naming_the_key(values, key):
+    stack = {**EXISTING_CLUSTER, "clusterDeviceNodes": 3}
+    problems = problems_of({**stack, **values}, secret=("nodePowerFencingPassword",))
+    assert any(p.startswith(f"{key}:") for p in problems), problems
+
+
+def test_power_fencing_is_refused_on_aks_and_a_plain_text_password_is_refused():
+    assert any(p.startswith("kedge:nodePowerFencing:") and "AKS" in p
+               for p in problems_of(SITE_FENCING, secret=("nodePowerFencingPassword",)))
+    plain = problems_of({**EXISTING_CLUSTER, **SITE_FENCING})
+    assert any(p.startswith("kedge:nodePowerFencingPassword:") and "plain text" in p for p in plain)
+
+
+def test_nodes_without_bmc_parameters_are_refused_in_production_and_a_warning_elsewhere():
+    from tests.config.test_settings import load
+    fewer = {**EXISTING_CLUSTER, **SITE_FENCING, "clusterDeviceNodes": 4}
+    dev = load(fewer, secret=("nodePowerFencingPassword",))
+    assert any(n.startswith("kedge:nodePowerFencing.nodes: names 3 nodes but kedge:clusterDeviceNodes declares 4")
+               for n in dev.notices)
+    assert dev.remediation.power_fencing is not None and dev.remediation.power_fencing.escalation_seconds == 420
+    problems = problems_of({**fewer, "environment": "production", "deviceStorageReclaimPolicy": "Retain"},
+                           secret=("nodePowerFencingPassword",))
+    assert any(p.startswith("kedge:nodePowerFencing.nodes:") for p in problems), problems

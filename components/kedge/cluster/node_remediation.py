@@ -18,6 +18,9 @@ within a catalog image that should be pinned by digest (see `catalog_image`).
 
 SNR makes its own `SelfNodeRemediationConfig` and default templates when it starts: kedge only
 patches the config (never creates or deletes it) and points NHC at the default template.
+
+Where nodes have BMCs, `power_fencing` puts Fence Agents Remediation (FAR) before SNR
+(see `power_fencing`).
 """
 
 from typing import Any, NotRequired, Optional, TypedDict, cast
@@ -25,13 +28,17 @@ from typing import Any, NotRequired, Optional, TypedDict, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..args import check_args, matches, whole_number
+from ..args import ComponentArgsError, check_args, matches, whole_number
 from ..options import ChildOptions
 from .kubernetes_object import kubernetes_object
 from .node_labels import (
     KUBECTL_IMAGE, PAUSE_IMAGE, api_token_volume, label_container, label_guard, node_patch_rbac, pause_container,
 )
 from .placement import TolerationArgs, placement_fields
+from .power_fencing import (
+    CREDENTIALS_SECRET_NAME, DEFAULT_ESCALATION_SECONDS, DEFAULT_FAR_VERSION, FAR_PACKAGE, MAXIMUM_ESCALATION_SECONDS,
+    MINIMUM_ESCALATION_SECONDS, PowerFencingArgs, escalating_remediations, far_template, power_fencing_problems,
+)
 
 DEFAULT_NAMESPACE = "medik8s"
 DEFAULT_OLM_VERSION = "v0.46.0"
@@ -106,6 +113,8 @@ class NodeRemediationArgs(TypedDict):
     """Taints of device-hosting nodes SNR's agents must tolerate (e.g. the virtualization pool's)."""
     label_workers: NotRequired[bool]
     """Keep SNR's peer label on every non-control-plane node (default true)."""
+    power_fencing: NotRequired[PowerFencingArgs]
+    """Fence through the nodes' BMCs with FAR first, SNR only if that fails (default: SNR alone)."""
 
 
 _ARG_RULES = {
@@ -129,6 +138,9 @@ class NodeRemediation(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeRemediationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("NodeRemediation", args, NodeRemediationArgs, _ARG_RULES)
+        power_fencing = args.get("power_fencing")
+        if power_fencing is not None:
+            _check_power_fencing(power_fencing)
         super().__init__("kedge:index:NodeRemediation", name, None, opts)
         children = ChildOptions(self, opts)
         namespace_name = args.get("namespace") or DEFAULT_NAMESPACE
@@ -153,6 +165,16 @@ class NodeRemediation(pulumi.ComponentResource):
             namespace_ready = [namespace]
             operators_ready = self._subscribe(name, args, children, namespace, namespace_name, olm_namespace, catalog_image)
 
+        fallback = {"apiVersion": SNR_API, "kind": "SelfNodeRemediationTemplate", "name": SNR_TEMPLATE_NAME,
+                    "namespace": namespace_name}
+        remediation: dict[str, Any] = {"remediationTemplate": fallback}
+        fencing_ready: list[pulumi.Resource] = []
+        if power_fencing is not None:
+            fencing_ready = self._power_fencing(name, power_fencing, children, namespace_name,
+                                                [*namespace_ready, *operators_ready])
+            remediation = {"escalatingRemediations": escalating_remediations(
+                namespace_name, power_fencing.get("escalation_timeout_seconds") or DEFAULT_ESCALATION_SECONDS, fallback)}
+
         if args.get("label_workers", True):
             self._peer_labeller(name, children, namespace_ready, namespace_name)
 
@@ -175,13 +197,13 @@ class NodeRemediation(pulumi.ComponentResource):
             kubernetes_object(
                 f"{name}-{suffix}",
                 node_health_check(
-                    check_name(suffix), selector, namespace_name,
+                    check_name(suffix), selector, remediation,
                     args.get("unhealthy_seconds") or DEFAULT_UNHEALTHY_SECONDS,
                     args.get("min_healthy") or DEFAULT_MIN_HEALTHY,
                 ),
                 # After the operators on create; before them on delete, so NHC and SNR can still
                 # finish a remediation and take their taint off.
-                children.child(depends_on=[*operators_ready, config_patch]),
+                children.child(depends_on=[*operators_ready, config_patch, *fencing_ready]),
             )
             for suffix, selector in checks
         ]
@@ -219,10 +241,12 @@ class NodeRemediation(pulumi.ComponentResource):
             children.child(depends_on=[namespace, *olm]),
         )
         channel = args.get("channel") or DEFAULT_CHANNEL
-        packages = (
+        packages = [
             ("node-healthcheck-operator", args.get("nhc_version") or DEFAULT_NHC_VERSION),
             ("self-node-remediation", args.get("snr_version") or DEFAULT_SNR_VERSION),
-        )
+        ]
+        if "power_fencing" in args:
+            packages.append((FAR_PACKAGE, args["power_fencing"].get("version") or DEFAULT_FAR_VERSION))
         return [
             kubernetes_object(
                 f"{name}-{package}",
@@ -245,6 +269,27 @@ class NodeRemediation(pulumi.ComponentResource):
             )
             for package, version in packages
         ]
+
+    def _power_fencing(self, name: str, args: PowerFencingArgs, children: ChildOptions, namespace_name: str,
+                       ready: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """FAR's template and the Secret with the agent's credentials, in the operators' namespace
+        (NHC creates FAR's requests next to the template, and FAR reads the Secret from there)."""
+        created: list[pulumi.Resource] = []
+        secret_parameters = args.get("secret_parameters")
+        if secret_parameters is not None:
+            created.append(kubernetes_object(
+                f"{name}-fencing-credentials",
+                {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                 "metadata": {"name": CREDENTIALS_SECRET_NAME, "namespace": namespace_name},
+                 "stringData": pulumi.Output.secret(secret_parameters)},
+                children.child(depends_on=ready),
+            ))
+        created.append(kubernetes_object(
+            f"{name}-fencing-template",
+            far_template(namespace_name, args, has_secret=secret_parameters is not None),
+            children.child(depends_on=[*ready, *created]),
+        ))
+        return created
 
     def _peer_labeller(self, name: str, children: ChildOptions, namespace_ready: list[pulumi.Resource],
                        namespace_name: str) -> None:
@@ -307,8 +352,9 @@ def snr_config_spec(agent_tolerations: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def node_health_check(name: str, selector: dict[str, Any], snr_namespace: str, unhealthy_seconds: int,
+def node_health_check(name: str, selector: dict[str, Any], remediation: dict[str, Any], unhealthy_seconds: int,
                       min_healthy: int) -> dict[str, Any]:
+    """`remediation`: NHC's remediationTemplate or escalatingRemediations field."""
     duration = f"{unhealthy_seconds}s"
     return {
         "apiVersion": NHC_API,
@@ -321,14 +367,23 @@ def node_health_check(name: str, selector: dict[str, Any], snr_namespace: str, u
                 {"type": "Ready", "status": "False", "duration": duration},
                 {"type": "Ready", "status": "Unknown", "duration": duration},
             ],
-            "remediationTemplate": {
-                "apiVersion": SNR_API,
-                "kind": "SelfNodeRemediationTemplate",
-                "name": SNR_TEMPLATE_NAME,
-                "namespace": snr_namespace,
-            },
+            **remediation,
         },
     }
+
+
+def _check_power_fencing(args: PowerFencingArgs) -> None:
+    secrets = args.get("secret_parameters")
+    # Secret names are checked against the plain ones when they are known now.
+    secret_names = tuple(secrets) if isinstance(secrets, dict) else ()
+    problems = power_fencing_problems(args, secret_names)
+    for field, rule in (("escalation_timeout_seconds", whole_number(MINIMUM_ESCALATION_SECONDS, MAXIMUM_ESCALATION_SECONDS)),
+                        ("version", matches(r"v\d+\.\d+\.\d+", "a release tag such as v0.8.0"))):
+        value = args.get(field)
+        if value is not None and rule(value):
+            problems.append(f"power_fencing.{field}: {value!r} is not allowed; allowed: {rule(value)}")
+    if problems:
+        raise ComponentArgsError("NodeRemediation: " + "; ".join(problems))
 
 
 def catalog_image_transform(image: str):

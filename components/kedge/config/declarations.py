@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..azure import aks_cluster, helper_command, iot_hub
-from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, virtualization
+from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, power_fencing, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "them) or none (a human fences the node).", choices=RemediationSource),
     Setting("nodeUnhealthySeconds", node_remediation.DEFAULT_UNHEALTHY_SECONDS,
             "How long a node is NotReady before it is fenced, in seconds.", allowed="30-3600"),
+    Setting("nodePowerFencingPassword", "",
+            "With nodePowerFencing: the value of its secretParameter (the BMC password), set with --secret. kedge "
+            "puts it in a Kubernetes Secret that Fence Agents Remediation reads.", allowed="a password, as a secret", secret=True),
     Setting("nodeRemediationOlm", OlmSource.KEDGE.value,
             "kedge (install OLM from its release manifests for nodeRemediation: automatic) or existing (the cluster has "
             "OLM).", choices=OlmSource),
@@ -209,6 +212,13 @@ OBJECT_SETTINGS: Mapping[str, str] = {
     "clusterNodeVersions": "The lowest versions of node software on the nodes that host devices, which kedge cannot read at "
                            "preview: a map with keys linux, containerd, cri-o, runc, crun, e.g. {linux: '6.8', containerd: "
                            "'2.0', runc: '1.2'}. Decides dindUserNamespace: auto.",
+    "nodePowerFencing": "Existing cluster with nodeRemediation automatic, where nodes have BMCs: power-fence through them with "
+                        "medik8s Fence Agents Remediation first, SNR only if that fails. A map: agent (e.g. fence_ipmilan), "
+                        "parameters (for every node, e.g. {--username: fencer, --lanplus: '1'}), nodes (each "
+                        "device-hosting node's name to its parameters, e.g. {site-1: {--ip: 10.0.10.11}}), secretParameter "
+                        "(default --password; its value is nodePowerFencingPassword), escalationSeconds "
+                        f"({power_fencing.MINIMUM_ESCALATION_SECONDS}-{power_fencing.MAXIMUM_ESCALATION_SECONDS}, default "
+                        f"{power_fencing.DEFAULT_ESCALATION_SECONDS}: how long a fenced node may take to be healthy before SNR is tried).",
     "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
                                f"{{skuName: {device_storage.AKS_SKU}}}.",
 }

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
+from ..cluster import power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
@@ -217,6 +218,17 @@ class KubevirtSettings:
 
 
 @dataclass(frozen=True)
+class PowerFencingSettings:
+    """Fence Agents Remediation before SNR, through the nodes' BMCs."""
+
+    agent: str
+    parameters: Mapping[str, str]
+    nodes: Mapping[str, Mapping[str, str]]
+    secret_parameter: str  # its value: the secret kedge:nodePowerFencingPassword
+    escalation_seconds: int
+
+
+@dataclass(frozen=True)
 class RemediationSettings:
     """How dead nodes are fenced, and what the stack declares about the nodes that host devices."""
 
@@ -230,6 +242,7 @@ class RemediationSettings:
     # Nodes SNR counts as worker peers (every non-control-plane node gets the label; on an existing
     # cluster the declared device nodes stand for them). SNR's safe time grows with it.
     peer_nodes: Optional[int] = None
+    power_fencing: Optional[PowerFencingSettings] = None
 
     @property
     def fences(self) -> bool:
@@ -910,6 +923,7 @@ def _remediation(
                            "past their pinned versions as the catalog does; pin it as image@sha256:<digest>")
         _check_device_nodes(r, cluster_source, environment, modes, device_nodes, notices)
     _check_node_bound_storage(r, environment, devices, device_storage, notices)
+    power = _power_fencing(r, source, cluster_source, environment, declared_nodes, notices)
     return RemediationSettings(
         source=source,
         unhealthy_seconds=r.integer("nodeUnhealthySeconds", 30, 3600),
@@ -918,6 +932,62 @@ def _remediation(
         device_nodes=MappingProxyType(device_nodes),
         control_plane_hosts_devices=control_plane,
         peer_nodes=peer_nodes,
+        power_fencing=power,
+    )
+
+
+POWER_FENCING_FIELDS = {"agent": "agent", "shared_parameters": "parameters", "node_parameters": "nodes"}
+
+
+def _power_fencing(r: _Reader, source: RemediationSource, cluster_source: ClusterSource, environment: Environment,
+                   declared_nodes: int, notices: list[str]) -> Optional[PowerFencingSettings]:
+    key = f"{NAMESPACE}:nodePowerFencing"
+    password_key = f"{NAMESPACE}:nodePowerFencingPassword"
+    value = r.json_value("nodePowerFencing", None)
+    has_password = bool(r.optional_string("nodePowerFencingPassword"))
+    if value is None:
+        if has_password:
+            r.problem(password_key, f"is set but {key} is not; allowed: empty, or set {key} too")
+        return None
+    if not isinstance(value, dict):
+        r.problem(key, f"{value!r} is not allowed; allowed: a map with agent, parameters, nodes, secretParameter, escalationSeconds")
+        return None
+    if source is not RemediationSource.AUTOMATIC:
+        r.problem(key, f"needs {NAMESPACE}:nodeRemediation automatic (kedge installs Fence Agents Remediation with the "
+                       f"other operators), not {source.value}; allowed: empty, or nodeRemediation automatic")
+    if cluster_source is ClusterSource.AKS:
+        r.problem(key, "AKS nodes are virtual machines without a BMC kedge can reach; allowed: empty with kedge:cluster aks")
+    known = ("agent", "parameters", "nodes", "secretParameter", "escalationSeconds")
+    for unknown in sorted(set(value) - set(known)):
+        r.problem(f"{key}.{unknown}", f"is not a field; allowed: {', '.join(known)}")
+    secret_parameter = value.get("secretParameter", power_fencing.DEFAULT_SECRET_PARAMETER)
+    if not isinstance(secret_parameter, str) or not power_fencing.PARAMETER_PATTERN.fullmatch(secret_parameter):
+        r.problem(f"{key}.secretParameter", f"{secret_parameter!r} is not allowed; allowed: a long option such as --password")
+        secret_parameter = power_fencing.DEFAULT_SECRET_PARAMETER
+    args: dict[str, Any] = {"agent": value.get("agent"), "shared_parameters": value.get("parameters") or {},
+                            "node_parameters": value.get("nodes")}
+    problems = power_fencing.power_fencing_problems(args, (secret_parameter,), key, POWER_FENCING_FIELDS)
+    r.problems.extend(problems)
+    escalation = as_integer(value.get("escalationSeconds", power_fencing.DEFAULT_ESCALATION_SECONDS), f"{key}.escalationSeconds",
+                            power_fencing.MINIMUM_ESCALATION_SECONDS, power_fencing.MAXIMUM_ESCALATION_SECONDS,
+                            r.problems, power_fencing.DEFAULT_ESCALATION_SECONDS)
+    if not has_password:
+        r.problem(password_key, f"is required with {key}: the value of its secretParameter {secret_parameter}; "
+                                f"allowed: pulumi config set --secret nodePowerFencingPassword ...")
+    if problems:
+        return None
+    nodes = args["node_parameters"]
+    if declared_nodes and len(nodes) < declared_nodes:
+        _refused_in_production(r, environment, (
+            f"{key}.nodes: names {len(nodes)} nodes but {NAMESPACE}:clusterDeviceNodes declares {declared_nodes}: a node "
+            "without BMC parameters is fenced only after the escalation timeout, by SNR; allowed: every device-hosting node"),
+            notices)
+    return PowerFencingSettings(
+        agent=args["agent"],
+        parameters=MappingProxyType(dict(args["shared_parameters"])),
+        nodes=MappingProxyType({node: MappingProxyType(dict(p)) for node, p in nodes.items()}),
+        secret_parameter=secret_parameter,
+        escalation_seconds=escalation,
     )
 
 

@@ -39,11 +39,18 @@ def snr_safe_seconds(peer_nodes: int, watchdog_seconds: int = WATCHDOG_SECONDS) 
 
 
 @dataclass(frozen=True)
+class PowerFencingTimes:
+    agent_seconds: int  # one successful fence agent run, estimated by FAR's timeout per attempt
+    escalation_seconds: int  # NHC's wait for the fenced node before it tries SNR
+
+
+@dataclass(frozen=True)
 class RecoveryInputs:
     automatic: bool  # a fencer kedge configured (NHC + SNR) acts on dead nodes
     unhealthy_seconds: int
     peer_nodes: Optional[int]  # nodes SNR asks as worker peers (None: not declared)
     modes: tuple[str, ...]  # hosting modes the stack's devices use
+    power_fencing: Optional[PowerFencingTimes] = None  # FAR first, through the nodes' BMCs
 
 
 def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
@@ -58,12 +65,18 @@ def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
                          "node.kubernetes.io/out-of-service:NoExecute",
             }
             continue
-        terms = {
-            "nodeNotReadySeconds": NODE_MONITOR_GRACE_SECONDS,
-            "unhealthyDurationSeconds": inputs.unhealthy_seconds,
-            "fencingSafeTimeSeconds": snr_safe_seconds(inputs.peer_nodes or 1),
-            "volumeAttachSecondsEstimate": VOLUME_ATTACH_SECONDS,
-            "startSecondsEstimate": START_SECONDS[mode],
-        }
-        result[mode] = {"automatic": True, "terms": terms, "totalSeconds": sum(terms.values())}
+        detected = {"nodeNotReadySeconds": NODE_MONITOR_GRACE_SECONDS, "unhealthyDurationSeconds": inputs.unhealthy_seconds}
+        restarted = {"volumeAttachSecondsEstimate": VOLUME_ATTACH_SECONDS, "startSecondsEstimate": START_SECONDS[mode]}
+        self_fencing = {"fencingSafeTimeSeconds": snr_safe_seconds(inputs.peer_nodes or 1)}
+        fencing = inputs.power_fencing
+        if fencing is None:
+            terms = {**detected, **self_fencing, **restarted}
+            result[mode] = {"automatic": True, "terms": terms, "totalSeconds": sum(terms.values())}
+            continue
+        # FAR taints the node as soon as its agent reports it off: no safe time to wait.
+        terms = {**detected, "powerFencingSecondsEstimate": fencing.agent_seconds, **restarted}
+        # A BMC that does not answer: NHC waits out the escalation timeout, then SNR fences.
+        fallback = {**detected, "escalationSeconds": fencing.escalation_seconds, **self_fencing, **restarted}
+        result[mode] = {"automatic": True, "terms": terms, "totalSeconds": sum(terms.values()),
+                        "ifPowerFencingFails": {"terms": fallback, "totalSeconds": sum(fallback.values())}}
     return result
