@@ -39,13 +39,13 @@ from kedge.config.settings import (
     SshService,
     load_settings,
 )
-from kedge.render.cloud_init import GuestCertificates, GuestConfig, render_user_data
+from kedge.render.cloud_init import GuestConfig, render_user_data
 from kedge.render.deployment_manifest import modules_content
 from kedge.render.edge_config import certificate_thumbprint
 from kedge.render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, kubernetes_name
 from kedge.render.quantities import Requests, total
 from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
-from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES, device_files
+from kedge.wiring.device_files import device_files
 from kedge.wiring.power_fencing import power_fencing_args
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
@@ -301,15 +301,12 @@ if settings.vm_devices:
                 user_data=render_user_data(
                     GuestConfig(
                         hostname=device.kubernetes_name,
-                        aziot_edge_version=settings.aziot_edge_version,
                         ubuntu_release=settings.vm_ubuntu_release,
                         ssh_authorized_keys=settings.ssh_authorized_keys,
-                        certificates=GuestCertificates.from_files(
-                            files.certificates, PRIVATE_KEY_FILES, CERTIFICATE_FILES["trust_bundle"]
-                        ),
                     )
                 ),
                 config_files=files.runtime_files,
+                aziot_edge_version=settings.aziot_edge_version,
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,
                 cpu_cores=device.vm.cpu_cores,

@@ -47,7 +47,7 @@ vm = EdgeVirtualMachine(
     EdgeVirtualMachineArgs(
         name=DEVICE,
         namespace=namespace.name,  # carries the namespace: the VM's objects wait for it
-        user_data=render_user_data(GuestConfig(hostname=DEVICE, aziot_edge_version="1.6.0-1")),
+        user_data=render_user_data(GuestConfig(hostname=DEVICE)),
         config_files=files.runtime_files,
         mac_address="02:00:00:00:00:01",
         image_url="https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",

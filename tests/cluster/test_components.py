@@ -122,15 +122,16 @@ def test_no_ssh_service_means_no_service_and_an_empty_ssh_command():
     assert not run.of_type(SERVICE) and resolve(vm.ssh_command)[0] == ""
 
 
-def test_changed_config_files_change_only_the_vm_checksum():
-    def vm_with(config_toml):
+def test_changed_config_files_change_the_shared_secret_and_not_the_vm():
+    """The guest reads the Secret over virtiofs: a config change must not touch the VM (no restart)."""
+    def run_with(config_toml):
         args = EdgeVirtualMachineArgs(**{**MINIMAL_VM, "config_files": {"config.toml": pulumi.Output.secret(config_toml)}})
-        return run_components(lambda: EdgeVirtualMachine("edge-1", args))[0].one(VM, "edge-1")
+        return run_components(lambda: EdgeVirtualMachine("edge-1", args))[0]
 
-    before, after = vm_with('hostname = "edge-1"\n'), vm_with('hostname = "edge-1b"\n')
-    key = "kedge.io/config-checksum"
-    assert before.get("spec.template.metadata.annotations")[key] != after.get("spec.template.metadata.annotations")[key]
-    assert before.get("spec.template.spec") == after.get("spec.template.spec") and before.get("spec.runStrategy") == after.get("spec.runStrategy")
+    before, after = run_with('hostname = "edge-1"\n'), run_with('hostname = "edge-1b"\n')
+    assert before.one(VM, "edge-1").inputs == after.one(VM, "edge-1").inputs
+    config = lambda run: run.one(SECRET, "edge-1-config").get("stringData")["config.toml"]  # noqa: E731
+    assert config(before) != config(after)
 
 
 def test_a_dind_runtime_alone_is_one_confined_replica_with_its_state_on_volumes():
@@ -361,3 +362,20 @@ def test_a_disk_made_from_an_old_template_is_taken_over_as_made_and_outlives_its
     machine = run.one(VM, "edge-1")
     assert not machine.provider.startswith(provider.urn)  # only the kept objects go through the upserting provider
     assert kubernetes_errors(manifest(keeper)) == []
+
+
+@pytest.mark.parametrize("version, gates", [
+    ("v1.9.0", None), ("v1.8.0", None), ("v1.7.2", ["EnableVirtioFsConfigVolumes"]),
+])
+def test_kubevirt_older_than_1_8_gets_the_virtiofs_gate_the_config_share_needs(version, gates):
+    run, _ = run_components(lambda: Virtualization("virt", VirtualizationArgs(kubevirt_version=version)))
+    assert run.one("kubernetes:kubevirt.io/v1:KubeVirt").get("spec.configuration.developerConfiguration.featureGates") == gates
+
+
+def test_a_vm_with_an_allowed_downgrade_says_so_on_its_share_and_a_bad_version_is_refused():
+    run, _ = run_components(lambda: EdgeVirtualMachine("edge-1", EdgeVirtualMachineArgs(
+        **MINIMAL_VM, aziot_edge_version="1.6.1-1", allow_downgrade=True)))
+    shared = run.one(SECRET, "edge-1-config").get("stringData")
+    assert shared["aziot-edge-version"] == "1.6.1-1" and "aziot-edge-allow-downgrade" in shared
+    with pytest.raises(ValueError, match="aziot_edge_version"):
+        EdgeVirtualMachine("edge-2", EdgeVirtualMachineArgs(**MINIMAL_VM, aziot_edge_version="1.5.0-1"))

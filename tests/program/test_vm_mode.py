@@ -55,14 +55,14 @@ def test_user_data_of_every_vm_device_passes_cloud_init_schema(run, tmp_path):
 
 
 def test_cloud_init_schema_rejects_a_broken_user_data(tmp_path):
-    broken = render_user_data(GuestConfig("edge-1", "1.6.0-1")).replace("ssh_pwauth: false", "ssh_pwauth: [not, a, bool]")
+    broken = render_user_data(GuestConfig("edge-1")).replace("ssh_pwauth: false", "ssh_pwauth: [not, a, bool]")
     broken = broken.replace("package_update: true", "package_update: sometimes")
     result = cloud_init_schema(tmp_path, broken)
     assert result.returncode != 0
     assert "package_update" in result.stdout + result.stderr
 
 
-def test_user_data_pins_iot_edge_and_orders_the_install(dev):
+def test_user_data_installs_the_engine_and_the_share_bootstrap_in_order(dev):
     text = user_data_of(dev, "dev-edge-01")
     document = yaml.safe_load(text)
     assert text.startswith("#cloud-config\n")
@@ -70,41 +70,40 @@ def test_user_data_pins_iot_edge_and_orders_the_install(dev):
     commands = [" ".join(c) if isinstance(c, list) else c for c in document["runcmd"]]
     position = lambda needle: next(i for i, c in enumerate(commands) if needle in c)  # noqa: E731
     assert "packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb" in commands[0]
-    assert position("install -y moby-engine") < position("enable --now docker") < position("aziot-edge=1.6.0-1")
-    assert position("aziot-edge=1.6.0-1") < position("apt-mark hold aziot-edge") < position("start kedge-config-sync.service")
-    assert commands[-1] == "systemctl start kedge-config-sync.service"
-    script = next(f["content"] for f in document["write_files"] if f["path"] == "/usr/local/sbin/kedge-config-sync")
-    lines = [l.strip() for l in script.splitlines() if l.strip()]
-    assert "install -m 0600 -o root -g root /run/kedge-config/config.toml /etc/aziot/config.toml" in lines
-    assert lines[-2] == "iotedge config apply -c /etc/aziot/config.toml"  # last, before `fi`
-    assert "mount -o ro /dev/disk/by-id/virtio-kedgeconfig /run/kedge-config" in script
-    assert "SharedAccessKey" not in text and "device_id_pk" not in text  # no secret in user-data
+    assert position("install -y moby-engine") < position("enable --now docker") < position("start kedge-config-sync.service")
+    assert commands[-1] == "systemctl enable --now kedge-config-sync.timer"
+    files = {f["path"]: f for f in document["write_files"]}
+    bootstrap = files["/usr/local/sbin/kedge-config-sync"]["content"]
+    assert "mount -t virtiofs -o ro,nosuid,nodev,noexec kedgeconfig /run/kedge/config" in bootstrap
+    assert "install -d -m 0700 /run/kedge /run/kedge/config" in bootstrap
+    assert "OnUnitInactiveSec=30s" in files["/etc/systemd/system/kedge-config-sync.timer"]["content"]
+    # Nothing that may change lives in user-data (KubeVirt runs it once per VM), and no secret.
+    assert "aziot-edge=" not in text and "1.6.0-1" not in text and "/etc/aziot" not in text
+    assert "SharedAccessKey" not in text and "device_id_pk" not in text
 
 
-def test_user_data_follows_the_version_release_and_ssh_settings():
+def test_user_data_follows_the_release_and_ssh_settings_and_the_share_the_version():
     run = run_example_stack("dev", {"aziotEdgeVersion": "1.6.2-1", "vmUbuntuRelease": "22.04",
                                     "sshAuthorizedKeys": [fake_ssh_public_key()]})
     document = yaml.safe_load(user_data_of(run, "dev-edge-01"))
-    flat = str(document["runcmd"])
-    assert "aziot-edge=1.6.2-1" in flat and "/ubuntu/22.04/" in flat
+    assert "/ubuntu/22.04/" in str(document["runcmd"])
     assert document["ssh_authorized_keys"] == [fake_ssh_public_key()]
+    shared = run.one(SECRET, "dev-edge-01-config").get("stringData")
+    assert shared["aziot-edge-version"] == "1.6.2-1" and "aziot-edge-allow-downgrade" not in shared
 
 
-def test_certificates_are_installed_with_their_modes_only_when_configured(tmp_path):
+def test_certificates_go_on_the_share_and_user_data_stays_the_same(tmp_path):
     site = run_example_stack("site")
-    # The site's vm device uses a symmetric key: no certificate lines at all.
-    text = user_data_of(site, [v.name for v in site.of_type(VM)][0])
-    assert "aziotcs" not in text and "aziotks" not in text and "update-ca-certificates" not in text
-    run = run_example_stack("site", {"devices": [{"id": "vm-x509", "mode": "vm", "auth": "x509CA", "certificates": {
+    vm_name = [v.name for v in site.of_type(VM)][0]
+    run = run_example_stack("site", {"devices": [{"id": vm_name, "mode": "vm", "auth": "x509CA", "certificates": {
         "identityCert": "gatewayIdentityCert", "identityKey": "gatewayIdentityKey", "trustBundle": "siteRootCa"}}]},
         secrets_extra=("gatewayIdentityCert", "gatewayIdentityKey", "siteRootCa"))
-    text = user_data_of(run, "vm-x509")
-    assert "install -m 0600 -o aziotks -g aziotks /run/kedge-config/device-identity.key.pem /etc/aziot/certificates/device-identity.key.pem" in text
-    assert "install -m 0644 -o aziotcs -g aziotcs /run/kedge-config/device-identity.pem /etc/aziot/certificates/device-identity.pem" in text
-    assert "/usr/local/share/ca-certificates/kedge-trust-bundle.crt" in text and "update-ca-certificates" in text
-    config = run.one(SECRET, "vm-x509-config")
-    assert set(config.get("stringData")) == {"config.toml", "device-identity.pem", "device-identity.key.pem", "trust-bundle.pem"}
-    assert cloud_init_schema(tmp_path, text).returncode == 0
+    assert user_data_of(run, vm_name) == user_data_of(site, vm_name)
+    config = run.one(SECRET, f"{vm_name}-config")
+    assert set(config.get("stringData")) == {"config.toml", "device-identity.pem", "device-identity.key.pem", "trust-bundle.pem",
+                                             "kedge-guest-sync", "aziot-edge-version"}
+    assert "stringData" in config.secret_paths
+    assert cloud_init_schema(tmp_path, user_data_of(run, vm_name)).returncode == 0
 
 
 def test_config_secret_holds_config_toml_as_a_secret(dev):
@@ -114,7 +113,7 @@ def test_config_secret_holds_config_toml_as_a_secret(dev):
     parsed = tomllib.loads(secret.get("stringData")["config.toml"])
     assert parsed["provisioning"]["device_id"] == "dev-edge-01"
     assert parsed["provisioning"]["iothub_hostname"] == dev.exports["hubHostname"]
-    assert set(secret.get("stringData")) == {"config.toml"}
+    assert set(secret.get("stringData")) == {"config.toml", "kedge-guest-sync", "aziot-edge-version"}
     assert not dev.of_type("kubernetes:core/v1:ConfigMap")
 
 
@@ -148,11 +147,11 @@ def test_vm_spec_matches_the_device_settings(dev):
     assert spec["domain"]["devices"]["interfaces"] == [{"name": "default", "masquerade": {}, "macAddress": "02:4b:45:00:00:02"}]
     assert spec["domain"]["memory"] == {"guest": "6Gi"} and spec["domain"]["cpu"] == {"cores": 2}
     assert vm.get("spec.runStrategy") == "Always" and spec["evictionStrategy"] == "LiveMigrateIfPossible"
-    disks = {d["name"]: d for d in spec["domain"]["devices"]["disks"]}
-    assert disks["config"]["serial"] == "kedgeconfig"
+    assert {d["name"] for d in spec["domain"]["devices"]["disks"]} == {"rootdisk", "cloudinit"}
+    assert spec["domain"]["devices"]["filesystems"] == [{"name": "kedgeconfig", "virtiofs": {}}]
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["cloudinit"] == {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": "dev-edge-02-userdata"}}}
-    assert volumes["config"] == {"name": "config", "secret": {"secretName": "dev-edge-02-config"}}
+    assert volumes["kedgeconfig"] == {"name": "kedgeconfig", "secret": {"secretName": "dev-edge-02-config"}}
     assert volumes["rootdisk"] == {"name": "rootdisk", "dataVolume": {"name": "dev-edge-02-rootdisk"}}
     disk = dev.one(DATA_VOLUME, "dev-edge-02-rootdisk")
     assert disk.get("metadata.name") == "dev-edge-02-rootdisk" and disk.get("metadata.namespace") == "kedge-vms"
@@ -161,7 +160,7 @@ def test_vm_spec_matches_the_device_settings(dev):
     assert disk.get("spec.storage") == {"resources": {"requests": {"storage": "32Gi"}}, "storageClassName": "kedge-retain"}
     assert spec["nodeSelector"] == {"kedge.io/pool": "virtualization"}
     assert spec["tolerations"][0]["key"] == "kedge.io/virtualization"
-    assert len(vm.get("spec.template.metadata.annotations")["kedge.io/config-checksum"]) == 64
+    assert vm.get("spec.template.metadata.annotations") is None  # nothing to restart for
 
 
 def test_live_migrate_asks_for_shared_storage_and_a_storage_class():
@@ -170,12 +169,14 @@ def test_live_migrate_asks_for_shared_storage_and_a_storage_class():
     assert storage["accessModes"] == ["ReadWriteMany"] and storage["storageClassName"] == "azurefile-csi-premium"
 
 
-def test_a_config_change_changes_the_checksum_and_nothing_else():
-    before = run_example_stack("dev").one(VM, "dev-edge-01")
-    after = run_example_stack("dev", {"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6.1"}).one(VM, "dev-edge-01")
-    key = "kedge.io/config-checksum"
-    assert before.get("spec.template.metadata.annotations")[key] != after.get("spec.template.metadata.annotations")[key]
-    assert before.get("spec.template.spec") == after.get("spec.template.spec")
+def test_config_and_version_changes_reach_the_share_and_leave_the_vm_alone():
+    before = run_example_stack("dev")
+    after = run_example_stack("dev", {"edgeAgentImage": "mcr.microsoft.com/azureiotedge-agent:1.6.1", "aziotEdgeVersion": "1.6.2-1"})
+    assert before.one(VM, "dev-edge-01").inputs == after.one(VM, "dev-edge-01").inputs
+    assert user_data_of(before, "dev-edge-01") == user_data_of(after, "dev-edge-01")
+    shared = lambda run: run.one(SECRET, "dev-edge-01-config").get("stringData")  # noqa: E731
+    assert shared(before)["config.toml"] != shared(after)["config.toml"]
+    assert (shared(before)["aziot-edge-version"], shared(after)["aziot-edge-version"]) == ("1.6.0-1", "1.6.2-1")
 
 
 def test_vms_wait_for_kubevirt_and_cdi_and_their_secrets(dev):

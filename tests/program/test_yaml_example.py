@@ -104,7 +104,7 @@ def test_the_hand_written_config_toml_is_what_kedge_renders_for_that_device(prog
 
 
 def test_the_user_data_file_is_the_renderers_output(capsys):
-    cloud_init_main(["--hostname", "edge-1", "--aziot-edge-version", DEFAULTS["aziotEdgeVersion"]])
+    cloud_init_main(["--hostname", "edge-1"])
     printed = capsys.readouterr().out
-    assert printed == render_user_data(GuestConfig(hostname="edge-1", aziot_edge_version=DEFAULTS["aziotEdgeVersion"]))
+    assert printed == render_user_data(GuestConfig(hostname="edge-1"))
     assert (EXAMPLE / "user-data.yaml").read_text() == printed

@@ -16,8 +16,8 @@ def config_secret(
 ) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
     """Secret `<device>-config` holding `files`, and a checksum of their content.
 
-    The checksum goes into the runtime's pod or VM template, so a changed config.toml or
-    certificate rolls the runtime (dind) or marks the VM RestartRequired (vm). A hash of
+    The dind runtime puts the checksum into its pod template, so a changed config.toml or
+    certificate rolls the pod (a VM guest reads the Secret as it changes instead). A hash of
     32-byte random keys reveals nothing, so it need not stay a secret.
     """
     secret = kubernetes_object(

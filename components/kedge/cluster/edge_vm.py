@@ -18,8 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..options import ChildOptions, kept_options
-from ..render.cloud_init import CONFIG_DISK_SERIAL
-from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
+from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
+from .device_secret import DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
@@ -33,6 +33,9 @@ DEFAULT_DISK_SIZE = "32Gi"
 DEFAULT_CPU_CORES = 2
 DEFAULT_MEMORY = "4Gi"
 DEFAULT_RUN_STRATEGY = "Always"
+DEFAULT_AZIOT_EDGE_VERSION = "1.6.0-1"
+# IoT Edge 1.6 LTS package versions (aziot-edge), e.g. 1.6.0-1.
+AZIOT_EDGE_VERSION_PATTERN = r"1\.6\.\d+(-\d+)?"
 
 
 class EdgeVirtualMachineArgs(TypedDict):
@@ -45,7 +48,13 @@ class EdgeVirtualMachineArgs(TypedDict):
     user_data: pulumi.Input[str]
     """cloud-init user-data (no secrets in it; see kedge.render.cloud_init)."""
     config_files: dict[str, pulumi.Input[str]]
-    """Files for the config disk: config.toml and certificates (secrets)."""
+    """config.toml and certificate files (secrets), shared into the running guest: a change reaches it
+    within about two minutes, without a restart."""
+    aziot_edge_version: NotRequired[str]
+    """aziot-edge package version the guest installs and holds (default 1.6.0-1); a change upgrades the
+    running guest in place."""
+    allow_downgrade: NotRequired[bool]
+    """Let the guest install an aziot_edge_version older than the installed one (default false: it refuses)."""
     mac_address: str
     """Static MAC of the VM's interface."""
     image_url: str
@@ -83,6 +92,7 @@ _ARG_RULES = {
     "namespace": DNS_LABEL,
     "mac_address": matches(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", "six colon-separated lower-case hex pairs, e.g. 02:00:00:00:00:01"),
     "image_url": matches(r"https?://\S+", "an http(s) URL of a cloud image"),
+    "aziot_edge_version": matches(AZIOT_EDGE_VERSION_PATTERN, "an IoT Edge 1.6 LTS package version such as 1.6.0-1"),
     "cpu_cores": whole_number(1, 64),
     "memory": quantity("1Gi"),
     "disk_size": quantity("1Gi"),
@@ -113,7 +123,14 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         labels = {DEVICE_LABEL: device}
         eviction_strategy = choice_value(EvictionStrategy, args.get("eviction_strategy"), DEFAULT_EVICTION_STRATEGY)
         ssh_service = choice_value(SshService, args.get("ssh_service"), DEFAULT_SSH_SERVICE)
-        secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
+        shared_files: dict[str, pulumi.Input[str]] = {
+            **args["config_files"],
+            SYNC_PROGRAM: sync_program(),
+            VERSION_FILE: args.get("aziot_edge_version") or DEFAULT_AZIOT_EDGE_VERSION,
+            **({ALLOW_DOWNGRADE_FILE: "allowed by the stack\n"} if args.get("allow_downgrade") else {}),
+        }
+        # The guest reads the Secret over virtiofs as it changes: no checksum, no restart.
+        secret, _ = config_secret(f"{name}-config", device, namespace, shared_files, children.child())
         user_data_secret = kubernetes_object(
             f"{name}-userdata",
             {
@@ -135,8 +152,9 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     "disks": [
                         {"name": "rootdisk", "disk": {"bus": "virtio"}},
                         {"name": "cloudinit", "disk": {"bus": "virtio"}},
-                        {"name": "config", "disk": {"bus": "virtio"}, "serial": CONFIG_DISK_SERIAL},
                     ],
+                    # Shared, not a disk: the kubelet refreshes the Secret's files and the guest sees them.
+                    "filesystems": [{"name": SHARE_TAG, "virtiofs": {}}],
                     "interfaces": [{"name": "default", "masquerade": {}, "macAddress": args["mac_address"]}],
                 },
             },
@@ -145,7 +163,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             "volumes": [
                 {"name": "rootdisk", "dataVolume": {"name": disk_name}},
                 {"name": "cloudinit", "cloudInitNoCloud": {"secretRef": {"name": f"{device}-userdata"}}},
-                {"name": "config", "secret": {"secretName": f"{device}-config"}},
+                {"name": SHARE_TAG, "secret": {"secretName": f"{device}-config"}},
             ],
             **placement_fields(args.get("placement")),
         }
@@ -157,11 +175,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 "metadata": {"name": device, "namespace": namespace, "labels": labels},
                 "spec": {
                     "runStrategy": choice_value(RunStrategy, args.get("run_strategy"), DEFAULT_RUN_STRATEGY),
-                    "template": {
-                        # A config change changes the checksum: KubeVirt marks the VM RestartRequired.
-                        "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum}},
-                        "spec": template_spec,
-                    },
+                    "template": {"metadata": {"labels": labels}, "spec": template_spec},
                 },
             },
             children.child(depends_on=[secret, user_data_secret, root_disk]),

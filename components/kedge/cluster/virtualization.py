@@ -53,6 +53,18 @@ def keep_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransfo
     )
 
 
+# Device config is shared into guests over virtiofs: a feature gate before KubeVirt v1.8, where
+# sharing Secrets graduated (kubevirt/kubevirt#15913).
+VIRTIOFS_GATE = "EnableVirtioFsConfigVolumes"
+VIRTIOFS_WITHOUT_GATE = (1, 8)
+
+
+def required_feature_gates(kubevirt_version: str) -> list[str]:
+    """Gates kedge's VMs need on this KubeVirt release."""
+    major, minor = (int(part) for part in kubevirt_version.lstrip("v").split(".")[:2])
+    return [VIRTIOFS_GATE] if (major, minor) < VIRTIOFS_WITHOUT_GATE else []
+
+
 def release_url(repo: str, version: str, file: str) -> str:
     return RELEASES.format(repo=repo, version=version, file=file)
 
@@ -131,8 +143,9 @@ class Virtualization(pulumi.ComponentResource):
         )
         workloads = placement_fields(args.get("workload_placement"))
         developer: dict = {"useEmulation": use_emulation}
-        if args.get("feature_gates"):
-            developer["featureGates"] = list(args["feature_gates"])
+        feature_gates = [*(args.get("feature_gates") or []), *required_feature_gates(kubevirt_version)]
+        if feature_gates:
+            developer["featureGates"] = list(dict.fromkeys(feature_gates))
         kubevirt = kubernetes_object(
             f"{name}-kubevirt",
             {

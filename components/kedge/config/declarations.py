@@ -138,7 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
             "and a created hub gets local (SAS policy) auth disabled."),
     Setting("defaultMode", HostingMode.VM.value,
             "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode),
-    Setting("aziotEdgeVersion", "1.6.0-1", "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1.", allowed="1.6.N[-N]"),
+    Setting("aziotEdgeVersion", edge_vm.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1.", allowed="1.6.N[-N]"),
     Setting("edgeAgentImage", EDGE_AGENT_IMAGE,
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
-from ..cluster import power_fencing
+from ..cluster import edge_vm, power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
@@ -94,7 +94,7 @@ HUB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$")
 RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
-AZIOT_EDGE_VERSION_PATTERN = re.compile(r"^1\.6\.\d+(-\d+)?$")
+AZIOT_EDGE_VERSION_PATTERN = re.compile(edge_vm.AZIOT_EDGE_VERSION_PATTERN)
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 
 @dataclass(frozen=True)
