@@ -15,6 +15,7 @@ from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
 from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
 from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from kedge.azure.iot_hub import IotHub, IotHubArgs
+from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
@@ -33,6 +34,7 @@ from kedge.config.pulumi_source import PulumiConfigSource
 from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
 from kedge.config.settings import (
     ClusterSource,
+    HostingMode,
     HubSource,
     IdentityAuth,
     ProvisioningSource,
@@ -47,6 +49,7 @@ from kedge.render.quantities import Requests, total
 from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.device_files import device_files
 from kedge.wiring.power_fencing import power_fencing_args
+from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
 # Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
@@ -251,6 +254,8 @@ if settings.devices and remediation.fences:
 
 virtualization = None
 ssh_commands = {}
+# How each hosting mode makes one device's runtime (set below where the mode is in use).
+runtime_builders = {}
 vm_requests, dind_requests = [], []
 installs_virtualization = settings.kubevirt.source is VirtualizationSource.KEDGE
 if settings.vm_devices:
@@ -291,7 +296,7 @@ if settings.vm_devices:
         in_cluster,
         pulumi.ResourceOptions(depends_on=[*(virtualization.ready if virtualization else []), vm_namespace.namespace]),
     )
-    for device in settings.vm_devices:
+    def vm_runtime(device, opts):
         files = files_by_device[device.device_id]
         vm = EdgeVirtualMachine(
             device.kubernetes_name,
@@ -307,6 +312,7 @@ if settings.vm_devices:
                 ),
                 config_files=files.runtime_files,
                 aziot_edge_version=settings.aziot_edge_version,
+                allow_downgrade=settings.rollout.allow_downgrade,
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,
                 cpu_cores=device.vm.cpu_cores,
@@ -324,11 +330,14 @@ if settings.vm_devices:
                 kept_objects_provider=kept_objects,
                 adopt_template_disk=device.vm.adopt_template_disk,
             ),
-            opts=vm_options,
+            opts=pulumi.ResourceOptions.merge(vm_options, opts),
         )
         vm_requests.append(vm.requests)
         if device.vm.ssh_service is not SshService.NONE:
             ssh_commands[device.device_id] = vm.ssh_command
+        return vm
+
+    runtime_builders[HostingMode.VM] = vm_runtime
 
 if settings.dind_devices:
     profiles = ProfileLoader("profiles", ProfileLoaderArgs(), opts=in_cluster)
@@ -348,7 +357,7 @@ if settings.dind_devices:
     dind_options = pulumi.ResourceOptions.merge(
         in_cluster, pulumi.ResourceOptions(depends_on=[*profiles.ready, dind_namespace.namespace])
     )
-    for device in settings.dind_devices:
+    def dind_runtime(device, opts):
         files = files_by_device[device.device_id]
         runtime = EdgeDindRuntime(
             device.kubernetes_name,
@@ -368,14 +377,42 @@ if settings.dind_devices:
                 memory_limit=device.dind.memory_limit,
                 user_namespace=settings.dind_user_namespace,
             ),
-            opts=dind_options,
+            opts=pulumi.ResourceOptions.merge(dind_options, opts),
         )
         dind_requests.append(runtime.requests)
+        return runtime
+
+    runtime_builders[HostingMode.DIND] = dind_runtime
+
+# Each device's runtime, batch by batch: a batch's runtimes wait on the gate of the batch before
+# it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
+# only records, so a fresh stack's devices come up in parallel).
+gates = []
+previous_gate = None
+for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size), start=1):
+    after_previous = pulumi.ResourceOptions(depends_on=[previous_gate] if previous_gate else [])
+    runtimes = [runtime_builders[device.mode](device, after_previous) for device in batch]
+    previous_gate = DeviceRolloutGate(
+        f"rollout-batch-{index}",
+        gate_args(batch, [files_by_device[d.device_id] for d in batch], settings, hub.hostname, registry_key, service_key,
+                  wait_on_create=False),
+        opts=pulumi.ResourceOptions(depends_on=[*runtimes, *hub.data_plane_roles]),
+    )
+    gates.append(previous_gate)
+if settings.devices and settings.rollout.wait_for_new_devices:
+    # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
+    gates.append(DeviceRolloutGate(
+        "rollout-new-devices",
+        gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=True),
+        opts=pulumi.ResourceOptions(depends_on=[*gates, *hub.data_plane_roles]),
+    ))
 
 # 4. Exports.
 pulumi.export("hubName", hub.name)
 pulumi.export("hubHostname", hub.hostname)
 pulumi.export("sshCommands", ssh_commands)
+# Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules.
+pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in gates]).apply(merged_health))
 # Expected seconds from a node's death to each hosting mode's devices running elsewhere.
 pulumi.export("recovery", recovery(RecoveryInputs(
     automatic=remediation.fences,

@@ -11,6 +11,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
@@ -24,6 +25,7 @@ COMPONENTS = [
     AksCluster,
     EdgeDeviceIdentity,
     EdgeDeployment,
+    DeviceRolloutGate,
     Virtualization,
     DeviceStorageClass,
     EdgeNamespace,

@@ -88,6 +88,8 @@ class FakeIotHub:
         self.twin_reads = 0
         self.twin_updates = 0
         self.twin_etags: dict[str, str] = {}
+        self.connection_states: dict[str, str] = {}  # device -> connectionState (default Disconnected)
+        self.edge_agent_reported: dict[str, dict] = {}  # device -> $edgeAgent reported properties
         self.hang_seconds = 5.0  # how long a "hang" fault holds a request
         self.retry_after: Optional[str] = "0"  # the Retry-After a 429 fault sends (None: no header)
         self._etags = itertools.count(1)
@@ -202,10 +204,20 @@ class FakeIotHub:
             "authenticationType": authentication.get("type"),
             "tags": dict(self.twin_tags.get(device_id) or {}),
             "version": 2,
+            "connectionState": self.connection_states.get(device_id, "Disconnected"),
         }
         if authentication.get("type") == "selfSigned":
             twin["x509Thumbprint"] = dict(authentication.get("x509Thumbprint") or {})
         return twin
+
+    def report(self, device_id: str, version: str, edge_agent: str = "running", edge_hub: str = "running",
+               connected: bool = True) -> None:
+        """What a device's IoT Edge runtime would report: its connection and $edgeAgent's reported properties."""
+        self.connection_states[device_id] = "Connected" if connected else "Disconnected"
+        self.edge_agent_reported[device_id] = {
+            "runtime": {"type": "docker", "platform": {"os": "linux", "architecture": "x86_64", "version": version}},
+            "systemModules": {"edgeAgent": {"runtimeStatus": edge_agent}, "edgeHub": {"runtimeStatus": edge_hub}},
+        }
 
     def _new_device(self, device_id: str, authentication: dict) -> dict:
         authentication = self._with_keys(authentication)
@@ -301,6 +313,12 @@ class FakeIotHub:
                     return 204, None, {}
             if kind == "configurations":
                 return self._configuration(method, device_id, if_match, body)
+            if kind == "twins" and "/modules/" in device_id:
+                device_id, _, module = device_id.partition("/modules/")
+                if device_id not in self.devices or module != "$edgeAgent" or device_id not in self.edge_agent_reported:
+                    return 404, {"Message": "ModuleNotFound"}, {}
+                return 200, {"deviceId": device_id, "moduleId": module,
+                             "properties": {"reported": self.edge_agent_reported[device_id]}}, {}
             if kind == "twins":
                 if current is None:
                     return 404, {"Message": "DeviceNotFound"}, {}

@@ -204,13 +204,19 @@ def test_by_default_the_helpers_may_fall_back_to_policy_keys(dev):
 
 
 def test_the_registry_timeout_setting_reaches_every_helper_and_defaults_to_ten_minutes(dev):
-    helpers = [c for c in dev.of_type(COMMAND) if "KEDGE_HUB_HOSTNAME" in (c.get("environment") or {})]
+    def registry_helpers(run):  # rollout gates wait on devices, with their own limit (rolloutTimeoutSeconds)
+        return [c for c in run.of_type(COMMAND) if "KEDGE_HUB_HOSTNAME" in (c.get("environment") or {})
+                and "KEDGE_GATE_DEVICES" not in c.get("environment")]
+
+    helpers = registry_helpers(dev)
     assert helpers and {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in helpers} == {"600"}
-    run = run_example_stack("dev", {"registryTimeoutSeconds": 1800})
-    helpers = [c for c in run.of_type(COMMAND) if "KEDGE_HUB_HOSTNAME" in (c.get("environment") or {})]
+    run = run_example_stack("dev", {"registryTimeoutSeconds": 1800, "rolloutTimeoutSeconds": 1200})
+    helpers = registry_helpers(run)
     kinds = {"KEDGE_DEVICE" in c.get("environment") for c in helpers}
     assert kinds == {True, False}  # identities and deployments alike
     assert {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in helpers} == {"1800"}
+    gates = [c for c in run.of_type(COMMAND) if "KEDGE_GATE_DEVICES" in (c.get("environment") or {})]
+    assert gates and {c.get("environment")["KEDGE_DEADLINE_SECONDS"] for c in gates} == {"1200"}
 
 
 def test_a_created_hub_is_protected_when_the_stack_says_so():

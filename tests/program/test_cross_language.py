@@ -10,6 +10,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
@@ -19,7 +20,7 @@ from kedge.cluster.profile_loader import ProfileLoader
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
-HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeVirtualMachine,
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeVirtualMachine,
           ProfileLoader, EdgeDindRuntime, NodeRemediation]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from ..azure import aks_cluster, helper_command, iot_hub
+from ..azure import aks_cluster, helper_command, iot_hub, rollout_gate
 from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, power_fencing, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..choices import (
@@ -133,6 +133,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registryTimeoutSeconds", helper_command.DEFAULT_TIMEOUT_SECONDS,
             "Wall-clock limit of one registry helper run (a device identity or deployment create, update or delete, "
             "retries on throttling included), in seconds.", allowed="30-7200"),
+    Setting("rolloutBatchSize", 1,
+            "Devices changed together on pulumi up: the next batch waits until this one reports the new IoT Edge version "
+            "running and connected (a gate that runs only on up, never in a preview). New devices are not held up.",
+            allowed="1-1000"),
+    Setting("rolloutTimeoutSeconds", rollout_gate.DEFAULT_TIMEOUT_SECONDS,
+            "How long a batch may take to report healthy before the rollout stops, in seconds.", allowed="60-7200"),
+    Setting("rolloutSettleSeconds", rollout_gate.DEFAULT_SETTLE_SECONDS,
+            "After a config-only change, how long a batch gets to pick it up before its health counts, in seconds.",
+            allowed="0-1800"),
+    Setting("rolloutWaitForNewDevices", True,
+            "pulumi up waits (once, for all of them) until newly added devices report a running IoT Edge."),
+    Setting("rolloutSkipDevices", [],
+            "Device ids the rollout does not wait for (e.g. one that stays offline): they still get every change.",
+            allowed="device ids of this stack"),
+    Setting("aziotEdgeAllowDowngrade", False,
+            "Let vm guests install an aziotEdgeVersion older than the one they run (refused by the guest otherwise)."),
     Setting("hubSasFallback", True,
             "Let the registry helpers fall back to the hub's shared access keys when Entra ID fails. false: Entra ID only, "
             "and a created hub gets local (SAS policy) auth disabled."),
@@ -179,8 +195,9 @@ SETTINGS: tuple[Setting, ...] = (
     _vm("vmSshService", edge_vm.DEFAULT_SSH_SERVICE, "SSH Service per VM: none, ClusterIP or LoadBalancer.", "sshService",
         choices=SshService),
     Setting("vmSshSourceRanges", [], "CIDRs allowed to reach a LoadBalancer SSH Service.", allowed="CIDRs"),
-    _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ and pushed by you.", "image",
-          allowed="an image pinned to a tag (not latest) or digest"),
+    _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ with aziotEdgeVersion and "
+          "pushed by you; its tag says which version (a version bump needs the image built with it).", "image",
+          allowed="an image tagged aziotEdgeVersion[-suffix], optionally @digest"),
     _dind("dindDockerStorage", edge_dind.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
           "dockerStorage", allowed=QUANTITY),
     _dind("dindAziotStorage", edge_dind.DEFAULT_AZIOT_STORAGE,

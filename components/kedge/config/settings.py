@@ -218,6 +218,18 @@ class KubevirtSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """How changes reach existing devices: in batches, each waiting on the one before."""
+
+    batch_size: int = 1
+    timeout_seconds: int = 900
+    settle_seconds: int = 150
+    wait_for_new_devices: bool = True
+    skip_device_ids: tuple[str, ...] = ()
+    allow_downgrade: bool = False
+
+
+@dataclass(frozen=True)
 class PowerFencingSettings:
     """Fence Agents Remediation before SNR, through the nodes' BMCs."""
 
@@ -290,6 +302,7 @@ class Settings:
     device_storage: DeviceStorageSettings
     remediation: RemediationSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
     # What the stack allows but an operator should hear about (logged as warnings at preview).
     notices: tuple[str, ...] = ()
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
@@ -505,6 +518,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
     has_dind = any(d.mode is HostingMode.DIND for d in devices)
+    _check_dind_image_versions(r, devices, aziot_edge_version)
     dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
     if has_dind and not allow_unconfined_modules:
@@ -527,6 +541,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
                 "allowed: true, or give those devices mode: dind",
             )
 
+    rollout = _rollout(r, devices)
     _undeclared_keys(r, devices)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
@@ -557,7 +572,48 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         remediation=remediation,
         notices=tuple(notices),
         devices=devices,
+        rollout=rollout,
         deployments=deployments,
+    )
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference (empty when it has none)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def _check_dind_image_versions(r: _Reader, devices: Sequence[DeviceSettings], aziot_edge_version: str) -> None:
+    """A dind image carries the IoT Edge it was built with: its tag must say which, and match the
+    pinned version, or a version change would roll out nothing and the rollout would wait in vain."""
+    stack_image = str(r.raw("dindImage") or "")
+    for index, device in enumerate(devices):
+        if device.dind is None or not device.dind.image:
+            continue
+        tag = image_tag(device.dind.image)
+        if tag == aziot_edge_version or any(tag.startswith(aziot_edge_version + mark) for mark in "-_."):
+            continue
+        key = f"{NAMESPACE}:dindImage" if device.dind.image == stack_image else f"{NAMESPACE}:devices[{index}].image"
+        r.problem(key, f"{device.dind.image!r} is not tagged with kedge:aziotEdgeVersion {aziot_edge_version}; allowed: the "
+                       f"image built with that version (images/iotedge-dind/, build arg AZIOT_EDGE_VERSION), tagged "
+                       f"{aziot_edge_version} or {aziot_edge_version}-<suffix> (a digest may follow the tag)")
+
+
+def _rollout(r: _Reader, devices: Sequence[DeviceSettings]) -> RolloutSettings:
+    skip = r.string_list("rolloutSkipDevices")
+    known = {d.device_id for d in devices}
+    for device_id in skip:
+        if device_id not in known:
+            r.problem(f"{NAMESPACE}:rolloutSkipDevices", f"{device_id!r} is not a device of this stack; allowed: "
+                                                         f"{', '.join(sorted(known)) or 'none (the stack has no devices)'}")
+    return RolloutSettings(
+        batch_size=r.integer("rolloutBatchSize", 1, 1000),
+        timeout_seconds=r.integer("rolloutTimeoutSeconds", 60, 7200),
+        settle_seconds=r.integer("rolloutSettleSeconds", 0, 1800),
+        wait_for_new_devices=r.boolean("rolloutWaitForNewDevices"),
+        skip_device_ids=skip,
+        allow_downgrade=r.boolean("aziotEdgeAllowDowngrade"),
     )
 
 

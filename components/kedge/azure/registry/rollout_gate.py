@@ -1,0 +1,153 @@
+"""Rollout gates: wait until a batch of devices reports a running IoT Edge at the wanted version.
+
+Run by pulumi-command as ``python -m kedge.azure.registry.rollout_gate create|update|delete``
+(never during a preview). A gate's `create` only records (new devices are not held up, so a fresh
+stack's devices come up in parallel); its `update`, which runs when its batch changed, waits.
+What it reads, per device, with twin reads (their own IoT Hub budget, not the identity one):
+
+- the device twin's ``connectionState`` (``Connected``);
+- the ``$edgeAgent`` module twin's reported ``runtime.platform.version`` (the version of the IoT
+  Edge daemon, Microsoft's IoT Edge security documentation, "Versioning") and
+  ``systemModules.edgeAgent/edgeHub.runtimeStatus`` (``running``).
+
+With `KEDGE_GATE_WAIT_ON_CREATE`, `create` waits too, and `update` waits only for the devices
+that were not in the previous list: one bounded wait for every new device of a `pulumi up`.
+
+Environment: KEDGE_GATE_DEVICES (JSON list of device ids), KEDGE_GATE_VERSION (the aziot-edge
+package version, e.g. 1.6.2-1), KEDGE_GATE_SKIP (JSON list: devices not waited for),
+KEDGE_GATE_SETTLE_SECONDS (a config-only change: how long the guests take to pick it up before
+health counts), KEDGE_GATE_POLL_SECONDS, KEDGE_DEADLINE_SECONDS (the wait's limit), plus the
+registry helpers' hub and credential variables. Prints the state as JSON: the devices, the
+version and each device's health as last read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from .client import RegistryClient, RegistryError, log, run_helper
+
+RUNNING = "running"
+CONNECTED = "Connected"
+DEFAULT_POLL_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Health:
+    connection_state: str
+    runtime_version: str
+    edge_agent: str
+    edge_hub: str
+
+    def ready(self, version: str) -> bool:
+        return (self.connection_state == CONNECTED and self.runtime_version == version
+                and self.edge_agent == RUNNING and self.edge_hub == RUNNING)
+
+    def describe(self) -> str:
+        return (f"connectionState {self.connection_state}, IoT Edge {self.runtime_version or 'unreported'}, "
+                f"edgeAgent {self.edge_agent}, edgeHub {self.edge_hub}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"connectionState": self.connection_state, "runtimeVersion": self.runtime_version,
+                "edgeAgent": self.edge_agent, "edgeHub": self.edge_hub}
+
+
+def daemon_version(package_version: str) -> str:
+    """The version the daemon reports for an apt package version: 1.6.2-1 -> 1.6.2."""
+    return package_version.split("-", 1)[0]
+
+
+def _twin_path(device_id: str, module: str = "") -> str:
+    path = f"/twins/{urllib.parse.quote(device_id, safe='')}"
+    return f"{path}/modules/{urllib.parse.quote(module, safe='')}" if module else path
+
+
+def read_health(client: RegistryClient, device_id: str) -> Health:
+    status, twin, _ = client.call("GET", _twin_path(device_id))
+    if status == 404:
+        raise RegistryError(404, f"device {device_id!r} is not in the hub's registry")
+    if status != 200:
+        raise RegistryError(status, f"GET twin of {device_id!r}: HTTP {status}")
+    status, agent, _ = client.call("GET", _twin_path(device_id, "$edgeAgent"))
+    reported = ((agent or {}).get("properties") or {}).get("reported") or {} if status == 200 else {}
+    modules = reported.get("systemModules") or {}
+    return Health(
+        connection_state=str((twin or {}).get("connectionState") or "unknown"),
+        runtime_version=str(((reported.get("runtime") or {}).get("platform") or {}).get("version") or ""),
+        edge_agent=str((modules.get("edgeAgent") or {}).get("runtimeStatus") or "unreported"),
+        edge_hub=str((modules.get("edgeHub") or {}).get("runtimeStatus") or "unreported"),
+    )
+
+
+class GateFailed(RegistryError):
+    def __init__(self, message: str):
+        super().__init__(408, message)
+
+
+def wait_for(client: RegistryClient, devices: list[str], package_version: str, poll_seconds: float,
+             sleep: Callable[[float], None] = time.sleep) -> dict[str, Health]:
+    """Polls until every device is ready or the client's deadline passes (then GateFailed)."""
+    version = daemon_version(package_version)
+    health: dict[str, Health] = {}
+    waiting = list(devices)
+    while True:
+        for device_id in list(waiting):
+            health[device_id] = read_health(client, device_id)
+            if health[device_id].ready(version):
+                waiting.remove(device_id)
+                log(f"{device_id}: ready ({health[device_id].describe()})")
+        if not waiting:
+            return health
+        if client.remaining() <= poll_seconds:
+            first = waiting[0]
+            raise GateFailed(
+                f"rollout stopped: {first} reports {health[first].describe()}; wanted IoT Edge {version} with edgeAgent and "
+                f"edgeHub running and {CONNECTED}, within {client.deadline_seconds:.0f} s (kedge:rolloutTimeoutSeconds)"
+                + (f"; also waiting for {', '.join(waiting[1:])}" if len(waiting) > 1 else "")
+                + ". Devices after this batch are untouched. Fix the device and run `pulumi up` again to resume; a device "
+                  f"that stays offline can be left out of the wait with kedge:rolloutSkipDevices: [{first}]")
+        sleep(poll_seconds)
+
+
+def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
+             sleep: Callable[[float], None] = time.sleep) -> Optional[dict]:
+    if operation == "delete":
+        return None
+    devices = list(json.loads(env.get("KEDGE_GATE_DEVICES") or "[]"))
+    skip = set(json.loads(env.get("KEDGE_GATE_SKIP") or "[]"))
+    version = env["KEDGE_GATE_VERSION"]
+    state: dict[str, Any] = {"devices": devices, "version": version, "health": {}}
+    wait_new = env.get("KEDGE_GATE_WAIT_ON_CREATE") == "1"
+    if operation == "create":
+        waited = devices if wait_new else []
+    elif wait_new:
+        waited = [d for d in devices if d not in set(previous.get("devices") or [])]
+    else:
+        waited = devices
+        # Only configuration changed: give the guests time to pick it up before health counts.
+        if previous.get("version") == version:
+            settle = float(env.get("KEDGE_GATE_SETTLE_SECONDS") or 0)
+            if settle:
+                log(f"waiting {settle:.0f} s for the devices to apply their new configuration")
+                sleep(min(settle, max(client.remaining() - 1, 0)))
+    waited = [d for d in waited if d not in skip]
+    if waited:
+        log(f"waiting for {', '.join(waited)}: IoT Edge {daemon_version(version)} running and connected")
+        health = wait_for(client, waited, version, float(env.get("KEDGE_GATE_POLL_SECONDS") or DEFAULT_POLL_SECONDS), sleep)
+        state["health"] = {device: value.to_dict() for device, value in health.items()}
+    # Devices not waited for this time keep the health the last wait saw.
+    earlier = {d: h for d, h in (previous.get("health") or {}).items() if d in devices and d not in state["health"]}
+    state["health"] = {**earlier, **state["health"]}
+    return state
+
+
+def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
+    return run_helper("kedge.azure.registry.rollout_gate", argv, env, _operate)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

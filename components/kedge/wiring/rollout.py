@@ -1,0 +1,69 @@
+"""Batches of devices and the arguments of their rollout gates, from the stack settings."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional, Sequence, TypeVar
+
+import pulumi
+
+from ..azure.rollout_gate import DeviceRolloutGateArgs
+from ..config.settings import DeviceSettings, Settings
+from .device_files import DeviceFiles
+
+T = TypeVar("T")
+
+
+def rollout_batches(devices: Sequence[T], batch_size: int) -> list[tuple[T, ...]]:
+    """The devices in stack order, `batch_size` at a time: the order changes roll out in."""
+    return [tuple(devices[start:start + batch_size]) for start in range(0, len(devices), batch_size)]
+
+
+def change_digest(files: Sequence[DeviceFiles], version: str) -> pulumi.Output[str]:
+    """What a batch gets, hashed: config.toml and certificates (a hash of random keys and PEMs
+    reveals nothing, so it need not stay a secret) and the IoT Edge version."""
+    texts = [text for device_files in files for _, text in sorted(device_files.runtime_files.items())]
+    return pulumi.Output.unsecret(pulumi.Output.all(*texts).apply(
+        lambda values: hashlib.sha256("\0".join([version, *values]).encode()).hexdigest()
+    ))
+
+
+def gate_args(
+    devices: Sequence[DeviceSettings],
+    files: Optional[Sequence[DeviceFiles]],
+    settings: Settings,
+    hub_hostname: pulumi.Input[str],
+    registry_key: Optional[pulumi.Input[Optional[str]]],
+    service_key: Optional[pulumi.Input[Optional[str]]],
+    wait_on_create: bool,
+) -> DeviceRolloutGateArgs:
+    """`files`: the batch's config files (its change digest); None for the new-devices wait, which
+    changes only with the device list and the version."""
+    device_ids = [d.device_id for d in devices]
+    change: pulumi.Input[str] = (
+        change_digest(files, settings.aziot_edge_version) if files is not None
+        else hashlib.sha256("\0".join(device_ids).encode()).hexdigest()
+    )
+    args = DeviceRolloutGateArgs(
+        hub_hostname=hub_hostname,
+        device_ids=device_ids,
+        aziot_edge_version=settings.aziot_edge_version,
+        change=change,
+        wait_on_create=wait_on_create,
+        skip_device_ids=[d for d in settings.rollout.skip_device_ids if d in device_ids],
+        settle_seconds=settings.rollout.settle_seconds,
+        timeout_seconds=settings.rollout.timeout_seconds,
+    )
+    if registry_key is not None:
+        args["registry_policy_key"] = registry_key
+    if service_key is not None:
+        args["service_policy_key"] = service_key
+    return args
+
+
+def merged_health(healths: Sequence[dict]) -> dict:
+    """Each device's health as the last gate that waited for it read it (later gates win)."""
+    merged: dict = {}
+    for health in healths:
+        merged.update(health or {})
+    return dict(sorted(merged.items()))

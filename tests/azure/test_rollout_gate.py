@@ -1,0 +1,114 @@
+"""The rollout gate against the local fake hub: what it waits for, how it times out, what it says."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from kedge.azure.registry import rollout_gate
+from kedge.azure.registry.client import client_from_env
+from tests.fake_iothub import sas_environment
+
+
+def environment(hub, devices, version="1.6.2-1", deadline=5, **extra):
+    return {**sas_environment(hub), "KEDGE_GATE_DEVICES": json.dumps(devices), "KEDGE_GATE_VERSION": version,
+            "KEDGE_DEADLINE_SECONDS": str(deadline), "KEDGE_GATE_POLL_SECONDS": "0.05", **extra}
+
+
+def run(hub, operation, devices, previous=None, **extra):
+    env = environment(hub, devices, **extra)
+    if previous is not None:
+        env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
+    return subprocess.run([sys.executable, "-m", "kedge.azure.registry.rollout_gate", operation], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_create_only_records_so_new_devices_are_not_held_up(hub):
+    hub.add_device("edge-1")  # reports nothing yet
+    result = run(hub, "create", ["edge-1"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"devices": ["edge-1"], "version": "1.6.2-1", "health": {}}
+    assert hub.twin_reads == 0
+
+
+def test_update_waits_until_every_device_reports_the_version_running_and_connected(hub):
+    for device in ("edge-1", "edge-2"):
+        hub.add_device(device)
+        hub.report(device, "1.6.0")  # still the old version
+    hub.report("edge-2", "1.6.2")
+    # edge-1 upgrades a moment later, as its guest would.
+    timer = threading.Timer(0.5, hub.report, args=("edge-1", "1.6.2"))
+    timer.start()
+    result = run(hub, "update", ["edge-1", "edge-2"], previous={"devices": ["edge-1", "edge-2"], "version": "1.6.0-1"})
+    timer.join()
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["health"]["edge-1"] == {"connectionState": "Connected", "runtimeVersion": "1.6.2",
+                                         "edgeAgent": "running", "edgeHub": "running"}
+    assert hub.twin_reads > 4  # it polled
+
+
+@pytest.mark.parametrize("report, shown", [
+    (dict(version="1.6.0"), "IoT Edge 1.6.0"),
+    (dict(version="1.6.2", edge_hub="failed"), "edgeHub failed"),
+    (dict(version="1.6.2", connected=False), "connectionState Disconnected"),
+])
+def test_a_device_that_never_gets_there_fails_the_gate_naming_it_and_how_to_resume(hub, report, shown):
+    hub.add_device("edge-1")
+    hub.report("edge-1", **report)
+    result = run(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"}, deadline=1)
+    assert result.returncode != 0 and result.stdout == ""
+    assert "rollout stopped: edge-1 reports" in result.stderr and shown in result.stderr
+    assert "run `pulumi up` again to resume" in result.stderr and "kedge:rolloutSkipDevices: [edge-1]" in result.stderr
+
+
+def test_a_device_that_never_reported_is_described_as_unreported(hub):
+    hub.add_device("edge-1")
+    result = run(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"}, deadline=1)
+    assert "IoT Edge unreported, edgeAgent unreported" in result.stderr
+
+
+def test_a_skipped_device_is_not_waited_for(hub):
+    hub.add_device("edge-1")
+    hub.add_device("offline")
+    hub.report("edge-1", "1.6.2")
+    result = run(hub, "update", ["edge-1", "offline"], previous={"devices": ["edge-1", "offline"], "version": "1.6.0-1"},
+                 KEDGE_GATE_SKIP=json.dumps(["offline"]))
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["health"]) == {"edge-1"}
+
+
+def test_the_new_device_wait_covers_only_devices_added_since_the_last_up(hub):
+    for device in ("old", "new"):
+        hub.add_device(device)
+    hub.report("new", "1.6.2")  # "old" is offline: it must not be waited for again
+    previous = {"devices": ["old"], "version": "1.6.2-1",
+                "health": {"old": {"connectionState": "Connected", "runtimeVersion": "1.6.2", "edgeAgent": "running", "edgeHub": "running"}}}
+    result = run(hub, "update", ["old", "new"], previous=previous, KEDGE_GATE_WAIT_ON_CREATE="1")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["health"]) == {"old", "new"}  # old's health kept from the last wait
+    created = run(hub, "create", ["new"], KEDGE_GATE_WAIT_ON_CREATE="1")
+    assert created.returncode == 0 and "new" in json.loads(created.stdout)["health"]
+
+
+def test_a_config_only_change_settles_before_health_counts(hub):
+    hub.add_device("edge-1")
+    hub.report("edge-1", "1.6.2")
+    slept = []
+    env = environment(hub, ["edge-1"], KEDGE_GATE_SETTLE_SECONDS="120", deadline=600)
+    state = rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.2-1"},
+                                  sleep=slept.append)
+    assert slept[0] == 120 and state["health"]["edge-1"]["runtimeVersion"] == "1.6.2"
+    slept.clear()
+    rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.0-1"}, sleep=slept.append)
+    assert slept == []  # a version change is checked by the version itself
+
+
+def test_transient_hub_errors_are_retried_not_reported_as_a_failed_rollout(hub):
+    hub.add_device("edge-1")
+    hub.report("edge-1", "1.6.2")
+    hub.fail_next("GET", 503, 429)
+    result = run(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"})
+    assert result.returncode == 0, result.stderr

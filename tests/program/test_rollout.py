@@ -1,0 +1,125 @@
+"""Day 2 rollouts in the registered graph: batches in order, each waiting on the gate before it;
+what makes a gate wait; and that a change reaches only the batch it concerns."""
+
+import json
+
+import pytest
+
+from tests.config.test_settings import load, problems_of
+from tests.harness import run_example_stack
+from tests.program.test_fleet import fleet
+
+GATE = "kedge:index:DeviceRolloutGate"
+COMMAND = "command:local:Command"
+RUNTIMES = ("kedge:index:EdgeVirtualMachine", "kedge:index:EdgeDindRuntime")
+
+
+def run_fleet(devices, secrets=(), **settings):
+    overrides = {"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", **settings}
+    return run_example_stack("dev", overrides, secrets_extra=secrets)
+
+
+def gate_command(run, name):
+    return run.one(COMMAND, f"{name}-gate")
+
+
+def environment(run, name):
+    return gate_command(run, name).get("environment")
+
+
+def runtime_of(run, device_id):
+    return next(r for t in RUNTIMES for r in run.of_type(t) if r.name == device_id)
+
+
+def test_batches_roll_in_stack_order_each_waiting_on_the_gate_before_it():
+    devices = fleet(5)
+    run = run_fleet(devices, rolloutBatchSize=2)
+    gates = {g.name: g for g in run.of_type(GATE)}
+    assert set(gates) == {"rollout-batch-1", "rollout-batch-2", "rollout-batch-3", "rollout-new-devices"}
+    batches = [json.loads(environment(run, f"rollout-batch-{i}")["KEDGE_GATE_DEVICES"]) for i in (1, 2, 3)]
+    assert batches == [["edge-0000", "edge-0001"], ["edge-0002", "edge-0003"], ["edge-0004"]]
+    commands = {i: gate_command(run, f"rollout-batch-{i}").urn for i in (1, 2, 3)}
+    for index, batch in enumerate(batches, start=1):
+        for device in batch:
+            # Depending on a component means depending on what it holds: the config Secret stands for
+            # each runtime (both modes have one), the gate's command for the gate.
+            config = run.one("kubernetes:core/v1:Secret", f"{device}-config")
+            # The gate waits on its own batch's runtimes...
+            assert config.urn in gates[f"rollout-batch-{index}"].dependencies
+            # ...and the batch's runtimes on the gate before, never on a later one.
+            assert {u for u in commands.values() if u in config.dependencies} == ({commands[index - 1]} if index > 1 else set())
+    # Batch gates only record when created (a fresh stack is not serialised); the new-devices wait waits.
+    assert {environment(run, f"rollout-batch-{i}")["KEDGE_GATE_WAIT_ON_CREATE"] for i in (1, 2, 3)} == {"0"}
+    new_devices = environment(run, "rollout-new-devices")
+    assert new_devices["KEDGE_GATE_WAIT_ON_CREATE"] == "1" and json.loads(new_devices["KEDGE_GATE_DEVICES"]) == [d["id"] for d in devices]
+    assert set(commands.values()) <= set(gates["rollout-new-devices"].dependencies)
+
+
+def test_a_version_bump_changes_every_batch_gate_and_a_config_change_only_its_own_batch():
+    devices = fleet(4)
+    base = run_fleet(devices)
+    # dind images carry their IoT Edge: a version bump comes with the image built with it.
+    bumped = run_fleet(devices, aziotEdgeVersion="1.6.2-1", dindImage="reg.example/iotedge-dind:1.6.2-1")
+    for i in range(1, 5):
+        before, after = environment(base, f"rollout-batch-{i}"), environment(bumped, f"rollout-batch-{i}")
+        assert (before["KEDGE_GATE_VERSION"], after["KEDGE_GATE_VERSION"]) == ("1.6.0-1", "1.6.2-1")
+        assert before["KEDGE_GATE_CHANGE"] != after["KEDGE_GATE_CHANGE"]
+    retagged = [dict(d) for d in devices]
+    retagged[2]["tags"] = {"site": "moved"}  # twin tags: no file on the device changes
+    assert [environment(run_fleet(retagged), f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] for i in range(1, 5)] == [
+        environment(base, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] for i in range(1, 5)]
+    moved = [dict(d) for d in devices]
+    # A certificate: lands in the device's config Secret, as a config.toml change would.
+    moved[2].update(auth="x509CA", certificates={"identityCert": "gatewayIdentityCert", "identityKey": "gatewayIdentityKey"})
+    changes = [environment(run_fleet(moved, secrets=("gatewayIdentityCert", "gatewayIdentityKey")), f"rollout-batch-{i}")[
+        "KEDGE_GATE_CHANGE"] for i in range(1, 5)]
+    original = [environment(base, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] for i in range(1, 5)]
+    assert [a != b for a, b in zip(changes, original, strict=True)] == [False, False, True, False]
+
+
+def test_gate_settings_reach_every_gate_and_secrets_stay_secret():
+    run = run_fleet(fleet(3), rolloutTimeoutSeconds=1200, rolloutSettleSeconds=60, rolloutSkipDevices=["edge-0001"])
+    for name in ("rollout-batch-1", "rollout-batch-2", "rollout-new-devices"):
+        env = environment(run, name)
+        assert env["KEDGE_DEADLINE_SECONDS"] == "1200" and env["KEDGE_GATE_SETTLE_SECONDS"] == "60"
+    assert json.loads(environment(run, "rollout-batch-2")["KEDGE_GATE_SKIP"]) == ["edge-0001"]
+    assert json.loads(environment(run, "rollout-batch-1")["KEDGE_GATE_SKIP"]) == []
+    command = gate_command(run, "rollout-batch-1")
+    assert "environment.KEDGE_SERVICE_KEY" in command.secret_paths or "environment" in command.secret_paths
+    assert command.get("create").endswith("-m kedge.azure.registry.rollout_gate create")
+
+
+def test_without_the_new_device_wait_there_is_no_such_gate_and_health_is_exported():
+    run = run_fleet(fleet(2), rolloutWaitForNewDevices=False)
+    assert {g.name for g in run.of_type(GATE)} == {"rollout-batch-1", "rollout-batch-2"}
+    assert run.exports["deviceHealth"] == {}  # the mocks run no command: nothing has been read
+
+
+@pytest.mark.parametrize("values, key", [
+    ({"rolloutBatchSize": 0}, "kedge:rolloutBatchSize"),
+    ({"rolloutTimeoutSeconds": 30}, "kedge:rolloutTimeoutSeconds"),
+    ({"rolloutSettleSeconds": 3600}, "kedge:rolloutSettleSeconds"),
+    ({"devices": [{"id": "a"}], "rolloutSkipDevices": ["b"]}, "kedge:rolloutSkipDevices"),
+    ({"aziotEdgeAllowDowngrade": "maybe"}, "kedge:aziotEdgeAllowDowngrade"),
+])
+def test_bad_rollout_settings_are_refused_naming_the_key(values, key):
+    problems = problems_of(values)
+    assert any(p.startswith(f"{key}:") for p in problems), problems
+
+
+def test_a_dind_image_must_carry_the_pinned_iot_edge_version():
+    stack = {"defaultMode": "dind", "devices": [{"id": "a"}, {"id": "b", "image": "reg.example/other:1.6.0-1"}]}
+    problems = problems_of({**stack, "aziotEdgeVersion": "1.6.2-1", "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
+    assert any(p.startswith("kedge:dindImage: 'reg.example/iotedge-dind:1.6.0-1' is not tagged with kedge:aziotEdgeVersion 1.6.2-1")
+               for p in problems), problems
+    assert any(p.startswith("kedge:devices[1].image:") for p in problems), problems
+    digest = "@sha256:" + "a" * 64
+    for image in ("reg.example:5000/iotedge-dind:1.6.2-1-kedge2", f"reg.example/iotedge-dind:1.6.2-1{digest}"):
+        assert load({"defaultMode": "dind", "devices": [{"id": "a"}], "aziotEdgeVersion": "1.6.2-1", "dindImage": image})
+    assert any(p.startswith("kedge:dindImage:") for p in problems_of(
+        {"defaultMode": "dind", "devices": [{"id": "a"}], "dindImage": f"reg.example/iotedge-dind{digest}"}))
+
+
+def test_a_downgrade_allowed_by_the_stack_reaches_the_guests():
+    run = run_fleet([{"id": "edge-0000"}], aziotEdgeAllowDowngrade=True)
+    assert "aziot-edge-allow-downgrade" in run.one("kubernetes:core/v1:Secret", "edge-0000-config").get("stringData")
