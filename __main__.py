@@ -311,7 +311,7 @@ if settings.vm_devices:
                     )
                 ),
                 config_files=files.runtime_files,
-                aziot_edge_version=settings.aziot_edge_version,
+                aziot_edge_version=device.aziot_edge_version,
                 allow_downgrade=settings.rollout.allow_downgrade,
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,

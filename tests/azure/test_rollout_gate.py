@@ -29,7 +29,7 @@ def test_create_only_records_so_new_devices_are_not_held_up(hub):
     hub.add_device("edge-1")  # reports nothing yet
     result = run(hub, "create", ["edge-1"])
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"devices": ["edge-1"], "version": "1.6.2-1", "health": {}}
+    assert json.loads(result.stdout) == {"devices": ["edge-1"], "version": "1.6.2-1", "deviceVersions": {}, "health": {}}
     assert hub.twin_reads == 0
 
 
@@ -112,3 +112,18 @@ def test_transient_hub_errors_are_retried_not_reported_as_a_failed_rollout(hub):
     hub.fail_next("GET", 503, 429)
     result = run(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_canary_is_waited_for_at_its_own_version(hub):
+    for device in ("canary", "rest"):
+        hub.add_device(device)
+    hub.report("canary", "1.6.3")
+    hub.report("rest", "1.6.2")
+    versions = json.dumps({"canary": "1.6.3-1"})
+    result = run(hub, "update", ["canary", "rest"], previous={"devices": ["canary", "rest"], "version": "1.6.2-1"},
+                 KEDGE_GATE_DEVICE_VERSIONS=versions)
+    assert result.returncode == 0, result.stderr
+    hub.report("canary", "1.6.2")  # the canary fell back: its own version is what counts
+    failed = run(hub, "update", ["canary", "rest"], previous={"devices": ["canary", "rest"], "version": "1.6.2-1"},
+                 KEDGE_GATE_DEVICE_VERSIONS=versions, deadline=1)
+    assert failed.returncode != 0 and "canary reports" in failed.stderr and "wanted IoT Edge 1.6.3" in failed.stderr

@@ -110,7 +110,7 @@ def test_bad_rollout_settings_are_refused_naming_the_key(values, key):
 def test_a_dind_image_must_carry_the_pinned_iot_edge_version():
     stack = {"defaultMode": "dind", "devices": [{"id": "a"}, {"id": "b", "image": "reg.example/other:1.6.0-1"}]}
     problems = problems_of({**stack, "aziotEdgeVersion": "1.6.2-1", "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
-    assert any(p.startswith("kedge:dindImage: 'reg.example/iotedge-dind:1.6.0-1' is not tagged with kedge:aziotEdgeVersion 1.6.2-1")
+    assert any(p.startswith("kedge:dindImage: 'reg.example/iotedge-dind:1.6.0-1' is not tagged with aziotEdgeVersion 1.6.2-1")
                for p in problems), problems
     assert any(p.startswith("kedge:devices[1].image:") for p in problems), problems
     digest = "@sha256:" + "a" * 64
@@ -123,3 +123,24 @@ def test_a_dind_image_must_carry_the_pinned_iot_edge_version():
 def test_a_downgrade_allowed_by_the_stack_reaches_the_guests():
     run = run_fleet([{"id": "edge-0000"}], aziotEdgeAllowDowngrade=True)
     assert "aziot-edge-allow-downgrade" in run.one("kubernetes:core/v1:Secret", "edge-0000-config").get("stringData")
+
+
+def test_a_canary_gets_its_own_version_and_only_its_batch_changes():
+    devices = fleet(4)
+    base = run_fleet(devices)
+    canary = [dict(d) for d in devices]
+    canary[0]["aziotEdgeVersion"] = "1.6.2-1"  # a vm device (fleet: odd indexes are dind)
+    run = run_fleet(canary)
+    shared = run.one("kubernetes:core/v1:Secret", "edge-0000-config").get("stringData")
+    assert shared["aziot-edge-version"] == "1.6.2-1"
+    assert run.one("kubernetes:core/v1:Secret", "edge-0002-config").get("stringData")["aziot-edge-version"] == "1.6.0-1"
+    assert json.loads(environment(run, "rollout-batch-1")["KEDGE_GATE_DEVICE_VERSIONS"]) == {"edge-0000": "1.6.2-1"}
+    assert json.loads(environment(run, "rollout-batch-2")["KEDGE_GATE_DEVICE_VERSIONS"]) == {}
+    changed = [environment(run, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] != environment(base, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"]
+               for i in range(1, 5)]
+    assert changed == [True, False, False, False]
+    dind_canary = [dict(d) for d in devices]
+    dind_canary[1]["aziotEdgeVersion"] = "1.6.2-1"  # a dind device: its image must be the one built with it
+    problems = problems_of({"devices": dind_canary, "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
+    assert any(p.startswith("kedge:dindImage:") and "of edge-0001" in p for p in problems), problems
+    assert any(p.startswith("kedge:devices[0].aziotEdgeVersion:") for p in problems_of({"devices": [{"id": "a", "aziotEdgeVersion": "1.5.0"}]}))

@@ -27,6 +27,8 @@ class DeviceRolloutGateArgs(TypedDict):
     """The batch's devices, as IoT Hub knows them."""
     aziot_edge_version: str
     """The aziot-edge package version the batch should run, e.g. 1.6.2-1."""
+    device_versions: NotRequired[dict[str, str]]
+    """Devices that run another version than aziot_edge_version (canaries), by device id."""
     change: pulumi.Input[str]
     """A digest of what the batch gets (its config files): a changed digest makes the gate wait on `pulumi up`."""
     wait_on_create: NotRequired[bool]
@@ -65,6 +67,7 @@ class DeviceRolloutGate(pulumi.ComponentResource):
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 "KEDGE_GATE_DEVICES": json.dumps(list(args["device_ids"])),
                 "KEDGE_GATE_VERSION": args["aziot_edge_version"],
+                "KEDGE_GATE_DEVICE_VERSIONS": json.dumps(dict(sorted((args.get("device_versions") or {}).items()))),
                 "KEDGE_GATE_CHANGE": args["change"],
                 "KEDGE_GATE_SKIP": json.dumps(sorted(args.get("skip_device_ids") or [])),
                 "KEDGE_GATE_WAIT_ON_CREATE": "1" if args.get("wait_on_create") else "0",

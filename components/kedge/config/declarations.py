@@ -30,6 +30,9 @@ NAMESPACE = "kedge"
 UBUNTU_NOBLE_IMAGE = "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img"
 
 
+ANY_MODE = "any mode"
+
+
 @dataclass(frozen=True)
 class Setting:
     """One `kedge:<key>` setting."""
@@ -40,7 +43,7 @@ class Setting:
     allowed: str = ""  # what values are allowed, for the docs (a Choice's values when `choices` is set)
     choices: Optional[type[Choice]] = None
     device_key: Optional[str] = None  # the device entry's key that overrides it
-    device_mode: Optional[str] = None  # the hosting mode whose devices take `device_key`
+    device_mode: Optional[str] = None  # the hosting mode whose devices take `device_key` (ANY_MODE: both)
     secret: bool = False  # must be set with --secret
 
     @property
@@ -154,7 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
             "and a created hub gets local (SAS policy) auth disabled."),
     Setting("defaultMode", HostingMode.VM.value,
             "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode),
-    Setting("aziotEdgeVersion", edge_vm.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1.", allowed="1.6.N[-N]"),
+    Setting("aziotEdgeVersion", edge_vm.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1. "
+            "A change upgrades running devices batch by batch; a device's own aziotEdgeVersion makes it a canary.", allowed="1.6.N[-N]",
+            device_key="aziotEdgeVersion", device_mode=ANY_MODE),
     Setting("edgeAgentImage", EDGE_AGENT_IMAGE,
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
@@ -245,4 +250,4 @@ BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
 def device_overrides(mode: str) -> dict[str, str]:
     """Device key -> the stack-wide key it overrides, for devices of `mode`."""
-    return {s.device_key: s.key for s in SETTINGS if s.device_mode == mode and s.device_key}
+    return {s.device_key: s.key for s in SETTINGS if s.device_mode in (mode, ANY_MODE) and s.device_key}

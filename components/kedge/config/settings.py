@@ -191,6 +191,8 @@ class DeviceSettings:
     identity: IdentitySettings
     vm: Optional[VmSettings] = None
     dind: Optional[DindSettings] = None
+    # The aziot-edge version this device runs: its own (a canary) or kedge:aziotEdgeVersion.
+    aziot_edge_version: str = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -518,7 +520,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image)
     has_dind = any(d.mode is HostingMode.DIND for d in devices)
-    _check_dind_image_versions(r, devices, aziot_edge_version)
+    _check_dind_image_versions(r, devices)
     dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
     if has_dind and not allow_unconfined_modules:
@@ -584,20 +586,20 @@ def image_tag(image: str) -> str:
     return last.split(":", 1)[1] if ":" in last else ""
 
 
-def _check_dind_image_versions(r: _Reader, devices: Sequence[DeviceSettings], aziot_edge_version: str) -> None:
+def _check_dind_image_versions(r: _Reader, devices: Sequence[DeviceSettings]) -> None:
     """A dind image carries the IoT Edge it was built with: its tag must say which, and match the
-    pinned version, or a version change would roll out nothing and the rollout would wait in vain."""
+    device's pinned version, or a version change would roll out nothing and its gate would wait in vain."""
     stack_image = str(r.raw("dindImage") or "")
     for index, device in enumerate(devices):
         if device.dind is None or not device.dind.image:
             continue
-        tag = image_tag(device.dind.image)
-        if tag == aziot_edge_version or any(tag.startswith(aziot_edge_version + mark) for mark in "-_."):
+        version, tag = device.aziot_edge_version, image_tag(device.dind.image)
+        if tag == version or any(tag.startswith(version + mark) for mark in "-_."):
             continue
         key = f"{NAMESPACE}:dindImage" if device.dind.image == stack_image else f"{NAMESPACE}:devices[{index}].image"
-        r.problem(key, f"{device.dind.image!r} is not tagged with kedge:aziotEdgeVersion {aziot_edge_version}; allowed: the "
-                       f"image built with that version (images/iotedge-dind/, build arg AZIOT_EDGE_VERSION), tagged "
-                       f"{aziot_edge_version} or {aziot_edge_version}-<suffix> (a digest may follow the tag)")
+        r.problem(key, f"{device.dind.image!r} is not tagged with aziotEdgeVersion {version} (of {device.device_id}); allowed: "
+                       f"the image built with that version (images/iotedge-dind/, build arg AZIOT_EDGE_VERSION), tagged "
+                       f"{version} or {version}-<suffix> (a digest may follow the tag)")
 
 
 def _rollout(r: _Reader, devices: Sequence[DeviceSettings]) -> RolloutSettings:
@@ -853,8 +855,13 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             memory_request=str(setting("memoryRequest")),
             memory_limit=str(setting("memoryLimit")),
         )
+    version = setting("aziotEdgeVersion")
+    if not isinstance(version, str) or not AZIOT_EDGE_VERSION_PATTERN.fullmatch(version):
+        r.problem(where("aziotEdgeVersion"), f"{version!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1")
+        version = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
     common: dict[str, Any] = dict(
-        device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity
+        device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity,
+        aziot_edge_version=version,
     )
     if vm is not None:
         return VmDevice(**common, vm=vm)

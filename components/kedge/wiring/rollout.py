@@ -19,12 +19,12 @@ def rollout_batches(devices: Sequence[T], batch_size: int) -> list[tuple[T, ...]
     return [tuple(devices[start:start + batch_size]) for start in range(0, len(devices), batch_size)]
 
 
-def change_digest(files: Sequence[DeviceFiles], version: str) -> pulumi.Output[str]:
+def change_digest(files: Sequence[DeviceFiles], versions: str) -> pulumi.Output[str]:
     """What a batch gets, hashed: config.toml and certificates (a hash of random keys and PEMs
-    reveals nothing, so it need not stay a secret) and the IoT Edge version."""
+    reveals nothing, so it need not stay a secret) and its devices' IoT Edge versions."""
     texts = [text for device_files in files for _, text in sorted(device_files.runtime_files.items())]
     return pulumi.Output.unsecret(pulumi.Output.all(*texts).apply(
-        lambda values: hashlib.sha256("\0".join([version, *values]).encode()).hexdigest()
+        lambda values: hashlib.sha256("\0".join([versions, *values]).encode()).hexdigest()
     ))
 
 
@@ -41,13 +41,14 @@ def gate_args(
     changes only with the device list and the version."""
     device_ids = [d.device_id for d in devices]
     change: pulumi.Input[str] = (
-        change_digest(files, settings.aziot_edge_version) if files is not None
+        change_digest(files, ",".join(d.aziot_edge_version for d in devices)) if files is not None
         else hashlib.sha256("\0".join(device_ids).encode()).hexdigest()
     )
     args = DeviceRolloutGateArgs(
         hub_hostname=hub_hostname,
         device_ids=device_ids,
         aziot_edge_version=settings.aziot_edge_version,
+        device_versions={d.device_id: d.aziot_edge_version for d in devices if d.aziot_edge_version != settings.aziot_edge_version},
         change=change,
         wait_on_create=wait_on_create,
         skip_device_ids=[d for d in settings.rollout.skip_device_ids if d in device_ids],

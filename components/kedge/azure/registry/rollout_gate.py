@@ -14,7 +14,8 @@ With `KEDGE_GATE_WAIT_ON_CREATE`, `create` waits too, and `update` waits only fo
 that were not in the previous list: one bounded wait for every new device of a `pulumi up`.
 
 Environment: KEDGE_GATE_DEVICES (JSON list of device ids), KEDGE_GATE_VERSION (the aziot-edge
-package version, e.g. 1.6.2-1), KEDGE_GATE_SKIP (JSON list: devices not waited for),
+package version, e.g. 1.6.2-1), KEDGE_GATE_DEVICE_VERSIONS (JSON map: devices pinned to another
+version, canaries), KEDGE_GATE_SKIP (JSON list: devices not waited for),
 KEDGE_GATE_SETTLE_SECONDS (a config-only change: how long the guests take to pick it up before
 health counts), KEDGE_GATE_POLL_SECONDS, KEDGE_DEADLINE_SECONDS (the wait's limit), plus the
 registry helpers' hub and credential variables. Prints the state as JSON: the devices, the
@@ -34,6 +35,7 @@ from .client import RegistryClient, RegistryError, log, run_helper
 RUNNING = "running"
 CONNECTED = "Connected"
 DEFAULT_POLL_SECONDS = 15.0
+READ_RESERVE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,22 +90,25 @@ class GateFailed(RegistryError):
         super().__init__(408, message)
 
 
-def wait_for(client: RegistryClient, devices: list[str], package_version: str, poll_seconds: float,
+def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[str, str], poll_seconds: float,
              sleep: Callable[[float], None] = time.sleep) -> dict[str, Health]:
-    """Polls until every device is ready or the client's deadline passes (then GateFailed)."""
-    version = daemon_version(package_version)
+    """Polls until every device runs its version (`package_versions`, by device) or the client's
+    deadline passes (then GateFailed)."""
     health: dict[str, Health] = {}
     waiting = list(devices)
     while True:
         for device_id in list(waiting):
             health[device_id] = read_health(client, device_id)
-            if health[device_id].ready(version):
+            if health[device_id].ready(daemon_version(package_versions[device_id])):
                 waiting.remove(device_id)
                 log(f"{device_id}: ready ({health[device_id].describe()})")
         if not waiting:
             return health
-        if client.remaining() <= poll_seconds:
+        # Stop with what was read while there is still time to say it (a read at the very deadline
+        # would only report the deadline).
+        if client.remaining() <= poll_seconds + min(READ_RESERVE_SECONDS, client.deadline_seconds / 2):
             first = waiting[0]
+            version = daemon_version(package_versions[first])
             raise GateFailed(
                 f"rollout stopped: {first} reports {health[first].describe()}; wanted IoT Edge {version} with edgeAgent and "
                 f"edgeHub running and {CONNECTED}, within {client.deadline_seconds:.0f} s (kedge:rolloutTimeoutSeconds)"
@@ -120,7 +125,10 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     devices = list(json.loads(env.get("KEDGE_GATE_DEVICES") or "[]"))
     skip = set(json.loads(env.get("KEDGE_GATE_SKIP") or "[]"))
     version = env["KEDGE_GATE_VERSION"]
-    state: dict[str, Any] = {"devices": devices, "version": version, "health": {}}
+    # Canaries: devices pinned to another version than the stack's.
+    own_versions = dict(json.loads(env.get("KEDGE_GATE_DEVICE_VERSIONS") or "{}"))
+    versions = {device: own_versions.get(device, version) for device in devices}
+    state: dict[str, Any] = {"devices": devices, "version": version, "deviceVersions": own_versions, "health": {}}
     wait_new = env.get("KEDGE_GATE_WAIT_ON_CREATE") == "1"
     if operation == "create":
         waited = devices if wait_new else []
@@ -129,15 +137,15 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     else:
         waited = devices
         # Only configuration changed: give the guests time to pick it up before health counts.
-        if previous.get("version") == version:
+        if previous.get("version") == version and (previous.get("deviceVersions") or {}) == own_versions:
             settle = float(env.get("KEDGE_GATE_SETTLE_SECONDS") or 0)
             if settle:
                 log(f"waiting {settle:.0f} s for the devices to apply their new configuration")
                 sleep(min(settle, max(client.remaining() - 1, 0)))
     waited = [d for d in waited if d not in skip]
     if waited:
-        log(f"waiting for {', '.join(waited)}: IoT Edge {daemon_version(version)} running and connected")
-        health = wait_for(client, waited, version, float(env.get("KEDGE_GATE_POLL_SECONDS") or DEFAULT_POLL_SECONDS), sleep)
+        log(f"waiting for {', '.join(waited)}: IoT Edge {daemon_version(version)} (or a canary's own) running and connected")
+        health = wait_for(client, waited, versions, float(env.get("KEDGE_GATE_POLL_SECONDS") or DEFAULT_POLL_SECONDS), sleep)
         state["health"] = {device: value.to_dict() for device, value in health.items()}
     # Devices not waited for this time keep the health the last wait saw.
     earlier = {d: h for d, h in (previous.get("health") or {}).items() if d in devices and d not in state["health"]}
