@@ -18,7 +18,7 @@ from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
-from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs
+from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, VmRestartArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
 from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
@@ -313,6 +313,10 @@ if settings.vm_devices:
                 config_files=files.runtime_files,
                 aziot_edge_version=device.aziot_edge_version,
                 allow_downgrade=settings.rollout.allow_downgrade,
+                **({"restart_when_needed": VmRestartArgs(
+                    **({"kubeconfig": kubeconfig} if kubeconfig is not None else {}),
+                    **({"context": kube_context} if kube_context else {}),
+                )} if settings.vm_restart_when_needed else {}),
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,
                 cpu_cores=device.vm.cpu_cores,

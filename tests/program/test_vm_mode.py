@@ -230,6 +230,14 @@ def test_every_vm_mode_object_waits_for_kubevirt_and_cdi(dev):
     ready = {dev.one("kubernetes:kubevirt.io/v1:KubeVirt").urn, dev.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI").urn}
     for component in dev.of_type("kedge:index:EdgeVirtualMachine"):
         children = dev.children_of(component)
-        assert {c.type for c in children} == {SECRET, VM, SERVICE, DATA_VOLUME}
+        assert {c.type for c in children} == {SECRET, VM, SERVICE, DATA_VOLUME, "command:local:Command"}  # the restart command
         for child in children:
             assert ready <= set(child.dependencies), child.name
+
+
+def test_each_vm_gets_a_restart_command_with_the_clusters_kubeconfig_unless_turned_off(dev):
+    for vm in dev.of_type(VM):
+        command = dev.one("command:local:Command", f"{vm.name}-restart")
+        assert command.get("environment")["KEDGE_KUBECONFIG"].startswith("apiVersion") and "environment" in command.secret_paths
+    assert not [c for c in run_example_stack("dev", {"vmRestartWhenNeeded": False}).of_type("command:local:Command")
+                if c.name.endswith("-restart")]

@@ -12,12 +12,18 @@ guest's IoT Edge identity, images and queued messages) with it. This one is kept
 component goes, and taken back when a device of the same name returns.
 """
 
-from typing import NotRequired, Optional, TypedDict
+import hashlib
+import json
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pulumi_command import local
+
+from ..helper_process import helper_command
 from ..options import ChildOptions, kept_options
+from . import vm_restart
 from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
 from .device_secret import DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
@@ -38,6 +44,17 @@ DEFAULT_AZIOT_EDGE_VERSION = "1.6.0-1"
 AZIOT_EDGE_VERSION_PATTERN = r"1\.6\.\d+(-\d+)?"
 
 
+class VmRestartArgs(TypedDict):
+    """How kedge reaches the cluster to restart a VM whose change needs it."""
+
+    kubeconfig: NotRequired[pulumi.Input[str]]
+    """The cluster's kubeconfig (a secret); omitted: $KUBECONFIG or ~/.kube/config where `pulumi up` runs."""
+    context: NotRequired[str]
+    """kubeconfig context; omitted: the current one."""
+    timeout_seconds: NotRequired[int]
+    """How long the restart call may take, retries included (default 300)."""
+
+
 class EdgeVirtualMachineArgs(TypedDict):
     """Inputs of EdgeVirtualMachine."""
 
@@ -53,6 +70,11 @@ class EdgeVirtualMachineArgs(TypedDict):
     aziot_edge_version: NotRequired[str]
     """aziot-edge package version the guest installs and holds (default 1.6.0-1); a change upgrades the
     running guest in place."""
+    restart_when_needed: NotRequired[VmRestartArgs]
+    """Restart the VM on `pulumi up` when a change to it takes effect only at its next start (its
+    disks, devices, interface, placement; not CPU and memory, which KubeVirt updates live, and not
+    config files, which the guest reads as they change). Omitted: KubeVirt marks such a VM
+    RestartRequired and waits for someone to restart it."""
     allow_downgrade: NotRequired[bool]
     """Let the guest install an aziot_edge_version older than the installed one (default false: it refuses)."""
     mac_address: str
@@ -180,6 +202,9 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             },
             children.child(depends_on=[secret, user_data_secret, root_disk]),
         )
+        restart = args.get("restart_when_needed")
+        if restart is not None:
+            self._restart_command(name, device, namespace, template_spec, restart, children, vm)
         self._requests = Requests.of_vm(template_spec)
         self.vm_name = pulumi.Output.from_input(device)
         self.ssh_command = pulumi.Output.from_input("")
@@ -209,6 +234,20 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     "kubectl -n ", namespace, f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
                 )
         self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command})
+
+    def _restart_command(self, name: str, device: str, namespace: pulumi.Input[str], template_spec: dict,
+                         restart: VmRestartArgs, children: ChildOptions, vm: pulumi.Resource) -> None:
+        environment: dict[str, pulumi.Input[str]] = {
+            "KEDGE_VM_NAMESPACE": namespace,
+            "KEDGE_VM_NAME": device,
+            "KEDGE_RESTART_TRIGGER": pulumi.Output.from_input(template_spec).apply(restart_trigger),
+            "KEDGE_KUBE_CONTEXT": restart.get("context") or "",
+            "KEDGE_DEADLINE_SECONDS": str(restart.get("timeout_seconds") or vm_restart.DEFAULT_DEADLINE_SECONDS),
+        }
+        if restart.get("kubeconfig") is not None:
+            environment["KEDGE_KUBECONFIG"] = pulumi.Output.secret(restart["kubeconfig"])
+        helper_command(f"{name}-restart", vm_restart.__name__, environment, local.Logging.STDERR,
+                       children.child(depends_on=[vm]))
 
     @property
     def requests(self) -> Requests:
@@ -263,6 +302,17 @@ def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: 
         # devices; an existing disk keeps what it was made with.
         pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["spec"])),
     )
+
+
+# KubeVirt's LiveUpdate rollout applies these to a running VM; every other template change needs a restart.
+LIVE_UPDATED_DOMAIN_FIELDS = ("cpu", "memory")
+
+
+def restart_trigger(template_spec: dict[str, Any]) -> str:
+    """A digest of what in a VM's template takes effect only at its next start."""
+    domain = {k: v for k, v in (template_spec.get("domain") or {}).items() if k not in LIVE_UPDATED_DOMAIN_FIELDS}
+    needs_restart = {**template_spec, "domain": domain}
+    return hashlib.sha256(json.dumps(needs_restart, sort_keys=True).encode()).hexdigest()
 
 
 def _ssh_to_load_balancer(ingress: Optional[list]) -> str:

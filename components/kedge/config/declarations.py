@@ -185,6 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
         allowed=f"{QUANTITY}, at least 1Gi"),
     _vm("vmImageUrl", UBUNTU_NOBLE_IMAGE, "HTTP(S) URL of the Ubuntu cloud image CDI imports; device override: imageUrl.", "imageUrl",
         allowed="an http(s) URL"),
+    Setting("vmRestartWhenNeeded", True,
+            "Restart a VM on pulumi up when a change takes effect only at its next start (disks, devices, interface, "
+            "placement; never for config files, CPU or memory). false: KubeVirt marks it RestartRequired and waits."),
     Setting("vmUbuntuRelease", "24.04", "Ubuntu release of the VM image (22.04 or 24.04): picks Microsoft's package repository.",
             allowed="22.04, 24.04"),
     _vm("vmStorageClass", "", "Storage class of VM root disks. Empty: kedge:deviceStorageClass.", "storageClass"),

@@ -300,6 +300,7 @@ class Settings:
     vm_ssh_source_ranges: tuple[str, ...]
     vm_eviction_strategy: EvictionStrategy
     vm_ubuntu_release: str
+    vm_restart_when_needed: bool
     kubevirt: KubevirtSettings
     device_storage: DeviceStorageSettings
     remediation: RemediationSettings
@@ -569,6 +570,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_ssh_source_ranges=source_ranges,
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
         vm_ubuntu_release=ubuntu_release,
+        vm_restart_when_needed=r.boolean("vmRestartWhenNeeded"),
         kubevirt=kubevirt,
         device_storage=device_storage,
         remediation=remediation,

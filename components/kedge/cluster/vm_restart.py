@@ -1,0 +1,172 @@
+"""Restarts a KubeVirt VM whose change needs a restart, on `pulumi up` only.
+
+Most changes reach a running guest without one (its config share; CPU and memory through
+KubeVirt's LiveUpdate). The rest of a VM's template (disks, devices, interfaces, placement) takes
+effect only when the VM starts again: KubeVirt marks the VM `RestartRequired` and waits. Run by
+pulumi-command as ``python -m kedge.cluster.vm_restart create|update|delete`` (never during a
+preview): `create` only records the VM's restart trigger (a new VM starts with its spec);
+`update` restarts the VM through KubeVirt's `restart` subresource when the trigger differs from
+the recorded one (an input that changed for another reason, e.g. a rotated kubeconfig, restarts
+nothing).
+
+Environment: KEDGE_VM_NAMESPACE, KEDGE_VM_NAME, KEDGE_RESTART_TRIGGER, KEDGE_KUBECONFIG (the
+kubeconfig's text; empty: $KUBECONFIG or ~/.kube/config), KEDGE_KUBE_CONTEXT (empty: the current
+one), KEDGE_DEADLINE_SECONDS. Standard library and PyYAML only: no Kubernetes client to install.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+RESTART_PATH = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
+RETRYABLE = {429, 500, 502, 503, 504}
+DEFAULT_DEADLINE_SECONDS = 300
+
+
+class RestartError(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"kedge-vm-restart: {message}", file=sys.stderr)
+
+
+def _kubeconfig(env: dict) -> dict:
+    text = env.get("KEDGE_KUBECONFIG") or ""
+    if not text:
+        path = (env.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(os.pathsep)[0]
+        text = Path(path).read_text()
+    return yaml.safe_load(text) or {}
+
+
+def _named(items: Any, name: str, what: str) -> dict:
+    for item in items or []:
+        if item.get("name") == name:
+            return item.get(what) or {}
+    raise RestartError(f"kubeconfig has no {what} named {name!r}")
+
+
+def _exec_token(spec: dict, env: dict) -> str:
+    """A token from a client-go credential plugin (kubelogin on AKS with Entra ID)."""
+    plugin_env = {**env, **{e["name"]: e["value"] for e in spec.get("env") or []}}
+    result = subprocess.run([spec["command"], *(spec.get("args") or [])], env=plugin_env, capture_output=True, text=True,
+                            timeout=120)
+    if result.returncode != 0:
+        raise RestartError(f"credential plugin {spec['command']!r} failed: {result.stderr.strip()[:300]}")
+    return json.loads(result.stdout)["status"]["token"]
+
+
+class KubeApi:
+    """Just enough of a Kubernetes client: one cluster, one user, from a kubeconfig."""
+
+    def __init__(self, env: dict):
+        config = _kubeconfig(env)
+        context_name = str(env.get("KEDGE_KUBE_CONTEXT") or config.get("current-context") or "")
+        context = _named(config.get("contexts"), context_name, "context")
+        cluster = _named(config.get("clusters"), context["cluster"], "cluster")
+        user = _named(config.get("users"), context["user"], "user")
+        self.server = cluster["server"].rstrip("/")
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self.context: Optional[ssl.SSLContext] = None
+        if self.server.startswith("https://"):
+            self.context = ssl.create_default_context()
+            if cluster.get("insecure-skip-tls-verify"):
+                self.context.check_hostname, self.context.verify_mode = False, ssl.CERT_NONE
+            elif cluster.get("certificate-authority-data"):
+                self.context.load_verify_locations(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+            elif cluster.get("certificate-authority"):
+                self.context.load_verify_locations(cafile=cluster["certificate-authority"])
+            if user.get("client-certificate-data") and user.get("client-key-data"):
+                self._load_client_pair(base64.b64decode(user["client-certificate-data"]), base64.b64decode(user["client-key-data"]))
+            elif user.get("client-certificate") and user.get("client-key"):
+                self.context.load_cert_chain(user["client-certificate"], user["client-key"])
+        token = user.get("token") or (_exec_token(user["exec"], env) if user.get("exec") else None)
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def _load_client_pair(self, certificate: bytes, key: bytes) -> None:
+        assert self.context is not None
+        # ssl loads a client key only from a file: a private temporary directory, removed at once.
+        with tempfile.TemporaryDirectory() as directory:
+            cert_path, key_path = Path(directory, "client.crt"), Path(directory, "client.key")
+            for path, data in ((cert_path, certificate), (key_path, key)):
+                path.touch(mode=0o600)
+                path.write_bytes(data)
+            self.context.load_cert_chain(str(cert_path), str(key_path))
+
+    def put(self, path: str, body: Any, timeout: float) -> tuple[int, str]:
+        request = urllib.request.Request(self.server + path, data=json.dumps(body).encode(), headers=self.headers, method="PUT")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError) as error:
+            return 503, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+
+
+def restart(api: KubeApi, namespace: str, name: str, deadline_seconds: float,
+            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> str:
+    """Asks KubeVirt to restart the VM, retrying transient failures until the deadline."""
+    path = RESTART_PATH.format(namespace=urllib.parse.quote(namespace), name=urllib.parse.quote(name))
+    started, attempt = clock(), 0
+    while True:
+        attempt += 1
+        remaining = deadline_seconds - (clock() - started)
+        status, text = api.put(path, {}, timeout=max(1.0, min(30.0, remaining)))
+        if 200 <= status < 300:
+            return "restarted"
+        if status == 409:
+            # Not running (halted, or not started yet): it starts with the new spec when it does.
+            log(f"{namespace}/{name} is not running ({text.strip()[:200]}); nothing to restart")
+            return "not running"
+        if status not in RETRYABLE:
+            raise RestartError(f"restart of {namespace}/{name}: HTTP {status}: {text.strip()[:300]}")
+        delay = random.uniform(0, min(10.0, 0.5 * 2 ** min(attempt, 8)))
+        if delay >= deadline_seconds - (clock() - started):
+            raise RestartError(f"restart of {namespace}/{name}: still HTTP {status} ({text.strip()[:120]}) after {attempt} "
+                               f"attempts, when the {deadline_seconds:.0f} s deadline ran out")
+        log(f"restart of {namespace}/{name}: HTTP {status}, retry {attempt} in {delay:.1f}s")
+        sleep(delay)
+
+
+def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Callable[[dict], KubeApi] = KubeApi) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ) if env is None else env
+    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
+        log("usage: python -m kedge.cluster.vm_restart create|update|delete")
+        return 2
+    operation, trigger = argv[0], env.get("KEDGE_RESTART_TRIGGER", "")
+    if operation == "delete":
+        return 0
+    state = {"trigger": trigger}
+    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if operation == "update" else {}
+    if operation == "update" and previous.get("trigger") != trigger:
+        namespace, name = env["KEDGE_VM_NAMESPACE"], env["KEDGE_VM_NAME"]
+        try:
+            state["last"] = restart(make_api(env), namespace, name, float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS))
+        except (RestartError, OSError, KeyError, ValueError) as error:
+            log(str(error))
+            return 1
+        log(f"{namespace}/{name}: {state['last']}")
+    print(json.dumps(state, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
