@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.config.test_settings import load, problems_of
-from tests.harness import run_example_stack
+from tests.harness import fake_certificate, run_example_stack
 from tests.program.test_fleet import fleet
 
 GATE = "kedge:index:DeviceRolloutGate"
@@ -144,3 +144,19 @@ def test_a_canary_gets_its_own_version_and_only_its_batch_changes():
     problems = problems_of({"devices": dind_canary, "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
     assert any(p.startswith("kedge:dindImage:") and "of edge-0001" in p for p in problems), problems
     assert any(p.startswith("kedge:devices[0].aziotEdgeVersion:") for p in problems_of({"devices": [{"id": "a", "aziotEdgeVersion": "1.5.0"}]}))
+
+
+def test_rotating_a_certificate_secret_changes_only_the_batch_of_the_device_using_it():
+    devices = fleet(3)
+    devices[1] = {**devices[1], "auth": "x509CA", "certificates": {"identityCert": "gatewayIdentityCert", "identityKey": "gatewayIdentityKey"}}
+    names = ("gatewayIdentityCert", "gatewayIdentityKey")
+
+    def changes(seed):
+        certificate, key = fake_certificate(seed)
+        overrides = {"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", "gatewayIdentityCert": certificate,
+                     "gatewayIdentityKey": key}
+        run = run_example_stack("dev", overrides, omit_secrets=names, secrets_extra=names)
+        return [environment(run, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] for i in (1, 2, 3)]
+
+    before, after = changes("gateway"), changes("gateway-rotated")
+    assert [a != b for a, b in zip(before, after, strict=True)] == [False, True, False]
