@@ -392,7 +392,13 @@ if settings.dind_devices:
 # it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
 # only records, so a fresh stack's devices come up in parallel).
 gates = []
-previous_gate = None
+# The version guard first: a refused downgrade stops the update before any runtime changes.
+previous_gate = DeviceRolloutGate(
+    "rollout-version-guard",
+    {**gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=False),
+     "guard": True, "allow_downgrade": settings.rollout.allow_downgrade},
+    opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
+) if settings.devices else None
 for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size), start=1):
     after_previous = pulumi.ResourceOptions(depends_on=[previous_gate] if previous_gate else [])
     runtimes = [runtime_builders[device.mode](device, after_previous) for device in batch]

@@ -127,3 +127,21 @@ def test_a_canary_is_waited_for_at_its_own_version(hub):
     failed = run(hub, "update", ["canary", "rest"], previous={"devices": ["canary", "rest"], "version": "1.6.2-1"},
                  KEDGE_GATE_DEVICE_VERSIONS=versions, deadline=1)
     assert failed.returncode != 0 and "canary reports" in failed.stderr and "wanted IoT Edge 1.6.3" in failed.stderr
+
+
+def test_the_version_guard_refuses_a_downgrade_before_anything_and_never_waits(hub):
+    hub.add_device("edge-1")  # reports nothing: a guard must not wait for it
+    previous = {"devices": ["edge-1", "edge-2"], "version": "1.6.2-1", "deviceVersions": {"edge-2": "1.6.3-1"}}
+    refused = run(hub, "update", ["edge-1", "edge-2"], previous=previous, version="1.6.1-1", KEDGE_GATE_ROLE="guard")
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "refused before any device was touched" in refused.stderr
+    assert "edge-1 1.6.2-1 -> 1.6.1-1" in refused.stderr and "edge-2 1.6.3-1 -> 1.6.1-1" in refused.stderr
+    assert "kedge:aziotEdgeAllowDowngrade: true" in refused.stderr
+    allowed = run(hub, "update", ["edge-1", "edge-2"], previous=previous, version="1.6.1-1", KEDGE_GATE_ROLE="guard",
+                  KEDGE_GATE_ALLOW_DOWNGRADE="1")
+    assert allowed.returncode == 0, allowed.stderr
+    # Upgrades, a new device and a revision bump pass; 1.6.10 sorts after 1.6.9.
+    upgrade = run(hub, "update", ["edge-1", "edge-3"], previous={"devices": ["edge-1"], "version": "1.6.9-1"}, version="1.6.10-1",
+                  KEDGE_GATE_ROLE="guard")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert hub.twin_reads == 0

@@ -70,7 +70,7 @@ def test_renaming_one_device_changes_no_other_resource():
             continue
         assert before[key] == after[key], key
     changed_gates = [key for key in set(before) & set(after) if before[key] != after[key]]
-    assert sorted(name for _, name in changed_gates) == ["rollout-batch-3-gate", "rollout-new-devices-gate"]
+    assert sorted(name for _, name in changed_gates) == ["rollout-batch-3-gate", "rollout-new-devices-gate", "rollout-version-guard-gate"]
 
 
 def test_footprint_follows_the_emitted_requests():

@@ -35,7 +35,7 @@ def test_batches_roll_in_stack_order_each_waiting_on_the_gate_before_it():
     devices = fleet(5)
     run = run_fleet(devices, rolloutBatchSize=2)
     gates = {g.name: g for g in run.of_type(GATE)}
-    assert set(gates) == {"rollout-batch-1", "rollout-batch-2", "rollout-batch-3", "rollout-new-devices"}
+    assert set(gates) == {"rollout-version-guard", "rollout-batch-1", "rollout-batch-2", "rollout-batch-3", "rollout-new-devices"}
     batches = [json.loads(environment(run, f"rollout-batch-{i}")["KEDGE_GATE_DEVICES"]) for i in (1, 2, 3)]
     assert batches == [["edge-0000", "edge-0001"], ["edge-0002", "edge-0003"], ["edge-0004"]]
     commands = {i: gate_command(run, f"rollout-batch-{i}").urn for i in (1, 2, 3)}
@@ -48,6 +48,10 @@ def test_batches_roll_in_stack_order_each_waiting_on_the_gate_before_it():
             assert config.urn in gates[f"rollout-batch-{index}"].dependencies
             # ...and the batch's runtimes on the gate before, never on a later one.
             assert {u for u in commands.values() if u in config.dependencies} == ({commands[index - 1]} if index > 1 else set())
+    # The first batch waits on the version guard, so a refused downgrade touches no device.
+    guard = gate_command(run, "rollout-version-guard")
+    assert guard.get("environment")["KEDGE_GATE_ROLE"] == "guard"
+    assert all(guard.urn in run.one("kubernetes:core/v1:Secret", f"{d}-config").dependencies for d in batches[0])
     # Batch gates only record when created (a fresh stack is not serialised); the new-devices wait waits.
     assert {environment(run, f"rollout-batch-{i}")["KEDGE_GATE_WAIT_ON_CREATE"] for i in (1, 2, 3)} == {"0"}
     new_devices = environment(run, "rollout-new-devices")
@@ -91,7 +95,7 @@ def test_gate_settings_reach_every_gate_and_secrets_stay_secret():
 
 def test_without_the_new_device_wait_there_is_no_such_gate_and_health_is_exported():
     run = run_fleet(fleet(2), rolloutWaitForNewDevices=False)
-    assert {g.name for g in run.of_type(GATE)} == {"rollout-batch-1", "rollout-batch-2"}
+    assert {g.name for g in run.of_type(GATE)} == {"rollout-version-guard", "rollout-batch-1", "rollout-batch-2"}
     assert run.exports["deviceHealth"] == {}  # the mocks run no command: nothing has been read
 
 
@@ -120,8 +124,10 @@ def test_a_dind_image_must_carry_the_pinned_iot_edge_version():
         {"defaultMode": "dind", "devices": [{"id": "a"}], "dindImage": f"reg.example/iotedge-dind{digest}"}))
 
 
-def test_a_downgrade_allowed_by_the_stack_reaches_the_guests():
+def test_a_downgrade_allowed_by_the_stack_reaches_the_guard_and_the_guests():
     run = run_fleet([{"id": "edge-0000"}], aziotEdgeAllowDowngrade=True)
+    assert environment(run, "rollout-version-guard")["KEDGE_GATE_ALLOW_DOWNGRADE"] == "1"
+    assert environment(run_fleet([{"id": "edge-0000"}]), "rollout-version-guard")["KEDGE_GATE_ALLOW_DOWNGRADE"] == "0"
     assert "aziot-edge-allow-downgrade" in run.one("kubernetes:core/v1:Secret", "edge-0000-config").get("stringData")
 
 

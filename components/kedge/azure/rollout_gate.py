@@ -34,6 +34,11 @@ class DeviceRolloutGateArgs(TypedDict):
     wait_on_create: NotRequired[bool]
     """Wait when created, and on update only for devices new to the list (the new-devices wait;
     default false: a new gate only records)."""
+    guard: NotRequired[bool]
+    """The version guard instead of a gate: never waits; on update refuses a device's downgrade
+    (make every runtime depend on it, so nothing is touched first)."""
+    allow_downgrade: NotRequired[bool]
+    """The guard lets downgrades through (default false)."""
     skip_device_ids: NotRequired[list[str]]
     """Devices not waited for (offline ones that would stall the rollout)."""
     settle_seconds: NotRequired[int]
@@ -71,6 +76,8 @@ class DeviceRolloutGate(pulumi.ComponentResource):
                 "KEDGE_GATE_CHANGE": args["change"],
                 "KEDGE_GATE_SKIP": json.dumps(sorted(args.get("skip_device_ids") or [])),
                 "KEDGE_GATE_WAIT_ON_CREATE": "1" if args.get("wait_on_create") else "0",
+                "KEDGE_GATE_ROLE": "guard" if args.get("guard") else "gate",
+                "KEDGE_GATE_ALLOW_DOWNGRADE": "1" if args.get("allow_downgrade") else "0",
                 "KEDGE_GATE_SETTLE_SECONDS": str(args.get("settle_seconds", DEFAULT_SETTLE_SECONDS)),
                 **deadline_environment(args.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
                 **credential_environment(args.get("registry_policy_key"), args.get("service_policy_key")),

@@ -10,6 +10,10 @@ What it reads, per device, with twin reads (their own IoT Hub budget, not the id
   Edge daemon, Microsoft's IoT Edge security documentation, "Versioning") and
   ``systemModules.edgeAgent/edgeHub.runtimeStatus`` (``running``).
 
+With KEDGE_GATE_ROLE=guard it never waits: its `update` refuses a version older than the one it
+recorded for a device (unless KEDGE_GATE_ALLOW_DOWNGRADE=1); every runtime depends on it, so a
+downgrade stops before any device is touched.
+
 With `KEDGE_GATE_WAIT_ON_CREATE`, `create` waits too, and `update` waits only for the devices
 that were not in the previous list: one bounded wait for every new device of a `pulumi up`.
 
@@ -56,6 +60,20 @@ class Health:
     def to_dict(self) -> dict[str, str]:
         return {"connectionState": self.connection_state, "runtimeVersion": self.runtime_version,
                 "edgeAgent": self.edge_agent, "edgeHub": self.edge_hub}
+
+
+def version_key(package_version: str) -> tuple[int, ...]:
+    """1.6.2-1 -> (1, 6, 2, 1), for ordering (kedge pins only 1.6.N[-N] versions)."""
+    return tuple(int(part) for part in package_version.replace("-", ".").split("."))
+
+
+def downgrades(previous: dict, versions: dict[str, str]) -> list[str]:
+    """Devices whose pinned version is older than the one the previous run recorded for them."""
+    before: dict[str, str] = {
+        d: str((previous.get("deviceVersions") or {}).get(d) or previous.get("version") or "") for d in previous.get("devices") or []
+    }
+    return [f"{device} {before[device]} -> {version}" for device, version in versions.items()
+            if before.get(device) and version_key(version) < version_key(before[device])]
 
 
 def daemon_version(package_version: str) -> str:
@@ -129,6 +147,13 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     own_versions = dict(json.loads(env.get("KEDGE_GATE_DEVICE_VERSIONS") or "{}"))
     versions = {device: own_versions.get(device, version) for device in devices}
     state: dict[str, Any] = {"devices": devices, "version": version, "deviceVersions": own_versions, "health": {}}
+    if env.get("KEDGE_GATE_ROLE") == "guard":
+        # Runs before any device changes: every runtime depends on it.
+        refused = downgrades(previous, versions) if operation == "update" and env.get("KEDGE_GATE_ALLOW_DOWNGRADE") != "1" else []
+        if refused:
+            raise GateFailed(f"refused before any device was touched: IoT Edge downgrade of {', '.join(refused)}; "
+                             "allowed: a newer or equal aziotEdgeVersion, or kedge:aziotEdgeAllowDowngrade: true")
+        return state
     wait_new = env.get("KEDGE_GATE_WAIT_ON_CREATE") == "1"
     if operation == "create":
         waited = devices if wait_new else []
