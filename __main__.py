@@ -12,7 +12,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
-from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
+from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs, RegistryCredentialArgs
 from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
@@ -155,6 +155,11 @@ for deployment in settings.deployments:
             labels=dict(deployment.labels),
             timeout_seconds=settings.hub.registry_timeout_seconds,
             confined_modules=bool(settings.dind_devices) and not settings.allow_unconfined_modules,
+            registry_credentials={
+                name: RegistryCredentialArgs(address=c["address"], username=c["username"],
+                                             password=config.require_secret(c["password_secret"]))
+                for name, c in deployment.registry_credentials.items()
+            },
         ),
         opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
     )

@@ -46,11 +46,11 @@ def fleet_config(size: int) -> dict:
 
 def measure_program(size: int, record: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from tests.harness import run_program
+    from tests.harness import run_program, stack_secrets
 
     config = fleet_config(size)
     start = time.perf_counter()
-    run = run_program("bench", config)
+    run = run_program("bench", config, secrets=stack_secrets(config))
     elapsed = time.perf_counter() - start
     record.write_text(json.dumps([dataclasses.asdict(r) for r in run.resources], default=sorted))
     return {"seconds": elapsed, "resources": len(run.resources)}

@@ -95,6 +95,7 @@ TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")
 TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
 TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
 TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
+TEST_SECRETS["contosoAcrPullPassword"] = "acr-token-password-for-tests"
 
 
 def fake_ssh_public_key(comment: str = "user@host", key_type: str = "ssh-ed25519") -> str:
@@ -460,6 +461,13 @@ def run_example_stack(
     return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error)
 
 
+def stack_secrets(config: dict[str, Any]) -> list[str]:
+    """Adds to `config` the test values of the secrets its README steps set; returns their keys."""
+    secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
+    config.update({k: TEST_SECRETS[k] for k in secrets})
+    return secrets
+
+
 def needs_secret(config: dict[str, Any], key: str) -> bool:
     """Whether the stack's README steps set `key` with --secret."""
     if key == "kubeconfig":
@@ -468,4 +476,6 @@ def needs_secret(config: dict[str, Any], key: str) -> bool:
     for device in config.get("devices") or []:
         named |= set((device.get("certificates") or {}).values())
         named.add(device.get("dpsSymmetricKeySecret"))
+    for deployment in config.get("deployments") or []:
+        named |= {c.get("passwordSecret") for c in (deployment.get("registryCredentials") or {}).values()}
     return key in named

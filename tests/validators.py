@@ -126,3 +126,20 @@ def kubernetes_errors(obj: dict) -> list[str]:
     except kubernetes_validate.ValidationError as error:
         return [f"{'.'.join(map(str, error.path))}: {error.message}"]
     return []
+
+
+EDGE_AGENT_SCHEMA = SCHEMAS_DIR / "schemastore" / "azure-iot-edgeagent-deployment-1.1.json"
+# kedge writes edgeHub's schemaVersion 1.1.
+EDGE_HUB_SCHEMA = SCHEMAS_DIR / "schemastore" / "azure-iot-edgehub-deployment-1.1.json"
+
+
+def deployment_errors(modules_content: dict) -> list[str]:
+    """A base deployment's $edgeAgent and $edgeHub desired properties against the JSON schemas
+    editors use for IoT Edge deployment manifests (SchemaStore)."""
+    errors = []
+    for module, path in (("$edgeAgent", EDGE_AGENT_SCHEMA), ("$edgeHub", EDGE_HUB_SCHEMA)):
+        schema = json.loads(require_file(path).read_text())
+        document = {module: modules_content[module]}
+        errors += [f"{module}: {'/'.join(map(str, e.path))}: {e.message}"
+                   for e in jsonschema.Draft4Validator(schema).iter_errors(document)]
+    return errors

@@ -218,3 +218,77 @@ def test_volumes_storage_binds_and_default_capabilities_stay_allowed_on_dind():
     load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", "deployments": [with_host_config({
         "Binds": ["filterdata:/data", "/var/lib/aziot/kedge-storage/filter:/state"], "CapAdd": ["NET_BIND_SERVICE"],
         "Mounts": [{"Type": "volume", "Source": "cache", "Target": "/cache"}], "Memory": 268435456})]})
+
+
+# --- private registries ----------------------------------------------------------------------
+
+def test_the_dev_stacks_base_deployment_carries_its_registry_credentials_as_a_secret_and_is_schema_valid():
+    from tests.harness import TEST_SECRETS
+    from tests.validators import deployment_errors
+    run = run_example_stack("dev", {"hubSasFallback": False})  # no policy keys: only the password can make it secret
+    base = next(c for c in run.of_type(COMMAND) if c.name == "lab-base-configuration")
+    layer = next(c for c in run.of_type(COMMAND) if c.name == "lab-line2-debug-configuration")
+    assert "environment" not in layer.secret_paths  # content without a password stays readable in the state
+    content = json.loads(base.get("environment")["KEDGE_CONTENT"])
+    credentials = content["$edgeAgent"]["properties.desired"]["runtime"]["settings"]["registryCredentials"]
+    assert credentials == {"contoso": {"address": "contoso.azurecr.io", "username": "kedge-pull",
+                                       "password": TEST_SECRETS["contosoAcrPullPassword"]}}
+    assert "environment" in base.secret_paths  # the content variable with it
+    assert deployment_errors(content) == []
+    broken = json.loads(json.dumps(content))
+    broken["$edgeAgent"]["properties.desired"]["runtime"]["settings"]["registryCredentials"]["contoso"]["adress"] = "x"
+    assert deployment_errors(broken) != []
+    # A new password is new content: the configuration is replaced (IoT Hub cannot change content).
+    assert "environment.KEDGE_CONTENT" in base.replace_on_changes
+
+
+def test_every_example_base_deployment_is_valid_against_the_edge_agent_and_edge_hub_schemas():
+    from tests.harness import example_stacks
+    from tests.validators import deployment_errors
+    checked = 0
+    for stack in example_stacks():
+        for command in run_example_stack(stack).of_type(COMMAND):
+            content = (command.get("environment") or {}).get("KEDGE_CONTENT")
+            if content and "properties.desired" in json.loads(content)["$edgeAgent"]:
+                assert deployment_errors(json.loads(content)) == [], (stack, command.name)
+                checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("credentials, key", [
+    ({"contoso": {"address": "contoso.azurecr.io", "username": "u", "passwordSecret": "notSet"}},
+     "kedge:deployments[0].registryCredentials.contoso.passwordSecret"),
+    ({"contoso": {"address": "https://contoso.azurecr.io", "username": "u", "passwordSecret": "acrPassword"}},
+     "kedge:deployments[0].registryCredentials.contoso.address"),
+    ({"con.toso": {"address": "contoso.azurecr.io", "username": "u", "passwordSecret": "acrPassword"}},
+     "kedge:deployments[0].registryCredentials.con.toso"),
+    ({"contoso": {"address": "contoso.azurecr.io", "username": "u", "password": "plain"}},
+     "kedge:deployments[0].registryCredentials.contoso.password"),
+])
+def test_bad_registry_credentials_are_refused_naming_the_key(credentials, key):
+    deployment = {"id": "d", "targetCondition": "tags.a='b'", "priority": 1, "registryCredentials": credentials,
+                  "modules": [{"name": "m", "image": "contoso.azurecr.io/m:1"}]}
+    problems = problems_of({"deployments": [deployment], "acrPassword": "x"}, secret=("acrPassword",))
+    assert any(p.startswith(f"{key}:") for p in problems), problems
+
+
+def test_registry_credentials_are_refused_on_a_layer_and_in_plain_text():
+    layer = {"id": "d", "layered": True, "targetCondition": "tags.a='b'", "priority": 1,
+             "registryCredentials": {"c": {"address": "c.azurecr.io", "username": "u", "passwordSecret": "acrPassword"}},
+             "modules": [{"name": "m", "image": "c.azurecr.io/m:1"}]}
+    assert any("layered" in p for p in problems_of({"deployments": [layer], "acrPassword": "x"}, secret=("acrPassword",)))
+    base = {**layer, "layered": False}
+    assert any("plain text" in p for p in problems_of({"deployments": [base], "acrPassword": "x"}))
+    assert load({"deployments": [base], "acrPassword": "x"}, secret=("acrPassword",)).deployments[0].registry_credentials["c"][
+        "password_secret"] == "acrPassword"
+
+
+def test_the_component_refuses_credentials_on_a_layer():
+    from kedge.args import ComponentArgsError
+    from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
+    from kedge.render.deployment_manifest import DeploymentSpec, ModuleSpec, modules_content
+    layer = modules_content(DeploymentSpec("d", "tags.a='b'", 1, modules=(ModuleSpec("m", "c.azurecr.io/m:1"),), layered=True))
+    with pytest.raises(ComponentArgsError, match="base deployment"):
+        EdgeDeployment("d", EdgeDeploymentArgs(hub_hostname="h", deployment_id="d", target_condition="*", priority=1,
+                                               modules_content=layer, owner="o", registry_credentials={
+                                                   "c": {"address": "c.azurecr.io", "username": "u", "password": "p"}}))

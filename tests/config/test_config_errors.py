@@ -19,7 +19,8 @@ def problems_of(values, secret=()):
 def test_a_misspelled_top_level_key_is_reported_with_a_suggestion():
     assert problems_of({"vmMemmory": "8Gi", "devices": [{"id": "a"}]}) == (
         "kedge:vmMemmory: is not a kedge setting; did you mean kedge:vmMemory? allowed: the keys declared in Pulumi.yaml, "
-        "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret names",
+        "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret, or a deployment's "
+        "registryCredentials, names",
     )
 
 

@@ -9,10 +9,23 @@ from pulumi_command import local
 from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
-from ..render.deployment_manifest import CONFINED_MODULES_MARKER, deployed_confinement_problems
+from ..render.deployment_manifest import (
+    CONFINED_MODULES_MARKER, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, deployed_confinement_problems, with_registry_credentials,
+)
 from ..args import ComponentArgsError, check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
+
+
+class RegistryCredentialArgs(TypedDict):
+    """A private container registry edgeAgent pulls module images from."""
+
+    address: str
+    """Registry host, e.g. contoso.azurecr.io."""
+    username: str
+    """User name (for ACR, e.g. a repository-scoped token's name)."""
+    password: pulumi.Input[str]
+    """Password (a secret)."""
 
 
 class EdgeDeploymentArgs(TypedDict):
@@ -37,6 +50,10 @@ class EdgeDeploymentArgs(TypedDict):
     """Configuration labels."""
     timeout_seconds: NotRequired[int]
     """Wall-clock limit of one create, update or delete, retries included (default 600)."""
+    registry_credentials: NotRequired[dict[str, RegistryCredentialArgs]]
+    """Private registries edgeAgent pulls from, by name (base deployments only). The configuration
+    then carries the passwords: its content is a secret here, but IoT Hub stores it as given, and a
+    changed password replaces the configuration (IoT Hub cannot change content)."""
     confined_modules: NotRequired[bool]
     """The deployment may reach dind devices: refuse modules whose createOptions leave the dind
     confinement (Privileged, host paths and namespaces, extra capabilities, devices), and mark the
@@ -61,6 +78,10 @@ class EdgeDeployment(pulumi.ComponentResource):
         problems = deployed_confinement_problems(args["modules_content"]) if confined else []
         if problems:
             raise ComponentArgsError(f"EdgeDeployment: modules_content is not allowed where dind devices run: {'; '.join(problems)}")
+        credentials = args.get("registry_credentials") or {}
+        problems = _credential_problems(credentials, args["modules_content"])
+        if problems:
+            raise ComponentArgsError(f"EdgeDeployment: {'; '.join(problems)}")
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
         def configuration_json(owner: str) -> str:
             return json.dumps(
@@ -85,7 +106,7 @@ class EdgeDeployment(pulumi.ComponentResource):
                 "KEDGE_CONFIGURATION": (
                     configuration_json(owner) if isinstance(owner, str) else pulumi.Output.all(owner).apply(lambda v: configuration_json(v[0]))
                 ),
-                "KEDGE_CONTENT": json.dumps(args["modules_content"], sort_keys=True, separators=(",", ":")),
+                "KEDGE_CONTENT": _content_json(args["modules_content"], credentials),
                 **credential_environment(args.get("registry_policy_key")),
             },
             local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
@@ -99,3 +120,32 @@ class EdgeDeployment(pulumi.ComponentResource):
         )
         self.deployment_id = pulumi.Output.from_input(args["deployment_id"])
         self.register_outputs({"deployment_id": self.deployment_id})
+
+
+def _content_json(content: dict[str, Any], credentials: dict[str, RegistryCredentialArgs]) -> pulumi.Input[str]:
+    """The content as the helper sends it; a secret as soon as it carries a password."""
+    if not credentials:
+        return json.dumps(content, sort_keys=True, separators=(",", ":"))
+    names = sorted(credentials)
+    passwords = [pulumi.Output.secret(credentials[name]["password"]) for name in names]
+
+    def render(values: list) -> str:
+        filled = {name: {**credentials[name], "password": password} for name, password in zip(names, values, strict=True)}
+        return json.dumps(with_registry_credentials(content, filled), sort_keys=True, separators=(",", ":"))
+
+    return pulumi.Output.secret(pulumi.Output.all(*passwords).apply(render))
+
+
+def _credential_problems(credentials: dict[str, RegistryCredentialArgs], content: dict[str, Any]) -> list[str]:
+    problems = []
+    if credentials and "properties.desired" not in (content.get("$edgeAgent") or {}):
+        problems.append("registry_credentials belong in a base deployment; this modules_content is a layer")
+    for name, credential in credentials.items():
+        if not REGISTRY_CREDENTIAL_NAME.fullmatch(name):
+            problems.append(f"registry_credentials name {name!r} is not allowed; allowed: up to 64 characters without . $ # or space")
+        address = credential.get("address") if isinstance(credential, dict) else None
+        if not isinstance(address, str) or not REGISTRY_ADDRESS.fullmatch(address):
+            problems.append(f"registry_credentials.{name}.address={address!r} is not allowed; allowed: a registry host such as contoso.azurecr.io")
+        if not isinstance(credential, dict) or not credential.get("username") or credential.get("password") is None:
+            problems.append(f"registry_credentials.{name}: username and password are required")
+    return problems

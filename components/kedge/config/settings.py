@@ -30,7 +30,9 @@ from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..cluster import edge_vm, power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
-from ..render.deployment_manifest import ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems
+from ..render.deployment_manifest import (
+    REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
+)
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
 from ..render.names import derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
@@ -72,7 +74,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTIN
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
 # list or map of objects, which Pulumi.yaml's config schema cannot express.
 OBJECT_KEYS = tuple(OBJECT_SETTINGS)
-DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules")
+DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules",
+                   "registryCredentials")
+REGISTRY_CREDENTIAL_KEYS = ("address", "username", "passwordSecret")
 MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
 
 # Keys whose values must be stored encrypted.
@@ -545,7 +549,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             )
 
     rollout = _rollout(r, devices)
-    _undeclared_keys(r, devices)
+    _undeclared_keys(r, devices, deployments)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
         raise SettingsError(list(dict.fromkeys(r.problems)))
@@ -1127,10 +1131,11 @@ def _described(value: Any) -> str:
     return f"the value {json.dumps(value)}"
 
 
-def _undeclared_keys(r: _Reader, devices: Sequence[DeviceSettings]) -> None:
-    """Any `kedge:` key that is neither declared nor a secret a device names is a mistake: the
-    Pulumi CLI passes undeclared keys through, and the default would silently apply instead."""
+def _undeclared_keys(r: _Reader, devices: Sequence[DeviceSettings], deployments: Sequence[DeploymentSpec] = ()) -> None:
+    """Any `kedge:` key that is neither declared nor a secret a device or deployment names is a
+    mistake: the Pulumi CLI passes undeclared keys through, and the default would silently apply instead."""
     named_secrets = {name for d in devices for name in d.identity.certificates.named().values()}
+    named_secrets |= {c["password_secret"] for spec in deployments for c in spec.registry_credentials.values()}
     named_secrets |= {d.identity.dps_symmetric_key_secret for d in devices if d.identity.dps_symmetric_key_secret}
     known = [*DEFAULTS, *OBJECT_KEYS]
     for key in sorted(set(r.source.keys()) - set(known) - named_secrets):
@@ -1139,7 +1144,8 @@ def _undeclared_keys(r: _Reader, devices: Sequence[DeviceSettings]) -> None:
         r.problem(
             f"{NAMESPACE}:{key}",
             f"is not a kedge setting; {hint}allowed: the keys declared in Pulumi.yaml, "
-            "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret names",
+            "devices, deployments, or a secret that a device's certificates or dpsSymmetricKeySecret, or a deployment's "
+            "registryCredentials, names",
         )
 
 
@@ -1224,6 +1230,8 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
             edge_agent_image=edge_agent_image,
             edge_hub_image=edge_hub_image,
+            registry_credentials=_registry_credentials(r, f"{key}.registryCredentials", raw.get("registryCredentials", {}),
+                                                       raw.get("layered", False) is True),
         )
         r.problems.extend(deployment_problems(spec, key))
         deployments.append(spec)
@@ -1240,6 +1248,36 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             r.problem(f"{NAMESPACE}:deployments[{index}].id", f"{spec.deployment_id!r} is also used by kedge:deployments[{seen[spec.deployment_id]}]")
         seen.setdefault(spec.deployment_id, index)
     return tuple(deployments)
+
+
+def _registry_credentials(r: _Reader, key: str, raw: Any, layered: bool) -> Mapping[str, Mapping[str, str]]:
+    """A deployment's private registries: name -> address, username and the secret key of the password."""
+    if raw in ({}, None):
+        return MappingProxyType({})
+    if not isinstance(raw, dict):
+        r.problem(key, "is not a map of credential name to {address, username, passwordSecret}")
+        return MappingProxyType({})
+    if layered:
+        r.problem(key, "is set on a layered deployment; allowed: only on a base deployment (a layer cannot set edgeAgent's runtime)")
+    credentials = {}
+    for name, entry in raw.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not REGISTRY_CREDENTIAL_NAME.fullmatch(name):
+            r.problem(where, "is not allowed as a name; allowed: up to 64 characters without . $ # or space")
+            continue
+        if not isinstance(entry, dict):
+            r.problem(where, "is not a map with address, username and passwordSecret")
+            continue
+        _unknown_keys(r, where, entry, REGISTRY_CREDENTIAL_KEYS)
+        address, username = entry.get("address"), entry.get("username")
+        if not isinstance(address, str) or not REGISTRY_ADDRESS.fullmatch(address):
+            r.problem(f"{where}.address", f"{address!r} is not allowed; allowed: a registry host such as contoso.azurecr.io")
+        if not isinstance(username, str) or not username:
+            r.problem(f"{where}.username", f"{username!r} is not allowed; allowed: the registry user name (for ACR, a token's name)")
+        secret = _secret_key_name(r, f"{where}.passwordSecret", entry.get("passwordSecret"))
+        if secret and isinstance(address, str) and isinstance(username, str):
+            credentials[name] = MappingProxyType({"address": address, "username": username, "password_secret": secret})
+    return MappingProxyType(credentials)
 
 
 def _secret_key_name(r: _Reader, key: str, name: Any) -> Optional[str]:

@@ -103,6 +103,9 @@ class DeploymentSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     edge_agent_image: str = EDGE_AGENT_IMAGE
     edge_hub_image: str = EDGE_HUB_IMAGE
+    # Private registries, by credential name: address, username and password_secret (the name of
+    # the secret stack config key holding the password; the renderers never see a password).
+    registry_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def split_create_options(options: Optional[Mapping[str, Any]]) -> dict[str, str]:
@@ -157,6 +160,24 @@ def _module(module: ModuleSpec) -> dict:
     if module.env:
         body["env"] = _env(module.env)
     return body
+
+
+# edgeAgent's schema: a credential's name has no '.', '$', '#' or space; an address no whitespace.
+REGISTRY_CREDENTIAL_NAME = re.compile(r"[^.$# ]{1,64}")
+REGISTRY_ADDRESS = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
+
+
+def with_registry_credentials(content: Mapping[str, Any], credentials: Mapping[str, Mapping[str, str]]) -> dict:
+    """`content` of a base deployment with edgeAgent's registryCredentials (name -> address,
+    username, password), so edgeAgent can pull module images from private registries."""
+    desired = (content.get("$edgeAgent") or {}).get("properties.desired")
+    if desired is None:
+        raise ValueError("registry credentials belong in a base deployment (a layered one cannot set edgeAgent's runtime)")
+    settings = {**desired["runtime"]["settings"],
+                "registryCredentials": {name: {"address": c["address"], "username": c["username"], "password": c["password"]}
+                                        for name, c in sorted(credentials.items())}}
+    return {**content, "$edgeAgent": {**content["$edgeAgent"], "properties.desired": {
+        **desired, "runtime": {**desired["runtime"], "settings": settings}}}}
 
 
 def modules_content(spec: DeploymentSpec) -> dict:
