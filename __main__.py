@@ -17,7 +17,7 @@ from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
-from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs
+from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs, RegistryLoginArgs
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, VmRestartArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
@@ -181,6 +181,7 @@ if settings.aks is not None:
             virt_pool_node_count=settings.aks.virt_pool_node_count,
             kubernetes_version=settings.aks.kubernetes_version,
             network_policy=settings.aks.network_policy,
+            acr_pull_registry_ids=list(settings.aks.acr_pull_registry_ids),
         ),
     )
     kubeconfig = aks.kubeconfig
@@ -385,6 +386,9 @@ if settings.dind_devices:
                 memory_request=device.dind.memory_request,
                 memory_limit=device.dind.memory_limit,
                 user_namespace=settings.dind_user_namespace,
+                **({"image_pull_credential": RegistryLoginArgs(
+                    username=settings.dind_registry_username, password=config.require_secret("dindRegistryPassword"),
+                )} if settings.dind_registry_username else {}),
             ),
             opts=pulumi.ResourceOptions.merge(dind_options, opts),
         )

@@ -4,10 +4,10 @@ import base64
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
-from pulumi_azure_native import containerservice
+from pulumi_azure_native import authorization, containerservice
 
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
-from ..args import check_args, choice_value, choice_values, one_of, whole_number
+from ..args import check_args, choice_value, choice_values, every, matches, one_of, whole_number
 from ..choices import NetworkPolicyEngine
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -20,6 +20,20 @@ DEFAULT_VIRT_POOL_NODE_COUNT = 1
 
 # The pods' overlay range (Azure CNI Overlay); device namespaces' egress excludes it.
 POD_CIDR = "10.244.0.0/16"
+
+# Azure's built-in AcrPull role (pull images from a container registry).
+ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+ACR_RESOURCE_ID = r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[A-Za-z0-9]{5,50}"
+
+
+def _kubelet_object_id(profile) -> str:
+    identity = (profile or {})["kubeletidentity"]
+    return identity.object_id if hasattr(identity, "object_id") else identity["objectId"]
+
+
+def _subscription_of(resource_id: str) -> str:
+    return resource_id.split("/")[2]
+
 
 class AksClusterArgs(TypedDict):
     """Inputs of AksCluster (a TypedDict, so other Pulumi languages can use the component too)."""
@@ -42,12 +56,17 @@ class AksClusterArgs(TypedDict):
     """Kubernetes version; AKS's default when omitted."""
     network_policy: NotRequired[NetworkPolicyEngine]
     """Network policy engine: calico (default), cilium or azure."""
+    acr_pull_registry_ids: NotRequired[list[str]]
+    """Azure Container Registries (resource ids) the nodes pull from: the kubelet identity gets
+    AcrPull on each, so dind images need no pull secret."""
 
 
 _ARG_RULES = {
     "system_node_count": whole_number(1, 100),
     "virt_pool_node_count": whole_number(1, 100),
     "network_policy": one_of(*choice_values(NetworkPolicyEngine)),
+    "acr_pull_registry_ids": every(matches(ACR_RESOURCE_ID, "an Azure Container Registry resource id, "
+                                           "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")),
 }
 
 
@@ -122,6 +141,18 @@ class AksCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             credentials.kubeconfigs.apply(lambda configs: base64.b64decode(configs[0].value).decode())
         )
+        kubelet = cluster.identity_profile.apply(_kubelet_object_id)
+        for index, registry_id in enumerate(args.get("acr_pull_registry_ids") or []):
+            authorization.RoleAssignment(
+                f"{name}-acr-pull-{index}",
+                principal_id=kubelet,
+                principal_type="ServicePrincipal",
+                role_definition_id=pulumi.Output.concat(
+                    "/subscriptions/", _subscription_of(registry_id), "/providers/Microsoft.Authorization/roleDefinitions/", ACR_PULL_ROLE,
+                ),
+                scope=registry_id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self._cluster = cluster
         self.cluster_name = cluster.name
         self.resource_id = cluster.id

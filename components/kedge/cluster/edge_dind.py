@@ -11,6 +11,8 @@ node.kubernetes.io/out-of-service). Then the pod starts on another node and re-a
 volumes: /var/lib/aziot (identity, keys) and /var/lib/docker (module images and their data).
 """
 
+import base64
+import json
 from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
@@ -31,6 +33,15 @@ DEFAULT_AZIOT_STORAGE = "1Gi"
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"
 ADDED_CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN")
+
+
+class RegistryLoginArgs(TypedDict):
+    """A container registry login."""
+
+    username: str
+    """User name (e.g. an ACR token's name)."""
+    password: pulumi.Input[str]
+    """Password (a secret)."""
 
 
 class EdgeDindRuntimeArgs(TypedDict):
@@ -62,6 +73,9 @@ class EdgeDindRuntimeArgs(TypedDict):
     """Memory request (default 1Gi)."""
     memory_limit: NotRequired[str]
     """Memory limit (default 2Gi)."""
+    image_pull_credential: NotRequired[RegistryLoginArgs]
+    """A login for the image's private registry, kept in a pull Secret of the device (where nodes
+    cannot pull it by themselves, e.g. AKS with AcrPull for its kubelet identity)."""
     user_namespace: NotRequired[bool]
     """Run the pod in its own user namespace (hostUsers: false): root and the added capabilities
     then count only inside it, not on the node. Needs Kubernetes 1.33+ (beta, on by default),
@@ -99,6 +113,17 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         labels = {DEVICE_LABEL: device}
         # A changed config.toml or certificate changes the checksum and rolls the pod.
         secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
+        pull_secrets: list[pulumi.Resource] = []
+        login = args.get("image_pull_credential")
+        if login is not None:
+            pull_secrets.append(kubernetes_object(
+                f"{name}-pull",
+                {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                 "metadata": {"name": f"{device}-pull", "namespace": namespace, "labels": labels},
+                 "stringData": {".dockerconfigjson": pulumi.Output.secret(login["password"]).apply(
+                     lambda password: docker_config(registry_host(args["image"]), login["username"], password))}},
+                children.child(),
+            ))
         service = kubernetes_object(
             f"{name}-governing",
             {
@@ -135,6 +160,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                     # Nothing in the runtime or its modules talks to the Kubernetes API.
                     "automountServiceAccountToken": False,
                     **({"hostUsers": False} if args.get("user_namespace") else {}),
+                    **({"imagePullSecrets": [{"name": f"{device}-pull"}]} if login is not None else {}),
                     "containers": [
                         {
                             "name": "iotedge",
@@ -187,7 +213,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                 "metadata": {"name": device, "namespace": namespace, "labels": labels},
                 "spec": statefulset_spec,
             },
-            children.child(depends_on=[secret, service]),
+            children.child(depends_on=[secret, service, *pull_secrets]),
         )
         self._requests = Requests.of_pod(statefulset_spec["template"]["spec"])
         self.statefulset_name = pulumi.Output.from_input(device)
@@ -207,3 +233,15 @@ def _daemon_probe(period: int, failures: int) -> dict:
         "timeoutSeconds": 10,
         "failureThreshold": failures,
     }
+
+
+def registry_host(image: str) -> str:
+    """The registry an image reference pulls from (Docker Hub when its first part is no host)."""
+    first = image.split("/", 1)[0]
+    return first if "/" in image and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
+def docker_config(server: str, username: str, password: str) -> str:
+    """A kubernetes.io/dockerconfigjson payload with one login."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {server: {"username": username, "password": password, "auth": token}}}, sort_keys=True)

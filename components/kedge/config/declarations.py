@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
             allowed="a D or E size with nested virtualization"),
     Setting("aksVirtPoolNodeCount", aks_cluster.DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).", allowed="1-100"),
+    Setting("aksAcrPullRegistries", [],
+            "Azure Container Registries (resource ids) the AKS nodes pull dind images from: the kubelet identity gets "
+            "AcrPull on each, no pull secret needed.", allowed="ACR resource ids"),
     Setting("aksNetworkPolicy", aks_cluster.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
             choices=NetworkPolicyEngine),
     Setting("hub", HubSource.CREATE.value, "create (a new IoT Hub) or existing (hubName in hubResourceGroup).", choices=HubSource),
@@ -206,6 +209,11 @@ SETTINGS: tuple[Setting, ...] = (
     _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ with aziotEdgeVersion and "
           "pushed by you; its tag says which version (a version bump needs the image built with it).", "image",
           allowed="an image tagged aziotEdgeVersion[-suffix], optionally @digest"),
+    Setting("dindRegistryUsername", "",
+            "Login for dindImage's private registry where the nodes cannot pull it by themselves (an existing cluster; on "
+            "AKS prefer aksAcrPullRegistries): kedge keeps it in a pull Secret per dind device. Needs dindRegistryPassword."),
+    Setting("dindRegistryPassword", "", "Password of dindRegistryUsername, set with --secret.",
+            allowed="a password, as a secret", secret=True),
     _dind("dindDockerStorage", edge_dind.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
           "dockerStorage", allowed=QUANTITY),
     _dind("dindAziotStorage", edge_dind.DEFAULT_AZIOT_STORAGE,

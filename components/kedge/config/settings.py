@@ -26,6 +26,7 @@ import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
+from ..azure import aks_cluster
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..cluster import edge_vm, power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
@@ -110,6 +111,7 @@ class AksSettings:
     virt_pool_vm_size: str
     virt_pool_node_count: int
     network_policy: NetworkPolicyEngine
+    acr_pull_registry_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,8 @@ class Settings:
     vm_eviction_strategy: EvictionStrategy
     vm_ubuntu_release: str
     vm_restart_when_needed: bool
+    # A login for dind images' private registry (its password is the secret kedge:dindRegistryPassword).
+    dind_registry_username: Optional[str]
     kubevirt: KubevirtSettings
     device_storage: DeviceStorageSettings
     remediation: RemediationSettings
@@ -457,6 +461,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if cluster_source is ClusterSource.AKS:
         aks = _aks_settings(r)
     else:
+        if r.string_list("aksAcrPullRegistries"):
+            r.problem(f"{NAMESPACE}:aksAcrPullRegistries", "is for a cluster kedge creates (kedge:cluster aks); allowed: empty here "
+                      "(an existing cluster pulls with kedge:dindRegistryUsername and kedge:dindRegistryPassword)")
         existing = ExistingClusterSettings(
             context=r.optional_string("kubeContext"),
             has_kubeconfig=bool(r.optional_string("kubeconfig")),
@@ -549,6 +556,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             )
 
     rollout = _rollout(r, devices)
+    dind_registry_username = _dind_registry_login(r)
     _undeclared_keys(r, devices, deployments)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
@@ -575,6 +583,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_eviction_strategy=r.choice("vmEvictionStrategy", EvictionStrategy),
         vm_ubuntu_release=ubuntu_release,
         vm_restart_when_needed=r.boolean("vmRestartWhenNeeded"),
+        dind_registry_username=dind_registry_username,
         kubevirt=kubevirt,
         device_storage=device_storage,
         remediation=remediation,
@@ -671,7 +680,27 @@ def _aks_settings(r: _Reader) -> AksSettings:
         virt_pool_vm_size=virt_size,
         virt_pool_node_count=r.integer("aksVirtPoolNodeCount", 1, 100),
         network_policy=r.choice("aksNetworkPolicy", NetworkPolicyEngine),
+        acr_pull_registry_ids=_acr_registry_ids(r),
     )
+
+
+def _dind_registry_login(r: _Reader) -> Optional[str]:
+    username, has_password = r.optional_string("dindRegistryUsername"), bool(r.optional_string("dindRegistryPassword"))
+    if username and not has_password:
+        r.problem(f"{NAMESPACE}:dindRegistryPassword", "is required with kedge:dindRegistryUsername; allowed: pulumi config set --secret "
+                  "dindRegistryPassword ...")
+    if has_password and not username:
+        r.problem(f"{NAMESPACE}:dindRegistryUsername", "is required with kedge:dindRegistryPassword; allowed: the registry user name")
+    return username
+
+
+def _acr_registry_ids(r: _Reader) -> tuple[str, ...]:
+    registries = r.string_list("aksAcrPullRegistries")
+    for registry in registries:
+        if not re.fullmatch(aks_cluster.ACR_RESOURCE_ID, registry):
+            r.problem(f"{NAMESPACE}:aksAcrPullRegistries", f"{registry!r} is not allowed; allowed: an Azure Container Registry resource "
+                      "id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")
+    return registries
 
 
 def _hub_settings(r: _Reader) -> HubSettings:
