@@ -18,7 +18,7 @@ from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs, RegistryLoginArgs
-from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, VmRestartArgs
+from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, ImageLoginArgs, VmRestartArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
 from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
@@ -325,6 +325,9 @@ if settings.vm_devices:
                 )} if settings.vm_restart_when_needed else {}),
                 mac_address=device.vm.mac_address,
                 image_url=device.vm.image_url,
+                **({"image_login": ImageLoginArgs(
+                    username=settings.vm_image_username, password=config.require_secret("vmImagePassword"),
+                )} if settings.vm_image_username else {}),
                 cpu_cores=device.vm.cpu_cores,
                 memory=device.vm.memory,
                 disk_size=device.vm.disk_size,

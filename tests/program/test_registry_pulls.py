@@ -73,3 +73,21 @@ def test_a_plain_text_registry_password_is_refused():
 ])
 def test_the_pull_secret_names_the_images_registry(image, host):
     assert registry_host(image) == host
+
+
+def test_a_vm_image_behind_a_login_is_imported_with_a_secret_cdi_reads():
+    from tests.validators import CDI_SWAGGER, swagger_errors
+    run = run_example_stack("dev", {"vmImageUsername": "images", "vmImagePassword": "image-password"},
+                            secrets_extra=["vmImagePassword"])
+    for disk in run.of_type("kubernetes:cdi.kubevirt.io/v1beta1:DataVolume"):
+        name = disk.get("metadata.name")
+        login = next(s for s in run.of_type(SECRET) if s.get("metadata.name") == disk.get("spec.source.http.secretRef"))
+        assert login.get("metadata.name") == f"{name}-image-login"
+        assert login.get("stringData") == {"accessKeyId": "images", "secretKey": "image-password"}
+        assert "stringData" in login.secret_paths
+        assert login.urn in disk.dependencies
+        manifest = {k: disk.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+        assert swagger_errors(manifest, CDI_SWAGGER, "v1beta1.DataVolume") == []
+    assert all(d.get("spec.source.http.secretRef") is None
+               for d in run_example_stack("dev").of_type("kubernetes:cdi.kubevirt.io/v1beta1:DataVolume"))
+    assert any(p.startswith("kedge:vmImagePassword:") for p in problems_of({"vmImageUsername": "images"}))

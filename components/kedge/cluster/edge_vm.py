@@ -44,6 +44,15 @@ DEFAULT_AZIOT_EDGE_VERSION = "1.6.0-1"
 AZIOT_EDGE_VERSION_PATTERN = r"1\.6\.\d+(-\d+)?"
 
 
+class ImageLoginArgs(TypedDict):
+    """Basic-auth login for a cloud image URL that needs one."""
+
+    username: str
+    """User name."""
+    password: pulumi.Input[str]
+    """Password (a secret)."""
+
+
 class VmRestartArgs(TypedDict):
     """How kedge reaches the cluster to restart a VM whose change needs it."""
 
@@ -81,6 +90,8 @@ class EdgeVirtualMachineArgs(TypedDict):
     """Static MAC of the VM's interface."""
     image_url: str
     """HTTP(S) URL of the cloud image CDI imports onto the root disk."""
+    image_login: NotRequired[ImageLoginArgs]
+    """A login the image URL needs: CDI's importer reads it from a Secret of the device."""
     cpu_cores: NotRequired[int]
     """vCPUs (default 2)."""
     memory: NotRequired[str]
@@ -266,6 +277,20 @@ DISK_KEEPER_DATA = {"purpose": "Owns the root disk next to the VirtualMachine, s
 def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: dict, args: EdgeVirtualMachineArgs,
                eviction_strategy: str, children: ChildOptions) -> pulumi.CustomResource:
     """The root disk as a standalone DataVolume, kept on delete and never updated in place."""
+    source: dict[str, Any] = {"url": args["image_url"]}
+    login_secrets: list[pulumi.Resource] = []
+    login = args.get("image_login")
+    if login is not None:
+        # CDI's http source: the Secret's accessKeyId is the user name, secretKey the password.
+        login_name = f"{disk_name}-image-login"
+        login_secrets.append(kubernetes_object(
+            f"{name}-image-login",
+            {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+             "metadata": {"name": login_name, "namespace": namespace, "labels": labels},
+             "stringData": {"accessKeyId": login["username"], "secretKey": pulumi.Output.secret(login["password"])}},
+            children.child(),
+        ))
+        source["secretRef"] = login_name
     adopt = bool(args.get("adopt_template_disk"))
     storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULT_DISK_SIZE}}}
     if args.get("storage_class"):
@@ -296,11 +321,11 @@ def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: 
             "apiVersion": "cdi.kubevirt.io/v1beta1",
             "kind": "DataVolume",
             "metadata": metadata,
-            "spec": {"source": {"http": {"url": args["image_url"]}}, "storage": storage},
+            "spec": {"source": {"http": source}, "storage": storage},
         },
         # CDI refuses changes to a DataVolume's spec: an image, size or class change applies to new
         # devices; an existing disk keeps what it was made with.
-        pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["spec"])),
+        pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["spec"], depends_on=login_secrets)),
     )
 
 

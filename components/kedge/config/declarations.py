@@ -188,6 +188,9 @@ SETTINGS: tuple[Setting, ...] = (
         allowed=f"{QUANTITY}, at least 1Gi"),
     _vm("vmImageUrl", UBUNTU_NOBLE_IMAGE, "HTTP(S) URL of the Ubuntu cloud image CDI imports; device override: imageUrl.", "imageUrl",
         allowed="an http(s) URL"),
+    Setting("vmImageUsername", "",
+            "Basic-auth user for a vmImageUrl that needs a login (CDI reads it from a Secret of each VM). Needs vmImagePassword."),
+    Setting("vmImagePassword", "", "Password of vmImageUsername, set with --secret.", allowed="a password, as a secret", secret=True),
     Setting("vmRestartWhenNeeded", True,
             "Restart a VM on pulumi up when a change takes effect only at its next start (disks, devices, interface, "
             "placement; never for config files, CPU or memory). false: KubeVirt marks it RestartRequired and waits."),

@@ -309,6 +309,8 @@ class Settings:
     vm_restart_when_needed: bool
     # A login for dind images' private registry (its password is the secret kedge:dindRegistryPassword).
     dind_registry_username: Optional[str]
+    # A login for vmImageUrl (its password is the secret kedge:vmImagePassword).
+    vm_image_username: Optional[str]
     kubevirt: KubevirtSettings
     device_storage: DeviceStorageSettings
     remediation: RemediationSettings
@@ -556,7 +558,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             )
 
     rollout = _rollout(r, devices)
-    dind_registry_username = _dind_registry_login(r)
+    dind_registry_username = _login(r, "dindRegistryUsername", "dindRegistryPassword")
+    vm_image_username = _login(r, "vmImageUsername", "vmImagePassword")
     _undeclared_keys(r, devices, deployments)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
@@ -584,6 +587,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         vm_ubuntu_release=ubuntu_release,
         vm_restart_when_needed=r.boolean("vmRestartWhenNeeded"),
         dind_registry_username=dind_registry_username,
+        vm_image_username=vm_image_username,
         kubevirt=kubevirt,
         device_storage=device_storage,
         remediation=remediation,
@@ -684,13 +688,14 @@ def _aks_settings(r: _Reader) -> AksSettings:
     )
 
 
-def _dind_registry_login(r: _Reader) -> Optional[str]:
-    username, has_password = r.optional_string("dindRegistryUsername"), bool(r.optional_string("dindRegistryPassword"))
+def _login(r: _Reader, username_key: str, password_key: str) -> Optional[str]:
+    """A user name whose password is a secret setting: both or neither."""
+    username, has_password = r.optional_string(username_key), bool(r.optional_string(password_key))
     if username and not has_password:
-        r.problem(f"{NAMESPACE}:dindRegistryPassword", "is required with kedge:dindRegistryUsername; allowed: pulumi config set --secret "
-                  "dindRegistryPassword ...")
+        r.problem(f"{NAMESPACE}:{password_key}", f"is required with kedge:{username_key}; allowed: pulumi config set --secret "
+                  f"{password_key} ...")
     if has_password and not username:
-        r.problem(f"{NAMESPACE}:dindRegistryUsername", "is required with kedge:dindRegistryPassword; allowed: the registry user name")
+        r.problem(f"{NAMESPACE}:{username_key}", f"is required with kedge:{password_key}; allowed: the user name")
     return username
 
 
