@@ -5,7 +5,7 @@ from typing import Mapping
 
 import pulumi
 
-from .kubernetes_object import kubernetes_object
+from .kubernetes_object import kubernetes_secret
 
 DEVICE_LABEL = "kedge.io/device"
 CONFIG_CHECKSUM_ANNOTATION = "kedge.io/config-checksum"
@@ -20,18 +20,7 @@ def config_secret(
     certificate rolls the pod (a VM guest reads the Secret as it changes instead). A hash of
     32-byte random keys reveals nothing, so it need not stay a secret.
     """
-    secret = kubernetes_object(
-        resource_name,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{device}-config", "namespace": namespace, "labels": {DEVICE_LABEL: device}},
-            "type": "Opaque",
-            # stringData is made secret as a whole, whatever each value was.
-            "stringData": dict(files),
-        },
-        opts,
-    )
+    secret = kubernetes_secret(resource_name, f"{device}-config", namespace, dict(files), opts, labels={DEVICE_LABEL: device})
     checksum = pulumi.Output.unsecret(
         pulumi.Output.all(*[pulumi.Output.from_input(files[name]) for name in sorted(files)]).apply(
             lambda texts: hashlib.sha256("\0".join(texts).encode()).hexdigest()

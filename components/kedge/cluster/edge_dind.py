@@ -20,7 +20,7 @@ import pulumi
 from ..options import ChildOptions
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
-from .kubernetes_object import kubernetes_object
+from .kubernetes_object import kubernetes_object, kubernetes_secret
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, check_args, quantity
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -116,14 +116,10 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         pull_secrets: list[pulumi.Resource] = []
         login = args.get("image_pull_credential")
         if login is not None:
-            pull_secrets.append(kubernetes_object(
-                f"{name}-pull",
-                {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-                 "metadata": {"name": f"{device}-pull", "namespace": namespace, "labels": labels},
-                 "stringData": {".dockerconfigjson": pulumi.Output.secret(login["password"]).apply(
-                     lambda password: docker_config(registry_host(args["image"]), login["username"], password))}},
-                children.child(),
-            ))
+            config_json = pulumi.Output.from_input(login["password"]).apply(
+                lambda password: docker_config(registry_host(args["image"]), login["username"], password))
+            pull_secrets.append(kubernetes_secret(f"{name}-pull", f"{device}-pull", namespace, {".dockerconfigjson": config_json},
+                                                  children.child(), "kubernetes.io/dockerconfigjson", labels))
         service = kubernetes_object(
             f"{name}-governing",
             {

@@ -27,7 +27,7 @@ from . import vm_restart
 from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
 from .device_secret import DEVICE_LABEL, config_secret
 from ..render.quantities import Requests
-from .kubernetes_object import kubernetes_object
+from .kubernetes_object import kubernetes_object, kubernetes_secret
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, check_args, choice_value, choice_values, matches, one_of, quantity, whole_number
@@ -283,13 +283,9 @@ def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: 
     if login is not None:
         # CDI's http source: the Secret's accessKeyId is the user name, secretKey the password.
         login_name = f"{disk_name}-image-login"
-        login_secrets.append(kubernetes_object(
-            f"{name}-image-login",
-            {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-             "metadata": {"name": login_name, "namespace": namespace, "labels": labels},
-             "stringData": {"accessKeyId": login["username"], "secretKey": pulumi.Output.secret(login["password"])}},
-            children.child(),
-        ))
+        login_secrets.append(kubernetes_secret(f"{name}-image-login", login_name, namespace,
+                                               {"accessKeyId": login["username"], "secretKey": login["password"]},
+                                               children.child(), labels=labels))
         source["secretRef"] = login_name
     adopt = bool(args.get("adopt_template_disk"))
     storage: dict = {"resources": {"requests": {"storage": args.get("disk_size") or DEFAULT_DISK_SIZE}}}

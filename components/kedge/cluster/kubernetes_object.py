@@ -53,3 +53,17 @@ def kubernetes_object(
     if cls is None:
         return k8s.apiextensions.CustomResource(resource_name, api_version=api_version, kind=kind, opts=opts, **fields)
     return cls(resource_name, opts=opts, **fields)
+
+
+def kubernetes_secret(
+    resource_name: str, name: str, namespace: pulumi.Input[str], string_data: pulumi.Input[Mapping[str, Any]],
+    opts: Optional[pulumi.ResourceOptions] = None, secret_type: str = "Opaque", labels: Optional[Mapping[str, str]] = None,
+) -> pulumi.CustomResource:
+    """A Secret whose payload is a Pulumi secret as a whole, whatever each value was."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, **({"labels": dict(labels)} if labels else {})}
+    return kubernetes_object(
+        resource_name,
+        {"apiVersion": "v1", "kind": "Secret", "type": secret_type, "metadata": metadata,
+         "stringData": pulumi.Output.secret(string_data)},
+        opts,
+    )

@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from ..args import ComponentArgsError, check_args, matches, whole_number
 from ..options import ChildOptions
-from .kubernetes_object import kubernetes_object
+from .kubernetes_object import kubernetes_object, kubernetes_secret
 from .node_labels import (
     KUBECTL_IMAGE, PAUSE_IMAGE, api_token_volume, label_container, label_guard, node_patch_rbac, pause_container,
 )
@@ -277,13 +277,8 @@ class NodeRemediation(pulumi.ComponentResource):
         created: list[pulumi.Resource] = []
         secret_parameters = args.get("secret_parameters")
         if secret_parameters is not None:
-            created.append(kubernetes_object(
-                f"{name}-fencing-credentials",
-                {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                 "metadata": {"name": CREDENTIALS_SECRET_NAME, "namespace": namespace_name},
-                 "stringData": pulumi.Output.secret(secret_parameters)},
-                children.child(depends_on=ready),
-            ))
+            created.append(kubernetes_secret(f"{name}-fencing-credentials", CREDENTIALS_SECRET_NAME, namespace_name,
+                                             secret_parameters, children.child(depends_on=ready)))
         created.append(kubernetes_object(
             f"{name}-fencing-template",
             far_template(namespace_name, args, has_secret=secret_parameters is not None),
