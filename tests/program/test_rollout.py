@@ -82,10 +82,14 @@ def test_a_version_bump_changes_every_batch_gate_and_a_config_change_only_its_ow
 
 
 def test_gate_settings_reach_every_gate_and_secrets_stay_secret():
-    run = run_fleet(fleet(3), rolloutTimeoutSeconds=1200, rolloutSettleSeconds=60, rolloutSkipDevices=["edge-0001"])
+    run = run_fleet(fleet(3), rolloutTimeoutSeconds=1200, rolloutSettleSeconds=60, rolloutSkipDevices=["edge-0001"],
+                    rolloutNewDevicesTimeoutSeconds=3000)
     for name in ("rollout-batch-1", "rollout-batch-2", "rollout-new-devices"):
         env = environment(run, name)
-        assert env["KEDGE_DEADLINE_SECONDS"] == "1200" and env["KEDGE_GATE_SETTLE_SECONDS"] == "60"
+        assert env["KEDGE_GATE_SETTLE_SECONDS"] == "60"
+        # New VMs import, boot and install first: their wait has its own, longer limit.
+        assert env["KEDGE_DEADLINE_SECONDS"] == ("3000" if name == "rollout-new-devices" else "1200")
+    assert environment(run_fleet(fleet(1)), "rollout-new-devices")["KEDGE_DEADLINE_SECONDS"] == "2400"
     assert json.loads(environment(run, "rollout-batch-2")["KEDGE_GATE_SKIP"]) == ["edge-0001"]
     assert json.loads(environment(run, "rollout-batch-1")["KEDGE_GATE_SKIP"]) == []
     command = gate_command(run, "rollout-batch-1")
@@ -102,6 +106,7 @@ def test_without_the_new_device_wait_there_is_no_such_gate_and_health_is_exporte
 @pytest.mark.parametrize("values, key", [
     ({"rolloutBatchSize": 0}, "kedge:rolloutBatchSize"),
     ({"rolloutTimeoutSeconds": 30}, "kedge:rolloutTimeoutSeconds"),
+    ({"rolloutNewDevicesTimeoutSeconds": 9000}, "kedge:rolloutNewDevicesTimeoutSeconds"),
     ({"rolloutSettleSeconds": 3600}, "kedge:rolloutSettleSeconds"),
     ({"devices": [{"id": "a"}], "rolloutSkipDevices": ["b"]}, "kedge:rolloutSkipDevices"),
     ({"aziotEdgeAllowDowngrade": "maybe"}, "kedge:aziotEdgeAllowDowngrade"),

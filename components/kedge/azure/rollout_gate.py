@@ -13,6 +13,8 @@ from .registry import rollout_gate as gate_helper
 
 HELPER_MODULE = gate_helper.__name__
 DEFAULT_TIMEOUT_SECONDS = 900
+# A new VM first imports its cloud image, boots and installs IoT Edge: a longer first wait.
+DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS = 2400
 # A config-only change reaches a guest within about two minutes (the kubelet's Secret refresh,
 # then the guest's 30 s sync); health counts only after that.
 DEFAULT_SETTLE_SECONDS = 150

@@ -150,6 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
             allowed="0-1800"),
     Setting("rolloutWaitForNewDevices", True,
             "pulumi up waits (once, for all of them) until newly added devices report a running IoT Edge."),
+    Setting("rolloutNewDevicesTimeoutSeconds", rollout_gate.DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS,
+            "How long new devices may take to report a running IoT Edge (a new VM imports its image, boots and "
+            "installs IoT Edge first), in seconds.", allowed="60-7200"),
     Setting("rolloutSkipDevices", [],
             "Device ids the rollout does not wait for (e.g. one that stays offline): they still get every change.",
             allowed="device ids of this stack"),

@@ -231,6 +231,7 @@ class RolloutSettings:
 
     batch_size: int = 1
     timeout_seconds: int = 900
+    new_devices_timeout_seconds: int = 2400
     settle_seconds: int = 150
     wait_for_new_devices: bool = True
     skip_device_ids: tuple[str, ...] = ()
@@ -631,6 +632,7 @@ def _rollout(r: _Reader, devices: Sequence[DeviceSettings]) -> RolloutSettings:
     return RolloutSettings(
         batch_size=r.integer("rolloutBatchSize", 1, 1000),
         timeout_seconds=r.integer("rolloutTimeoutSeconds", 60, 7200),
+        new_devices_timeout_seconds=r.integer("rolloutNewDevicesTimeoutSeconds", 60, 7200),
         settle_seconds=r.integer("rolloutSettleSeconds", 0, 1800),
         wait_for_new_devices=r.boolean("rolloutWaitForNewDevices"),
         skip_device_ids=skip,

@@ -53,7 +53,7 @@ def gate_args(
         wait_on_create=wait_on_create,
         skip_device_ids=[d for d in settings.rollout.skip_device_ids if d in device_ids],
         settle_seconds=settings.rollout.settle_seconds,
-        timeout_seconds=settings.rollout.timeout_seconds,
+        timeout_seconds=settings.rollout.new_devices_timeout_seconds if wait_on_create else settings.rollout.timeout_seconds,
     )
     if registry_key is not None:
         args["registry_policy_key"] = registry_key
