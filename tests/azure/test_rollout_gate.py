@@ -29,7 +29,7 @@ def test_create_only_records_so_new_devices_are_not_held_up(hub):
     hub.add_device("edge-1")  # reports nothing yet
     result = run(hub, "create", ["edge-1"])
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"devices": ["edge-1"], "version": "1.6.2-1", "deviceVersions": {}, "health": {}}
+    assert json.loads(result.stdout) == {"devices": ["edge-1"], "version": "1.6.2-1", "deviceVersions": {}, "change": "", "health": {}}
     assert hub.twin_reads == 0
 
 
@@ -97,10 +97,15 @@ def test_a_config_only_change_settles_before_health_counts(hub):
     hub.add_device("edge-1")
     hub.report("edge-1", "1.6.2")
     slept = []
-    env = environment(hub, ["edge-1"], KEDGE_GATE_SETTLE_SECONDS="120", deadline=600)
-    state = rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.2-1"},
-                                  sleep=slept.append)
+    env = environment(hub, ["edge-1"], KEDGE_GATE_SETTLE_SECONDS="120", KEDGE_GATE_CHANGE="new-config", deadline=600)
+    state = rollout_gate._operate("update", client_from_env(env), env,
+                                  {"devices": ["edge-1"], "version": "1.6.2-1", "change": "old-config"}, sleep=slept.append)
     assert slept[0] == 120 and state["health"]["edge-1"]["runtimeVersion"] == "1.6.2"
+    slept.clear()
+    # Only the gate's own inputs changed (e.g. rotated hub keys): nothing to settle.
+    rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.2-1", "change": "new-config"},
+                          sleep=slept.append)
+    assert slept == []
     slept.clear()
     rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.0-1"}, sleep=slept.append)
     assert slept == []  # a version change is checked by the version itself

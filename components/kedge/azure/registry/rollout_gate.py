@@ -146,7 +146,8 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     # Canaries: devices pinned to another version than the stack's.
     own_versions = dict(json.loads(env.get("KEDGE_GATE_DEVICE_VERSIONS") or "{}"))
     versions = {device: own_versions.get(device, version) for device in devices}
-    state: dict[str, Any] = {"devices": devices, "version": version, "deviceVersions": own_versions, "health": {}}
+    change = env.get("KEDGE_GATE_CHANGE", "")
+    state: dict[str, Any] = {"devices": devices, "version": version, "deviceVersions": own_versions, "change": change, "health": {}}
     if env.get("KEDGE_GATE_ROLE") == "guard":
         # Runs before any device changes: every runtime depends on it.
         refused = downgrades(previous, versions) if operation == "update" and env.get("KEDGE_GATE_ALLOW_DOWNGRADE") != "1" else []
@@ -162,7 +163,9 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     else:
         waited = devices
         # Only configuration changed: give the guests time to pick it up before health counts.
-        if previous.get("version") == version and (previous.get("deviceVersions") or {}) == own_versions:
+        # (not when only the gate's own inputs changed, e.g. rotated hub keys: nothing reached the devices)
+        same_versions = previous.get("version") == version and (previous.get("deviceVersions") or {}) == own_versions
+        if same_versions and previous.get("change") != change:
             settle = float(env.get("KEDGE_GATE_SETTLE_SECONDS") or 0)
             if settle:
                 log(f"waiting {settle:.0f} s for the devices to apply their new configuration")
