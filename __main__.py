@@ -407,8 +407,7 @@ gates = []
 # The version guard first: a refused downgrade stops the update before any runtime changes.
 previous_gate = DeviceRolloutGate(
     "rollout-version-guard",
-    {**gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=False),
-     "guard": True, "allow_downgrade": settings.rollout.allow_downgrade},
+    gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=False, guard=True),
     opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
 ) if settings.devices else None
 for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size), start=1):

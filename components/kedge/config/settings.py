@@ -229,13 +229,13 @@ class KubevirtSettings:
 class RolloutSettings:
     """How changes reach existing devices: in batches, each waiting on the one before."""
 
-    batch_size: int = 1
-    timeout_seconds: int = 900
-    new_devices_timeout_seconds: int = 2400
-    settle_seconds: int = 150
-    wait_for_new_devices: bool = True
-    skip_device_ids: tuple[str, ...] = ()
-    allow_downgrade: bool = False
+    batch_size: int
+    timeout_seconds: int
+    new_devices_timeout_seconds: int
+    settle_seconds: int
+    wait_for_new_devices: bool
+    skip_device_ids: tuple[str, ...]
+    allow_downgrade: bool
 
 
 @dataclass(frozen=True)
@@ -315,8 +315,8 @@ class Settings:
     kubevirt: KubevirtSettings
     device_storage: DeviceStorageSettings
     remediation: RemediationSettings
+    rollout: RolloutSettings
     devices: tuple[DeviceSettings, ...] = field(default_factory=tuple)
-    rollout: RolloutSettings = field(default_factory=RolloutSettings)
     # What the stack allows but an operator should hear about (logged as warnings at preview).
     notices: tuple[str, ...] = ()
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
@@ -480,12 +480,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
 
     hub = _hub_settings(r)
     default_mode = r.choice("defaultMode", HostingMode)
-    aziot_edge_version = r.string("aziotEdgeVersion")
-    if not AZIOT_EDGE_VERSION_PATTERN.fullmatch(aziot_edge_version):
-        r.problem(
-            f"{NAMESPACE}:aziotEdgeVersion",
-            f"{aziot_edge_version!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1",
-        )
+    aziot_edge_version = _aziot_edge_version(r, f"{NAMESPACE}:aziotEdgeVersion", r.string("aziotEdgeVersion"))
     ssh_keys = r.string_list("sshAuthorizedKeys")
     for index, key_text in enumerate(ssh_keys):
         if not _is_ssh_public_key(key_text):
@@ -597,6 +592,14 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         rollout=rollout,
         deployments=deployments,
     )
+
+
+def _aziot_edge_version(r: _Reader, key: str, value: Any) -> str:
+    """A pinned IoT Edge 1.6 LTS package version (the default, after reporting a bad one)."""
+    if isinstance(value, str) and AZIOT_EDGE_VERSION_PATTERN.fullmatch(value):
+        return value
+    r.problem(key, f"{value!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1")
+    return edge_vm.DEFAULT_AZIOT_EDGE_VERSION
 
 
 def image_tag(image: str) -> str:
@@ -897,10 +900,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
             memory_request=str(setting("memoryRequest")),
             memory_limit=str(setting("memoryLimit")),
         )
-    version = setting("aziotEdgeVersion")
-    if not isinstance(version, str) or not AZIOT_EDGE_VERSION_PATTERN.fullmatch(version):
-        r.problem(where("aziotEdgeVersion"), f"{version!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1")
-        version = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
+    version = _aziot_edge_version(r, where("aziotEdgeVersion"), setting("aziotEdgeVersion"))
     common: dict[str, Any] = dict(
         device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity,
         aziot_edge_version=version,

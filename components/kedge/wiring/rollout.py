@@ -8,6 +8,7 @@ from typing import Optional, Sequence, TypeVar
 import pulumi
 
 from ..azure.rollout_gate import DeviceRolloutGateArgs
+from ..cluster.device_secret import content_digest
 from ..config.settings import DeviceSettings, Settings
 from .device_files import DeviceFiles
 
@@ -20,12 +21,8 @@ def rollout_batches(devices: Sequence[T], batch_size: int) -> list[tuple[T, ...]
 
 
 def change_digest(files: Sequence[DeviceFiles], versions: str) -> pulumi.Output[str]:
-    """What a batch gets, hashed: config.toml and certificates (a hash of random keys and PEMs
-    reveals nothing, so it need not stay a secret) and its devices' IoT Edge versions."""
-    texts = [text for device_files in files for _, text in sorted(device_files.runtime_files.items())]
-    return pulumi.Output.unsecret(pulumi.Output.all(*texts).apply(
-        lambda values: hashlib.sha256("\0".join([versions, *values]).encode()).hexdigest()
-    ))
+    """What a batch gets, hashed: its devices' IoT Edge versions, config.toml and certificates."""
+    return content_digest([versions, *(text for device_files in files for _, text in sorted(device_files.runtime_files.items()))])
 
 
 def gate_args(
@@ -36,9 +33,10 @@ def gate_args(
     registry_key: Optional[pulumi.Input[Optional[str]]],
     service_key: Optional[pulumi.Input[Optional[str]]],
     wait_on_create: bool,
+    guard: bool = False,
 ) -> DeviceRolloutGateArgs:
-    """`files`: the batch's config files (its change digest); None for the new-devices wait, which
-    changes only with the device list and the version."""
+    """`files`: the batch's config files (its change digest); None for the new-devices wait and the
+    version guard, which change only with the device list and the versions."""
     device_ids = [d.device_id for d in devices]
     change: pulumi.Input[str] = (
         change_digest(files, ",".join(d.aziot_edge_version for d in devices)) if files is not None
@@ -55,6 +53,9 @@ def gate_args(
         settle_seconds=settings.rollout.settle_seconds,
         timeout_seconds=settings.rollout.new_devices_timeout_seconds if wait_on_create else settings.rollout.timeout_seconds,
     )
+    if guard:
+        args["guard"] = True
+        args["allow_downgrade"] = settings.rollout.allow_downgrade
     if registry_key is not None:
         args["registry_policy_key"] = registry_key
     if service_key is not None:
