@@ -18,7 +18,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 
 from ..options import ChildOptions
-from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret
+from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, check_args, quantity
@@ -112,7 +112,9 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
         # A changed config.toml or certificate changes the checksum and rolls the pod.
-        secret, checksum = config_secret(f"{name}-config", device, namespace, args["config_files"], children.child())
+        files = args["config_files"]
+        secret = config_secret(f"{name}-config", device, namespace, files, children.child())
+        checksum = content_digest([files[file_name] for file_name in sorted(files)])
         pull_secrets: list[pulumi.Resource] = []
         login = args.get("image_pull_credential")
         if login is not None:

@@ -163,7 +163,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             **({ALLOW_DOWNGRADE_FILE: "allowed by the stack\n"} if args.get("allow_downgrade") else {}),
         }
         # The guest reads the Secret over virtiofs as it changes: no checksum, no restart.
-        secret, _ = config_secret(f"{name}-config", device, namespace, shared_files, children.child())
+        secret = config_secret(f"{name}-config", device, namespace, shared_files, children.child())
         user_data_secret = kubernetes_object(
             f"{name}-userdata",
             {
