@@ -50,6 +50,7 @@ from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.device_files import device_files
 from kedge.wiring.power_fencing import power_fencing_args
 from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
+from kedge.wiring.site_network import namespace_egress, no_proxy, proxy_url
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
 # Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
@@ -182,6 +183,8 @@ if settings.aks is not None:
             kubernetes_version=settings.aks.kubernetes_version,
             network_policy=settings.aks.network_policy,
             acr_pull_registry_ids=list(settings.aks.acr_pull_registry_ids),
+            https_proxy=proxy_url(settings),
+            no_proxy=no_proxy(settings),
         ),
     )
     kubeconfig = aks.kubeconfig
@@ -277,21 +280,28 @@ if settings.vm_devices:
             infra_replicas=settings.kubevirt.infra_replicas,
             eviction_strategy=settings.vm_eviction_strategy,
             workload_placement=vm_placement,
+            import_proxy=proxy_url(settings),
+            import_no_proxy=no_proxy(settings),
         ),
         opts=in_cluster,
     )
     with_ssh = any(d.vm.ssh_service is not SshService.NONE for d in settings.vm_devices)
+    # Port 80 for the guest's apt and CDI's image import, unless they go through the proxy.
+    vm_egress = namespace_egress(settings, settings.vm_devices, direct_ports=[80])
     vm_namespace = EdgeNamespace(
         "vms",
         EdgeNamespaceArgs(
             namespace="kedge-vms",
             # KubeVirt's launcher pods meet `restricted`; the guest is isolated by the VM.
             pod_security=PodSecurityLevel.RESTRICTED,
-            extra_egress_ports=[80],  # the guest's apt and CDI's image import
+            iot_hub_egress=vm_egress.iot_hub_egress,
+            extra_egress_ports=vm_egress.extra_egress_ports,
+            egress_rules=vm_egress.egress_rules,
+            device_egress_rules=vm_egress.device_egress_rules,
+            egress_excluded_cidrs=list(settings.device_egress_excluded),
             ssh_ingress=with_ssh,
             ssh_source_ranges=list(settings.vm_ssh_source_ranges),
             cdi_importers=True,
-            egress_excluded_cidrs=list(settings.device_egress_excluded),
             retain_on_delete=True,  # device volumes live here
             kept_objects_provider=kept_objects,
         ),
@@ -314,6 +324,7 @@ if settings.vm_devices:
                         hostname=device.kubernetes_name,
                         ubuntu_release=settings.vm_ubuntu_release,
                         ssh_authorized_keys=settings.ssh_authorized_keys,
+                        https_proxy=proxy_url(settings),
                     )
                 ),
                 config_files=files.runtime_files,
@@ -354,12 +365,17 @@ if settings.vm_devices:
 
 if settings.dind_devices:
     profiles = ProfileLoader("profiles", ProfileLoaderArgs(), opts=in_cluster)
+    dind_egress = namespace_egress(settings, settings.dind_devices)
     dind_namespace = EdgeNamespace(
         "dind",
         EdgeNamespaceArgs(
             namespace="kedge-dind",
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
             pod_security=PodSecurityLevel.PRIVILEGED,
+            iot_hub_egress=dind_egress.iot_hub_egress,
+            extra_egress_ports=dind_egress.extra_egress_ports,
+            egress_rules=dind_egress.egress_rules,
+            device_egress_rules=dind_egress.device_egress_rules,
             egress_excluded_cidrs=list(settings.device_egress_excluded),
             retain_on_delete=True,  # device volumes live here
             kept_objects_provider=kept_objects,

@@ -96,6 +96,10 @@ TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
 TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
 TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
 TEST_SECRETS["contosoAcrPullPassword"] = "acr-token-password-for-tests"
+TEST_SECRETS["dindRegistryPassword"] = "dind-pull-password-for-tests"
+TEST_SECRETS["vmImagePassword"] = "image-login-password-for-tests"
+# A login's password is needed where its user name is set.
+LOGIN_PASSWORDS = {"dindRegistryPassword": "dindRegistryUsername", "vmImagePassword": "vmImageUsername"}
 
 
 def fake_ssh_public_key(comment: str = "user@host", key_type: str = "ssh-ed25519") -> str:
@@ -456,8 +460,8 @@ def run_example_stack(
     config = load_stack_config(stack)
     config.update(overrides or {})
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
-    config.update({k: TEST_SECRETS[k] for k in secrets})
-    secrets += list(secrets_extra)  # keys the overrides set, to be passed as secrets
+    config.update({k: TEST_SECRETS[k] for k in secrets if k not in (overrides or {})})  # a test's own value wins
+    secrets += [k for k in secrets_extra if k not in secrets]  # keys the overrides set, to be passed as secrets
     return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error)
 
 
@@ -472,6 +476,8 @@ def needs_secret(config: dict[str, Any], key: str) -> bool:
     """Whether the stack's README steps set `key` with --secret."""
     if key == "kubeconfig":
         return config.get("cluster") == "existing"
+    if key in LOGIN_PASSWORDS:
+        return bool(config.get(LOGIN_PASSWORDS[key]))
     named = set()
     for device in config.get("devices") or []:
         named |= set((device.get("certificates") or {}).values())

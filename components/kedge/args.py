@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from .render.proxy import PROXY_URL_ALLOWED, proxy_url_problem
 from .render.quantities import parse_quantity
 
 Rule = Callable[[Any], Optional[str]]  # a bad value's problem ("allowed: ..."), or None
@@ -93,6 +94,11 @@ IMAGE_REFERENCE = matches(IMAGE_REFERENCE_PATTERN.pattern, "an image reference w
 
 # Kubernetes object names and namespaces (DNS-1123 labels).
 DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
+
+
+def PROXY_URL(value: Any) -> Optional[str]:  # noqa: N802 - a rule, named like the other rule constants
+    """An HTTP(S) proxy URL without credentials."""
+    return PROXY_URL_ALLOWED if proxy_url_problem(value) else None
 
 
 def every(rule: Rule) -> Rule:

@@ -8,6 +8,8 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from kedge.cluster.profile_loader import APPARMOR_FILE, APPARMOR_PROFILE, SECCOMP_FILE
+from kedge.cluster.edge_dind import CONFIG_MOUNT
+from kedge.render.guest_sync import SYNC_PROGRAM
 from tests.harness import ROOT
 from tests.validators import require_command, validator_missing
 
@@ -284,9 +286,9 @@ def test_dockerfile_pins_its_base_and_packages_and_runs_systemd():
 def test_config_apply_unit_runs_after_the_engine_and_applies_the_mounted_config():
     unit = (IMAGE / "kedge-config-apply.service").read_text()
     assert "After=docker.service" in unit and "ExecStart=/usr/local/sbin/kedge-config-apply" in unit
+    # The image runs the sync program kedge puts into the mounted Secret (tested in tests/render/test_guest_sync.py).
     script = (IMAGE / "kedge-config-apply").read_text()
-    assert "source=/etc/kedge/config" in script
-    assert script.strip().splitlines()[-1] == "exec iotedge config apply -c /etc/aziot/config.toml"
+    assert script.strip().splitlines()[-1] == f"exec sh {CONFIG_MOUNT}/{SYNC_PROGRAM} {CONFIG_MOUNT}"
     journald = (IMAGE / "journald-console.conf").read_text()
     assert "ForwardToConsole=yes" in journald and "TTYPath=/proc/1/fd/1" in journald
 

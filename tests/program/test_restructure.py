@@ -16,7 +16,6 @@ import json
 
 import pytest
 
-from tests.harness import example_stacks
 from tests.program.test_snapshot import differences
 from tests.snapshot import SNAPSHOTS, load_before_kedge_package
 
@@ -56,13 +55,17 @@ def after_kedge_package(stack: str) -> dict:
     return json.loads((SNAPSHOTS / "after-kedge-package" / f"{stack}.json").read_text())
 
 
-@pytest.mark.parametrize("stack", example_stacks())
+# The stacks that existed when the package moved (later ones have nothing to compare with).
+MOVED_STACKS = sorted(path.stem for path in (SNAPSHOTS / "before-kedge-package").glob("*.json"))
+
+
+@pytest.mark.parametrize("stack", MOVED_STACKS)
 def test_the_move_changed_only_the_helper_command_lines_and_the_typed_class_aliases(stack):
     assert differences(intended_changes(load_before_kedge_package(stack)), after_kedge_package(stack)) == []
 
 
 def test_the_intended_changes_touch_only_helper_commands_and_aliases():
-    for stack in example_stacks():
+    for stack in MOVED_STACKS:
         recorded = load_before_kedge_package(stack)
         expected = intended_changes(recorded)
         for urn in recorded:

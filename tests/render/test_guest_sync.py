@@ -12,6 +12,7 @@ from kedge.render.guest_sync import (
     ALLOW_DOWNGRADE_FILE, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_PROGRAM, TRUST_STORE_FILE, VERSION_FILE, bootstrap,
     sync_program,
 )
+from kedge.render.proxy import PROXIED_SERVICES, HttpsProxy, runtime_files
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES
 from tests.validators import require_command
 
@@ -21,9 +22,10 @@ FAKES = {
     "chown": 'echo "chown $*" >> "$FAKE/log"',
     "iotedge": '[ -f "$FAKE/iotedge-fails" ] && exit 1; echo "iotedge $*" >> "$FAKE/log"',
     "dpkg-query": '[ -f "$FAKE/installed" ] && cat "$FAKE/installed"',
-    "apt-get": 'echo "apt-get $*" >> "$FAKE/log"; for a; do last=$a; done; case "$1" in install) printf %s "${last#*=}" > "$FAKE/installed";; esac',
+    "apt-get": 'echo "apt-get $*" >> "$FAKE/log"; [ -f "$KEDGE_GUEST_ROOT/etc/apt/apt.conf.d/95kedge-proxy" ] && echo "apt-get saw the proxy" >> "$FAKE/log"; for a; do last=$a; done; case "$1" in install) printf %s "${last#*=}" > "$FAKE/installed";; esac',
     "apt-mark": 'echo "apt-mark $*" >> "$FAKE/log"',
     "update-ca-certificates": 'echo "update-ca-certificates" >> "$FAKE/log"',
+    "systemctl": 'echo "systemctl $*" >> "$FAKE/log"',
 }
 
 
@@ -172,3 +174,30 @@ def test_the_program_and_the_bootstrap_pass_shellcheck(tmp_path):
 
 def test_private_key_files_are_the_ones_the_program_treats_as_private():
     assert {name for name in CERTIFICATE_FILES.values() if name.endswith(PRIVATE_KEY_SUFFIX)} == set(PRIVATE_KEY_FILES)
+
+
+PROXY = HttpsProxy("http://10.20.0.5:3128", no_proxy=(".plant.local",))
+
+
+def test_a_proxy_reaches_moby_the_iot_edge_services_and_apt_before_apt_runs_and_leaves_with_its_removal(guest):
+    drop_ins = [guest.path(f"/etc/systemd/system/{unit}.service.d/kedge-proxy.conf") for unit in PROXIED_SERVICES]
+    apt_proxy = guest.path("/etc/apt/apt.conf.d/95kedge-proxy")
+    guest.publish({**FILES, **runtime_files(PROXY)})
+    assert guest.run().returncode == 0
+    log = guest.log()
+    assert all(path.read_text() == runtime_files(PROXY)["proxy.systemd.conf"] and mode(path) == 0o644 for path in drop_ins)
+    assert 'Acquire::https::Proxy "http://10.20.0.5:3128";' in apt_proxy.read_text()
+    assert "apt-get saw the proxy" in log  # apt ran after its proxy setting was in place
+    # Moby restarted with it, then the apply restarts the IoT Edge services with it.
+    assert log.index("systemctl daemon-reload") < log.index("systemctl try-restart docker.service") < log.index(
+        next(line for line in log if line.startswith("iotedge config apply")))
+    assert guest.run().returncode == 0 and guest.log() == []  # unchanged: nothing restarted
+    moved = HttpsProxy("http://10.20.0.6:3128")
+    guest.publish({**FILES, **runtime_files(moved)})
+    assert guest.run().returncode == 0
+    assert "systemctl try-restart docker.service" in guest.log() and "10.20.0.6" in drop_ins[0].read_text()
+    guest.publish(FILES)  # the proxy is gone from the stack
+    assert guest.run().returncode == 0
+    assert not any(path.exists() for path in [*drop_ins, apt_proxy])
+    assert "systemctl try-restart docker.service" in guest.log() and any(line.startswith("iotedge") for line in guest.log())
+    assert guest.run().returncode == 0 and guest.log() == []

@@ -7,7 +7,7 @@ import pulumi
 from pulumi_azure_native import authorization, containerservice
 
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
-from ..args import check_args, choice_value, choice_values, every, matches, one_of, whole_number
+from ..args import PROXY_URL, check_args, choice_value, choice_values, every, matches, one_of, whole_number
 from ..choices import NetworkPolicyEngine
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -59,12 +59,18 @@ class AksClusterArgs(TypedDict):
     acr_pull_registry_ids: NotRequired[list[str]]
     """Azure Container Registries (resource ids) the nodes pull from: the kubelet identity gets
     AcrPull on each, so dind images need no pull secret."""
+    https_proxy: NotRequired[Optional[str]]
+    """The site's HTTP(S) proxy URL for the nodes (AKS's httpProxyConfig: the kubelet, containerd
+    and the node's outbound calls), e.g. http://10.20.0.5:3128; omitted: none."""
+    no_proxy: NotRequired[list[str]]
+    """Hosts, domains and CIDRs the nodes reach directly (AKS adds the cluster's own ranges)."""
 
 
 _ARG_RULES = {
     "system_node_count": whole_number(1, 100),
     "virt_pool_node_count": whole_number(1, 100),
     "network_policy": one_of(*choice_values(NetworkPolicyEngine)),
+    "https_proxy": PROXY_URL,
     "acr_pull_registry_ids": every(matches(ACR_RESOURCE_ID, "an Azure Container Registry resource id, "
                                            "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")),
 }
@@ -130,6 +136,9 @@ class AksCluster(pulumi.ComponentResource):
                 network_dataplane="cilium" if network_policy == "cilium" else None,
                 pod_cidr=POD_CIDR,
             ),
+            http_proxy_config=containerservice.ManagedClusterHTTPProxyConfigArgs(
+                http_proxy=args["https_proxy"], https_proxy=args["https_proxy"], no_proxy=list(args.get("no_proxy") or []),
+            ) if args.get("https_proxy") else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         credentials = containerservice.list_managed_cluster_user_credentials_output(

@@ -18,6 +18,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 
 from ..options import ChildOptions
+from ..render.guest_sync import SYNC_PROGRAM, sync_program
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
@@ -111,8 +112,9 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
         labels = {DEVICE_LABEL: device}
-        # A changed config.toml or certificate changes the checksum and rolls the pod.
-        files = args["config_files"]
+        # A changed config.toml or certificate changes the checksum and rolls the pod. The image's
+        # start-up unit installs the files with the program VM guests use (from the same Secret).
+        files = {**args["config_files"], SYNC_PROGRAM: sync_program()}
         secret = config_secret(f"{name}-config", device, namespace, files, children.child())
         checksum = content_digest([files[file_name] for file_name in sorted(files)])
         pull_secrets: list[pulumi.Resource] = []

@@ -1,20 +1,38 @@
 """Namespaces for edge runtimes: Pod Security level, default-deny, and only the egress IoT Edge needs."""
 
-from typing import NotRequired, Optional, TypedDict
+import ipaddress
+from typing import NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ..options import ChildOptions, after, kept_options
 from .kubernetes_object import kubernetes_object
-from ..args import DNS_LABEL, check_args, choice_values, every, ip_network, ipv4_network, one_of
+from ..args import DNS_LABEL, check_args, choice_values, every, ip_network, ipv4_network, one_of, parse_network
 from ..choices import PodSecurityLevel
+from .device_secret import DEVICE_LABEL
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
 # Never reachable from a device workload, on any port: Azure's instance metadata service (a node's
 # managed-identity token) and its platform endpoint (WireServer).
 NODE_CREDENTIAL_ENDPOINTS = ("169.254.169.254/32", "168.63.129.16/32")
+
+
+EGRESS_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+class EgressRuleArgs(TypedDict):
+    """Destinations opened to device workloads: address ranges (NetworkPolicies know no host names)
+    and ports."""
+
+    cidrs: list[str]
+    """Destination ranges, e.g. 10.20.30.0/24 (the node-credential endpoints and the excluded ranges
+    inside them stay closed)."""
+    ports: list[int]
+    """Destination ports, e.g. [4840] for OPC UA, [502] for Modbus/TCP."""
+    protocol: NotRequired[str]
+    """TCP (default), UDP or SCTP."""
 
 
 class EdgeNamespaceArgs(TypedDict):
@@ -25,7 +43,13 @@ class EdgeNamespaceArgs(TypedDict):
     pod_security: PodSecurityLevel
     """Pod Security Standard enforced: restricted, baseline or privileged."""
     iot_hub_egress: NotRequired[bool]
-    """Open IoT Hub's ports (443, 5671, 8883) to any destination (default true)."""
+    """Open IoT Hub's ports (443, 5671, 8883) to any destination (default true; false where traffic
+    leaves through a proxy, which an egress rule then opens)."""
+    egress_rules: NotRequired[list[EgressRuleArgs]]
+    """Destinations every device workload here may reach: a site's proxy, its plant network."""
+    device_egress_rules: NotRequired[dict[str, list[EgressRuleArgs]]]
+    """Destinations only one device may reach, by its Kubernetes name (its pods carry the
+    kedge.io/device label; a VM's launcher pod takes the VM template's labels)."""
     extra_egress_ports: NotRequired[list[int]]
     """TCP ports opened to any destination besides IoT Hub's (e.g. 80 for package downloads)."""
     ssh_ingress: NotRequired[bool]
@@ -50,11 +74,63 @@ class EdgeNamespaceArgs(TypedDict):
     nothing a device runs needs the Kubernetes API)."""
 
 
+def egress_rule_problem(rule: object, excluded: Sequence[str] = ()) -> Optional[str]:
+    """What is wrong with one egress rule ("allowed: ..." follows it), or None. A range inside a
+    never-reached one (the node's credentials, the cluster's pods or API server) is refused: the
+    rule would reopen what the namespace keeps closed."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("cidrs"), list) or not isinstance(rule.get("ports"), list):
+        return "a map with cidrs (a list of CIDRs), ports (a list of port numbers) and optionally protocol"
+    if not rule["cidrs"] or not rule["ports"]:
+        return "at least one CIDR and one port"
+    if set(rule) - {"cidrs", "ports", "protocol"}:
+        return f"only cidrs, ports and protocol (not {', '.join(sorted(set(rule) - {'cidrs', 'ports', 'protocol'}))})"
+    for cidr in rule["cidrs"]:
+        network = parse_network(cidr)
+        if network is None:
+            return f"cidrs: {cidr!r} is not a CIDR; allowed: e.g. 10.20.30.0/24 (host bits zero)"
+        for closed in (*NODE_CREDENTIAL_ENDPOINTS, *excluded):
+            closed_network = ipaddress.ip_network(closed)
+            if network.version == closed_network.version and network.subnet_of(closed_network):  # type: ignore[arg-type]
+                return f"cidrs: {cidr} lies inside {closed}, which device workloads never reach; allowed: ranges outside it"
+    for port in rule["ports"]:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            return f"ports: {port!r} is not a port; allowed: whole numbers from 1 to 65535"
+    if rule.get("protocol", "TCP") not in EGRESS_PROTOCOLS:
+        return f"protocol: {rule.get('protocol')!r}; allowed: {', '.join(EGRESS_PROTOCOLS)}"
+    return None
+
+
+def _egress_rules_rule(values: object) -> Optional[str]:
+    if not isinstance(values, list):
+        return "a list of egress rules"
+    return next((problem for problem in map(egress_rule_problem, values) if problem), None)
+
+
+def _device_rules_rule(values: object) -> Optional[str]:
+    if not isinstance(values, dict):
+        return "a map of device names to lists of egress rules"
+    return next((problem for problem in map(_egress_rules_rule, values.values()) if problem), None)
+
+
+def _egress_to(rule: EgressRuleArgs, excluded: Sequence[str]) -> dict:
+    """One NetworkPolicy egress entry; each range keeps the never-reached ranges inside it closed."""
+    peers = []
+    for cidr in rule["cidrs"]:
+        network = ipaddress.ip_network(cidr)
+        inside = sorted(c for c in excluded if ipaddress.ip_network(c).version == network.version
+                        and ipaddress.ip_network(c).subnet_of(network))  # type: ignore[arg-type]
+        peers.append({"ipBlock": {"cidr": cidr, **({"except": inside} if inside else {})}})
+    protocol = rule.get("protocol", "TCP")
+    return {"to": peers, "ports": [{"protocol": protocol, "port": port} for port in sorted(set(rule["ports"]))]}
+
+
 _ARG_RULES = {
     "namespace": DNS_LABEL,
     "pod_security": one_of(*choice_values(PodSecurityLevel)),
     "egress_excluded_cidrs": every(ipv4_network),
     "ssh_source_ranges": every(ip_network),
+    "egress_rules": _egress_rules_rule,
+    "device_egress_rules": _device_rules_rule,
 }
 
 
@@ -111,26 +187,23 @@ class EdgeNamespace(pulumi.ComponentResource):
         )
         egress_ports = sorted({*(IOT_HUB_PORTS if args.get("iot_hub_egress", True) else ()), *(args.get("extra_egress_ports") or [])})
         excluded = sorted({*NODE_CREDENTIAL_ENDPOINTS, *(args.get("egress_excluded_cidrs") or [])})
-        network_policy(
-            "egress",
-            "allow-dns-and-iot-hub",
-            {
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    },
-                    {
-                        # Any address but the node's credentials and the excluded ranges. (Cilium never
-                        # matches pods with an ipBlock; other engines do, hence the pod range.)
-                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": excluded}}],
-                        "ports": [{"protocol": "TCP", "port": port} for port in egress_ports],
-                    },
-                ],
-            },
-        )
+        egress: list[dict] = [{
+            "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }]
+        if egress_ports:
+            # Any address but the node's credentials and the excluded ranges. (Cilium never
+            # matches pods with an ipBlock; other engines do, hence the pod range.)
+            egress.append(_egress_to({"cidrs": ["0.0.0.0/0"], "ports": egress_ports}, excluded))
+        egress += [_egress_to(rule, excluded) for rule in args.get("egress_rules") or []]
+        network_policy("egress", "allow-dns-and-iot-hub", {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress})
+        for device, rules in sorted((args.get("device_egress_rules") or {}).items()):
+            if rules:
+                network_policy(f"egress-{device}", f"allow-egress-{device}", {
+                    "podSelector": {"matchLabels": {DEVICE_LABEL: device}},
+                    "policyTypes": ["Egress"],
+                    "egress": [_egress_to(rule, excluded) for rule in rules],
+                })
         if not args.get("automount_service_account_token", False):
             # The namespace's default service account (the one every pod without its own gets,
             # KubeVirt's launchers and CDI's importers included) mounts no token.

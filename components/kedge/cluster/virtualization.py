@@ -19,9 +19,10 @@ import pulumi_kubernetes as k8s
 
 from ..options import ChildOptions
 from ..render.quantities import MI, Requests
+from ..render.proxy import HttpsProxy, cdi_import_proxy
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
-from ..args import check_args, choice_value, choice_values, matches, one_of, whole_number
+from ..args import PROXY_URL, check_args, choice_value, choice_values, matches, one_of, whole_number
 from ..choices import EvictionStrategy
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -86,6 +87,11 @@ class VirtualizationArgs(TypedDict):
     """Cluster-wide default evictionStrategy for VMs (default LiveMigrateIfPossible)."""
     workload_placement: NotRequired[NodePlacementArgs]
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
+    import_proxy: NotRequired[Optional[str]]
+    """The site's HTTP(S) proxy URL CDI's importer pods fetch cloud images through (CDI's
+    spec.config.importProxy), e.g. http://10.20.0.5:3128; omitted: direct."""
+    import_no_proxy: NotRequired[list[str]]
+    """Hosts, domains and CIDRs the importer pods reach directly."""
     keep_on_delete: NotRequired[bool]
     """Leave KubeVirt and CDI installed when this component is deleted (default true: see the
     module doc); false removes them, which fails while DataVolumes exist."""
@@ -95,6 +101,7 @@ _ARG_RULES = {
     "kubevirt_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.9.0"),
     "cdi_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.66.0"),
     "infra_replicas": whole_number(1, 3),
+    "import_proxy": PROXY_URL,
     "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
 }
 
@@ -169,6 +176,7 @@ class Virtualization(pulumi.ComponentResource):
             },
             children.child(depends_on=[kubevirt_operator], **kept),
         )
+        import_proxy = args.get("import_proxy")
         cdi = kubernetes_object(
             f"{name}-cdi",
             {
@@ -179,7 +187,11 @@ class Virtualization(pulumi.ComponentResource):
                     "imagePullPolicy": "IfNotPresent",
                     "infra": {},
                     "workload": workloads,
-                    "config": {"featureGates": ["HonorWaitForFirstConsumer"]},
+                    "config": {
+                        "featureGates": ["HonorWaitForFirstConsumer"],
+                        **({"importProxy": cdi_import_proxy(HttpsProxy(import_proxy, tuple(args.get("import_no_proxy") or ())))}
+                           if import_proxy else {}),
+                    },
                     "uninstallStrategy": UNINSTALL_STRATEGY,
                 },
             },

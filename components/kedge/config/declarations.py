@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional
 from ..azure import aks_cluster, helper_command, iot_hub, rollout_gate
 from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, power_fencing, virtualization
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
+from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
     RemediationSource, RunStrategy, SshService, VirtualizationSource,
@@ -80,6 +81,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clusterApiServerCidrs", [],
             "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
             "the service range: set its address here).", allowed="IPv4 CIDRs"),
+    Setting("httpsProxy", "",
+            "The site's HTTPS proxy, through which all device traffic leaves: IoT Edge (config.toml, edgeAgent/edgeHub in "
+            "every base deployment, over WebSockets), Moby and the IoT Edge services, apt and CDI's image import in VMs, "
+            "and the AKS nodes (httpProxyConfig). Device namespaces then open only the proxy, not IoT Hub's ports. "
+            "Empty: direct.", allowed=PROXY_URL_ALLOWED),
+    Setting("httpsProxyAddresses", [],
+            "The CIDRs httpsProxy answers on, which the device NetworkPolicies open (they know no host names). Required "
+            "when httpsProxy names a host; an IP address in the URL is used by itself.", allowed="CIDRs, e.g. [10.20.0.5/32]"),
+    Setting("httpsProxyUpstreamProtocol", DEFAULT_UPSTREAM_PROTOCOL,
+            "How edgeAgent and edgeHub reach IoT Hub through httpsProxy.", allowed=", ".join(UPSTREAM_PROTOCOLS)),
+    Setting("noProxy", [], "With httpsProxy: hosts, .domains, addresses or CIDRs reached directly (localhost always is).",
+            allowed="hosts, .domains, IPs, CIDRs"),
     Setting("clusterDeviceNodes", 0,
             "Existing cluster only: how many nodes may run devices (kedge cannot count them at preview). A device comes "
             "back elsewhere only if there is an elsewhere: 1 is refused in production. 0: not declared.", allowed="0-1000"),
@@ -258,6 +271,10 @@ OBJECT_SETTINGS: Mapping[str, str] = {
                         "(default --password; its value is nodePowerFencingPassword), escalationSeconds "
                         f"({power_fencing.MINIMUM_ESCALATION_SECONDS}-{power_fencing.MAXIMUM_ESCALATION_SECONDS}, default "
                         f"{power_fencing.DEFAULT_ESCALATION_SECONDS}: how long a fenced node may take to be healthy before SNR is tried).",
+    "egressRules": "Plant-network destinations every device's workloads may reach (an OPC UA server, a Modbus "
+                   "device, a local broker): a list of {cidrs: [10.20.30.0/24], ports: [4840], protocol: TCP|UDP|SCTP "
+                   "(default TCP)}. A device's own egressRules add destinations for it alone. NetworkPolicies know no "
+                   "host names; ranges inside the never-reached ones (node credentials, pod range, API server) are refused.",
     "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
                                f"{{skuName: {device_storage.AKS_SKU}}}.",
 }

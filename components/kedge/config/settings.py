@@ -36,6 +36,7 @@ from ..render.deployment_manifest import (
 )
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
 from ..render.names import derived_mac_address, kubernetes_name
+from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, HttpsProxy, proxy_url_problem
 from ..render.quantities import parse_quantity
 from ..choices import (
     Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
@@ -43,6 +44,7 @@ from ..choices import (
 )
 from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
+from .site_network import SiteProxy, read_egress_rules, read_proxy
 
 class ConfigSource(Protocol):
     """Where raw config values come from: ``pulumi.Config`` in a program, a dict in tests."""
@@ -75,7 +77,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTIN
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
 # list or map of objects, which Pulumi.yaml's config schema cannot express.
 OBJECT_KEYS = tuple(OBJECT_SETTINGS)
-DEPLOYMENT_KEYS = ("id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules",
+DEPLOYMENT_KEYS = ("httpsProxy", "id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules",
                    "registryCredentials")
 REGISTRY_CREDENTIAL_KEYS = ("address", "username", "passwordSecret")
 MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
@@ -86,7 +88,8 @@ SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
 # Device-level keys that override a stack-level default, by mode ("" : no stack-wide key).
 VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
 DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
-COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret")
+COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
+                      "egressRules")
 # Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
 CERTIFICATE_ENTRIES = ("identityCert", "identityKey", "edgeCaCert", "edgeCaKey", "trustBundle")
 SECRET_KEY_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -199,6 +202,8 @@ class DeviceSettings:
     dind: Optional[DindSettings] = None
     # The aziot-edge version this device runs: its own (a canary) or kedge:aziotEdgeVersion.
     aziot_edge_version: str = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
+    # Plant-network destinations only this device's workloads reach (see kedge:egressRules).
+    egress_rules: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,6 +304,10 @@ class Settings:
     dps_global_endpoint: str
     # IPv4 ranges device workloads never reach: the pod range and the API server's.
     device_egress_excluded: tuple[str, ...]
+    # The site's HTTPS proxy, which all device traffic then leaves through.
+    https_proxy: Optional[SiteProxy]
+    # Plant-network destinations every device's workloads reach.
+    egress_rules: tuple[Mapping[str, Any], ...]
     # dind pods in their own user namespace (hostUsers: false).
     dind_user_namespace: bool
     # Deployments may give modules what leaves the dind confinement.
@@ -524,11 +533,15 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         r.problem(f"{NAMESPACE}:vmUbuntuRelease", f"{ubuntu_release!r} is not allowed; allowed: 22.04, 24.04 (the releases IoT Edge 1.6 supports)")
 
     kubevirt = _kubevirt_settings(r, environment)
-    devices = _device_settings(r, default_mode)
+    excluded = tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server)
+    https_proxy = read_proxy(r.string("httpsProxy"), r.string_list("httpsProxyAddresses"), r.string_list("noProxy"),
+                             r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, NAMESPACE)
+    egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
+    devices = _device_settings(r, default_mode, excluded)
     notices: list[str] = []
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
     remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
-    deployments = _deployments(r, edge_agent_image, edge_hub_image)
+    deployments = _deployments(r, edge_agent_image, edge_hub_image, https_proxy)
     has_dind = any(d.mode is HostingMode.DIND for d in devices)
     _check_dind_image_versions(r, devices)
     dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, notices)
@@ -553,6 +566,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
                 "allowed: true, or give those devices mode: dind",
             )
 
+    if https_proxy and kubevirt.source is VirtualizationSource.EXISTING and any(d.mode is HostingMode.VM for d in devices):
+        notices.append(f"{NAMESPACE}:httpsProxy: CDI belongs to the cluster (kedge:kubevirt existing), so kedge does not set its "
+                       "importProxy: set spec.config.importProxy in the cluster's CDI resource, or VM images cannot be imported")
     rollout = _rollout(r, devices)
     dind_registry_username = _login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = _login(r, "vmImageUsername", "vmImagePassword")
@@ -574,7 +590,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         edge_agent_image=edge_agent_image,
         dps_id_scope=dps_id_scope,
         dps_global_endpoint=dps_global_endpoint,
-        device_egress_excluded=tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server),
+        device_egress_excluded=excluded,
+        https_proxy=https_proxy,
+        egress_rules=egress_rules,
         dind_user_namespace=dind_user_namespace,
         allow_unconfined_modules=allow_unconfined_modules,
         ssh_authorized_keys=ssh_keys,
@@ -769,7 +787,7 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
     )
 
 
-def _device_settings(r: _Reader, default_mode: HostingMode) -> tuple[DeviceSettings, ...]:
+def _device_settings(r: _Reader, default_mode: HostingMode, excluded: Sequence[str]) -> tuple[DeviceSettings, ...]:
     raw_devices = r.json_value("devices", [])
     if not isinstance(raw_devices, list):
         r.problem(f"{NAMESPACE}:devices", f"{raw_devices!r} is not allowed; allowed: a list of device objects with at least an id")
@@ -784,7 +802,7 @@ def _device_settings(r: _Reader, default_mode: HostingMode) -> tuple[DeviceSetti
                 "(an empty `-` line or a wrong indentation in the stack file splits or empties an entry)",
             )
             continue
-        device = _one_device(r, key, raw, default_mode)
+        device = _one_device(r, key, raw, default_mode, excluded)
         if device is not None:
             indexed.append((index, device))
     _check_unique(r, indexed, lambda d: d.device_id, "id", "device ids must be unique in a hub")
@@ -813,7 +831,7 @@ def _check_unique(
             first_index[value] = index
 
 
-def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> Optional[DeviceSettings]:
+def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excluded: Sequence[str]) -> Optional[DeviceSettings]:
     device_id = raw.get("id")
     if device_id is None:
         r.problem(f"{key}.id", "is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)")
@@ -903,7 +921,7 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode) -> O
     version = _aziot_edge_version(r, where("aziotEdgeVersion"), setting("aziotEdgeVersion"))
     common: dict[str, Any] = dict(
         device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity,
-        aziot_edge_version=version,
+        aziot_edge_version=version, egress_rules=read_egress_rules(raw.get("egressRules"), f"{key}.egressRules", excluded, r.problems),
     )
     if vm is not None:
         return VmDevice(**common, vm=vm)
@@ -1196,7 +1214,7 @@ def _unchecked(raw: Mapping[str, Any], name: str) -> Any:
     return raw.get(name)
 
 
-def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tuple[DeploymentSpec, ...]:
+def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str, site_proxy: Optional[SiteProxy]) -> tuple[DeploymentSpec, ...]:
     raw_list = r.json_value("deployments", [])
     if not isinstance(raw_list, list):
         r.problem(f"{NAMESPACE}:deployments", "is not allowed; allowed: a list of deployment objects")
@@ -1268,6 +1286,7 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             edge_hub_image=edge_hub_image,
             registry_credentials=_registry_credentials(r, f"{key}.registryCredentials", raw.get("registryCredentials", {}),
                                                        raw.get("layered", False) is True),
+            https_proxy=_deployment_proxy(r, f"{key}.httpsProxy", raw, site_proxy),
         )
         r.problems.extend(deployment_problems(spec, key))
         deployments.append(spec)
@@ -1284,6 +1303,24 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str) -> tupl
             r.problem(f"{NAMESPACE}:deployments[{index}].id", f"{spec.deployment_id!r} is also used by kedge:deployments[{seen[spec.deployment_id]}]")
         seen.setdefault(spec.deployment_id, index)
     return tuple(deployments)
+
+
+def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: Optional[SiteProxy]) -> Optional[HttpsProxy]:
+    """The proxy a base deployment keeps edgeAgent and edgeHub on: the stack's, another site's URL
+    (a hub stack's deployment for devices elsewhere), or none."""
+    layered = raw.get("layered", False) is True
+    if "httpsProxy" not in raw:
+        return None if layered or site_proxy is None else site_proxy.proxy
+    value = raw["httpsProxy"]
+    if value == "none":
+        return None
+    problem = proxy_url_problem(value)
+    if problem:
+        r.problem(key, f"{problem}, or none")
+        return None
+    protocol = site_proxy.proxy.upstream_protocol if site_proxy else DEFAULT_UPSTREAM_PROTOCOL
+    no_proxy = site_proxy.proxy.no_proxy if site_proxy else ()
+    return HttpsProxy(value, no_proxy, protocol)
 
 
 def _registry_credentials(r: _Reader, key: str, raw: Any, layered: bool) -> Mapping[str, Mapping[str, str]]:

@@ -10,7 +10,7 @@ VM (its NoCloud instance-id never changes), so everything that may change lives 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import yaml
 
@@ -24,6 +24,7 @@ class GuestConfig:
     hostname: str
     ubuntu_release: str = "24.04"
     ssh_authorized_keys: Sequence[str] = ()
+    https_proxy: Optional[str] = None  # first boot's apt and download go through it (the share carries it afterwards)
 
 
 # libyaml's emitter when PyYAML has it (it renders a fleet's user-data many times faster).
@@ -47,6 +48,8 @@ def render_user_data(guest: GuestConfig) -> str:
     if guest.ubuntu_release not in UBUNTU_RELEASES:
         raise ValueError(f"Ubuntu {guest.ubuntu_release!r} is not an IoT Edge 1.6 target; allowed: {', '.join(UBUNTU_RELEASES)}")
     repo_package = f"https://packages.microsoft.com/config/ubuntu/{guest.ubuntu_release}/packages-microsoft-prod.deb"
+    # Through the site's proxy, if any: the sync program installs it for good from the share.
+    download_env = f"https_proxy={guest.https_proxy} " if guest.https_proxy else ""
     document = {
         "hostname": guest.hostname,
         "preserve_hostname": False,
@@ -61,7 +64,7 @@ def render_user_data(guest: GuestConfig) -> str:
         ],
         "runcmd": [
             # Microsoft's package repository for this Ubuntu release.
-            ["sh", "-c", f"curl -fsSL {repo_package} -o /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb"],
+            ["sh", "-c", f"{download_env}curl -fsSL {repo_package} -o /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb"],
             ["apt-get", "update"],
             # The container engine first: the IoT Edge daemon needs it running.
             ["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y moby-engine"],
@@ -74,6 +77,8 @@ def render_user_data(guest: GuestConfig) -> str:
             ["systemctl", "enable", "--now", SYNC_TIMER],
         ],
     }
+    if guest.https_proxy:
+        document["apt"] = {"http_proxy": guest.https_proxy, "https_proxy": guest.https_proxy}
     if guest.ssh_authorized_keys:
         document["ssh_authorized_keys"] = list(guest.ssh_authorized_keys)
     return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=1000)
@@ -87,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hostname", required=True, help="the guest's hostname (the VM's Kubernetes name)")
     parser.add_argument("--ubuntu-release", default="24.04", choices=UBUNTU_RELEASES)
     parser.add_argument("--ssh-key", action="append", default=[], help="an authorized SSH public key (repeatable)")
+    parser.add_argument("--https-proxy", help="the site's HTTPS proxy URL, e.g. http://10.20.0.5:3128")
     options = parser.parse_args(argv)
     print(
         render_user_data(
@@ -94,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 hostname=options.hostname,
                 ubuntu_release=options.ubuntu_release,
                 ssh_authorized_keys=tuple(options.ssh_key),
+                https_proxy=options.https_proxy,
             )
         ),
         end="",

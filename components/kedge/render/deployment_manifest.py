@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
+from .proxy import HttpsProxy, runtime_module_env
+
 EDGE_AGENT_IMAGE = "mcr.microsoft.com/azureiotedge-agent:1.6"
 EDGE_HUB_IMAGE = "mcr.microsoft.com/azureiotedge-hub:1.6"
 
@@ -106,6 +108,9 @@ class DeploymentSpec:
     # Private registries, by credential name: address, username and password_secret (the name of
     # the secret stack config key holding the password; the renderers never see a password).
     registry_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The site's HTTPS proxy, which edgeAgent and edgeHub must keep using (a base deployment without
+    # it would cut a proxied device off: edgeAgent restarts with the deployment's environment).
+    https_proxy: Optional[HttpsProxy] = None
 
 
 def split_create_options(options: Optional[Mapping[str, Any]]) -> dict[str, str]:
@@ -137,14 +142,14 @@ def system_modules(spec: DeploymentSpec) -> dict:
         "edgeAgent": {
             "type": "docker",
             "settings": {"image": spec.edge_agent_image, **split_create_options(_storage_options(EDGE_AGENT_STORAGE))},
-            "env": _env({"StorageFolder": EDGE_AGENT_STORAGE[1]}),
+            "env": _env({"StorageFolder": EDGE_AGENT_STORAGE[1], **runtime_module_env(spec.https_proxy)}),
         },
         "edgeHub": {
             "type": "docker",
             "status": "running",
             "restartPolicy": "always",
             "settings": {"image": spec.edge_hub_image, **split_create_options(_storage_options(EDGE_HUB_STORAGE, EDGE_HUB_PORTS))},
-            "env": _env({"StorageFolder": EDGE_HUB_STORAGE[1]}),
+            "env": _env({"StorageFolder": EDGE_HUB_STORAGE[1], **runtime_module_env(spec.https_proxy)}),
         },
     }
 
@@ -291,6 +296,9 @@ def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
     condition = spec.target_condition
     if not isinstance(condition, str) or not is_target_condition(condition):
         problems.append(f"{key}.targetCondition: {condition!r} is not allowed; allowed: a condition over twin tags, e.g. tags.site='lab'")
+    if spec.layered and spec.https_proxy is not None:
+        problems.append(f"{key}.httpsProxy: a layered deployment cannot set edgeAgent's and edgeHub's environment; "
+                        "allowed: set it on the base deployment")
     names = [m.name for m in spec.modules]
     for index, module in enumerate(spec.modules):
         where = f"{key}.modules[{index}]"

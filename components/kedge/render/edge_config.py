@@ -79,6 +79,7 @@ class EdgeConfig:
     trust_bundle_cert: Optional[str] = None
     moby_uri: str = "unix:///var/run/docker.sock"
     moby_network: str = "azure-iot-edge"
+    agent_env: tuple[tuple[str, str], ...] = ()  # edgeAgent's start-up environment ([agent.env]), e.g. a proxy
 
 
 def _provisioning_table(provisioning: Provisioning) -> tomlkit.items.Table:
@@ -144,11 +145,11 @@ def render_config_toml(config: EdgeConfig) -> str:
         edge_ca.add("cert", file_uri(config.edge_ca_cert))
         edge_ca.add("pk", file_uri(config.edge_ca_key))
         document.add("edge_ca", edge_ca)
-    return tomlkit.dumps(document) + _runtime_tables(config.agent_image, config.moby_uri, config.moby_network)
+    return tomlkit.dumps(document) + _runtime_tables(config.agent_image, config.moby_uri, config.moby_network, config.agent_env)
 
 
 @functools.lru_cache(maxsize=16)
-def _runtime_tables(agent_image: str, moby_uri: str, moby_network: str) -> str:
+def _runtime_tables(agent_image: str, moby_uri: str, moby_network: str, agent_env: tuple[tuple[str, str], ...]) -> str:
     """The [agent] and [moby_runtime] tables, the same for most devices of a fleet: rendered once."""
     document = tomlkit.document()
     agent = tomlkit.table()
@@ -157,6 +158,11 @@ def _runtime_tables(agent_image: str, moby_uri: str, moby_network: str) -> str:
     agent_config = tomlkit.table()
     agent_config.add("image", agent_image)
     agent.add("config", agent_config)
+    if agent_env:
+        environment = tomlkit.table()
+        for name, value in agent_env:
+            environment.add(name, value)
+        agent.add("env", environment)
     document.add("agent", agent)
     moby = tomlkit.table()
     moby.add("uri", moby_uri)

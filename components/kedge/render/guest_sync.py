@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
 from .edge_config import CERTIFICATES_DIR
+from .proxy import APT_CONF_NAME, APT_FILE, DROP_IN_NAME, PROXIED_SERVICES, SYSTEMD_FILE
 
 SHARE_TAG = "kedgeconfig"  # the virtiofs filesystem's name, which is its mount tag in the guest
 STATE_DIR = "/run/kedge"  # 0700 root: nothing under it is reachable by other guest users
@@ -46,7 +47,8 @@ def sync_program() -> str:
     return f"""#!/bin/sh
 # kedge guest sync, delivered on the device's config share and run by {BOOTSTRAP}
 # at boot and every {SYNC_INTERVAL_SECONDS} s. Installs config.toml, certificates and the pinned IoT Edge
-# version when they differ from what is installed; runs `iotedge config apply` only then.
+# version and the HTTPS proxy's settings when they differ from what is installed; runs
+# `iotedge config apply` only then.
 set -eu
 # Every file this creates starts readable by root alone, even before its final mode is set.
 umask 077
@@ -75,6 +77,35 @@ place() {{
   mv -f "$2.kedge-new" "$2"
   changed="$changed $(basename "$2")"
 }}
+
+# The HTTPS proxy, while the share carries one (its files go when it goes): the systemd environment
+# of Moby and the IoT Edge services, and apt's setting, placed before apt runs below.
+proxy_changed=""
+for unit in {" ".join(PROXIED_SERVICES)}; do
+  target="$root/etc/systemd/system/$unit.service.d/{DROP_IN_NAME}"
+  if [ -f "$data/{SYSTEMD_FILE}" ]; then
+    install -d -m 0755 "$(dirname "$target")"
+    if place "$data/{SYSTEMD_FILE}" "$target" 0644 root:root; then
+      proxy_changed=yes
+    fi
+  elif [ -f "$target" ]; then
+    rm -f "$target"
+    changed="$changed $unit-proxy-removed"
+    proxy_changed=yes
+  fi
+done
+apt_proxy="$root/etc/apt/apt.conf.d/{APT_CONF_NAME}"
+if [ -f "$data/{APT_FILE}" ]; then
+  install -d -m 0755 "$(dirname "$apt_proxy")"
+  place "$data/{APT_FILE}" "$apt_proxy" 0644 root:root || true
+else
+  rm -f "$apt_proxy"
+fi
+if [ -n "$proxy_changed" ]; then
+  systemctl daemon-reload
+  # Moby pulls images through it now; the IoT Edge services restart with the apply below.
+  systemctl try-restart docker.service
+fi
 
 version_file="$data/{VERSION_FILE}"
 if [ -f "$version_file" ]; then

@@ -6,12 +6,13 @@ runtimes (which put these into Kubernetes Secrets). Uses only Pulumi Outputs, no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE
+from ..render.proxy import runtime_files as proxy_files, runtime_module_env
 from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
 )
@@ -34,11 +35,13 @@ class DeviceFiles:
 
     config_toml: pulumi.Output[str]
     certificates: Mapping[str, pulumi.Output[str]]  # file name -> PEM
+    service_files: Mapping[str, str] = field(default_factory=dict)  # the proxy's systemd and apt settings
 
     @property
     def runtime_files(self) -> dict[str, pulumi.Input[str]]:
-        """Everything a runtime's config Secret holds: config.toml and the certificate files."""
-        return {"config.toml": self.config_toml, **self.certificates}
+        """Everything a runtime's config Secret holds: config.toml, the certificate files and the
+        services' settings."""
+        return {"config.toml": self.config_toml, **self.certificates, **self.service_files}
 
 
 def _given(value: Optional[str], key: str) -> str:
@@ -65,6 +68,8 @@ def device_files(
     dps = device.identity.provisioning is ProvisioningSource.DPS
     dps_key = read_secret(_given(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
 
+    proxy = settings.https_proxy.proxy if settings.https_proxy else None
+
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning
         if dps:
@@ -86,11 +91,13 @@ def device_files(
                 edge_ca_cert=_path("edge_ca_cert") if certs.edge_ca_cert else None,
                 edge_ca_key=_path("edge_ca_key") if certs.edge_ca_key else None,
                 trust_bundle_cert=_path("trust_bundle") if certs.trust_bundle else None,
+                agent_env=tuple(runtime_module_env(proxy).items()),
             )
         )
 
     certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}
-    return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates)
+    return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates,
+                  proxy_files(proxy))
 
 
 def symmetric_key_files(
@@ -113,8 +120,8 @@ def symmetric_key_files(
 
 def _files(
     render: Callable[[dict[str, Any]], str], values: Mapping[str, Optional[pulumi.Input[Optional[str]]]],
-    certificates: Mapping[str, pulumi.Output[str]],
+    certificates: Mapping[str, pulumi.Output[str]], service_files: Optional[Mapping[str, str]] = None,
 ) -> DeviceFiles:
     # Rendered once the hub's hostname and the keys are known, and secret from then on.
     config_toml: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.all(**values).apply(render))
-    return DeviceFiles(config_toml=config_toml, certificates=certificates)
+    return DeviceFiles(config_toml=config_toml, certificates=certificates, service_files=dict(service_files or {}))
