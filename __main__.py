@@ -17,6 +17,7 @@ from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
 from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
+from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs, RegistryLoginArgs
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, ImageLoginArgs, VmRestartArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
@@ -44,13 +45,15 @@ from kedge.config.settings import (
 from kedge.render.cloud_init import GuestConfig, render_user_data
 from kedge.render.deployment_manifest import modules_content
 from kedge.render.edge_config import certificate_thumbprint
-from kedge.render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, kubernetes_name
+from kedge.render.names import (
+    DIND_NAMESPACE, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, VM_NAMESPACE, kubernetes_name,
+)
 from kedge.render.quantities import Requests, total
 from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.device_files import device_files
 from kedge.wiring.power_fencing import power_fencing_args
 from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
-from kedge.wiring.site_network import namespace_egress, no_proxy, proxy_url
+from kedge.wiring.site_network import gateway_args, namespace_egress, nesting_levels, no_proxy, parents_first, proxy_url
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
 # Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
@@ -110,7 +113,9 @@ identity_owner = pulumi.Output.concat(
 # One IoT Edge identity per manually provisioned device (DPS creates its own), and the
 # config.toml + certificates each runtime gets, all as secrets.
 files_by_device = {}
-for device in settings.devices:
+identities: dict[str, EdgeDeviceIdentity] = {}
+# Parents before their nested children: a child's identity takes its parent's scope.
+for device in parents_first(settings.devices):
     identity = None
     if device.identity.provisioning is ProvisioningSource.MANUAL:
         certificates = device.identity.certificates
@@ -133,10 +138,14 @@ for device in settings.devices:
                 tags=dict(device.tags),
                 adopt_existing=device.identity.adopt_existing,
                 timeout_seconds=settings.hub.registry_timeout_seconds,
+                parent_device_id=device.parent.device_id if device.parent else None,
             ),
             # Entra ID needs the data-plane roles first; the helper falls back to SAS meanwhile.
-            opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
+            opts=pulumi.ResourceOptions(depends_on=[
+                *hub.data_plane_roles, *([identities[device.parent.device_id]] if device.parent and device.parent.device_id in identities else []),
+            ]),
         )
+        identities[device.device_id] = identity
     files_by_device[device.device_id] = device_files(
         device, settings, hub.hostname, identity.primary_key if identity else None, config.require_secret
     )
@@ -262,6 +271,7 @@ if settings.devices and remediation.fences:
     )
 
 virtualization = None
+device_namespaces: list[pulumi.Resource] = []
 ssh_commands = {}
 # How each hosting mode makes one device's runtime (set below where the mode is in use).
 runtime_builders = {}
@@ -291,7 +301,7 @@ if settings.vm_devices:
     vm_namespace = EdgeNamespace(
         "vms",
         EdgeNamespaceArgs(
-            namespace="kedge-vms",
+            namespace=VM_NAMESPACE,
             # KubeVirt's launcher pods meet `restricted`; the guest is isolated by the VM.
             pod_security=PodSecurityLevel.RESTRICTED,
             iot_hub_egress=vm_egress.iot_hub_egress,
@@ -307,6 +317,7 @@ if settings.vm_devices:
         ),
         opts=in_cluster,
     )
+    device_namespaces.append(vm_namespace.namespace)
     # VMs are sent only once KubeVirt and CDI are Available and their namespace exists.
     vm_options = pulumi.ResourceOptions.merge(
         in_cluster,
@@ -318,7 +329,7 @@ if settings.vm_devices:
             device.kubernetes_name,
             EdgeVirtualMachineArgs(
                 name=device.kubernetes_name,
-                namespace="kedge-vms",
+                namespace=VM_NAMESPACE,
                 user_data=render_user_data(
                     GuestConfig(
                         hostname=device.kubernetes_name,
@@ -369,7 +380,7 @@ if settings.dind_devices:
     dind_namespace = EdgeNamespace(
         "dind",
         EdgeNamespaceArgs(
-            namespace="kedge-dind",
+            namespace=DIND_NAMESPACE,
             # NET_ADMIN and SYS_ADMIN are outside `baseline`; nothing else runs here.
             pod_security=PodSecurityLevel.PRIVILEGED,
             iot_hub_egress=dind_egress.iot_hub_egress,
@@ -382,6 +393,7 @@ if settings.dind_devices:
         ),
         opts=in_cluster,
     )
+    device_namespaces.append(dind_namespace.namespace)
     # dind pods start only where their profiles are loaded (the loader labels those nodes).
     dind_options = pulumi.ResourceOptions.merge(
         in_cluster, pulumi.ResourceOptions(depends_on=[*profiles.ready, dind_namespace.namespace])
@@ -392,7 +404,7 @@ if settings.dind_devices:
             device.kubernetes_name,
             EdgeDindRuntimeArgs(
                 name=device.kubernetes_name,
-                namespace="kedge-dind",
+                namespace=DIND_NAMESPACE,
                 image=device.dind.image,
                 config_files=files.runtime_files,
                 apparmor_profile=APPARMOR_PROFILE,
@@ -416,17 +428,29 @@ if settings.dind_devices:
 
     runtime_builders[HostingMode.DIND] = dind_runtime
 
+# Gateways: edgeHub's ports opened to downstream devices (leaf devices by source range, nested
+# children of this stack by their pods).
+for device in settings.devices:
+    if device.gateway:
+        EdgeGateway(
+            f"{device.kubernetes_name}-gateway",
+            gateway_args(device, settings.devices),
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=device_namespaces)),
+        )
+
 # Each device's runtime, batch by batch: a batch's runtimes wait on the gate of the batch before
 # it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
 # only records, so a fresh stack's devices come up in parallel).
 gates = []
+device_levels = nesting_levels(settings.devices)
 # The version guard first: a refused downgrade stops the update before any runtime changes.
 previous_gate = DeviceRolloutGate(
     "rollout-version-guard",
     gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=False, guard=True),
     opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
 ) if settings.devices else None
-for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size), start=1):
+for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size, level=lambda d: device_levels[d.device_id]),
+                               start=1):
     after_previous = pulumi.ResourceOptions(depends_on=[previous_gate] if previous_gate else [])
     runtimes = [runtime_builders[device.mode](device, after_previous) for device in batch]
     previous_gate = DeviceRolloutGate(

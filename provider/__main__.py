@@ -14,6 +14,7 @@ from kedge.azure.iot_hub import IotHub
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
+from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
@@ -29,6 +30,7 @@ COMPONENTS = [
     Virtualization,
     DeviceStorageClass,
     EdgeNamespace,
+    EdgeGateway,
     EdgeVirtualMachine,
     ProfileLoader,
     EdgeDindRuntime,

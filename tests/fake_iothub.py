@@ -208,7 +208,23 @@ class FakeIotHub:
         }
         if authentication.get("type") == "selfSigned":
             twin["x509Thumbprint"] = dict(authentication.get("x509Thumbprint") or {})
+        if device.get("deviceScope"):
+            twin["deviceScope"] = device["deviceScope"]
+        if device.get("parentScopes"):
+            twin["parentScopes"] = list(device["parentScopes"])
         return twin
+
+    def _scoped(self, device: dict, parent_scopes: Optional[list]) -> Optional[str]:
+        """Gives an edge device its immutable scope and takes its parent scopes (as the hub does: an
+        edge device's parent must be an existing edge device's scope); a problem's text, or None."""
+        if device["capabilities"].get("iotEdge"):
+            device.setdefault("deviceScope", f"ms-azure-iot-edge://{device['deviceId']}-{device['generationId']}")
+        scopes = list(parent_scopes or [])
+        known = {d.get("deviceScope") for d in self.devices.values() if d.get("deviceScope") and d is not device}
+        if len(scopes) > 1 or any(scope not in known for scope in scopes):
+            return f"parentScopes {scopes} name no other edge device of this hub"
+        device["parentScopes"] = scopes
+        return None
 
     def report(self, device_id: str, version: str, edge_agent: str = "running", edge_hub: str = "running",
                connected: bool = True) -> None:
@@ -287,6 +303,10 @@ class FakeIotHub:
                             return 412, {"Message": "PreconditionFailed"}, {}
                         device = self._new_device(device_id, body.get("authentication") or {})
                         device.update(status=body.get("status", "enabled"), capabilities=body.get("capabilities", {}))
+                        problem = self._scoped(device, body.get("parentScopes"))
+                        if problem:
+                            del self.devices[device_id]
+                            return 400, {"Message": problem}, {}
                         self.twin_tags.setdefault(device_id, {})
                         return 200, device, {}
                     if if_match is None:
@@ -294,12 +314,17 @@ class FakeIotHub:
                     if if_match != "*" and if_match.strip('"') != current["etag"]:
                         return 412, {"Message": "PreconditionFailed"}, {}
                     authentication = self._with_keys(body.get("authentication") or {})
+                    problem = self._scoped(dict(current, capabilities=body.get("capabilities", current["capabilities"])),
+                                           body.get("parentScopes", current.get("parentScopes")))
+                    if problem:
+                        return 400, {"Message": problem}, {}
                     current.update(
                         status=body.get("status", current["status"]),
                         capabilities=body.get("capabilities", current["capabilities"]),
                         authentication=authentication,
                         etag=self._etag(),
                     )
+                    self._scoped(current, body.get("parentScopes", current.get("parentScopes")))
                     return 200, current, {}
                 if method == "DELETE":
                     if current is None:
@@ -356,6 +381,11 @@ class FakeIotHub:
                     continue
                 device = self._new_device(device_id, authentication)
                 device.update(status=entry.get("status", "enabled"), capabilities=entry.get("capabilities") or {})
+                problem = self._scoped(device, entry.get("parentScopes"))
+                if problem:
+                    del self.devices[device_id]
+                    errors.append({"deviceId": device_id, "errorCode": "ArgumentInvalid", "errorStatus": problem})
+                    continue
                 self.twin_tags[device_id] = dict(entry.get("tags") or {})
         result = {"isSuccessful": not errors, "errors": errors, "warnings": []}
         return (400 if errors else 200), result, {}

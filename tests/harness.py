@@ -96,6 +96,9 @@ TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
 TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
 TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
 TEST_SECRETS["contosoAcrPullPassword"] = "acr-token-password-for-tests"
+TEST_SECRETS["plantGatewayEdgeCaCert"] = fake_pem("CERTIFICATE", "plant-gw-edge-ca")
+TEST_SECRETS["plantGatewayEdgeCaKey"] = fake_pem("PRIVATE KEY", "plant-gw-edge-ca")
+TEST_SECRETS["plantRootCa"] = fake_pem("CERTIFICATE", "plant-root")
 TEST_SECRETS["dindRegistryPassword"] = "dind-pull-password-for-tests"
 TEST_SECRETS["vmImagePassword"] = "image-login-password-for-tests"
 # A login's password is needed where its user name is set.

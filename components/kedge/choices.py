@@ -112,3 +112,11 @@ class SshService(Choice):
     NONE = "none"
     CLUSTER_IP = "ClusterIP"
     LOAD_BALANCER = "LoadBalancer"
+
+
+class GatewayServiceType(Choice):
+    """How a gateway's edgeHub ports reach downstream devices."""
+
+    CLUSTER_IP = "ClusterIP"  # in-cluster children only
+    NODE_PORT = "NodePort"
+    LOAD_BALANCER = "LoadBalancer"

@@ -17,10 +17,12 @@ from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
+from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
-HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeVirtualMachine,
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
+          EdgeVirtualMachine,
           ProfileLoader, EdgeDindRuntime, NodeRemediation]
 
 

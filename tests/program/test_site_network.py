@@ -28,9 +28,14 @@ def config_secrets(run):
     return [s for s in run.of_type(SECRET) if s.name.endswith("-config")]
 
 
+NESTED = "plant-cell-7"  # reaches only its parent gateway, never the proxy
+
+
 def test_every_device_gets_the_proxy_in_config_toml_and_in_its_services_settings(plant):
-    secrets = config_secrets(plant)
-    assert len(secrets) == 2  # one vm, one dind device
+    secrets = [s for s in config_secrets(plant) if s.get("metadata.name") != f"{NESTED}-config"]
+    assert len(secrets) == 3  # a vm device, a dind device, the dind gateway
+    nested = plant.one(SECRET, f"{NESTED}-config").get("stringData")
+    assert "env" not in tomllib.loads(nested["config.toml"])["agent"] and SYSTEMD_FILE not in nested
     for secret in secrets:
         files = secret.get("stringData")
         agent_env = tomllib.loads(files["config.toml"])["agent"]["env"]
@@ -51,6 +56,9 @@ def test_base_deployments_keep_edge_agent_and_edge_hub_on_the_proxy_over_websock
     assert contents
     for content in contents:
         system = content["$edgeAgent"]["properties.desired"]["systemModules"]
+        if system["edgeAgent"]["settings"]["image"].startswith("$upstream"):
+            assert "https_proxy" not in system["edgeHub"]["env"]  # a nested device's deployment: through its parent
+            continue
         for module in ("edgeAgent", "edgeHub"):
             env = system[module]["env"]
             assert env["https_proxy"] == {"value": PROXY} and env["UpstreamProtocol"] == {"value": "AmqpWs"}

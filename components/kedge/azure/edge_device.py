@@ -39,6 +39,10 @@ class EdgeDeviceIdentityArgs(TypedDict):
     """Whether the device may connect (default true)."""
     tags: NotRequired[dict[str, Any]]
     """Device-twin tags (deployment targeting): strings, numbers or booleans."""
+    parent_device_id: NotRequired[Optional[str]]
+    """Nested edge: the parent IoT Edge device in the same hub. The identity gets the parent's scope
+    as its parent scope, so the parent's edgeHub accepts it (make this component depend on the
+    parent's when both are in one program)."""
     adopt_existing: NotRequired[bool]
     """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
     timeout_seconds: NotRequired[int]
@@ -78,6 +82,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                     "status": "enabled" if args.get("enabled", True) else "disabled",
                     "tags": dict(args.get("tags") or {}),
                     "adopt": bool(args.get("adopt_existing")),
+                    **({"parentId": args["parent_device_id"]} if args.get("parent_device_id") else {}),
                 },
                 sort_keys=True,
             )

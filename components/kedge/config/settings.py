@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import InvalidOperation
 from types import MappingProxyType
+import dataclasses
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
@@ -32,10 +33,10 @@ from ..cluster import edge_vm, power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import (
-    REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
+    REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, ApiProxySpec, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
 )
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
-from ..render.names import derived_mac_address, kubernetes_name
+from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, HttpsProxy, proxy_url_problem
 from ..render.quantities import parse_quantity
 from ..choices import (
@@ -45,6 +46,7 @@ from ..choices import (
 from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
 from .site_network import SiteProxy, read_egress_rules, read_proxy
+from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
 
 class ConfigSource(Protocol):
     """Where raw config values come from: ``pulumi.Config`` in a program, a dict in tests."""
@@ -77,7 +79,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTIN
 # Keys that are not declared with a default in Pulumi.yaml because their value is a
 # list or map of objects, which Pulumi.yaml's config schema cannot express.
 OBJECT_KEYS = tuple(OBJECT_SETTINGS)
-DEPLOYMENT_KEYS = ("httpsProxy", "id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules",
+DEPLOYMENT_KEYS = ("apiProxy", "httpsProxy", "throughParent", "id", "targetCondition", "priority", "layered", "labels", "routes", "storeAndForwardTtlSeconds", "modules",
                    "registryCredentials")
 REGISTRY_CREDENTIAL_KEYS = ("address", "username", "passwordSecret")
 MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status", "desiredProperties", "version")
@@ -88,8 +90,9 @@ SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
 # Device-level keys that override a stack-level default, by mode ("" : no stack-wide key).
 VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
 DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
+RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMESPACE}
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
-                      "egressRules")
+                      "egressRules", "gateway", "parent")
 # Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
 CERTIFICATE_ENTRIES = ("identityCert", "identityKey", "edgeCaCert", "edgeCaKey", "trustBundle")
 SECRET_KEY_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -204,6 +207,12 @@ class DeviceSettings:
     aziot_edge_version: str = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
     # Plant-network destinations only this device's workloads reach (see kedge:egressRules).
     egress_rules: tuple[Mapping[str, Any], ...] = ()
+    # Serves downstream devices (leaf devices, nested children) on edgeHub's ports.
+    gateway: Optional[GatewaySettings] = None
+    # The gateway above this device (nested edge).
+    parent: Optional[ParentSettings] = None
+    # config.toml's parent_hostname (resolved from the parent device when it is in the stack).
+    parent_hostname: Optional[str] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -813,7 +822,10 @@ def _device_settings(r: _Reader, default_mode: HostingMode, excluded: Sequence[s
     )
     vms = [(i, d) for i, d in indexed if isinstance(d, VmDevice)]
     _check_unique(r, vms, lambda d: d.vm.mac_address, "macAddress", "MAC addresses must be unique")
-    return tuple(d for _, d in indexed)
+    check_parents(indexed, r.problems, NAMESPACE)
+    devices = [d for _, d in indexed]
+    by_id = {d.device_id: d for d in devices}
+    return tuple(dataclasses.replace(d, parent_hostname=parent_hostname(d, by_id)) if d.parent else d for d in devices)
 
 
 def _check_unique(
@@ -919,9 +931,14 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excl
             memory_limit=str(setting("memoryLimit")),
         )
     version = _aziot_edge_version(r, where("aziotEdgeVersion"), setting("aziotEdgeVersion"))
+    certificates = identity.certificates
+    namespace = RUNTIME_NAMESPACES[mode]
     common: dict[str, Any] = dict(
         device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity,
         aziot_edge_version=version, egress_rules=read_egress_rules(raw.get("egressRules"), f"{key}.egressRules", excluded, r.problems),
+        gateway=read_gateway(raw.get("gateway"), f"{key}.gateway", default_gateway_hostname(kubernetes_name(device_id), namespace),
+                             bool(certificates.edge_ca_cert and certificates.edge_ca_key), r.problems),
+        parent=read_parent(raw.get("parent"), f"{key}.parent", bool(certificates.trust_bundle), r.problems),
     )
     if vm is not None:
         return VmDevice(**common, vm=vm)
@@ -1287,6 +1304,8 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str, site_pr
             registry_credentials=_registry_credentials(r, f"{key}.registryCredentials", raw.get("registryCredentials", {}),
                                                        raw.get("layered", False) is True),
             https_proxy=_deployment_proxy(r, f"{key}.httpsProxy", raw, site_proxy),
+            through_parent=as_boolean(raw.get("throughParent", False), f"{key}.throughParent", r.problems, False),
+            api_proxy=_api_proxy(r, f"{key}.apiProxy", raw.get("apiProxy")),
         )
         r.problems.extend(deployment_problems(spec, key))
         deployments.append(spec)
@@ -1305,12 +1324,28 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str, site_pr
     return tuple(deployments)
 
 
+def _api_proxy(r: _Reader, key: str, raw: Any) -> Optional[ApiProxySpec]:
+    """A gateway deployment's API proxy module: true (image pulls go to the gateway's own parent) or
+    {registryAddress: module:port} (a top-level gateway's registry module)."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return ApiProxySpec()
+    address = raw.get("registryAddress") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or set(raw) - {"registryAddress"} or not isinstance(address, str) \
+            or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}:\d{1,5}", address):
+        r.problem(key, f"{raw!r} is not allowed; allowed: true, or {{registryAddress: <registry module>:<port>}}, e.g. registry:5000")
+        return None
+    return ApiProxySpec(registry_address=address)
+
+
 def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: Optional[SiteProxy]) -> Optional[HttpsProxy]:
     """The proxy a base deployment keeps edgeAgent and edgeHub on: the stack's, another site's URL
     (a hub stack's deployment for devices elsewhere), or none."""
     layered = raw.get("layered", False) is True
     if "httpsProxy" not in raw:
-        return None if layered or site_proxy is None else site_proxy.proxy
+        # Nested devices reach only their parent: their deployments keep them off the proxy.
+        return None if layered or site_proxy is None or raw.get("throughParent") is True else site_proxy.proxy
     value = raw["httpsProxy"]
     if value == "none":
         return None

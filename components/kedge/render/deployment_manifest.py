@@ -16,6 +16,18 @@ from .proxy import HttpsProxy, runtime_module_env
 EDGE_AGENT_IMAGE = "mcr.microsoft.com/azureiotedge-agent:1.6"
 EDGE_HUB_IMAGE = "mcr.microsoft.com/azureiotedge-hub:1.6"
 
+# A nested device pulls every image through its parent's API proxy module: `$upstream` is the
+# parent's hostname, 443 the proxy's port (IoT Edge's nested-edge tutorial).
+UPSTREAM_REGISTRY = "$upstream:443"
+
+
+def upstream_image(image: str) -> str:
+    """`image` as a nested device pulls it: its repository path on the parent's API proxy."""
+    first, _, rest = image.partition("/")
+    host = rest and ("." in first or ":" in first or first == "localhost")
+    return f"{UPSTREAM_REGISTRY}/{rest if host else image}"
+
+
 # Store-and-forward and agent state, bound onto the runtime's persistent storage (the VM's
 # root disk; the dind pod's /var/lib/aziot volume). Without the bind, edgeHub's queue lives in
 # its container and is lost with it. The runtimes create these with the owners below.
@@ -111,6 +123,19 @@ class DeploymentSpec:
     # The site's HTTPS proxy, which edgeAgent and edgeHub must keep using (a base deployment without
     # it would cut a proxied device off: edgeAgent restarts with the deployment's environment).
     https_proxy: Optional[HttpsProxy] = None
+    # For nested devices: every image is pulled through the parent's API proxy ($upstream).
+    through_parent: bool = False
+    # For gateways with nested children: the API proxy module on 443 (edgeHub keeps 5671 and 8883).
+    api_proxy: Optional["ApiProxySpec"] = None
+
+
+@dataclass(frozen=True)
+class ApiProxySpec:
+    """IoT Edge's API proxy module on a gateway: nested children pull images (and upload blobs)
+    through it. Without a registry address it routes image pulls to its own parent (a gateway
+    that is itself nested); a top-level gateway routes them to a registry module it runs."""
+
+    registry_address: Optional[str] = None  # module:port of a registry module, e.g. registry:5000
 
 
 def split_create_options(options: Optional[Mapping[str, Any]]) -> dict[str, str]:
@@ -134,33 +159,60 @@ def _env(values: Mapping[str, str]) -> dict:
     return {name: {"value": str(value)} for name, value in values.items()}
 
 
-EDGE_HUB_PORTS = {"HostConfig": {"PortBindings": {f"{p}/tcp": [{"HostPort": str(p)}] for p in (443, 5671, 8883)}}}
+# edgeHub's upstream ports, which downstream devices connect to: MQTT, AMQP, and both over WebSockets on 443.
+EDGE_HUB_PORT_NUMBERS = (443, 5671, 8883)
+API_PROXY_MODULE = "IoTEdgeAPIProxy"
+API_PROXY_IMAGE = "mcr.microsoft.com/azureiotedge-api-proxy:1.1"
+API_PROXY_PORT = 443
+
+
+def _port_bindings(ports: Sequence[int]) -> dict:
+    return {"HostConfig": {"PortBindings": {f"{p}/tcp": [{"HostPort": str(p)}] for p in ports}}}
+
+
+EDGE_HUB_PORTS = _port_bindings(EDGE_HUB_PORT_NUMBERS)
+
+
+def _image(spec: DeploymentSpec, image: str) -> str:
+    return upstream_image(image) if spec.through_parent else image
 
 
 def system_modules(spec: DeploymentSpec) -> dict:
+    # With the API proxy on 443, edgeHub keeps its other ports (the proxy forwards WebSocket traffic to it).
+    edge_hub_ports = [p for p in EDGE_HUB_PORT_NUMBERS if not (spec.api_proxy and p == API_PROXY_PORT)]
     return {
         "edgeAgent": {
             "type": "docker",
-            "settings": {"image": spec.edge_agent_image, **split_create_options(_storage_options(EDGE_AGENT_STORAGE))},
+            "settings": {"image": _image(spec, spec.edge_agent_image), **split_create_options(_storage_options(EDGE_AGENT_STORAGE))},
             "env": _env({"StorageFolder": EDGE_AGENT_STORAGE[1], **runtime_module_env(spec.https_proxy)}),
         },
         "edgeHub": {
             "type": "docker",
             "status": "running",
             "restartPolicy": "always",
-            "settings": {"image": spec.edge_hub_image, **split_create_options(_storage_options(EDGE_HUB_STORAGE, EDGE_HUB_PORTS))},
+            "settings": {"image": _image(spec, spec.edge_hub_image),
+                         **split_create_options(_storage_options(EDGE_HUB_STORAGE, _port_bindings(edge_hub_ports)))},
             "env": _env({"StorageFolder": EDGE_HUB_STORAGE[1], **runtime_module_env(spec.https_proxy)}),
         },
     }
 
 
-def _module(module: ModuleSpec) -> dict:
+def _api_proxy_module(proxy: ApiProxySpec) -> ModuleSpec:
+    env = {"NGINX_DEFAULT_PORT": str(API_PROXY_PORT)}
+    if proxy.registry_address:
+        env["DOCKER_REQUEST_ROUTE_ADDRESS"] = proxy.registry_address
+    # The variables the module applies to its default configuration.
+    env = {"PROXY_CONFIG_ENV_VAR_LIST": ",".join(env), **env}
+    return ModuleSpec(name=API_PROXY_MODULE, image=API_PROXY_IMAGE, create_options=_port_bindings([API_PROXY_PORT]), env=env)
+
+
+def _module(module: ModuleSpec, spec: DeploymentSpec) -> dict:
     body = {
         "version": module.version,
         "type": "docker",
         "status": module.status,
         "restartPolicy": module.restart_policy,
-        "settings": {"image": module.image, **split_create_options(module.create_options)},
+        "settings": {"image": _image(spec, module.image), **split_create_options(module.create_options)},
     }
     if module.env:
         body["env"] = _env(module.env)
@@ -187,7 +239,7 @@ def with_registry_credentials(content: Mapping[str, Any], credentials: Mapping[s
 
 def modules_content(spec: DeploymentSpec) -> dict:
     """content.modulesContent of the IoT Hub configuration."""
-    modules = {m.name: _module(m) for m in spec.modules}
+    modules = {m.name: _module(m, spec) for m in [*spec.modules, *([_api_proxy_module(spec.api_proxy)] if spec.api_proxy else [])]}
     desired = {m.name: {"properties.desired": dict(m.desired_properties)} for m in spec.modules if m.desired_properties}
     if spec.layered:
         # A layer only adds (or overrides) modules and routes of the base deployment.
@@ -296,6 +348,10 @@ def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
     condition = spec.target_condition
     if not isinstance(condition, str) or not is_target_condition(condition):
         problems.append(f"{key}.targetCondition: {condition!r} is not allowed; allowed: a condition over twin tags, e.g. tags.site='lab'")
+    if spec.layered and spec.api_proxy is not None:
+        problems.append(f"{key}.apiProxy: a layered deployment cannot change edgeHub's ports; allowed: set it on the base deployment")
+    if spec.api_proxy is not None and API_PROXY_MODULE in [m.name for m in spec.modules]:
+        problems.append(f"{key}.modules: {API_PROXY_MODULE!r} is the module apiProxy adds; allowed: another module name, or no apiProxy")
     if spec.layered and spec.https_proxy is not None:
         problems.append(f"{key}.httpsProxy: a layered deployment cannot set edgeAgent's and edgeHub's environment; "
                         "allowed: set it on the base deployment")

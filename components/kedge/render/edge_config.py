@@ -80,6 +80,7 @@ class EdgeConfig:
     moby_uri: str = "unix:///var/run/docker.sock"
     moby_network: str = "azure-iot-edge"
     agent_env: tuple[tuple[str, str], ...] = ()  # edgeAgent's start-up environment ([agent.env]), e.g. a proxy
+    parent_hostname: Optional[str] = None  # nested edge: the gateway above this device
 
 
 def _provisioning_table(provisioning: Provisioning) -> tomlkit.items.Table:
@@ -135,6 +136,8 @@ def render_config_toml(config: EdgeConfig) -> str:
     document.add(tomlkit.comment("Rendered by kedge; changes here are overwritten on the next `pulumi up`."))
     # Top-level keys before any table.
     document.add("hostname", config.hostname)
+    if config.parent_hostname:
+        document.add("parent_hostname", config.parent_hostname)
     if config.trust_bundle_cert:
         document.add("trust_bundle_cert", file_uri(config.trust_bundle_cert))
     document.add("provisioning", _provisioning_table(config.provisioning))

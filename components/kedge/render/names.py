@@ -38,3 +38,7 @@ def derived_mac_address(device_id: str) -> str:
     digest = hashlib.sha256(f"kedge-mac:{device_id}".encode()).digest()
     # 0x02: locally administered, unicast.
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+# The namespaces each hosting mode's devices run in (the gateway hostnames in cluster DNS name them).
+VM_NAMESPACE = "kedge-vms"
+DIND_NAMESPACE = "kedge-dind"

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
-from ..render.deployment_manifest import EDGE_AGENT_IMAGE
+from ..render.deployment_manifest import EDGE_AGENT_IMAGE, upstream_image
 from ..render.proxy import runtime_files as proxy_files, runtime_module_env
 from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
@@ -68,7 +68,8 @@ def device_files(
     dps = device.identity.provisioning is ProvisioningSource.DPS
     dps_key = read_secret(_given(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
 
-    proxy = settings.https_proxy.proxy if settings.https_proxy else None
+    # A nested device talks to its parent alone, never through the site's proxy.
+    proxy = settings.https_proxy.proxy if settings.https_proxy and not device.parent else None
 
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning
@@ -85,9 +86,11 @@ def device_files(
             provisioning = ManualSymmetricKey(values["hub"], device.device_id, values["device_key"])
         return render_config_toml(
             EdgeConfig(
-                hostname=device.kubernetes_name,
+                hostname=device.gateway.hostname if device.gateway else device.kubernetes_name,
+                parent_hostname=device.parent_hostname,
                 provisioning=provisioning,
-                agent_image=settings.edge_agent_image,
+                # A nested device reaches registries only through its parent.
+                agent_image=upstream_image(settings.edge_agent_image) if device.parent else settings.edge_agent_image,
                 edge_ca_cert=_path("edge_ca_cert") if certs.edge_ca_cert else None,
                 edge_ca_key=_path("edge_ca_key") if certs.edge_ca_key else None,
                 trust_bundle_cert=_path("trust_bundle") if certs.trust_bundle else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Sequence, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 import pulumi
 
@@ -15,9 +15,15 @@ from .device_files import DeviceFiles
 T = TypeVar("T")
 
 
-def rollout_batches(devices: Sequence[T], batch_size: int) -> list[tuple[T, ...]]:
-    """The devices in stack order, `batch_size` at a time: the order changes roll out in."""
-    return [tuple(devices[start:start + batch_size]) for start in range(0, len(devices), batch_size)]
+def rollout_batches(devices: Sequence[T], batch_size: int, level: Callable[[T], int] = lambda _: 0) -> list[tuple[T, ...]]:
+    """The devices in stack order, `batch_size` at a time: the order changes roll out in. A lower
+    `level` rolls out first and never shares a batch with a higher one (nested edge: a parent is
+    upgraded and healthy before its children start)."""
+    batches: list[tuple[T, ...]] = []
+    for current in sorted({level(d) for d in devices}):
+        members = [d for d in devices if level(d) == current]
+        batches += [tuple(members[start:start + batch_size]) for start in range(0, len(members), batch_size)]
+    return batches
 
 
 def change_digest(files: Sequence[DeviceFiles], versions: str) -> pulumi.Output[str]:

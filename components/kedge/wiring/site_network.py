@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ..config.settings import DeviceSettings, Settings
+from ..cluster.edge_gateway import DownstreamDeviceArgs, EdgeGatewayArgs
+from ..config.settings import RUNTIME_NAMESPACES, DeviceSettings, Settings
+from ..config.topology import depth
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,30 @@ def proxy_url(settings: Settings) -> Optional[str]:
 
 def no_proxy(settings: Settings) -> list[str]:
     return list(settings.https_proxy.proxy.no_proxy) if settings.https_proxy else []
+
+
+def nesting_levels(devices: Sequence[DeviceSettings]) -> dict[str, int]:
+    """Per device id, how many of the stack's devices are parents above it (nested edge)."""
+    by_id = {d.device_id: d for d in devices}
+    return {d.device_id: depth(d, by_id) for d in devices}
+
+
+def parents_first(devices: Sequence[DeviceSettings]) -> list[DeviceSettings]:
+    """`devices` in their order, except that each comes after the stack's devices above it:
+    an identity needs its parent's scope."""
+    levels = nesting_levels(devices)
+    return sorted(devices, key=lambda d: levels[d.device_id])
+
+
+def gateway_args(gateway: DeviceSettings, devices: Sequence[DeviceSettings]) -> EdgeGatewayArgs:
+    """EdgeGateway's arguments for a gateway device: its Service, its source ranges, and the
+    nested children of the stack below it."""
+    assert gateway.gateway is not None  # called for gateway devices only
+    return EdgeGatewayArgs(
+        name=gateway.kubernetes_name,
+        namespace=RUNTIME_NAMESPACES[gateway.mode],
+        service_type=gateway.gateway.service_type,
+        source_ranges=list(gateway.gateway.source_ranges),
+        children=[DownstreamDeviceArgs(name=d.kubernetes_name, namespace=RUNTIME_NAMESPACES[d.mode])
+                  for d in devices if d.parent and d.parent.device_id == gateway.device_id],
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import sys
 import urllib.parse
@@ -49,6 +50,7 @@ class DeviceSpec:
     status: str = "enabled"
     tags: dict = field(default_factory=dict)
     adopt: bool = False
+    parent_id: Optional[str] = None  # nested edge: the parent edge device (its scope becomes this one's parent scope)
 
     def desired_tags(self, nonce: str) -> dict:
         """The twin tags this resource sets: the declared ones, its owner and its nonce."""
@@ -66,6 +68,7 @@ class DeviceSpec:
             status=raw.get("status", "enabled"),
             tags=dict(raw.get("tags") or {}),
             adopt=bool(raw.get("adopt", False)),
+            parent_id=raw.get("parentId"),
         )
 
 
@@ -116,6 +119,19 @@ class DeviceRegistry:
             return {"type": "certificateAuthority"}
         raise ValueError(f"unknown auth {spec.auth!r}; allowed: sas, selfSigned, certificateAuthority")
 
+    def _parent_scopes(self, spec: DeviceSpec) -> list:
+        """The parent scopes `spec` asks for: the parent's device scope (one read of the parent), or none."""
+        if spec.parent_id is None:
+            return []
+        parent = self.get_device(spec.parent_id)
+        if parent is None or not (parent.get("capabilities") or {}).get("iotEdge") or not parent.get("deviceScope"):
+            raise RegistryError(
+                404 if parent is None else 409,
+                f"parent {spec.parent_id!r} of {spec.device_id!r} is {'not in ' + self.hostname if parent is None else 'not an IoT Edge device'}; "
+                "allowed: an IoT Edge device of the same hub (a parent in this stack is created first)",
+            )
+        return [parent["deviceScope"]]
+
     @staticmethod
     def _new_keys() -> dict:
         # Made here because the bulk endpoint does not return the keys the hub would generate.
@@ -151,6 +167,7 @@ class DeviceRegistry:
             "capabilities": {"iotEdge": True},
             "authentication": self._authentication(spec, keys),
             "tags": spec.desired_tags(nonce),
+            **({"parentScopes": self._parent_scopes(spec)} if spec.parent_id else {}),
         }
         status, answer, _ = self.client.call("POST", "/devices", [entry])
         if status == 200 and isinstance(answer, dict) and answer.get("isSuccessful"):
@@ -193,6 +210,12 @@ class DeviceRegistry:
             return False
         if twin.get("authenticationType") != spec.auth:
             return False
+        scopes = twin.get("parentScopes") or []
+        if spec.parent_id is None:
+            if scopes:
+                return False
+        elif len(scopes) != 1 or not re.fullmatch(rf"ms-azure-iot-edge://{re.escape(spec.parent_id)}-\d+", str(scopes[0])):
+            return False  # an edge device's scope is ms-azure-iot-edge://<device id>-<generation id>
         if spec.auth == "selfSigned":
             thumbprints = twin.get("x509Thumbprint") or {}
             return (thumbprints.get("primaryThumbprint"), thumbprints.get("secondaryThumbprint")) == (
@@ -237,7 +260,7 @@ class DeviceRegistry:
             keys = _sas_keys(device)
             if not self._identity_matches(spec, twin):
                 try:
-                    device = self._put_device(spec, device, keys)
+                    device = self._put_device(spec, device, keys, self._parent_scopes(spec))
                 except _Vanished:
                     log(f"{spec.device_id}: deleted while being updated; creating it again")
                     return self.create(spec)
@@ -264,7 +287,7 @@ class DeviceRegistry:
             log(f"{spec.device_id}: already as declared; nothing written")
         return self._state(spec, created, nonce, device_etag, keys, list(desired))
 
-    def _put_device(self, spec: DeviceSpec, current: dict, keys: Optional[dict]) -> dict:
+    def _put_device(self, spec: DeviceSpec, current: dict, keys: Optional[dict], parent_scopes: list) -> dict:
         """PUT the identity over `current` (If-Match its etag); on a lost race, read and try again."""
         for _ in range(5):
             body: dict[str, Any] = {
@@ -272,6 +295,7 @@ class DeviceRegistry:
                 "status": spec.status,
                 "capabilities": {"iotEdge": True},
                 "authentication": self._authentication(spec, keys),
+                "parentScopes": parent_scopes,
                 "etag": current.get("etag"),
             }
             status, answer, _ = self.client.call("PUT", self._path("devices", spec.device_id), body, if_match=f'"{current.get("etag")}"')
