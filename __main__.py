@@ -30,7 +30,7 @@ from kedge.cluster.profile_loader import (
     ProfileLoader,
     ProfileLoaderArgs,
 )
-from kedge.cluster.virtualization import Virtualization, VirtualizationArgs
+from kedge.cluster.virtualization import UsbDeviceArgs, Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
 from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
 from kedge.config.settings import (
@@ -165,6 +165,7 @@ for deployment in settings.deployments:
             labels=dict(deployment.labels),
             timeout_seconds=settings.hub.registry_timeout_seconds,
             confined_modules=bool(settings.dind_devices) and not settings.allow_unconfined_modules,
+            confined_modules_allow_devices=settings.dind_allow_module_devices,
             registry_credentials={
                 name: RegistryCredentialArgs(address=c["address"], username=c["username"],
                                              password=config.require_secret(c["password_secret"]))
@@ -290,6 +291,8 @@ if settings.vm_devices:
             infra_replicas=settings.kubevirt.infra_replicas,
             eviction_strategy=settings.vm_eviction_strategy,
             workload_placement=vm_placement,
+            usb_devices=[UsbDeviceArgs(resource_name=d["resource_name"], vendor=d["vendor"], product=d["product"])
+                         for d in settings.usb_devices],
             import_proxy=proxy_url(settings),
             import_no_proxy=no_proxy(settings),
         ),
@@ -346,6 +349,7 @@ if settings.vm_devices:
                     **({"context": kube_context} if kube_context else {}),
                 )} if settings.vm_restart_when_needed else {}),
                 mac_address=device.vm.mac_address,
+                usb_devices=list(device.usb_devices),
                 image_url=device.vm.image_url,
                 **({"image_login": ImageLoginArgs(
                     username=settings.vm_image_username, password=config.require_secret("vmImagePassword"),
@@ -417,6 +421,7 @@ if settings.dind_devices:
                 memory_request=device.dind.memory_request,
                 memory_limit=device.dind.memory_limit,
                 user_namespace=settings.dind_user_namespace,
+                device_resources=list(device.usb_devices),
                 **({"image_pull_credential": RegistryLoginArgs(
                     username=settings.dind_registry_username, password=config.require_secret("dindRegistryPassword"),
                 )} if settings.dind_registry_username else {}),

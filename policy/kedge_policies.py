@@ -20,7 +20,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 # The module-confinement rule is kedge's own, read from the package this pack ships beside (a pure
 # module: standard library only), so the pack and the program cannot disagree about it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "components"))
-from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, deployed_confinement_problems  # noqa: E402
+from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, deployed_confinement_problems  # noqa: E402
 
 # The one privileged workload, and the namespaces allowed Pod Security `privileged`.
 PROFILE_LOADER = ("kedge-profiles", "profile-loader")
@@ -165,13 +165,14 @@ def check_privileged_pod_security_namespaces(resource_type: str, props: dict) ->
 def check_dind_modules_stay_confined(resource_type: str, props: dict) -> list[str]:
     """A deployment helper marked as reaching dind devices carries no module that leaves the confinement."""
     environment = (props.get("environment") or {}) if resource_type == "command:local:Command" else {}
-    if str(environment.get(CONFINED_MODULES_MARKER, "")).lower() != "true":
+    marker = str(environment.get(CONFINED_MODULES_MARKER, "")).lower()
+    if marker not in ("true", CONFINED_WITH_DEVICES):
         return []
     try:
         content = json.loads(environment.get("KEDGE_CONTENT") or "{}")
     except (TypeError, ValueError):
         return ["the deployment's KEDGE_CONTENT is not JSON"]
-    return [f"dind device module: {problem}" for problem in deployed_confinement_problems(content)]
+    return [f"dind device module: {problem}" for problem in deployed_confinement_problems(content, marker == CONFINED_WITH_DEVICES)]
 
 
 CHECKS: dict[str, tuple[str, Callable[[str, dict], list[str]]]] = {

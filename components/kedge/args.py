@@ -92,6 +92,10 @@ DNS_SUBDOMAIN_PATTERN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(
 DNS_SUBDOMAIN = matches(DNS_SUBDOMAIN_PATTERN.pattern, "a DNS-1123 subdomain such as managed-csi-premium")
 IMAGE_REFERENCE = matches(IMAGE_REFERENCE_PATTERN.pattern, "an image reference with a tag or a digest, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0")
 
+# A device plugin's extended resource (KubeVirt's USB resources, a generic device plugin's): <domain>/<name>.
+RESOURCE_NAME_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+RESOURCE_NAME = matches(RESOURCE_NAME_PATTERN.pattern, "a device resource name such as kedge.io/serial-adapter")
+
 # Kubernetes object names and namespaces (DNS-1123 labels).
 DNS_LABEL = matches(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS-1123 label: lower-case letters, digits and -, starting with a letter")
 

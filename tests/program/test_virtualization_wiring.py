@@ -63,7 +63,7 @@ def test_cdi_cr_waits_for_available_and_places_importers_with_the_vms(dev):
     assert cdi.get("spec.workload.nodeSelector") == {"kedge.io/pool": "virtualization"}
 
 
-@pytest.mark.parametrize("stack", ["dev", "site"])
+@pytest.mark.parametrize("stack", ["dev", "site", "plant"])
 def test_custom_resources_validate_strictly_against_the_upstream_schemas(stack):
     run = run_example_stack(stack)
     assert swagger_errors(as_object(run.one(CUSTOM), "kubevirt.io/v1", "KubeVirt"), KUBEVIRT_SWAGGER, "v1.KubeVirt") == []

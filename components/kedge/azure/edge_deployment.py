@@ -10,7 +10,7 @@ from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..render.deployment_manifest import (
-    CONFINED_MODULES_MARKER, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, deployed_confinement_problems, with_registry_credentials,
+    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, deployed_confinement_problems, with_registry_credentials,
 )
 from ..args import ComponentArgsError, check_args, whole_number
 
@@ -58,6 +58,9 @@ class EdgeDeploymentArgs(TypedDict):
     """The deployment may reach dind devices: refuse modules whose createOptions leave the dind
     confinement (Privileged, host paths and namespaces, extra capabilities, devices), and mark the
     helper so the policy pack checks it again at preview (default false)."""
+    confined_modules_allow_devices: NotRequired[bool]
+    """With confined_modules: modules may still be given serial and USB device nodes (HostConfig.Devices
+    such as /dev/ttyUSB0) that a device plugin put into the dind runtime (default false)."""
 
 
 _ARG_RULES = {
@@ -75,7 +78,8 @@ class EdgeDeployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDeployment", args, EdgeDeploymentArgs, _ARG_RULES)
         confined = bool(args.get("confined_modules"))
-        problems = deployed_confinement_problems(args["modules_content"]) if confined else []
+        allow_devices = bool(args.get("confined_modules_allow_devices"))
+        problems = deployed_confinement_problems(args["modules_content"], allow_devices) if confined else []
         if problems:
             raise ComponentArgsError(f"EdgeDeployment: modules_content is not allowed where dind devices run: {'; '.join(problems)}")
         credentials = args.get("registry_credentials") or {}
@@ -102,7 +106,7 @@ class EdgeDeployment(pulumi.ComponentResource):
             {
                 "KEDGE_HUB_HOSTNAME": args["hub_hostname"],
                 **deadline_environment(args.get("timeout_seconds")),
-                **({CONFINED_MODULES_MARKER: "true"} if confined else {}),
+                **({CONFINED_MODULES_MARKER: CONFINED_WITH_DEVICES if allow_devices else "true"} if confined else {}),
                 "KEDGE_CONFIGURATION": (
                     configuration_json(owner) if isinstance(owner, str) else pulumi.Output.all(owner).apply(lambda v: configuration_json(v[0]))
                 ),

@@ -22,7 +22,7 @@ from ..render.guest_sync import SYNC_PROGRAM, sync_program
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
-from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, check_args, quantity
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, check_args, every, quantity
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_CPU_REQUEST = "500m"
@@ -77,6 +77,10 @@ class EdgeDindRuntimeArgs(TypedDict):
     image_pull_credential: NotRequired[RegistryLoginArgs]
     """A login for the image's private registry, kept in a pull Secret of the device (where nodes
     cannot pull it by themselves, e.g. AKS with AcrPull for its kubelet identity)."""
+    device_resources: NotRequired[list[str]]
+    """Device plugin resources the pod takes one of each, e.g. a serial adapter a generic device plugin
+    advertises: the device appears in the runtime, where deployments map it into a module (which
+    the stack must allow). The pod then runs only on a node that has them."""
     user_namespace: NotRequired[bool]
     """Run the pod in its own user namespace (hostUsers: false): root and the added capabilities
     then count only inside it, not on the node. Needs Kubernetes 1.33+ (beta, on by default),
@@ -87,6 +91,7 @@ _ARG_RULES = {
     "name": DNS_LABEL,
     "namespace": DNS_LABEL,
     "image": IMAGE_REFERENCE,
+    "device_resources": every(RESOURCE_NAME),
     "storage_class": DNS_SUBDOMAIN,
     "docker_storage": quantity("64Mi"),
     "aziot_storage": quantity("64Mi"),
@@ -178,7 +183,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                                     "cpu": args.get("cpu_request") or DEFAULT_CPU_REQUEST,
                                     "memory": args.get("memory_request") or DEFAULT_MEMORY_REQUEST,
                                 },
-                                "limits": {"memory": args.get("memory_limit") or DEFAULT_MEMORY_LIMIT},
+                                "limits": {"memory": args.get("memory_limit") or DEFAULT_MEMORY_LIMIT,
+                                           **{resource: "1" for resource in args.get("device_resources") or []}},
                             },
                             "startupProbe": _daemon_probe(period=10, failures=60),  # first start pulls images
                             "livenessProbe": _daemon_probe(period=30, failures=4),

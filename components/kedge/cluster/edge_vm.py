@@ -30,7 +30,7 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
-from ..args import DNS_LABEL, DNS_SUBDOMAIN, check_args, choice_value, choice_values, matches, one_of, quantity, whole_number
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, RESOURCE_NAME, check_args, every, choice_value, choice_values, matches, one_of, quantity, whole_number
 from ..choices import EvictionStrategy, RunStrategy, SshService
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -88,6 +88,9 @@ class EdgeVirtualMachineArgs(TypedDict):
     """Let the guest install an aziot_edge_version older than the installed one (default false: it refuses)."""
     mac_address: str
     """Static MAC of the VM's interface."""
+    usb_devices: NotRequired[list[str]]
+    """USB resources (Virtualization's usb_devices) passed through to the guest, one device each. The
+    VM then runs only on a node that has them, and cannot live-migrate."""
     image_url: str
     """HTTP(S) URL of the cloud image CDI imports onto the root disk."""
     image_login: NotRequired[ImageLoginArgs]
@@ -127,6 +130,7 @@ _ARG_RULES = {
     "image_url": matches(r"https?://\S+", "an http(s) URL of a cloud image"),
     "aziot_edge_version": matches(AZIOT_EDGE_VERSION_PATTERN, "an IoT Edge 1.6 LTS package version such as 1.6.0-1"),
     "cpu_cores": whole_number(1, 64),
+    "usb_devices": every(RESOURCE_NAME),
     "memory": quantity("1Gi"),
     "disk_size": quantity("1Gi"),
     "storage_class": DNS_SUBDOMAIN,
@@ -189,6 +193,9 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     # Shared, not a disk: the kubelet refreshes the Secret's files and the guest sees them.
                     "filesystems": [{"name": SHARE_TAG, "virtiofs": {}}],
                     "interfaces": [{"name": "default", "masquerade": {}, "macAddress": args["mac_address"]}],
+                    **({"hostDevices": [{"name": f"usb{index}", "deviceName": resource}
+                                        for index, resource in enumerate(args.get("usb_devices") or [])]}
+                       if args.get("usb_devices") else {}),
                 },
             },
             "networks": [{"name": "default", "pod": {}}],

@@ -12,6 +12,7 @@ ask their operators to refuse an uninstall while workloads exist (`uninstallStra
 hand-made `kubectl delete` cannot take the disks either.
 """
 
+import re
 from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
@@ -22,7 +23,7 @@ from ..render.quantities import MI, Requests
 from ..render.proxy import HttpsProxy, cdi_import_proxy
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
-from ..args import PROXY_URL, check_args, choice_value, choice_values, matches, one_of, whole_number
+from ..args import PROXY_URL, RESOURCE_NAME_PATTERN, check_args, choice_value, choice_values, matches, one_of, whole_number
 from ..choices import EvictionStrategy
 
 # Defaults for arguments left out; the stack settings take theirs from here.
@@ -70,6 +71,34 @@ def release_url(repo: str, version: str, file: str) -> str:
     return RELEASES.format(repo=repo, version=version, file=file)
 
 
+USB_ID_PATTERN = r"[0-9a-f]{4}"
+HOST_DEVICES_GATE = "HostDevices"
+
+
+class UsbDeviceArgs(TypedDict):
+    """A kind of USB device on the nodes, by its vendor and product ids (`lsusb` shows vendor:product)."""
+
+    resource_name: str
+    """The resource VMs request it by, e.g. kedge.io/serial-adapter."""
+    vendor: str
+    """USB vendor id, four lower-case hex digits, e.g. 0403."""
+    product: str
+    """USB product id, e.g. 6001."""
+
+
+def _usb_devices_rule(values: object) -> Optional[str]:
+    allowed = ("a list of {resource_name: <domain>/<name>, vendor: 4 hex digits, product: 4 hex digits}, "
+               "e.g. {resource_name: kedge.io/serial-adapter, vendor: '0403', product: '6001'}")
+    if not isinstance(values, list):
+        return allowed
+    for device in values:
+        if not isinstance(device, dict) or set(device) != {"resource_name", "vendor", "product"} \
+                or not RESOURCE_NAME_PATTERN.fullmatch(str(device["resource_name"])) \
+                or not all(re.fullmatch(USB_ID_PATTERN, str(device[k])) for k in ("vendor", "product")):
+            return allowed
+    return None
+
+
 class VirtualizationArgs(TypedDict):
     """Inputs of Virtualization."""
 
@@ -87,6 +116,9 @@ class VirtualizationArgs(TypedDict):
     """Cluster-wide default evictionStrategy for VMs (default LiveMigrateIfPossible)."""
     workload_placement: NotRequired[NodePlacementArgs]
     """Where virt-handler, VMs and CDI's importer pods run (the virtualization pool)."""
+    usb_devices: NotRequired[list[UsbDeviceArgs]]
+    """USB devices VMs may be given (KubeVirt's permittedHostDevices.usb; turns on the HostDevices
+    feature gate): each becomes a node resource that VMs request by name."""
     import_proxy: NotRequired[Optional[str]]
     """The site's HTTP(S) proxy URL CDI's importer pods fetch cloud images through (CDI's
     spec.config.importProxy), e.g. http://10.20.0.5:3128; omitted: direct."""
@@ -102,6 +134,7 @@ _ARG_RULES = {
     "cdi_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.66.0"),
     "infra_replicas": whole_number(1, 3),
     "import_proxy": PROXY_URL,
+    "usb_devices": _usb_devices_rule,
     "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
 }
 
@@ -150,7 +183,9 @@ class Virtualization(pulumi.ComponentResource):
         )
         workloads = placement_fields(args.get("workload_placement"))
         developer: dict = {"useEmulation": use_emulation}
-        feature_gates = [*(args.get("feature_gates") or []), *required_feature_gates(kubevirt_version)]
+        usb_devices = list(args.get("usb_devices") or [])
+        feature_gates = [*(args.get("feature_gates") or []), *required_feature_gates(kubevirt_version),
+                         *([HOST_DEVICES_GATE] if usb_devices else [])]
         if feature_gates:
             developer["featureGates"] = list(dict.fromkeys(feature_gates))
         kubevirt = kubernetes_object(
@@ -164,6 +199,10 @@ class Virtualization(pulumi.ComponentResource):
                     "configuration": {
                         "developerConfiguration": developer,
                         "evictionStrategy": choice_value(EvictionStrategy, args.get("eviction_strategy"), DEFAULT_EVICTION_STRATEGY),
+                        **({"permittedHostDevices": {"usb": [
+                            {"resourceName": d["resource_name"], "selectors": [{"vendor": d["vendor"], "product": d["product"]}]}
+                            for d in usb_devices
+                        ]}} if usb_devices else {}),
                     },
                     "customizeComponents": {},
                     "imagePullPolicy": "IfNotPresent",

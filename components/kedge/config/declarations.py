@@ -189,9 +189,18 @@ SETTINGS: tuple[Setting, ...] = (
             "clusterKubernetesVersion; Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+ from "
             "clusterNodeVersions), else off with a warning. true: on (refused if a declared version is too old).",
             allowed="auto, true, false"),
+    Setting("dindAllowModuleDevices", False,
+            "Let dind devices take device plugin resources (a device's usbDevices) and deployments map serial and USB device "
+            "nodes (HostConfig.Devices such as /dev/ttyUSB0) into modules; everything else stays confined."),
     Setting("allowUnconfinedModules", False,
             "Let deployments give modules Privileged, host namespaces, host binds, devices or extra capabilities although the "
             "stack has dind devices. Such a module can then reach the node: only for modules you trust as much as the node."),
+    Setting("configTomlExtra", "",
+            "config.toml content kedge does not model (TOML, e.g. [image_garbage_collection] or agent.env.RuntimeLogLevel), "
+            "merged into every device's rendered file; a device's own configTomlExtra merges over it. Content that would "
+            "change what kedge renders (hostname, provisioning, edge_ca, edgeAgent's image, the proxy, moby_runtime) is "
+            "refused unless configTomlOverride.", allowed="TOML"),
+    Setting("configTomlOverride", False, "Let configTomlExtra change what kedge renders into config.toml (its values then win)."),
     Setting("dpsIdScope", "", "ID scope of your Device Provisioning Service, for devices with provisioning: dps.", allowed="0neXXXXXXXX"),
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL"),
@@ -275,6 +284,10 @@ OBJECT_SETTINGS: Mapping[str, str] = {
                    "device, a local broker): a list of {cidrs: [10.20.30.0/24], ports: [4840], protocol: TCP|UDP|SCTP "
                    "(default TCP)}. A device's own egressRules add destinations for it alone. NetworkPolicies know no "
                    "host names; ranges inside the never-reached ones (node credentials, pod range, API server) are refused.",
+    "usbDevices": "USB devices vm devices may be given, by vendor and product id (lsusb shows vendor:product): a list of "
+                  "{resourceName: kedge.io/serial-adapter, vendor: '0403', product: '6001'}. kedge permits them in the KubeVirt it "
+                  "installs; a vm device's usbDevices then names resourceNames. A device tied to a node's USB port cannot move "
+                  "when that node dies, nor live-migrate.",
     "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
                                f"{{skuName: {device_storage.AKS_SKU}}}.",
 }

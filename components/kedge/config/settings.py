@@ -26,7 +26,7 @@ import dataclasses
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
-from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, parse_network
+from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, RESOURCE_NAME_PATTERN, parse_network
 from ..azure import aks_cluster
 from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
 from ..cluster import edge_vm, power_fencing
@@ -35,6 +35,7 @@ from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualizatio
 from ..render.deployment_manifest import (
     REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, ApiProxySpec, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
 )
+from ..render.edge_config import deep_merge
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
 from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, HttpsProxy, proxy_url_problem
@@ -45,6 +46,7 @@ from ..choices import (
 )
 from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, device_overrides
+from .escape_hatches import check_device_usb, read_config_toml_extra, read_usb_devices
 from .site_network import SiteProxy, read_egress_rules, read_proxy
 from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
 
@@ -92,7 +94,7 @@ VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), 
 DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
 RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMESPACE}
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
-                      "egressRules", "gateway", "parent")
+                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices")
 # Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
 CERTIFICATE_ENTRIES = ("identityCert", "identityKey", "edgeCaCert", "edgeCaKey", "trustBundle")
 SECRET_KEY_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -213,6 +215,10 @@ class DeviceSettings:
     parent: Optional[ParentSettings] = None
     # config.toml's parent_hostname (resolved from the parent device when it is in the stack).
     parent_hostname: Optional[str] = None
+    # config.toml content kedge does not model: the stack's, with the device's merged over it.
+    config_toml_extra: Optional[Mapping[str, Any]] = None
+    # Host devices by resource name: KubeVirt USB resources (vm), device plugin resources (dind).
+    usb_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,6 +323,10 @@ class Settings:
     https_proxy: Optional[SiteProxy]
     # Plant-network destinations every device's workloads reach.
     egress_rules: tuple[Mapping[str, Any], ...]
+    # USB devices permitted in the KubeVirt kedge installs (resource name, vendor, product).
+    usb_devices: tuple[Mapping[str, str], ...]
+    # dind devices may take device plugin resources, and modules serial/USB device nodes.
+    dind_allow_module_devices: bool
     # dind pods in their own user namespace (hostUsers: false).
     dind_user_namespace: bool
     # Deployments may give modules what leaves the dind confinement.
@@ -546,8 +556,11 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     https_proxy = read_proxy(r.string("httpsProxy"), r.string_list("httpsProxyAddresses"), r.string_list("noProxy"),
                              r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, NAMESPACE)
     egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
-    devices = _device_settings(r, default_mode, excluded)
     notices: list[str] = []
+    allow_override = r.boolean("configTomlOverride")
+    stack_extra = read_config_toml_extra(r.string("configTomlExtra"), f"{NAMESPACE}:configTomlExtra", allow_override,
+                                         f"{NAMESPACE}:configTomlOverride", r.problems, notices)
+    devices = _device_settings(r, default_mode, excluded, DeviceExtras(stack_extra, allow_override, notices))
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
     remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image, https_proxy)
@@ -558,7 +571,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if has_dind and not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven to miss every dind device at preview.
         for index, spec in enumerate(deployments):
-            for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]"):
+            for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]", r.boolean("dindAllowModuleDevices")):
                 r.problems.append(f"{problem} (the stack has dind devices; kedge:allowUnconfinedModules: true accepts it)")
     needs_dps = [d.device_id for d in devices if d.identity.provisioning is ProvisioningSource.DPS]
     if needs_dps and not dps_id_scope:
@@ -578,6 +591,10 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if https_proxy and kubevirt.source is VirtualizationSource.EXISTING and any(d.mode is HostingMode.VM for d in devices):
         notices.append(f"{NAMESPACE}:httpsProxy: CDI belongs to the cluster (kedge:kubevirt existing), so kedge does not set its "
                        "importProxy: set spec.config.importProxy in the cluster's CDI resource, or VM images cannot be imported")
+    usb_devices = read_usb_devices(r.json_value("usbDevices", []), f"{NAMESPACE}:usbDevices", r.problems)
+    dind_allow_module_devices = r.boolean("dindAllowModuleDevices")
+    check_device_usb(devices, usb_devices, dind_allow_module_devices, kubevirt.source is VirtualizationSource.KEDGE,
+                     r.problems, notices, NAMESPACE)
     rollout = _rollout(r, devices)
     dind_registry_username = _login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = _login(r, "vmImageUsername", "vmImagePassword")
@@ -602,6 +619,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         device_egress_excluded=excluded,
         https_proxy=https_proxy,
         egress_rules=egress_rules,
+        usb_devices=usb_devices,
+        dind_allow_module_devices=dind_allow_module_devices,
         dind_user_namespace=dind_user_namespace,
         allow_unconfined_modules=allow_unconfined_modules,
         ssh_authorized_keys=ssh_keys,
@@ -796,7 +815,22 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
     )
 
 
-def _device_settings(r: _Reader, default_mode: HostingMode, excluded: Sequence[str]) -> tuple[DeviceSettings, ...]:
+@dataclass(frozen=True)
+class DeviceExtras:
+    """What every device's config.toml extra content starts from, and how it is checked."""
+
+    stack_extra: Optional[Mapping[str, Any]]
+    allow_override: bool
+    notices: list[str]
+
+    def merged(self, r: "_Reader", key: str, raw: Any) -> Optional[Mapping[str, Any]]:
+        own = read_config_toml_extra(raw, key, self.allow_override, f"{NAMESPACE}:configTomlOverride", r.problems, self.notices)
+        if own is None:
+            return self.stack_extra
+        return deep_merge(self.stack_extra or {}, own)
+
+
+def _device_settings(r: _Reader, default_mode: HostingMode, excluded: Sequence[str], extras: DeviceExtras) -> tuple[DeviceSettings, ...]:
     raw_devices = r.json_value("devices", [])
     if not isinstance(raw_devices, list):
         r.problem(f"{NAMESPACE}:devices", f"{raw_devices!r} is not allowed; allowed: a list of device objects with at least an id")
@@ -811,7 +845,7 @@ def _device_settings(r: _Reader, default_mode: HostingMode, excluded: Sequence[s
                 "(an empty `-` line or a wrong indentation in the stack file splits or empties an entry)",
             )
             continue
-        device = _one_device(r, key, raw, default_mode, excluded)
+        device = _one_device(r, key, raw, default_mode, excluded, extras)
         if device is not None:
             indexed.append((index, device))
     _check_unique(r, indexed, lambda d: d.device_id, "id", "device ids must be unique in a hub")
@@ -843,7 +877,8 @@ def _check_unique(
             first_index[value] = index
 
 
-def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excluded: Sequence[str]) -> Optional[DeviceSettings]:
+def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excluded: Sequence[str],
+                extras: DeviceExtras) -> Optional[DeviceSettings]:
     device_id = raw.get("id")
     if device_id is None:
         r.problem(f"{key}.id", "is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)")
@@ -939,6 +974,8 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excl
         gateway=read_gateway(raw.get("gateway"), f"{key}.gateway", default_gateway_hostname(kubernetes_name(device_id), namespace),
                              bool(certificates.edge_ca_cert and certificates.edge_ca_key), r.problems),
         parent=read_parent(raw.get("parent"), f"{key}.parent", bool(certificates.trust_bundle), r.problems),
+        config_toml_extra=extras.merged(r, f"{key}.configTomlExtra", raw.get("configTomlExtra")),
+        usb_devices=_resource_names(r, f"{key}.usbDevices", raw.get("usbDevices", [])),
     )
     if vm is not None:
         return VmDevice(**common, vm=vm)
@@ -1337,6 +1374,13 @@ def _api_proxy(r: _Reader, key: str, raw: Any) -> Optional[ApiProxySpec]:
         r.problem(key, f"{raw!r} is not allowed; allowed: true, or {{registryAddress: <registry module>:<port>}}, e.g. registry:5000")
         return None
     return ApiProxySpec(registry_address=address)
+
+
+def _resource_names(r: _Reader, key: str, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(name, str) and RESOURCE_NAME_PATTERN.fullmatch(name) for name in raw):
+        r.problem(key, f"{raw!r} is not allowed; allowed: a list of device resource names, e.g. [kedge.io/serial-adapter]")
+        return ()
+    return tuple(raw)
 
 
 def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: Optional[SiteProxy]) -> Optional[HttpsProxy]:

@@ -269,8 +269,10 @@ def modules_content(spec: DeploymentSpec) -> dict:
     return content
 
 
-# Set in a deployment helper's environment when its modules must stay confined (the policy pack reads it).
+# Set in a deployment helper's environment when its modules must stay confined (the policy pack reads
+# it): "true", or "devices" where the stack lets modules have serial and USB devices.
 CONFINED_MODULES_MARKER = "KEDGE_CONFINED_MODULES"
+CONFINED_WITH_DEVICES = "devices"
 
 # What a module's createOptions may not ask for where it can land on a dind device: each would let
 # it reach past the dind container (to the node) or switch its confinement off.
@@ -282,16 +284,16 @@ DEFAULT_CAPABILITIES = frozenset({
 })
 
 
-def confinement_problems(spec: DeploymentSpec, key: str) -> list[str]:
+def confinement_problems(spec: DeploymentSpec, key: str, allow_devices: bool = False) -> list[str]:
     """Module createOptions that would take a module out of the dind runtime's confinement."""
     problems = []
     for index, module in enumerate(spec.modules):
         options = module.create_options if isinstance(module.create_options, Mapping) else {}
-        problems += host_config_problems(options.get("HostConfig"), f"{key}.modules[{index}].createOptions.HostConfig")
+        problems += host_config_problems(options.get("HostConfig"), f"{key}.modules[{index}].createOptions.HostConfig", allow_devices)
     return problems
 
 
-def deployed_confinement_problems(modules_content: Mapping[str, Any]) -> list[str]:
+def deployed_confinement_problems(modules_content: Mapping[str, Any], allow_devices: bool = False) -> list[str]:
     """The same check over a deployment as IoT Hub receives it (modulesContent, createOptions split
     into 512-character fields): for readers of the deployment that never saw the settings."""
     problems = []
@@ -305,11 +307,16 @@ def deployed_confinement_problems(modules_content: Mapping[str, Any]) -> list[st
             problems.append(f"modules.{name}.settings.createOptions: is not JSON")
             continue
         problems += host_config_problems(options.get("HostConfig") if isinstance(options, Mapping) else None,
-                                         f"modules.{name}.createOptions.HostConfig")
+                                         f"modules.{name}.createOptions.HostConfig", allow_devices)
     return problems
 
 
-def host_config_problems(host: Any, where: str) -> list[str]:
+# Device nodes a module may be given where the stack allows devices: serial and USB devices that a
+# device plugin put into the dind runtime, never memory, disks or the kernel's consoles.
+MODULE_DEVICE_PATTERN = re.compile(r"/dev/(tty(USB|ACM|S)\d+|serial/by-(id|path)/[^/]+|bus/usb/\d{3}/\d{3})")
+
+
+def host_config_problems(host: Any, where: str, allow_devices: bool = False) -> list[str]:
     """What in one module's Docker HostConfig leaves the dind runtime's confinement."""
     if not isinstance(host, Mapping):
         return []
@@ -330,8 +337,14 @@ def host_config_problems(host: Any, where: str) -> list[str]:
     extra = sorted({str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []} - DEFAULT_CAPABILITIES)
     if extra:
         problems.append(f"{where}.CapAdd: {', '.join(extra)} not allowed on dind devices; allowed: Docker's defaults")
-    if host.get("Devices"):
-        problems.append(f"{where}.Devices: host devices are not allowed on dind devices")
+    if host.get("Devices") and not allow_devices:
+        problems.append(f"{where}.Devices: host devices are not allowed on dind devices (kedge:dindAllowModuleDevices: true "
+                        "allows serial and USB devices)")
+    for device in (host.get("Devices") or []) if allow_devices else []:
+        path = str(device.get("PathOnHost", "")) if isinstance(device, Mapping) else ""
+        if not MODULE_DEVICE_PATTERN.fullmatch(path):
+            problems.append(f"{where}.Devices: {path!r} is not allowed; allowed: serial and USB device nodes such as "
+                            "/dev/ttyUSB0, /dev/ttyACM0, /dev/serial/by-id/..., /dev/bus/usb/001/004")
     for option in host.get("SecurityOpt") or []:
         if any(word in str(option).lower() for word in ("unconfined", "disable", "no-new-privileges=false", "no-new-privileges:false")):
             problems.append(f"{where}.SecurityOpt: {option!r} switches confinement off")

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import tomlkit
 
@@ -81,6 +81,8 @@ class EdgeConfig:
     moby_network: str = "azure-iot-edge"
     agent_env: tuple[tuple[str, str], ...] = ()  # edgeAgent's start-up environment ([agent.env]), e.g. a proxy
     parent_hostname: Optional[str] = None  # nested edge: the gateway above this device
+    # Settings kedge does not model, merged over the rendered file (see merge_extra; checked by the caller).
+    extra: Optional[Mapping[str, Any]] = None
 
 
 def _provisioning_table(provisioning: Provisioning) -> tomlkit.items.Table:
@@ -148,7 +150,60 @@ def render_config_toml(config: EdgeConfig) -> str:
         edge_ca.add("cert", file_uri(config.edge_ca_cert))
         edge_ca.add("pk", file_uri(config.edge_ca_key))
         document.add("edge_ca", edge_ca)
-    return tomlkit.dumps(document) + _runtime_tables(config.agent_image, config.moby_uri, config.moby_network, config.agent_env)
+    text = tomlkit.dumps(document) + _runtime_tables(config.agent_image, config.moby_uri, config.moby_network, config.agent_env)
+    return merge_extra(text, config.extra) if config.extra else text
+
+
+# What kedge renders and owns in config.toml: extra content may not set these unless the stack
+# explicitly allows overriding them (a path is a key, or a key inside a table).
+MANAGED_PATHS = (
+    ("hostname",), ("parent_hostname",), ("trust_bundle_cert",), ("provisioning",), ("edge_ca",),
+    ("agent", "name"), ("agent", "type"), ("agent", "config", "image"),
+    ("agent", "env", "https_proxy"), ("agent", "env", "no_proxy"), ("agent", "env", "UpstreamProtocol"),
+    ("moby_runtime", "uri"), ("moby_runtime", "network"),
+)
+# Top-level keys and tables of IoT Edge 1.6's config.toml (its template and the identity service's
+# super-config): anything else is most likely a typo the runtime would silently ignore.
+KNOWN_TOP_LEVEL_KEYS = frozenset({
+    "hostname", "parent_hostname", "trust_bundle_cert", "manifest_trust_bundle_cert", "allow_elevated_docker_permissions",
+    "auto_reprovisioning_mode", "prefer_module_identity_cache", "cloud_timeout_sec", "cloud_retries", "local_gateway_hostname",
+    "imported_master_encryption_key", "provisioning", "cert_issuance", "aziot_keys", "preloaded_keys", "preloaded_certs",
+    "tpm", "agent", "connect", "listen", "watchdog", "edge_ca", "moby_runtime", "image_garbage_collection",
+})
+
+
+def managed_paths_in(extra: Mapping[str, Any]) -> list[str]:
+    """The dotted paths of `extra` that would change what kedge renders."""
+    found = []
+    for path in MANAGED_PATHS:
+        node: Any = extra
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(".".join(path))
+    return found
+
+
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s values over it, tables merged key by key."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+    return merged
+
+
+def merge_extra(text: str, extra: Mapping[str, Any]) -> str:
+    """`text` with `extra` merged in (extra wins), top-level keys first as the runtime requires."""
+    merged = deep_merge(tomlkit.parse(text).unwrap(), extra)
+    document = tomlkit.document()
+    document.add(tomlkit.comment("Rendered by kedge with the stack's extra settings; changes here are overwritten on the next `pulumi up`."))
+    for key, value in merged.items():
+        if not isinstance(value, dict):
+            document.add(key, value)
+    for key, value in merged.items():
+        if isinstance(value, dict):
+            document.add(key, value)
+    return tomlkit.dumps(document)
 
 
 @functools.lru_cache(maxsize=16)

@@ -88,6 +88,7 @@ def device_files(
             EdgeConfig(
                 hostname=device.gateway.hostname if device.gateway else device.kubernetes_name,
                 parent_hostname=device.parent_hostname,
+                extra=device.config_toml_extra,
                 provisioning=provisioning,
                 # A nested device reaches registries only through its parent.
                 agent_image=upstream_image(settings.edge_agent_image) if device.parent else settings.edge_agent_image,
