@@ -77,7 +77,15 @@ resource_group = (
     resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location) if creates_azure_resources else None
 )
 hub_resource_group: pulumi.Input[str]
-if settings.hub.source is HubSource.EXISTING:
+hub_name: Optional[pulumi.Input[str]] = settings.hub.name
+if settings.hub.source is HubSource.STACK:
+    # One hub for many sites: the hub stack's outputs. A name that does not resolve stops the
+    # preview in Pulumi itself, before this program sees a value.
+    assert settings.hub.stack_name is not None  # load_settings requires it for hub: stack
+    hub_stack = pulumi.StackReference("hub-stack", stack_name=settings.hub.stack_name)
+    hub_name = hub_stack.require_output("hubName")
+    hub_resource_group = hub_stack.require_output("hubResourceGroup")
+elif settings.hub.source is HubSource.EXISTING:
     assert settings.hub.resource_group is not None  # load_settings requires it for an existing hub
     hub_resource_group = settings.hub.resource_group
 else:
@@ -91,8 +99,9 @@ hub = IotHub(
         resource_group_name=hub_resource_group,
         sku=settings.hub.sku,
         capacity=settings.hub.capacity,
-        name=settings.hub.name,
-        existing=settings.hub.source is HubSource.EXISTING,
+        name=hub_name,
+        existing=settings.hub.source is not HubSource.CREATE,
+        site_principal_ids=list(settings.hub.site_principals),
         sas_fallback=settings.hub.sas_fallback,
         manages_deployments=bool(settings.deployments),
         protect=settings.hub.protect,
@@ -164,7 +173,9 @@ for deployment in settings.deployments:
             registry_policy_key=registry_key,
             labels=dict(deployment.labels),
             timeout_seconds=settings.hub.registry_timeout_seconds,
-            confined_modules=bool(settings.dind_devices) and not settings.allow_unconfined_modules,
+            # A hub stack's deployments reach the sites' devices, some of which may be dind.
+            confined_modules=(bool(settings.dind_devices) or settings.cluster_source is ClusterSource.NONE)
+            and not settings.allow_unconfined_modules,
             confined_modules_allow_devices=settings.dind_allow_module_devices,
             registry_credentials={
                 name: RegistryCredentialArgs(address=c["address"], username=c["username"],
@@ -208,33 +219,34 @@ if settings.aks is not None:
     pulumi.export("clusterName", aks.cluster_name)
     pulumi.export("kubeconfig", aks.kubeconfig)
 else:
-    # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one.
+    # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one; or none
+    # at all (a hub stack).
     existing_cluster = settings.existing_cluster
-    assert existing_cluster is not None  # load_settings sets exactly one of aks and existing_cluster
-    kubeconfig = config.require_secret("kubeconfig") if existing_cluster.has_kubeconfig else None
-    kube_context = existing_cluster.context
+    kubeconfig = config.require_secret("kubeconfig") if existing_cluster and existing_cluster.has_kubeconfig else None
+    kube_context = existing_cluster.context if existing_cluster else None
     cluster_resource = None  # never deleted by this stack
     vm_placement = NodePlacementArgs()
 
-# The one Kubernetes provider, passed explicitly to every in-cluster component.
-cluster = k8s.Provider(
-    "cluster",
-    kubeconfig=kubeconfig,
-    context=kube_context,
-)
+if settings.cluster_source is not ClusterSource.NONE:
+    # The one Kubernetes provider, passed explicitly to every in-cluster component.
+    cluster = k8s.Provider(
+        "cluster",
+        kubeconfig=kubeconfig,
+        context=kube_context,
+    )
+    # Objects kedge keeps when they leave the program (device namespaces, root disks) are taken back
+    # through this provider when they return; nothing else goes through it (see kedge.options.kept_options).
+    kept_objects = k8s.Provider(
+        "cluster-kept-objects",
+        kubeconfig=kubeconfig,
+        context=kube_context,
+        upsert_existing_objects=True,
+    )
 
-# Objects kedge keeps when they leave the program (device namespaces, root disks) are taken back
-# through this provider when they return; nothing else goes through it (see kedge.options.kept_options).
-kept_objects = k8s.Provider(
-    "cluster-kept-objects",
-    kubeconfig=kubeconfig,
-    context=kube_context,
-    upsert_existing_objects=True,
-)
-
-# 3. In-cluster layer: every component gets the provider explicitly, and is deleted with the
-# cluster when this stack deletes the cluster (destroy does not wait on a vanishing API server).
-in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_resource)
+    # 3. In-cluster layer: every component gets the provider explicitly, and is deleted with the
+    # cluster when this stack deletes the cluster (destroy does not wait on a vanishing API server).
+    in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_resource)
+# A hub stack (kedge:cluster none) declares no device, so nothing below uses a cluster.
 
 # Device volumes (root disks, dind volumes) outlive their claims: a class with reclaimPolicy Retain,
 # created here unless the stack names one the cluster already has.
@@ -476,6 +488,9 @@ if settings.devices and settings.rollout.wait_for_new_devices:
 # 4. Exports.
 pulumi.export("hubName", hub.name)
 pulumi.export("hubHostname", hub.hostname)
+# What site stacks take from a hub stack (kedge:hub stack), and what role assignments name.
+pulumi.export("hubResourceGroup", hub.resource_group_name)
+pulumi.export("hubResourceId", hub.resource_id)
 pulumi.export("sshCommands", ssh_commands)
 # Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules.
 pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in gates]).apply(merged_health))

@@ -92,6 +92,11 @@ def fake_pem(kind: str, seed: str) -> str:
 
 
 TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")
+# Outputs of hub stacks that site stacks reference (kedge:hub stack), by stack name.
+HUB_STACK_OUTPUTS: dict[str, dict[str, Any]] = {
+    "organization/kedge/hub": {"hubName": "contoso-fleet-hub", "hubResourceGroup": "contoso-iot",
+                               "hubHostname": "contoso-fleet-hub.azure-devices.net"},
+}
 TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
 TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
 TEST_SECRETS["siteRootCa"] = fake_pem("CERTIFICATE", "site-root")
@@ -221,6 +226,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request):
+        """Resources a program reads instead of registering (a StackReference): kept by type and inputs."""
+        self.kedge_mocks.read.append((request.type, rpc.deserialize_properties(request.properties, keep_unknowns=True)))
+        return super().ReadResource(request)
+
 
 class KedgeMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like Azure and Kubernetes would."""
@@ -228,6 +238,7 @@ class KedgeMocks(pulumi.runtime.Mocks):
     def __init__(self, stack: str):
         self.stack = stack
         self.registered: list[Registered] = []
+        self.read: list[tuple[str, dict]] = []
         self.invokes: list[tuple[str, dict]] = []
 
     def resource_group_id(self, name: str) -> str:
@@ -257,6 +268,10 @@ class KedgeMocks(pulumi.runtime.Mocks):
                 state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
                 state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
             return resource_id, state
+        if args.typ == "pulumi:pulumi:StackReference":
+            # What a hub stack that has run `pulumi up` exports (stacks/Pulumi.hub.yaml's hub).
+            state["outputs"] = HUB_STACK_OUTPUTS.get(inputs.get("name"), {})
+            return inputs.get("name"), state
         if args.typ == "random:index/randomId:RandomId":
             # What pulumi-random keeps in state: random bytes, here derived from the name.
             raw = hashlib.sha256(args.name.encode()).digest()[: int(inputs.get("byteLength", 8))]
@@ -264,7 +279,7 @@ class KedgeMocks(pulumi.runtime.Mocks):
                          dec=str(int.from_bytes(raw, "big")))
             return f"{args.name}-{raw.hex()}", state
         environment, _ = unwrap_secrets(inputs.get("environment") or {})
-        if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment:
+        if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment and isinstance(environment.get("KEDGE_HUB_HOSTNAME"), str):
             # What the device-registry helper prints after creating the identity.
             spec = json.loads(environment["KEDGE_DEVICE"])
             state["stdout"] = json.dumps(self.registry_state(environment["KEDGE_HUB_HOSTNAME"], spec))
@@ -340,6 +355,7 @@ class ProgramRun:
     secret_exports: frozenset = frozenset()
     invokes: list = field(default_factory=list)
     error: Optional[BaseException] = None
+    read: list = field(default_factory=list)  # (type, inputs) of resources read, not registered
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -402,7 +418,7 @@ def run_program(
     pulumi.runtime.set_all_config(flat, [f"{project}:{k}" for k in secrets])
     mocks = fresh_mocks(stack, preview, project)
     root = pulumi_settings.get_root_resource()
-    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
+    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes, read=mocks.read)
 
     async def collect_exports() -> None:
         secret_names = set()
@@ -435,7 +451,7 @@ def run_components(build: Callable[[], Any], stack: str = "components", preview:
     Returns what was registered and what `build` returned; read its Outputs with `resolve`.
     """
     mocks = fresh_mocks(stack, preview)
-    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes)
+    run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes, read=mocks.read)
     built: dict[str, Any] = {}
 
     def program() -> None:

@@ -21,11 +21,13 @@ class Environment(Choice):
 class ClusterSource(Choice):
     AKS = "aks"
     EXISTING = "existing"
+    NONE = "none"  # a hub stack: the hub and the deployments that site stacks' devices take
 
 
 class HubSource(Choice):
     CREATE = "create"
     EXISTING = "existing"
+    STACK = "stack"  # the hub another kedge stack made (kedge:hubStack)
 
 
 class HubSku(Choice):

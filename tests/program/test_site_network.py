@@ -50,8 +50,10 @@ def test_every_device_gets_the_proxy_in_config_toml_and_in_its_services_settings
         assert "env" not in tomllib.loads(files["config.toml"])["agent"] and SYSTEMD_FILE not in files
 
 
-def test_base_deployments_keep_edge_agent_and_edge_hub_on_the_proxy_over_websockets(plant):
-    contents = [json.loads(c.get("environment")["KEDGE_CONTENT"]) for c in plant.of_type(COMMAND)
+def test_base_deployments_keep_edge_agent_and_edge_hub_on_the_proxy_over_websockets():
+    # The plant's deployments live in the hub stack, each with the proxy of the site it targets.
+    hub = run_example_stack("hub")
+    contents = [json.loads(c.get("environment")["KEDGE_CONTENT"]) for c in hub.of_type(COMMAND)
                 if "KEDGE_CONTENT" in (c.get("environment") or {})]
     assert contents
     for content in contents:
@@ -62,6 +64,7 @@ def test_base_deployments_keep_edge_agent_and_edge_hub_on_the_proxy_over_websock
         for module in ("edgeAgent", "edgeHub"):
             env = system[module]["env"]
             assert env["https_proxy"] == {"value": PROXY} and env["UpstreamProtocol"] == {"value": "AmqpWs"}
+            assert env["no_proxy"] == {"value": "localhost,127.0.0.1,.plant.contoso.local"}  # as the plant's config.toml
         assert deployment_errors(content) == []
 
 

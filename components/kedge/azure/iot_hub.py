@@ -1,6 +1,6 @@
 """The IoT Hub that the edge devices connect to: created with secure defaults, or an existing one."""
 
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, iothub
@@ -43,8 +43,9 @@ class IotHubArgs(TypedDict):
     """S1 (default), S2, S3 or F1 (free: one per subscription, 8,000 messages a day)."""
     capacity: NotRequired[int]
     """Number of units (default 1)."""
-    name: NotRequired[Optional[str]]
-    """Hub name; auto-named when omitted. Required with existing=True."""
+    name: NotRequired[Optional[pulumi.Input[str]]]
+    """Hub name; auto-named when omitted. Required with existing=True (then it may come from another
+    stack's output, e.g. a StackReference's hubName)."""
     existing: NotRequired[bool]
     """Reference the hub `name` in `resource_group_name` instead of creating one (default false)."""
     sas_fallback: NotRequired[bool]
@@ -53,6 +54,9 @@ class IotHubArgs(TypedDict):
     protect: NotRequired[bool]
     """Protect a created hub: Pulumi refuses to delete it (and so `pulumi destroy`) until the option
     is removed (default false)."""
+    site_principal_ids: NotRequired[list[str]]
+    """Entra object ids of other stacks' deploying principals (site stacks on this hub): each gets
+    IoT Hub Registry Contributor and Twin Contributor, what their identity helpers and rollout gates use."""
     manages_deployments: NotRequired[bool]
     """Edge deployments (configurations) will be managed on a created hub: the deploying principal
     also gets IoT Hub Data Contributor, the narrowest built-in role covering them (default false)."""
@@ -126,6 +130,11 @@ class IotHub(pulumi.ComponentResource):
             self.resource_id = hub.id
         self.resource_group_name = pulumi.Output.from_input(args["resource_group_name"])
         self._data_plane_roles = [] if existing else self._grant_deployer(name, bool(args.get("manages_deployments")))
+        site_principals = args.get("site_principal_ids") or []
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)) if site_principals else None
+        for index, principal in enumerate(site_principals):
+            self._grant(f"{name}-site-{index}", principal, [("registry", REGISTRY_CONTRIBUTOR_ROLE), ("twins", TWIN_CONTRIBUTOR_ROLE)],
+                        client)
         if sas_fallback:
             keys = iothub.list_iot_hub_resource_keys_output(
                 resource_group_name=args["resource_group_name"],
@@ -159,10 +168,14 @@ class IotHub(pulumi.ComponentResource):
         roles = [("registry", REGISTRY_CONTRIBUTOR_ROLE), ("twins", TWIN_CONTRIBUTOR_ROLE)]
         if manages_deployments:
             roles.append(("configurations", DATA_CONTRIBUTOR_ROLE))
+        return self._grant(f"{name}-deployer", client.object_id, roles, client)
+
+    def _grant(self, prefix: str, principal: pulumi.Input[str], roles: list[tuple[str, str]], client: Any) -> list:
+        """Data-plane roles on this hub for one principal (role ids are the same in every subscription)."""
         return [
             authorization.RoleAssignment(
-                f"{name}-deployer-{label}",
-                principal_id=client.object_id,
+                f"{prefix}-{label}",
+                principal_id=principal,
                 role_definition_id=pulumi.Output.concat(
                     "/subscriptions/", client.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
                 ),

@@ -71,7 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("location", "westeurope", "Azure region of the resource group, IoT Hub and AKS cluster, e.g. westeurope.",
             allowed="an Azure region name"),
     Setting("cluster", ClusterSource.AKS.value,
-            "aks (create an AKS cluster) or existing (any cluster reachable by kubeconfig: k3s at a site, Arc).", choices=ClusterSource),
+            "aks (create an AKS cluster), existing (any cluster reachable by kubeconfig: k3s at a site, Arc) or none (a hub "
+            "stack: the hub and its deployments, for site stacks' devices).", choices=ClusterSource),
     Setting("kubeconfig", "", "Existing cluster only: its kubeconfig, set with --secret. Empty: the ambient $KUBECONFIG or ~/.kube/config.",
             allowed="a kubeconfig, as a secret", secret=True),
     Setting("kubeContext", "", "Existing cluster only: kubeconfig context to use. Empty: the current context."),
@@ -141,7 +142,15 @@ SETTINGS: tuple[Setting, ...] = (
             "AcrPull on each, no pull secret needed.", allowed="ACR resource ids"),
     Setting("aksNetworkPolicy", aks_cluster.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
             choices=NetworkPolicyEngine),
-    Setting("hub", HubSource.CREATE.value, "create (a new IoT Hub) or existing (hubName in hubResourceGroup).", choices=HubSource),
+    Setting("hub", HubSource.CREATE.value,
+            "create (a new IoT Hub), existing (hubName in hubResourceGroup) or stack (the hub of the kedge stack hubStack, "
+            "for one hub across sites).", choices=HubSource),
+    Setting("hubStack", "",
+            "With hub stack: the hub stack's name (a StackReference: organization/project/stack), whose hubName and "
+            "hubResourceGroup outputs this stack uses."),
+    Setting("hubSitePrincipals", [],
+            "Entra object ids of site stacks' deploying principals: the hub stack gives each IoT Hub Registry Contributor "
+            "and Twin Contributor on its hub, which their identity helpers and rollout gates need.", allowed="object ids (GUIDs)"),
     Setting("hubName", "", "IoT Hub name (3-50 letters, digits, hyphens). Required with hub=existing; empty: auto-named."),
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
     Setting("hubSku", iot_hub.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),

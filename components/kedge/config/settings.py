@@ -93,6 +93,9 @@ SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
 VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
 DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
 RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMESPACE}
+# A StackReference name: [<organization>/][<project>/]<stack>.
+STACK_REFERENCE_PATTERN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]{0,99}/){0,2}[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+OBJECT_ID_PATTERN = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
                       "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices")
 # Entries of a device's `certificates`: each names a secret stack config key holding a PEM.
@@ -144,6 +147,10 @@ class HubSettings:
     registry_timeout_seconds: int = 600
     # Pulumi's protect on a created hub.
     protect: bool = False
+    # hub: stack: the kedge stack whose hub this one uses (a StackReference name).
+    stack_name: Optional[str] = None
+    # Entra object ids of site stacks' deploying principals, given the helpers' data-plane roles.
+    site_principals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -491,6 +498,10 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     )
     if cluster_source is ClusterSource.AKS:
         aks = _aks_settings(r)
+    elif cluster_source is ClusterSource.NONE:
+        for key in ("kubeconfig", "kubeContext", "clusterPodCidr"):
+            if r.optional_string(key):
+                r.problem(f"{NAMESPACE}:{key}", "is not used with kedge:cluster none (a hub stack has no cluster); allowed: empty")
     else:
         if r.string_list("aksAcrPullRegistries"):
             r.problem(f"{NAMESPACE}:aksAcrPullRegistries", "is for a cluster kedge creates (kedge:cluster aks); allowed: empty here "
@@ -525,6 +536,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         if pod_cidr and pod_cidr != AKS_POD_CIDR:
             r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed with kedge:cluster aks; allowed: empty or {AKS_POD_CIDR} (kedge sets it)")
         pod_cidr = AKS_POD_CIDR
+    elif cluster_source is ClusterSource.NONE:
+        pod_cidr = ""
     elif not pod_cidr:
         r.problem(f"{NAMESPACE}:clusterPodCidr", "is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range, e.g. 10.42.0.0/16 (k3s's default)")
     elif not _is_network(pod_cidr, version=4):
@@ -554,7 +567,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     kubevirt = _kubevirt_settings(r, environment)
     excluded = tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server)
     https_proxy = read_proxy(r.string("httpsProxy"), r.string_list("httpsProxyAddresses"), r.string_list("noProxy"),
-                             r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, NAMESPACE)
+                             r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, lambda name: f"{NAMESPACE}:{name}")
     egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
     notices: list[str] = []
     allow_override = r.boolean("configTomlOverride")
@@ -580,6 +593,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             f"is required by devices {needs_dps} (provisioning: dps); allowed: your DPS instance's ID scope",
         )
 
+    if devices and cluster_source is ClusterSource.NONE:
+        r.problem(f"{NAMESPACE}:devices", "a stack with kedge:cluster none (a hub stack) has no cluster to run devices on; "
+                  "allowed: no devices here (put them in site stacks with kedge:hub stack), or a cluster")
     if devices and cluster_source is ClusterSource.AKS and aks is not None:
         if not aks.virt_pool_enabled and any(d.mode is HostingMode.VM for d in devices):
             r.problem(
@@ -768,6 +784,27 @@ def _hub_settings(r: _Reader) -> HubSettings:
             r.problem(f"{NAMESPACE}:hubName", "is required when kedge:hub is existing; allowed: the existing hub's name")
         if not resource_group:
             r.problem(f"{NAMESPACE}:hubResourceGroup", "is required when kedge:hub is existing; allowed: the existing hub's resource group")
+    stack_name = r.optional_string("hubStack")
+    if source is HubSource.STACK:
+        if not stack_name:
+            r.problem(f"{NAMESPACE}:hubStack", "is required when kedge:hub is stack; allowed: the hub stack's name, e.g. "
+                      "organization/kedge/hub (pulumi stack ls shows it)")
+        elif not STACK_REFERENCE_PATTERN.fullmatch(stack_name):
+            r.problem(f"{NAMESPACE}:hubStack", f"{stack_name!r} is not allowed; allowed: <organization>/<project>/<stack>, "
+                      "<project>/<stack> or <stack>: letters, digits, - _ .")
+        for key, value in (("hubName", name), ("hubResourceGroup", resource_group)):
+            if value:
+                r.problem(f"{NAMESPACE}:{key}", "is not used with kedge:hub stack (the hub stack exports it); allowed: empty")
+    elif stack_name:
+        r.problem(f"{NAMESPACE}:hubStack", f"is used only with kedge:hub stack (kedge:hub is {source.value}); allowed: empty, "
+                  "or set kedge:hub: stack")
+    site_principals = r.string_list("hubSitePrincipals")
+    for index, principal in enumerate(site_principals):
+        if not OBJECT_ID_PATTERN.fullmatch(principal):
+            r.problem(f"{NAMESPACE}:hubSitePrincipals[{index}]", f"{principal!r} is not allowed; allowed: an Entra object id "
+                      "(a GUID: az ad sp show --id <app id> --query id)")
+    if site_principals and source is HubSource.STACK:
+        r.problem(f"{NAMESPACE}:hubSitePrincipals", "is granted by the stack that owns the hub; allowed: empty in a site stack")
     if name and not HUB_NAME_PATTERN.fullmatch(name):
         r.problem(f"{NAMESPACE}:hubName", f"{name!r} is not allowed; allowed: 3-50 letters, digits or hyphens, not ending with a hyphen")
     if resource_group and not RESOURCE_GROUP_PATTERN.fullmatch(resource_group):
@@ -786,6 +823,8 @@ def _hub_settings(r: _Reader) -> HubSettings:
         sas_fallback=r.boolean("hubSasFallback"),
         registry_timeout_seconds=r.integer("registryTimeoutSeconds", 30, 7200),
         protect=r.boolean("hubProtect"),
+        stack_name=stack_name if source is HubSource.STACK else None,
+        site_principals=site_principals,
     )
 
 
@@ -1393,13 +1432,20 @@ def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: 
     value = raw["httpsProxy"]
     if value == "none":
         return None
-    problem = proxy_url_problem(value)
+    # Another site's proxy: its URL, or {url, noProxy, upstreamProtocol} as that site's stack sets them.
+    fields = value if isinstance(value, dict) else {"url": value}
+    unknown = sorted(set(fields) - {"url", "noProxy", "upstreamProtocol"})
+    url = fields.get("url")
+    problem = proxy_url_problem(url) or (f"has {', '.join(unknown)}; allowed: url, noProxy, upstreamProtocol" if unknown else None)
     if problem:
         r.problem(key, f"{problem}, or none")
         return None
-    protocol = site_proxy.proxy.upstream_protocol if site_proxy else DEFAULT_UPSTREAM_PROTOCOL
-    no_proxy = site_proxy.proxy.no_proxy if site_proxy else ()
-    return HttpsProxy(value, no_proxy, protocol)
+    fields_of = {"httpsProxy": "url", "noProxy": "noProxy", "httpsProxyUpstreamProtocol": "upstreamProtocol"}
+    site = read_proxy(str(url), (), fields.get("noProxy", site_proxy.proxy.no_proxy if site_proxy else ()),
+                      fields.get("upstreamProtocol", site_proxy.proxy.upstream_protocol if site_proxy else DEFAULT_UPSTREAM_PROTOCOL),
+                      (), r.problems, lambda name: f"{key}.{fields_of.get(name, name)}" if isinstance(value, dict) else key,
+                      opens_egress=False)
+    return site.proxy if site else None
 
 
 def _registry_credentials(r: _Reader, key: str, raw: Any, layered: bool) -> Mapping[str, Mapping[str, str]]:

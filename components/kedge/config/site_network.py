@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..cluster.network_policy import egress_rule_problem
 from ..render.proxy import UPSTREAM_PROTOCOLS, HttpsProxy, proxy_address, proxy_port, proxy_url_problem
@@ -29,31 +29,33 @@ class SiteProxy:
 
 
 def read_proxy(url: str, addresses: Sequence[str], no_proxy: Sequence[str], protocol: str, excluded: Sequence[str],
-               problems: list[str], namespace: str) -> Optional[SiteProxy]:
-    """The stack's proxy (None when httpsProxy is empty); its key names every problem."""
+               problems: list[str], key_of: Callable[[str], str], opens_egress: bool = True) -> Optional[SiteProxy]:
+    """The stack's proxy (None when httpsProxy is empty); `key_of` names the key of each setting
+    (httpsProxy, httpsProxyAddresses, noProxy, httpsProxyUpstreamProtocol) in its problems. Without
+    `opens_egress` (a deployment's proxy: no NetworkPolicy is made from it) its addresses are not needed."""
     if not url:
         for key, value in (("httpsProxyAddresses", addresses), ("noProxy", no_proxy)):
             if value:
-                problems.append(f"{namespace}:{key}: is set without {namespace}:httpsProxy; allowed: empty, or set httpsProxy")
+                problems.append(f"{key_of(key)}: is set without {key_of('httpsProxy')}; allowed: empty, or set httpsProxy")
         return None
     problem = proxy_url_problem(url)
     if problem:
-        problems.append(f"{namespace}:httpsProxy: {problem}")
+        problems.append(f"{key_of('httpsProxy')}: {problem}")
         return None
     if protocol not in UPSTREAM_PROTOCOLS:
-        problems.append(f"{namespace}:httpsProxyUpstreamProtocol: {protocol!r} is not allowed; allowed: {', '.join(UPSTREAM_PROTOCOLS)} "
+        problems.append(f"{key_of('httpsProxyUpstreamProtocol')}: {protocol!r} is not allowed; allowed: {', '.join(UPSTREAM_PROTOCOLS)} "
                         "(AMQP or MQTT over WebSockets on 443, which a proxy carries)")
     for index, entry in enumerate(no_proxy):
         if not NO_PROXY_ENTRY.fullmatch(entry):
-            problems.append(f"{namespace}:noProxy[{index}]: {entry!r} is not allowed; allowed: a host, .domain, IP address or CIDR")
+            problems.append(f"{key_of('noProxy')}[{index}]: {entry!r} is not allowed; allowed: a host, .domain, IP address or CIDR")
     own_address = proxy_address(url)
     cidrs = tuple(addresses) or ((own_address,) if own_address else ())
-    if not cidrs:
-        problems.append(f"{namespace}:httpsProxyAddresses: is required when httpsProxy names a host ({url}): NetworkPolicies "
+    if not cidrs and opens_egress:
+        problems.append(f"{key_of('httpsProxyAddresses')}: is required when httpsProxy names a host ({url}): NetworkPolicies "
                         "open addresses, not names; allowed: the CIDRs the proxy answers on, e.g. [10.20.0.5/32]")
     rule_problem = egress_rule_problem({"cidrs": list(cidrs), "ports": [proxy_port(url)]}, excluded) if cidrs else None
     if rule_problem:
-        problems.append(f"{namespace}:httpsProxyAddresses: {rule_problem}")
+        problems.append(f"{key_of('httpsProxyAddresses')}: {rule_problem}")
     return SiteProxy(HttpsProxy(url, tuple(no_proxy), protocol), cidrs)
 
 

@@ -1,0 +1,99 @@
+"""One hub, many sites: a hub stack (no cluster) holds the hub and the deployments, grants the site
+stacks' principals what their helpers need, and exports what sites take; a site stack takes its hub
+through a StackReference."""
+
+import json
+
+import pytest
+
+from kedge.azure.iot_hub import REGISTRY_CONTRIBUTOR_ROLE, TWIN_CONTRIBUTOR_ROLE
+from tests.config.test_settings import EXISTING_CLUSTER, problems_of
+from tests.harness import HUB_STACK_OUTPUTS, load_stack_config, run_example_stack
+
+ROLE = "azure-native:authorization:RoleAssignment"
+HUB = "azure-native:iothub:IotHubResource"
+COMMAND = "command:local:Command"
+SITE_PRINCIPAL = "6f1f5a3e-2b7c-4d8e-9a10-3c5b7d9e1f20"
+
+
+@pytest.fixture(scope="module")
+def hub():
+    return run_example_stack("hub")
+
+
+@pytest.fixture(scope="module")
+def plant():
+    return run_example_stack("plant")
+
+
+def test_the_hub_stack_makes_the_hub_and_its_deployments_and_nothing_in_a_cluster(hub):
+    assert not [r for r in hub.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]
+    created = hub.one(HUB)
+    assert created.get("resourceName") == "contoso-fleet-hub" and created.protect is True
+    deployments = [c for c in hub.of_type(COMMAND) if "KEDGE_CONTENT" in (c.get("environment") or {})]
+    assert sorted(json.loads(c.get("environment")["KEDGE_CONFIGURATION"])["id"] for c in deployments) == [
+        "plant-base", "plant-gateway", "plant-lower"]
+    assert hub.exports["devices"] == {}
+    # What a site stack reads from it.
+    assert hub.exports["hubName"] == "contoso-fleet-hub" and hub.exports["hubResourceGroup"].startswith("kedge-hub")
+    assert hub.exports["hubResourceId"].endswith("/providers/Microsoft.Devices/IotHubs/contoso-fleet-hub")
+
+
+def test_the_hub_stack_grants_each_site_principal_the_helpers_data_plane_roles_on_the_hub(hub):
+    grants = [r for r in hub.of_type(ROLE) if r.get("principalId") == SITE_PRINCIPAL]
+    assert sorted(g.get("roleDefinitionId").rsplit("/", 1)[1] for g in grants) == sorted([REGISTRY_CONTRIBUTOR_ROLE, TWIN_CONTRIBUTOR_ROLE])
+    assert {g.get("scope") for g in grants} == {hub.exports["hubResourceId"]}
+    # Never the configurations role: deployments are the hub stack's alone.
+    assert len(grants) == 2
+
+
+def test_a_site_stack_takes_its_hub_from_the_hub_stack_and_creates_no_hub(plant):
+    # A StackReference is read, not registered.
+    assert [inputs.get("name") for kind, inputs in plant.read if kind == "pulumi:pulumi:StackReference"] == ["organization/kedge/hub"]
+    assert not plant.of_type(HUB) and not plant.of_type("azure-native:resources:ResourceGroup")
+    lookups = [args for token, args in plant.invokes if token == "azure-native:iothub:getIotHubResource"]
+    assert lookups == [{"resourceName": "contoso-fleet-hub", "resourceGroupName": "contoso-iot"}]
+    hostname = HUB_STACK_OUTPUTS["organization/kedge/hub"]["hubHostname"]
+    assert plant.exports["hubHostname"] == hostname
+    identities = [c for c in plant.of_type(COMMAND) if "KEDGE_DEVICE" in (c.get("environment") or {})]
+    assert identities and {c.get("environment")["KEDGE_HUB_HOSTNAME"] for c in identities} == {hostname}
+    # Deployments are the hub stack's: the site declares none of its own.
+    assert not [c for c in plant.of_type(COMMAND) if "KEDGE_CONTENT" in (c.get("environment") or {})]
+    assert "deployments" not in load_stack_config("plant")
+
+
+def test_the_hub_stacks_deployments_target_the_site_devices_by_their_tags(hub):
+    config = load_stack_config("plant")
+    tags = {d["id"]: d.get("tags", {}) for d in config["devices"]}
+    conditions = {json.loads(c.get("environment")["KEDGE_CONFIGURATION"])["id"]:
+                  json.loads(c.get("environment")["KEDGE_CONFIGURATION"])["targetCondition"]
+                  for c in hub.of_type(COMMAND) if "KEDGE_CONFIGURATION" in (c.get("environment") or {})}
+    # Every plant device is targeted by some deployment of the hub stack (conditions are tag equalities here).
+    for device, device_tags in tags.items():
+        own = {f"tags.{name}='{value}'" for name, value in device_tags.items()}
+        assert own & set(conditions.values()), (device, conditions)
+
+
+@pytest.mark.parametrize("values, key, words", [
+    ({"hub": "stack"}, "kedge:hubStack", "required"),
+    ({"hub": "stack", "hubStack": "org/kedge/hub/extra"}, "kedge:hubStack", "<organization>/<project>/<stack>"),
+    ({"hub": "stack", "hubStack": "organization/kedge/hub", "hubName": "x-hub"}, "kedge:hubName", "hub stack exports"),
+    ({"hubStack": "organization/kedge/hub"}, "kedge:hubStack", "only with kedge:hub stack"),
+    ({"hubSitePrincipals": ["not-a-guid"]}, "kedge:hubSitePrincipals[0]", "object id"),
+    ({"hub": "stack", "hubStack": "organization/kedge/hub", "hubSitePrincipals": [SITE_PRINCIPAL]}, "kedge:hubSitePrincipals",
+     "owns the hub"),
+])
+def test_bad_multi_site_values_are_refused_naming_the_key(values, key, words):
+    problems = problems_of({**EXISTING_CLUSTER, **values})
+    matching = [p for p in problems if p.startswith(f"{key}:")]
+    assert matching and any(words in p for p in matching), problems
+
+
+@pytest.mark.parametrize("values, key", [
+    ({"devices": [{"id": "a"}]}, "kedge:devices"),
+    ({"kubeContext": "site"}, "kedge:kubeContext"),
+    ({"clusterPodCidr": "10.42.0.0/16"}, "kedge:clusterPodCidr"),
+])
+def test_a_hub_stack_refuses_what_needs_a_cluster(values, key):
+    problems = problems_of({"cluster": "none", **values})
+    assert any(p.startswith(f"{key}:") and "none" in p for p in problems), problems
