@@ -131,3 +131,20 @@ def test_a_usb_device_is_named_as_what_ties_the_device_to_its_node():
     settings = load({**EXISTING_CLUSTER, "usbDevices": [{"resourceName": "kedge.io/scale", "vendor": "0403", "product": "6001"}],
                      "devices": [{"id": "a", "usbDevices": ["kedge.io/scale"]}]})
     assert any(n.startswith("kedge:devices[0].usbDevices:") and "same hardware" in n for n in settings.notices)
+
+
+@pytest.mark.parametrize("stack", ["dev", "dev-dind", "site", "plant"])
+def test_every_rendered_config_toml_uses_only_iot_edge_keys_with_top_level_keys_first(stack):
+    from kedge.render.edge_config import KNOWN_TOP_LEVEL_KEYS
+    run = run_example_stack(stack)
+    secrets = [s for s in run.of_type(SECRET) if s.get("metadata.name", "").endswith("-config")]
+    assert secrets
+    for secret in secrets:
+        text = secret.get("stringData")["config.toml"]
+        parsed = tomllib.loads(text)
+        assert set(parsed) <= KNOWN_TOP_LEVEL_KEYS, (secret.name, set(parsed) - KNOWN_TOP_LEVEL_KEYS)
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        first_table = next(i for i, line in enumerate(lines) if line.startswith("["))
+        # Every plain key before the first table is top-level; none appears after a table by mistake.
+        assert all(not isinstance(parsed.get(line.split(" = ")[0]), dict) for line in lines[:first_table])
+        assert not [k for k, v in parsed.items() if not isinstance(v, dict) and f"\n{k} = " in "\n" + "\n".join(lines[first_table:])]
