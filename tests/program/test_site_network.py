@@ -36,6 +36,8 @@ def test_every_device_gets_the_proxy_in_config_toml_and_in_its_services_settings
     assert len(secrets) == 3  # a vm device, a dind device, the dind gateway
     nested = plant.one(SECRET, f"{NESTED}-config").get("stringData")
     assert "env" not in tomllib.loads(nested["config.toml"])["agent"] and SYSTEMD_FILE not in nested
+    # Only its guest's apt (installing IoT Edge) goes through the site's proxy.
+    assert f'Acquire::https::Proxy "{PROXY}";' in nested[APT_FILE]
     for secret in secrets:
         files = secret.get("stringData")
         agent_env = tomllib.loads(files["config.toml"])["agent"]["env"]

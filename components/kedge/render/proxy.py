@@ -110,12 +110,13 @@ def runtime_module_env(proxy: Optional[HttpsProxy]) -> dict[str, str]:
     return {"https_proxy": proxy.url, "no_proxy": _no_proxy(proxy), "UpstreamProtocol": proxy.upstream_protocol}
 
 
-def runtime_files(proxy: Optional[HttpsProxy]) -> dict[str, str]:
+def runtime_files(proxy: Optional[HttpsProxy], services: bool = True) -> dict[str, str]:
     """The files a runtime's config share carries for the proxy (none without one: the sync program
-    then removes what an earlier proxy left)."""
+    then removes what an earlier proxy left): apt's setting, and unless `services` is false (a
+    nested device, whose services talk to its parent) the services' systemd environment."""
     if proxy is None:
         return {}
-    return {SYSTEMD_FILE: systemd_drop_in(proxy), APT_FILE: apt_conf(proxy)}
+    return {**({SYSTEMD_FILE: systemd_drop_in(proxy)} if services else {}), APT_FILE: apt_conf(proxy)}
 
 
 def cdi_import_proxy(proxy: HttpsProxy) -> dict[str, str]:

@@ -68,8 +68,10 @@ def device_files(
     dps = device.identity.provisioning is ProvisioningSource.DPS
     dps_key = read_secret(_given(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
 
-    # A nested device talks to its parent alone, never through the site's proxy.
-    proxy = settings.https_proxy.proxy if settings.https_proxy and not device.parent else None
+    site_proxy = settings.https_proxy.proxy if settings.https_proxy else None
+    # A nested device's IoT Edge and Moby talk to its parent alone; only the guest's apt (installing
+    # IoT Edge) goes through the site's proxy.
+    proxy = None if device.parent else site_proxy
 
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning
@@ -101,7 +103,7 @@ def device_files(
 
     certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}
     return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates,
-                  proxy_files(proxy))
+                  proxy_files(site_proxy, services=not device.parent))
 
 
 def symmetric_key_files(
