@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
 import ssl
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import yaml
+
+from ..backoff import jittered_delay
 
 RESTART_PATH = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -137,7 +138,7 @@ def restart(api: KubeApi, namespace: str, name: str, deadline_seconds: float,
             return "not running"
         if status not in RETRYABLE:
             raise RestartError(f"restart of {namespace}/{name}: HTTP {status}: {text.strip()[:300]}")
-        delay = random.uniform(0, min(10.0, 0.5 * 2 ** min(attempt, 8)))
+        delay = jittered_delay(attempt + 1, base=0.5, cap=10.0)
         if delay >= deadline_seconds - (clock() - started):
             raise RestartError(f"restart of {namespace}/{name}: still HTTP {status} ({text.strip()[:120]}) after {attempt} "
                                f"attempts, when the {deadline_seconds:.0f} s deadline ran out")

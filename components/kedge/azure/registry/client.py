@@ -16,7 +16,6 @@ import hmac
 import http.client
 import json
 import os
-import random
 import re
 import socket
 import sys
@@ -25,6 +24,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+
+from ...backoff import jittered_delay, retry_after
 
 API_VERSION = "2021-04-12"
 ENTRA_SCOPE = "https://iothubs.azure.net/.default"
@@ -218,11 +219,8 @@ class RegistryClient:
             connection.close()
 
     def _delay(self, attempt: int, headers: dict) -> float:
-        retry_after = next((str(v).strip() for k, v in headers.items() if k.lower() == "retry-after"), "")
-        if retry_after.isdigit():
-            return min(float(retry_after), self.max_delay)
-        # Exponential backoff with full jitter, so a fleet's helpers do not retry in step.
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 16)))
+        asked = retry_after(headers, self.max_delay)
+        return asked if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
 
 
 def _shut(connection: http.client.HTTPConnection, sockets: list, expired: threading.Event) -> None:
