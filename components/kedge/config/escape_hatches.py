@@ -63,28 +63,27 @@ def read_usb_devices(value: Any, key: str, problems: list[str]) -> tuple[Mapping
     return tuple(devices)
 
 
-def check_device_usb(devices: Sequence[Any], permitted: Sequence[Mapping[str, str]], dind_allowed: bool, installs_kubevirt: bool,
-                     problems: list[str], notices: list[str], namespace: str) -> None:
-    """Each device's usbDevices: declared for vm devices, allowed by the stack for dind ones; and
-    what they cost (the device stays with the node that has the hardware)."""
-    declared = {d["resource_name"] for d in permitted}
-    for index, device in enumerate(devices):
-        if not device.usb_devices:
-            continue
-        key = f"{namespace}:devices[{index}].usbDevices"
-        if device.mode is HostingMode.VM:
-            undeclared = [name for name in device.usb_devices if name not in declared]
-            if undeclared and installs_kubevirt:
-                problems.append(f"{key}: {undeclared} are not in {namespace}:usbDevices; allowed: {sorted(declared)} (declare the "
-                                "device's vendor and product there, so KubeVirt permits it)")
-            elif undeclared:
-                notices.append(f"{key}: the cluster's KubeVirt (kubevirt: existing) must permit {undeclared} in "
-                               "spec.configuration.permittedHostDevices.usb, with the HostDevices feature gate")
-            if device.vm.eviction_strategy is EvictionStrategy.LIVE_MIGRATE:
-                problems.append(f"{namespace}:devices[{index}].evictionStrategy: LiveMigrate cannot move a VM with host USB devices; "
-                                "allowed: LiveMigrateIfPossible, None or External")
-        elif not dind_allowed:
-            problems.append(f"{key}: dind devices take host devices only where the stack allows it; allowed: set "
-                            f"{namespace}:dindAllowModuleDevices: true, or no usbDevices")
-        notices.append(f"{key}: {device.device_id} runs only on a node that has {', '.join(device.usb_devices)}; when that node "
-                       "dies it comes back only where the same hardware is plugged in")
+def check_device_usb(usb_devices: Sequence[str], key: str, mode: HostingMode, eviction: Optional[EvictionStrategy],
+                     eviction_key: str, device_id: str, extras: Any, problems: list[str]) -> None:
+    """One device's usbDevices: declared for a vm device, allowed by the stack for a dind one; and
+    what they cost (the device stays with the node that has the hardware). `extras` carries
+    permitted_usb, dind_devices_allowed, installs_kubevirt and the notices."""
+    if not usb_devices:
+        return
+    where = f"{key}.usbDevices"
+    if mode is HostingMode.VM:
+        undeclared = [name for name in usb_devices if name not in extras.permitted_usb]
+        if undeclared and extras.installs_kubevirt:
+            problems.append(f"{where}: {undeclared} are not in kedge:usbDevices; allowed: {sorted(extras.permitted_usb)} (declare the "
+                            "device's vendor and product there, so KubeVirt permits it)")
+        elif undeclared:
+            extras.notices.append(f"{where}: the cluster's KubeVirt (kubevirt: existing) must permit {undeclared} in "
+                                  "spec.configuration.permittedHostDevices.usb, with the HostDevices feature gate")
+        if eviction is EvictionStrategy.LIVE_MIGRATE:
+            problems.append(f"{eviction_key}: LiveMigrate cannot move a VM with host USB devices; allowed: LiveMigrateIfPossible, "
+                            "None or External")
+    elif not extras.dind_devices_allowed:
+        problems.append(f"{where}: dind devices take host devices only where the stack allows it; allowed: set "
+                        "kedge:dindAllowModuleDevices: true, or no usbDevices")
+    extras.notices.append(f"{where}: {device_id} runs only on a node that has {', '.join(usb_devices)}; when that node "
+                          "dies it comes back only where the same hardware is plugged in")

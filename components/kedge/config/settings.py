@@ -573,7 +573,12 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     allow_override = r.boolean("configTomlOverride")
     stack_extra = read_config_toml_extra(r.string("configTomlExtra"), f"{NAMESPACE}:configTomlExtra", allow_override,
                                          f"{NAMESPACE}:configTomlOverride", r.problems, notices)
-    devices = _device_settings(r, default_mode, excluded, DeviceExtras(stack_extra, allow_override, notices))
+    usb_devices = read_usb_devices(r.json_value("usbDevices", []), f"{NAMESPACE}:usbDevices", r.problems)
+    dind_allow_module_devices = r.boolean("dindAllowModuleDevices")
+    devices = _device_settings(r, default_mode, excluded, DeviceExtras(
+        stack_extra, allow_override, notices, frozenset(d["resource_name"] for d in usb_devices), dind_allow_module_devices,
+        kubevirt.source is VirtualizationSource.KEDGE,
+    ))
     device_storage = _device_storage(r, cluster_source, environment, bool(devices), notices)
     remediation = _remediation(r, cluster_source, aks, environment, devices, device_storage, notices)
     deployments = _deployments(r, edge_agent_image, edge_hub_image, https_proxy)
@@ -607,10 +612,6 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if https_proxy and kubevirt.source is VirtualizationSource.EXISTING and any(d.mode is HostingMode.VM for d in devices):
         notices.append(f"{NAMESPACE}:httpsProxy: CDI belongs to the cluster (kedge:kubevirt existing), so kedge does not set its "
                        "importProxy: set spec.config.importProxy in the cluster's CDI resource, or VM images cannot be imported")
-    usb_devices = read_usb_devices(r.json_value("usbDevices", []), f"{NAMESPACE}:usbDevices", r.problems)
-    dind_allow_module_devices = r.boolean("dindAllowModuleDevices")
-    check_device_usb(devices, usb_devices, dind_allow_module_devices, kubevirt.source is VirtualizationSource.KEDGE,
-                     r.problems, notices, NAMESPACE)
     rollout = _rollout(r, devices)
     dind_registry_username = _login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = _login(r, "vmImageUsername", "vmImagePassword")
@@ -856,11 +857,14 @@ def _kubevirt_settings(r: _Reader, environment: Environment) -> KubevirtSettings
 
 @dataclass(frozen=True)
 class DeviceExtras:
-    """What every device's config.toml extra content starts from, and how it is checked."""
+    """What every device's extras (config.toml content, host devices) are checked against."""
 
     stack_extra: Optional[Mapping[str, Any]]
     allow_override: bool
     notices: list[str]
+    permitted_usb: frozenset[str] = frozenset()  # kedge:usbDevices' resource names
+    dind_devices_allowed: bool = False  # kedge:dindAllowModuleDevices
+    installs_kubevirt: bool = True
 
     def merged(self, r: "_Reader", key: str, raw: Any) -> Optional[Mapping[str, Any]]:
         own = read_config_toml_extra(raw, key, self.allow_override, f"{NAMESPACE}:configTomlOverride", r.problems, self.notices)
@@ -1016,6 +1020,8 @@ def _one_device(r: _Reader, key: str, raw: dict, default_mode: HostingMode, excl
         config_toml_extra=extras.merged(r, f"{key}.configTomlExtra", raw.get("configTomlExtra")),
         usb_devices=_resource_names(r, f"{key}.usbDevices", raw.get("usbDevices", [])),
     )
+    check_device_usb(common["usb_devices"], key, mode, vm.eviction_strategy if vm else None, where("evictionStrategy"),
+                     device_id, extras, r.problems)
     if vm is not None:
         return VmDevice(**common, vm=vm)
     assert dind is not None  # each mode's settings are built above
