@@ -4,7 +4,7 @@ that let leaf devices (by source range) and nested children in the cluster reach
 edgeHub listens on the device's ports 8883 (MQTT), 5671 (AMQP) and 443 (both over WebSockets, or
 the API proxy module): on a dind device in the pod's own network namespace (the inner engine binds
 them there), on a VM in the guest, which KubeVirt's masquerade binding reaches through the launcher
-pod (it forwards every port when the interface lists none). Either way the pod carries the
+pod (its KUBEVIRT_PREINBOUND chain DNATs every port to the guest when the interface lists no ports). Either way the pod carries the
 device's label, which the Service and the policies select.
 """
 
