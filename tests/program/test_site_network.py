@@ -111,6 +111,9 @@ def test_an_aks_cluster_behind_the_proxy_gets_it_for_its_nodes():
     cluster = run.one("azure-native:containerservice:ManagedCluster")
     assert cluster.get("httpProxyConfig") == {"httpProxy": PROXY, "httpsProxy": PROXY, "noProxy": [".contoso.local"]}
     assert run_example_stack("dev").one("azure-native:containerservice:ManagedCluster").get("httpProxyConfig") is None
+    # AKS takes only http:// as httpProxy: an https:// proxy is its httpsProxy alone.
+    secure = run_example_stack("dev", {"httpsProxy": "https://10.20.0.5:3129"}).one("azure-native:containerservice:ManagedCluster")
+    assert secure.get("httpProxyConfig") == {"httpsProxy": "https://10.20.0.5:3129", "noProxy": []}
 
 
 def test_a_deployment_for_another_site_carries_that_sites_proxy_and_none_is_explicit():
@@ -132,6 +135,7 @@ def test_a_deployment_for_another_site_carries_that_sites_proxy_and_none_is_expl
     ({"httpsProxy": PROXY, "httpsProxyAddresses": ["10.42.0.5/32"]}, "kedge:httpsProxyAddresses", "10.42.0.0/16"),
     ({"httpsProxy": PROXY, "httpsProxyUpstreamProtocol": "Amqp"}, "kedge:httpsProxyUpstreamProtocol", "AmqpWs"),
     ({"httpsProxy": PROXY, "noProxy": ["a.local,b.local"]}, "kedge:noProxy[0]", "allowed"),
+    ({"httpsProxy": PROXY, "noProxy": ["*.plant.local"]}, "kedge:noProxy[0]", "allowed"),
     ({"noProxy": [".plant.local"]}, "kedge:noProxy", "without"),
     ({"egressRules": [{"cidrs": ["10.20.30.0/33"], "ports": [4840]}]}, "kedge:egressRules[0]", "not a CIDR"),
     ({"egressRules": [{"cidrs": ["10.20.30.1/24"], "ports": [4840]}]}, "kedge:egressRules[0]", "not a CIDR"),

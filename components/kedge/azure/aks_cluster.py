@@ -136,9 +136,7 @@ class AksCluster(pulumi.ComponentResource):
                 network_dataplane="cilium" if network_policy == "cilium" else None,
                 pod_cidr=POD_CIDR,
             ),
-            http_proxy_config=containerservice.ManagedClusterHTTPProxyConfigArgs(
-                http_proxy=args["https_proxy"], https_proxy=args["https_proxy"], no_proxy=list(args.get("no_proxy") or []),
-            ) if args.get("https_proxy") else None,
+            http_proxy_config=_http_proxy_config(args.get("https_proxy"), list(args.get("no_proxy") or [])),
             opts=pulumi.ResourceOptions(parent=self),
         )
         credentials = containerservice.list_managed_cluster_user_credentials_output(
@@ -171,3 +169,13 @@ class AksCluster(pulumi.ComponentResource):
     def cluster(self) -> containerservice.ManagedCluster:
         """The cluster resource itself (in-cluster objects are `deleted_with` it)."""
         return self._cluster
+
+
+def _http_proxy_config(url: Optional[str], no_proxy: list[str]) -> Optional[containerservice.ManagedClusterHTTPProxyConfigArgs]:
+    """AKS's proxy settings (it configures the nodes and injects the variables into pods). Its
+    httpProxy must be an http:// URL; without one, AKS uses httpsProxy for HTTPS only."""
+    if not url:
+        return None
+    return containerservice.ManagedClusterHTTPProxyConfigArgs(
+        http_proxy=url if url.startswith("http://") else None, https_proxy=url, no_proxy=no_proxy,
+    )
