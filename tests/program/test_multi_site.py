@@ -97,3 +97,12 @@ def test_bad_multi_site_values_are_refused_naming_the_key(values, key, words):
 def test_a_hub_stack_refuses_what_needs_a_cluster(values, key):
     problems = problems_of({"cluster": "none", **values})
     assert any(p.startswith(f"{key}:") and "none" in p for p in problems), problems
+
+
+def test_a_site_stack_uses_entra_id_only_and_is_told_when_it_would_read_the_hub_keys(plant):
+    assert not [args for token, args in plant.invokes if token == "azure-native:iothub:listIotHubResourceKeys"]
+    from tests.config.test_settings import load
+    with_keys = load({**EXISTING_CLUSTER, "hub": "stack", "hubStack": "organization/kedge/hub"})
+    assert any(n.startswith("kedge:hubSasFallback:") for n in with_keys.notices)
+    entra_only = load({**EXISTING_CLUSTER, "hub": "stack", "hubStack": "organization/kedge/hub", "hubSasFallback": False})
+    assert not any(n.startswith("kedge:hubSasFallback:") for n in entra_only.notices)

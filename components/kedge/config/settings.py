@@ -570,6 +570,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
                              r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, lambda name: f"{NAMESPACE}:{name}")
     egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
     notices: list[str] = []
+    if hub.source is HubSource.STACK and hub.sas_fallback:
+        notices.append(f"{NAMESPACE}:hubSasFallback: true reads the hub stack's hub keys, which needs Azure rights on that hub "
+                       "(listkeys) beyond the data-plane roles kedge:hubSitePrincipals grants; set it to false to use Entra ID only")
     allow_override = r.boolean("configTomlOverride")
     stack_extra = read_config_toml_extra(r.string("configTomlExtra"), f"{NAMESPACE}:configTomlExtra", allow_override,
                                          f"{NAMESPACE}:configTomlOverride", r.problems, notices)
