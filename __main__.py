@@ -53,7 +53,7 @@ from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.device_files import device_files
 from kedge.wiring.power_fencing import power_fencing_args
 from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
-from kedge.wiring.site_network import gateway_args, namespace_egress, nesting_levels, no_proxy, parents_first, proxy_url
+from kedge.wiring.site_network import gateway_args, namespace_egress, nesting_levels, no_proxy, proxy_url
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
 # Pulumi Python program declares every resource first and the SDK resolves them afterwards, so
@@ -123,8 +123,10 @@ identity_owner = pulumi.Output.concat(
 # config.toml + certificates each runtime gets, all as secrets.
 files_by_device = {}
 identities: dict[str, EdgeDeviceIdentity] = {}
-# Parents before their nested children: a child's identity takes its parent's scope.
-for device in parents_first(settings.devices):
+# How many of the stack's devices sit above each (nested edge): parents come first, for identities
+# (a child's takes its parent's scope) and for rollouts (a parent's batch is healthy first).
+device_levels = nesting_levels(settings.devices)
+for device in sorted(settings.devices, key=lambda d: device_levels[d.device_id]):
     identity = None
     if device.identity.provisioning is ProvisioningSource.MANUAL:
         certificates = device.identity.certificates
@@ -459,7 +461,6 @@ for device in settings.devices:
 # it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
 # only records, so a fresh stack's devices come up in parallel).
 gates = []
-device_levels = nesting_levels(settings.devices)
 # The version guard first: a refused downgrade stops the update before any runtime changes.
 previous_gate = DeviceRolloutGate(
     "rollout-version-guard",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class Choice(str, Enum):
@@ -11,6 +12,15 @@ class Choice(str, Enum):
     @classmethod
     def allowed(cls) -> str:
         return ", ".join(m.value for m in cls)
+
+
+def as_choice(value: Any, enum: type[Choice], key: str, problems: list[str], fallback: Any) -> Any:
+    """`value` as a member of `enum`; otherwise a problem naming `key` and the allowed values, and `fallback`."""
+    try:
+        return enum(value)
+    except ValueError:
+        problems.append(f"{key}: {value!r} is not allowed; allowed: {enum.allowed()}")
+        return enum(fallback)
 
 
 class Environment(Choice):

@@ -162,3 +162,11 @@ def test_a_cluster_owned_cdi_is_named_as_the_operators_step_at_preview():
     settings = load({**EXISTING_CLUSTER, "httpsProxy": PROXY, "kubevirt": "existing", "devices": [{"id": "a"}]})
     assert any("importProxy" in notice and notice.startswith("kedge:httpsProxy:") for notice in settings.notices)
     assert not [n for n in load({**EXISTING_CLUSTER, "httpsProxy": PROXY, "devices": [{"id": "a"}]}).notices if "importProxy" in n]
+
+
+@pytest.mark.parametrize("through_parent", [True, "true"])
+def test_a_deployment_through_the_parent_stays_off_the_site_proxy_however_the_flag_is_written(through_parent):
+    from tests.config.test_settings import load
+    settings = load({**EXISTING_CLUSTER, "httpsProxy": PROXY, "deployments": [
+        {"id": "lower", "targetCondition": "*", "priority": 1, "throughParent": through_parent}]})
+    assert settings.deployments[0].through_parent is True and settings.deployments[0].https_proxy is None

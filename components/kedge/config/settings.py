@@ -41,7 +41,7 @@ from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, ku
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, HttpsProxy, proxy_url_problem
 from ..render.quantities import parse_quantity
 from ..choices import (
-    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
+    Choice, as_choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, IdentityAuth,
     NetworkPolicyEngine, OlmSource, ProvisioningSource, RemediationSource, RunStrategy, SshService, VirtualizationSource,
 )
 from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
@@ -427,14 +427,6 @@ class _Reader:
             self.problem(f"{NAMESPACE}:{key}", f"{value!r} is not a list of non-empty strings")
             return ()
         return tuple(v.strip() for v in value)
-
-
-def as_choice(value: Any, enum: type[Choice], key: str, problems: list[str], fallback: Any) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        problems.append(f"{key}: {value!r} is not allowed; allowed: {enum.allowed()}")
-        return enum(fallback)
 
 
 def as_boolean(value: Any, key: str, problems: list[str], fallback: bool) -> bool:
@@ -1375,6 +1367,8 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str, site_pr
         if not isinstance(labels, dict):
             r.problem(f"{key}.labels", "is not a map of label to value")
             labels = {}
+        layered = raw.get("layered", False) is True
+        through_parent = as_boolean(raw.get("throughParent", False), f"{key}.throughParent", r.problems, False)
         spec = DeploymentSpec(
             deployment_id=raw["id"] if isinstance(raw.get("id"), str) else repr(raw.get("id")),
             target_condition=_unchecked(raw, "targetCondition"),
@@ -1382,14 +1376,13 @@ def _deployments(r: _Reader, edge_agent_image: str, edge_hub_image: str, site_pr
             modules=tuple(modules),
             routes=MappingProxyType(dict(routes)),
             store_and_forward_ttl_seconds=raw.get("storeAndForwardTtlSeconds", 7200),
-            layered=raw.get("layered", False) is True,
+            layered=layered,
             labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}),
             edge_agent_image=edge_agent_image,
             edge_hub_image=edge_hub_image,
-            registry_credentials=_registry_credentials(r, f"{key}.registryCredentials", raw.get("registryCredentials", {}),
-                                                       raw.get("layered", False) is True),
-            https_proxy=_deployment_proxy(r, f"{key}.httpsProxy", raw, site_proxy),
-            through_parent=as_boolean(raw.get("throughParent", False), f"{key}.throughParent", r.problems, False),
+            registry_credentials=_registry_credentials(r, f"{key}.registryCredentials", raw.get("registryCredentials", {}), layered),
+            https_proxy=_deployment_proxy(r, f"{key}.httpsProxy", raw, site_proxy, layered or through_parent),
+            through_parent=through_parent,
             api_proxy=_api_proxy(r, f"{key}.apiProxy", raw.get("apiProxy")),
         )
         r.problems.extend(deployment_problems(spec, key))
@@ -1431,13 +1424,13 @@ def _resource_names(r: _Reader, key: str, raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: Optional[SiteProxy]) -> Optional[HttpsProxy]:
+def _deployment_proxy(r: _Reader, key: str, raw: Mapping[str, Any], site_proxy: Optional[SiteProxy],
+                      keeps_off_site_proxy: bool) -> Optional[HttpsProxy]:
     """The proxy a base deployment keeps edgeAgent and edgeHub on: the stack's, another site's URL
-    (a hub stack's deployment for devices elsewhere), or none."""
-    layered = raw.get("layered", False) is True
+    (a hub stack's deployment for devices elsewhere), or none. A layered deployment sets no runtime
+    environment, and nested devices reach only their parent: neither takes the stack's by default."""
     if "httpsProxy" not in raw:
-        # Nested devices reach only their parent: their deployments keep them off the proxy.
-        return None if layered or site_proxy is None or raw.get("throughParent") is True else site_proxy.proxy
+        return None if keeps_off_site_proxy or site_proxy is None else site_proxy.proxy
     value = raw["httpsProxy"]
     if value == "none":
         return None

@@ -13,7 +13,7 @@ from ..render.proxy import UPSTREAM_PROTOCOLS, HttpsProxy, proxy_address, proxy_
 
 # no_proxy entries: a host, a .domain, an IP address or a CIDR (no commas or spaces: the
 # variable is one comma-separated string; no wildcards, which AKS's noProxy refuses).
-NO_PROXY_ENTRY = re.compile(r"\.?[A-Za-z0-9*][A-Za-z0-9.*:_-]*(/\d{1,3})?")
+NO_PROXY_ENTRY = re.compile(r"\.?[A-Za-z0-9][A-Za-z0-9.:_-]*(/\d{1,3})?")
 EGRESS_RULE_ALLOWED = "a list of {cidrs: [10.20.30.0/24], ports: [4840], protocol: TCP|UDP|SCTP (default TCP)}"
 
 
@@ -46,7 +46,7 @@ def read_proxy(url: str, addresses: Sequence[str], no_proxy: Sequence[str], prot
         problems.append(f"{key_of('httpsProxyUpstreamProtocol')}: {protocol!r} is not allowed; allowed: {', '.join(UPSTREAM_PROTOCOLS)} "
                         "(AMQP or MQTT over WebSockets on 443, which a proxy carries)")
     for index, entry in enumerate(no_proxy):
-        if not NO_PROXY_ENTRY.fullmatch(entry) or "*" in entry:
+        if not NO_PROXY_ENTRY.fullmatch(entry):
             problems.append(f"{key_of('noProxy')}[{index}]: {entry!r} is not allowed; allowed: a host, .domain, IP address or CIDR")
     own_address = proxy_address(url)
     cidrs = tuple(addresses) or ((own_address,) if own_address else ())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from ..args import parse_network
-from ..choices import GatewayServiceType
+from ..choices import GatewayServiceType, as_choice
 
 # A DNS name downstream devices resolve (IoT Edge's hostname: at most 64 characters, RFC 1123 labels).
 HOSTNAME_PATTERN = re.compile(r"(?=.{1,64}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*")
@@ -54,12 +54,8 @@ def read_gateway(raw: Any, key: str, default_hostname: str, has_edge_ca: bool, p
         problems.append(f"{key}.hostname: {hostname!r} is not allowed; allowed: a DNS name of at most 64 characters that "
                         "downstream devices resolve to this gateway")
         hostname = default_hostname
-    service_type = raw.get("serviceType", GatewayServiceType.CLUSTER_IP.value)
-    try:
-        service = GatewayServiceType(service_type)
-    except ValueError:
-        problems.append(f"{key}.serviceType: {service_type!r} is not allowed; allowed: {GatewayServiceType.allowed()}")
-        service = GatewayServiceType.CLUSTER_IP
+    service = as_choice(raw.get("serviceType", GatewayServiceType.CLUSTER_IP.value), GatewayServiceType, f"{key}.serviceType",
+                        problems, GatewayServiceType.CLUSTER_IP.value)
     ranges = raw.get("sourceRanges", [])
     if not isinstance(ranges, list):
         problems.append(f"{key}.sourceRanges: {ranges!r} is not allowed; allowed: a list of CIDRs")
@@ -121,14 +117,14 @@ def check_parents(indexed: Sequence[tuple[int, Any]], problems: list[str], names
         elif parent.hostname is not None and parent.hostname != in_stack.gateway.hostname:
             problems.append(f"{key}.hostname: {parent.hostname!r} differs from {parent.device_id!r}'s gateway hostname "
                             f"{in_stack.gateway.hostname!r}; allowed: leave it out, or the same name")
-        seen = {device.device_id}
+        chain = [device.device_id]  # in order, so the message shows the loop as it runs
         current = in_stack
         while current is not None and current.parent is not None:
-            if current.device_id in seen:
-                problems.append(f"{key}: {device.device_id!r} is its own ancestor ({' -> '.join([*seen, current.device_id])}); "
+            if current.device_id in chain:
+                problems.append(f"{key}: {device.device_id!r} is its own ancestor ({' -> '.join([*chain, current.device_id])}); "
                                 "allowed: parents that form a tree")
                 break
-            seen.add(current.device_id)
+            chain.append(current.device_id)
             current = by_id.get(current.parent.device_id)
 
 

@@ -170,9 +170,6 @@ def _port_bindings(ports: Sequence[int]) -> dict:
     return {"HostConfig": {"PortBindings": {f"{p}/tcp": [{"HostPort": str(p)}] for p in ports}}}
 
 
-EDGE_HUB_PORTS = _port_bindings(EDGE_HUB_PORT_NUMBERS)
-
-
 def _image(spec: DeploymentSpec, image: str) -> str:
     return upstream_image(image) if spec.through_parent else image
 

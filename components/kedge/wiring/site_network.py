@@ -47,13 +47,6 @@ def nesting_levels(devices: Sequence[DeviceSettings]) -> dict[str, int]:
     return {d.device_id: depth(d, by_id) for d in devices}
 
 
-def parents_first(devices: Sequence[DeviceSettings]) -> list[DeviceSettings]:
-    """`devices` in their order, except that each comes after the stack's devices above it:
-    an identity needs its parent's scope."""
-    levels = nesting_levels(devices)
-    return sorted(devices, key=lambda d: levels[d.device_id])
-
-
 def gateway_args(gateway: DeviceSettings, devices: Sequence[DeviceSettings]) -> EdgeGatewayArgs:
     """EdgeGateway's arguments for a gateway device: its Service, its source ranges, and the
     nested children of the stack below it."""
