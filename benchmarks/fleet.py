@@ -33,9 +33,9 @@ TARGETS = "within 1.35x of the typed floor at 1,000 devices, under 120 s and 1 G
 
 def fleet_config(size: int) -> dict:
     sys.path.insert(0, str(ROOT))
-    from tests.harness import load_stack_config
+    from tests.harness import USER_NAMESPACE_READY, load_stack_config
 
-    config = load_stack_config("dev")
+    config = {**load_stack_config("dev"), **USER_NAMESPACE_READY}
     config["dindImage"] = "reg.example/iotedge-dind:1.6.0-1"
     config["devices"] = [
         {"id": f"edge-{i:04d}", "mode": "dind" if i % 2 else "vm", "tags": {"site": f"site-{i % 7}", "line": str(i % 3)}}

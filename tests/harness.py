@@ -47,6 +47,14 @@ LOAD_BALANCER_IP = "198.51.100.7"  # what a cloud load balancer assigns (documen
 TEST_SECRETS: dict[str, str] = {}
 
 
+# Stack settings declaring an AKS cluster whose nodes can give dind pods their own user namespace
+# (kedge refuses dind devices on an undeclared cluster unless the stack accepts the host's).
+USER_NAMESPACE_READY: dict[str, Any] = {
+    "aksKubernetesVersion": "1.33",
+    "clusterNodeVersions": {"linux": "6.8", "containerd": "2.0", "runc": "1.2"},
+}
+
+
 def fake_kubeconfig(cluster: str, server: str = "https://10.0.0.1:6443") -> str:
     """A kubeconfig of the shape AKS and k3s hand out (the certificate data is not a real cert)."""
     blob = base64.b64encode(f"not-a-real-certificate-for-{cluster}".encode()).decode()

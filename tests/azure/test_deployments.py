@@ -10,7 +10,7 @@ from kedge.render.deployment_manifest import (
     CREATE_OPTIONS_CHUNK, DeploymentSpec, ModuleSpec, modules_content, split_create_options,
 )
 from tests.fake_iothub import POLICIES, FakeIotHub, sas_environment
-from tests.harness import ROOT, run_example_stack
+from tests.harness import ROOT, USER_NAMESPACE_READY, run_example_stack
 from tests.config.test_settings import load, problems_of
 
 COMMAND = "command:local:Command"
@@ -201,7 +201,7 @@ def with_host_config(host_config):
 
 @pytest.mark.parametrize("host_config, problem", BREAKOUTS, ids=[b[1].split(":")[0] for b in BREAKOUTS])
 def test_modules_cannot_switch_the_dind_boundary_off(host_config, problem):
-    problems = problems_of({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1",
+    problems = problems_of({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY,
                             "deployments": [with_host_config(host_config)]})
     assert [p for p in problems if problem in p and p.startswith("kedge:deployments[0].modules[1].createOptions.")], problems
     assert all("kedge:allowUnconfinedModules: true accepts it" in p for p in problems)
@@ -210,12 +210,12 @@ def test_modules_cannot_switch_the_dind_boundary_off(host_config, problem):
 def test_the_same_modules_pass_where_no_dind_device_runs_or_when_the_stack_allows_them():
     unconfined = with_host_config({"Privileged": True, "Binds": ["/:/host"], "CapAdd": ["SYS_ADMIN"]})
     load({"devices": [{"id": "vm-1"}], "deployments": [unconfined]})
-    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", "allowUnconfinedModules": True,
+    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY, "allowUnconfinedModules": True,
           "deployments": [unconfined]})
 
 
 def test_volumes_storage_binds_and_default_capabilities_stay_allowed_on_dind():
-    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", "deployments": [with_host_config({
+    load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY, "deployments": [with_host_config({
         "Binds": ["filterdata:/data", "/var/lib/aziot/kedge-storage/filter:/state"], "CapAdd": ["NET_BIND_SERVICE"],
         "Mounts": [{"Type": "volume", "Source": "cache", "Target": "/cache"}], "Memory": 268435456})]})
 

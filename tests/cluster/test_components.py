@@ -240,12 +240,12 @@ def test_the_dind_runtime_mounts_no_service_account_token():
     assert run.one(STATEFULSET, "edge-2").get("spec.template.spec.automountServiceAccountToken") is False
 
 
-def test_a_dind_runtime_in_its_own_user_namespace_sets_host_users_false_and_stays_valid():
-    run, _ = run_components(lambda: EdgeDindRuntime("edge-2", EdgeDindRuntimeArgs(**MINIMAL_DIND, user_namespace=True)))
+def test_a_dind_runtime_gets_its_own_user_namespace_unless_told_otherwise_and_stays_valid():
+    run, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
     statefulset = run.one(STATEFULSET, "edge-2")
     assert statefulset.get("spec.template.spec.hostUsers") is False and kubernetes_errors(manifest(statefulset)) == []
-    plain, _ = run_components(lambda: EdgeDindRuntime("edge-2", MINIMAL_DIND))
-    assert "hostUsers" not in plain.one(STATEFULSET, "edge-2").get("spec.template.spec")
+    shared, _ = run_components(lambda: EdgeDindRuntime("edge-2", EdgeDindRuntimeArgs(**MINIMAL_DIND, user_namespace=False)))
+    assert "hostUsers" not in shared.one(STATEFULSET, "edge-2").get("spec.template.spec")
 
 
 def admission_policy_verdict(expression, old_node, new_node):

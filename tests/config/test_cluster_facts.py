@@ -1,9 +1,10 @@
 """What the stack declares about its cluster decides the checks that need it: the minimum
-Kubernetes version and whether dind pods get their own user namespace."""
+Kubernetes version and whether dind pods can get their own user namespace, the default boundary."""
 
 import pytest
 
 from kedge.config.cluster_facts import ClusterFacts, parse_version
+from kedge.config.settings import HOST_USER_NAMESPACE_ROUTES
 from tests.config.test_settings import EXISTING_CLUSTER, load, problems_of
 
 DIND = {"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1", "devices": [{"id": "a"}]}
@@ -22,7 +23,7 @@ def test_versions_are_read_as_major_and_minor(text, version):
     assert parse_version(text) == version
 
 
-def test_auto_turns_the_user_namespace_on_where_the_declared_cluster_meets_every_requirement():
+def test_dind_pods_get_their_own_user_namespace_where_the_declared_cluster_meets_every_requirement():
     settings = load({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES})
     assert settings.dind_user_namespace is True and userns_notices(settings) == ()
     site = load({**DIND, **EXISTING_CLUSTER, "deviceStorageReclaimPolicy": "Retain", "clusterKubernetesVersion": "1.34.1",
@@ -36,12 +37,11 @@ def test_auto_turns_the_user_namespace_on_where_the_declared_cluster_meets_every
     ({"aksKubernetesVersion": "1.33", "clusterNodeVersions": {"linux": "6.8", "runc": "1.2"}},
      ["kedge:clusterNodeVersions.containerd|cri-o"]),
 ])
-def test_auto_stays_off_and_says_what_is_not_declared(declared, missing):
-    settings = load({**DIND, **declared})
-    assert settings.dind_user_namespace is False
-    (notice,) = userns_notices(settings)
-    assert notice.startswith("kedge:dindUserNamespace: auto leaves dind pods in the node's user namespace")
-    assert f"not declared: {', '.join(missing)}" in notice
+def test_an_undeclared_cluster_is_refused_naming_what_to_declare(declared, missing):
+    """containerd 1.6 ignores hostUsers: false silently, so the default boundary must be declared, not hoped for."""
+    (problem,) = problems_of({**DIND, **declared})
+    assert problem.startswith("kedge:dindUserNamespace: dind pods need their own user namespace")
+    assert f"allowed: declare {', '.join(missing)} (" in problem and "or false where the environment is not production" in problem
 
 
 @pytest.mark.parametrize("nodes, too_old", [
@@ -49,33 +49,42 @@ def test_auto_stays_off_and_says_what_is_not_declared(declared, missing):
     ({**READY_NODES, "containerd": "1.7.27"}, "kedge:clusterNodeVersions.containerd 1.7 (needs 2.0)"),
     ({**READY_NODES, "runc": "1.1.15"}, "kedge:clusterNodeVersions.runc 1.1 (needs 1.2)"),
 ])
-def test_a_declared_version_too_old_keeps_auto_off_and_refuses_true(nodes, too_old):
-    values = {**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": nodes}
-    settings = load(values)
-    assert settings.dind_user_namespace is False and f"too old: {too_old}" in userns_notices(settings)[0]
-    (problem,) = problems_of({**values, "dindUserNamespace": True})
-    assert problem.startswith("kedge:dindUserNamespace: is true but the declared cluster cannot give pods a user namespace")
-    assert too_old in problem
+def test_a_declared_version_too_old_is_refused(nodes, too_old):
+    (problem,) = problems_of({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": nodes})
+    assert problem.startswith("kedge:dindUserNamespace: dind pods need their own user namespace, which the declared "
+                              "cluster cannot give") and too_old in problem
 
 
-def test_an_older_kubernetes_keeps_auto_off():
-    settings = load({**DIND, "aksKubernetesVersion": "1.32", "clusterNodeVersions": READY_NODES})
-    assert settings.dind_user_namespace is False and "kedge:aksKubernetesVersion 1.32 (needs 1.33)" in userns_notices(settings)[0]
+def test_an_older_kubernetes_is_refused():
+    (problem,) = problems_of({**DIND, "aksKubernetesVersion": "1.32", "clusterNodeVersions": READY_NODES})
+    assert "kedge:aksKubernetesVersion 1.32 (needs 1.33)" in problem
 
 
-def test_true_and_false_are_taken_as_said_when_nothing_contradicts_them():
-    assert load({**DIND, "dindUserNamespace": "true"}).dind_user_namespace is True
-    assert load({**DIND, "dindUserNamespace": False, "aksKubernetesVersion": "1.33",
-                 "clusterNodeVersions": READY_NODES}).dind_user_namespace is False
-    assert userns_notices(load({**DIND, "dindUserNamespace": "false"})) == ()
+@pytest.mark.parametrize("declared", [{}, {"aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES}])
+def test_accepting_the_node_user_namespace_warns_with_the_open_routes_outside_production(declared):
+    settings = load({**DIND, **declared, "dindUserNamespace": "false"})
+    assert settings.dind_user_namespace is False
+    (notice,) = userns_notices(settings)
+    assert notice.startswith("kedge:dindUserNamespace: false runs dind pods in the node's user namespace")
+    assert all(route in notice for route in HOST_USER_NAMESPACE_ROUTES) and "allowed in production: true" in notice
 
 
-def test_without_dind_devices_auto_has_nothing_to_warn_about():
+def test_accepting_the_node_user_namespace_is_refused_in_production():
+    (problem,) = problems_of({**DIND, **EXISTING_CLUSTER, "environment": "production", "dindUserNamespace": False,
+                              "deviceStorageReclaimPolicy": "Retain", "clusterDeviceNodes": 3})
+    assert problem.startswith("kedge:dindUserNamespace: false runs dind pods in the node's user namespace")
+
+
+def test_without_dind_devices_the_setting_has_nothing_to_check():
     assert userns_notices(load({"devices": [{"id": "a"}]})) == ()
+    assert userns_notices(load({"devices": [{"id": "a"}], "dindUserNamespace": False})) == ()
+    assert load({"devices": [{"id": "a"}], "environment": "production", "dindUserNamespace": False,
+                 "aksVirtPoolNodeCount": 2}).devices
 
 
 @pytest.mark.parametrize("values, key, allowed", [
-    ({"dindUserNamespace": "maybe"}, "kedge:dindUserNamespace", "allowed: auto, true, false"),
+    ({"dindUserNamespace": "maybe"}, "kedge:dindUserNamespace", "allowed: true (the default"),
+    ({"dindUserNamespace": "auto"}, "kedge:dindUserNamespace", "false (accept the node's user namespace"),
     ({"aksKubernetesVersion": "1.29"}, "kedge:aksKubernetesVersion", "allowed: 1.30 or newer"),
     ({**EXISTING_CLUSTER, "clusterKubernetesVersion": "1.28.3"}, "kedge:clusterKubernetesVersion", "allowed: 1.30 or newer"),
     ({"clusterKubernetesVersion": "1.33"}, "kedge:clusterKubernetesVersion", "allowed: empty (set kedge:aksKubernetesVersion)"),

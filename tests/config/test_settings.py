@@ -54,7 +54,7 @@ def test_defaults_give_a_valid_empty_fleet():
 
 
 def test_device_mode_defaults_to_stack_default_and_can_be_overridden():
-    settings = load({"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1",
+    settings = load({"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1", "dindUserNamespace": False,
                      "devices": [{"id": "a"}, {"id": "b", "mode": "vm", "memory": "8Gi"}]})
     a, b = settings.devices
     assert a.mode is HostingMode.DIND and a.dind.image == "reg.example/iotedge-dind:1.6.0-1" and a.vm is None

@@ -7,7 +7,7 @@ import pytest
 from kedge.cluster.profile_loader import (
     APPARMOR_PROFILE, PROFILES_LABEL, SECCOMP_FILE, SECCOMP_LOCALHOST_PROFILE, profiles_checksum, read_profiles,
 )
-from tests.harness import ROOT, run_example_stack
+from tests.harness import ROOT, USER_NAMESPACE_READY, load_stack_config, run_example_stack, run_program
 from tests.validators import kubernetes_errors
 
 PROFILES = ROOT / "profiles"
@@ -131,8 +131,10 @@ def test_a_config_change_rolls_the_runtime_pod():
 
 
 def test_the_user_namespace_setting_reaches_every_dind_pod():
-    assert all("hostUsers" not in spec for spec in (s.get("spec.template.spec") for s in run_example_stack("dev-dind").of_type(STATEFULSET)))
-    run = run_example_stack("dev-dind", {"dindUserNamespace": True})
+    """dev-dind accepts the node's user namespace by name (AKS nodes are not declared ready)."""
+    accepted = run_example_stack("dev-dind")
+    assert all("hostUsers" not in s.get("spec.template.spec") for s in accepted.of_type(STATEFULSET))
+    run = run_example_stack("dev-dind", {"dindUserNamespace": True, **USER_NAMESPACE_READY})
     assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))
 
 
@@ -147,9 +149,12 @@ def test_device_namespaces_are_kept_when_their_last_device_leaves_and_the_loader
         assert statefulset.get("spec.persistentVolumeClaimRetentionPolicy") == {"whenDeleted": "Retain", "whenScaled": "Retain"}
 
 
-def test_a_cluster_declared_ready_for_user_namespaces_gets_them_without_asking():
-    ready = {"aksKubernetesVersion": "1.33", "clusterNodeVersions": {"linux": "6.8", "containerd": "2.0", "runc": "1.2"}}
-    run = run_example_stack("dev-dind", ready)
+def test_production_stacks_and_a_declared_ready_cluster_get_user_namespaces():
+    for production in ("site", "plant"):
+        site = run_example_stack(production)
+        assert site.of_type(STATEFULSET) and all(s.get("spec.template.spec.hostUsers") is False for s in site.of_type(STATEFULSET))
+    default = {key: value for key, value in load_stack_config("dev-dind").items() if key != "dindUserNamespace"}
+    run = run_program("dev-dind", {**default, **USER_NAMESPACE_READY})
     assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))
-    site = run_example_stack("site")
-    assert [s.get("spec.template.spec.hostUsers") for s in site.of_type(STATEFULSET)] == [False]
+
+

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.harness import load_stack_config, run_example_stack, run_program, stack_secrets
+from tests.harness import USER_NAMESPACE_READY, load_stack_config, run_example_stack, run_program, stack_secrets
 
 
 def fleet(count, dind_every=2):
@@ -17,7 +17,7 @@ def fleet(count, dind_every=2):
 
 def run_fleet(devices):
     config = load_stack_config("dev")
-    config.update({"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1"})
+    config.update({"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY})
     return run_program("dev", config, secrets=stack_secrets(config))
 
 

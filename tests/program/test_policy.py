@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.harness import ROOT, example_stacks, run_example_stack
+from tests.harness import ROOT, USER_NAMESPACE_READY, example_stacks, run_example_stack
 
 sys.path.insert(0, str(ROOT / "policy"))
 import kedge_policies as policies  # noqa: E402
@@ -149,7 +149,7 @@ def test_the_program_marks_deployments_on_stacks_with_dind_devices_and_refuses_u
                                                modules_content=json.loads(command["environment"]["KEDGE_CONTENT"]),
                                                owner="o", confined_modules=True))
     mixed = run_example_stack("dev", {"devices": [{"id": "vm-1"}, {"id": "dind-1", "mode": "dind"}],
-                                      "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1"})
+                                      "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY})
     markers = {c.name: c.get("environment").get("KEDGE_CONFINED_MODULES") for c in mixed.of_type("command:local:Command")
                if "KEDGE_CONTENT" in (c.get("environment") or {})}
     assert markers and set(markers.values()) == {"true"}

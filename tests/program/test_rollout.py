@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.config.test_settings import load, problems_of
-from tests.harness import fake_certificate, run_example_stack
+from tests.harness import USER_NAMESPACE_READY, fake_certificate, run_example_stack
 from tests.program.test_fleet import fleet
 
 GATE = "kedge:index:DeviceRolloutGate"
@@ -15,7 +15,7 @@ RUNTIMES = ("kedge:index:EdgeVirtualMachine", "kedge:index:EdgeDindRuntime")
 
 
 def run_fleet(devices, secrets=(), **settings):
-    overrides = {"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", **settings}
+    overrides = {"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY, **settings}
     return run_example_stack("dev", overrides, secrets_extra=secrets)
 
 
@@ -124,7 +124,8 @@ def test_a_dind_image_must_carry_the_pinned_iot_edge_version():
     assert any(p.startswith("kedge:devices[1].image:") for p in problems), problems
     digest = "@sha256:" + "a" * 64
     for image in ("reg.example:5000/iotedge-dind:1.6.2-1-kedge2", f"reg.example/iotedge-dind:1.6.2-1{digest}"):
-        assert load({"defaultMode": "dind", "devices": [{"id": "a"}], "aziotEdgeVersion": "1.6.2-1", "dindImage": image})
+        assert load({"defaultMode": "dind", "devices": [{"id": "a"}], "aziotEdgeVersion": "1.6.2-1", "dindImage": image,
+                     **USER_NAMESPACE_READY})
     assert any(p.startswith("kedge:dindImage:") for p in problems_of(
         {"defaultMode": "dind", "devices": [{"id": "a"}], "dindImage": f"reg.example/iotedge-dind{digest}"}))
 
@@ -165,7 +166,7 @@ def test_rotating_a_certificate_secret_changes_only_the_batch_of_the_device_usin
     def changes(seed):
         certificate, key = fake_certificate(seed)
         overrides = {"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", "gatewayIdentityCert": certificate,
-                     "gatewayIdentityKey": key}
+                     "gatewayIdentityKey": key, **USER_NAMESPACE_READY}
         run = run_example_stack("dev", overrides, omit_secrets=names, secrets_extra=names)
         return [environment(run, f"rollout-batch-{i}")["KEDGE_GATE_CHANGE"] for i in (1, 2, 3)]
 

@@ -83,8 +83,10 @@ class EdgeDindRuntimeArgs(TypedDict):
     the stack must allow). The pod then runs only on a node that has them."""
     user_namespace: NotRequired[bool]
     """Run the pod in its own user namespace (hostUsers: false): root and the added capabilities
-    then count only inside it, not on the node. Needs Kubernetes 1.33+ (beta, on by default),
-    Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ (default false)."""
+    then count only inside it, not on the node (default true). Needs Kubernetes 1.33+ (beta, on by
+    default), Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+; containerd 1.6
+    and older ignore it silently. false shares the node's user namespace, where SYS_ADMIN counts
+    on the node."""
 
 
 _ARG_RULES = {
@@ -164,7 +166,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                     "enableServiceLinks": False,
                     # Nothing in the runtime or its modules talks to the Kubernetes API.
                     "automountServiceAccountToken": False,
-                    **({"hostUsers": False} if args.get("user_namespace") else {}),
+                    **({"hostUsers": False} if args.get("user_namespace", True) else {}),
                     **({"imagePullSecrets": [{"name": f"{device}-pull"}]} if login is not None else {}),
                     "containers": [
                         {

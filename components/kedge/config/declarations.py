@@ -127,7 +127,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Retain loses a device's data with its claim: refused in production.", allowed="Retain, Delete"),
     Setting("clusterKubernetesVersion", "",
             "Existing cluster only: its Kubernetes version (kedge cannot read it at preview), e.g. 1.33. Checked against "
-            "kedge's minimum, 1.30; decides dindUserNamespace: auto.", allowed="major.minor[.patch], 1.30 or newer"),
+            "kedge's minimum, 1.30; checked for dindUserNamespace.", allowed="major.minor[.patch], 1.30 or newer"),
     Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.",
             allowed="major.minor[.patch], 1.30 or newer"),
     Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
@@ -192,12 +192,12 @@ SETTINGS: tuple[Setting, ...] = (
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),
     Setting("edgeHubImage", EDGE_HUB_IMAGE, "edgeHub image in the deployments kedge declares; pinned to the 1.6 LTS line.",
             allowed=":1.6[.N] or a digest"),
-    Setting("dindUserNamespace", "auto",
+    Setting("dindUserNamespace", True,
             "Run dind pods in their own user namespace (hostUsers: false), so root and SYS_ADMIN count only inside it. "
-            "auto: on where the declared cluster meets the requirements (Kubernetes 1.33+ from aksKubernetesVersion or "
-            "clusterKubernetesVersion; Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+ from "
-            "clusterNodeVersions), else off with a warning. true: on (refused if a declared version is too old).",
-            allowed="auto, true, false"),
+            "Needs the cluster declared ready: Kubernetes 1.33+ (aksKubernetesVersion or clusterKubernetesVersion), Linux "
+            "6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+ (clusterNodeVersions); refused otherwise. "
+            "false accepts the node's user namespace, with a warning listing what a module can then reach; refused in "
+            "production."),
     Setting("dindAllowModuleDevices", False,
             "Let dind devices take device plugin resources (a device's usbDevices) and deployments map serial and USB device "
             "nodes (HostConfig.Devices such as /dev/ttyUSB0) into modules; everything else stays confined."),
@@ -281,7 +281,7 @@ OBJECT_SETTINGS: Mapping[str, str] = {
     "deployments": "Edge deployments: a list of IoT Hub configurations (see the README's Edge deployments section).",
     "clusterNodeVersions": "The lowest versions of node software on the nodes that host devices, which kedge cannot read at "
                            "preview: a map with keys linux, containerd, cri-o, runc, crun, e.g. {linux: '6.8', containerd: "
-                           "'2.0', runc: '1.2'}. Decides dindUserNamespace: auto.",
+                           "'2.0', runc: '1.2'}. Checked for dindUserNamespace.",
     "nodePowerFencing": "Existing cluster with nodeRemediation automatic, where nodes have BMCs: power-fence through them with "
                         "medik8s Fence Agents Remediation first, SNR only if that fails. A map: agent (e.g. fence_ipmilan), "
                         "parameters (for every node, e.g. {--username: fencer, --lanplus: '1'}), nodes (each "

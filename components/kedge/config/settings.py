@@ -579,7 +579,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     deployments = _deployments(r, edge_agent_image, edge_hub_image, https_proxy)
     has_dind = any(d.mode is HostingMode.DIND for d in devices)
     _check_dind_image_versions(r, devices)
-    dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, notices)
+    dind_user_namespace = _dind_user_namespace(r, cluster_facts, version_key, has_dind, environment, notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
     if has_dind and not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven to miss every dind device at preview.
@@ -701,29 +701,47 @@ def _rollout(r: _Reader, devices: Sequence[DeviceSettings]) -> RolloutSettings:
     )
 
 
-def _dind_user_namespace(r: _Reader, facts: ClusterFacts, version_key: str, has_dind: bool, notices: list[str]) -> bool:
+# What a module with the dind pod's powers can reach on its node when the pod shares the node's
+# user namespace: the routes the security review found open with kedge's profiles loaded
+# (AppArmor judges paths, so a procfs or sysfs bound or remounted elsewhere escapes its rules).
+HOST_USER_NAMESPACE_ROUTES = (
+    "/proc/sys or /proc/sys/kernel bound to another path (core_pattern, modprobe, sysrq-trigger)",
+    "/proc/sys remounted read-write (every global sysctl)",
+    "sysfs module parameters",
+    "bpf with SYS_ADMIN on the node (tracing programs; detaching the device cgroup filter, then host disks)",
+    "mount_setattr, which AppArmor does not mediate",
+)
+
+
+def _dind_user_namespace(r: _Reader, facts: ClusterFacts, version_key: str, has_dind: bool, environment: Environment,
+                         notices: list[str]) -> bool:
+    """dind pods get their own user namespace unless the stack accepts the node's, which production may not."""
     key = f"{NAMESPACE}:dindUserNamespace"
     value = r.raw("dindUserNamespace")
-    undeclared, too_old = facts.user_namespace_gaps(f"{NAMESPACE}:{version_key}", f"{NAMESPACE}:clusterNodeVersions")
-    if isinstance(value, str) and value.strip() == "auto":
-        if (undeclared or too_old) and has_dind:
-            reasons = "; ".join(filter(None, [
-                f"not declared: {', '.join(undeclared)}" if undeclared else "",
-                f"too old: {', '.join(too_old)}" if too_old else "",
-            ]))
-            notices.append(f"{key}: auto leaves dind pods in the node's user namespace, where their SYS_ADMIN counts on the "
-                           f"node ({reasons}); declare the cluster to turn it on, or set true or false")
-        return not (undeclared or too_old)
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         value = value.strip().lower() == "true"
     if not isinstance(value, bool):
-        r.problem(key, f"{value!r} is not allowed; allowed: auto, true, false")
+        r.problem(key, f"{value!r} is not allowed; allowed: true (the default: dind pods in their own user namespace), "
+                       "false (accept the node's user namespace; refused in production)")
+        return True
+    if not has_dind:
+        return value
+    if not value:
+        _refused_in_production(r, environment, f"{key}: false runs dind pods in the node's user namespace, where their "
+                               f"SYS_ADMIN counts on the node and these routes stay open to a module: "
+                               f"{'; '.join(HOST_USER_NAMESPACE_ROUTES)}; allowed in production: true, with the cluster's "
+                               "versions declared", notices)
         return False
-    enabled = value
-    if enabled and too_old:
-        r.problem(key, f"is true but the declared cluster cannot give pods a user namespace ({', '.join(too_old)}); "
-                       "allowed: false, or auto, or declare the versions the nodes really run")
-    return enabled
+    undeclared, too_old = facts.user_namespace_gaps(f"{NAMESPACE}:{version_key}", f"{NAMESPACE}:clusterNodeVersions")
+    if too_old:
+        r.problem(key, f"dind pods need their own user namespace, which the declared cluster cannot give "
+                       f"({', '.join(too_old)}); allowed: newer nodes, or false where the environment is not production")
+    elif undeclared:
+        r.problem(key, f"dind pods need their own user namespace, and kedge can promise one only on a cluster declared "
+                       f"ready for it (containerd 1.6 and older silently ignore hostUsers: false); allowed: declare "
+                       f"{', '.join(undeclared)} (Kubernetes 1.33+, Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ "
+                       f"or crun 1.9+), or false where the environment is not production")
+    return True
 
 
 def _aks_settings(r: _Reader) -> AksSettings:
