@@ -31,7 +31,7 @@ from kedge.cluster.profile_loader import (
     ProfileLoaderArgs,
 )
 from kedge.cluster.virtualization import UsbDeviceArgs, Virtualization, VirtualizationArgs
-from kedge.config.pulumi_source import PulumiConfigSource
+from kedge.wiring.pulumi_source import PulumiConfigSource
 from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
 from kedge.config.settings import (
     ClusterSource,

@@ -10,7 +10,7 @@ import pytest
 
 from kedge.args import ComponentArgsError
 from kedge.cluster.node_remediation import SNR_TEMPLATE_NAME, NodeRemediation, NodeRemediationArgs
-from kedge.cluster.power_fencing import (
+from kedge.spec.power_fencing import (
     AGENT_WORST_CASE_SECONDS, CREDENTIALS_SECRET_NAME, DEFAULT_ESCALATION_SECONDS, MINIMUM_ESCALATION_SECONDS, power_fencing_problems,
 )
 from tests.harness import run_components

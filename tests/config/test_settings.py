@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kedge.azure.vm_sizes import supports_nested_virtualization
+from kedge.spec.vm_sizes import supports_nested_virtualization
 from kedge.config.settings import DEFAULTS, HostingMode, SettingsError, load_settings
 from kedge.render.names import derived_mac_address, kubernetes_name
 from kedge.render.quantities import parse_quantity

@@ -1,11 +1,15 @@
-"""The architecture's layering, checked by folder on every module's import statements.
+"""The architecture's layering, checked by folder on every module's import statements and by
+importing the pure layers in a fresh interpreter.
 
-config -> render -> azure -> cluster: render is pure (no Pulumi, no settings); the reusable
-components (azure/, cluster/) never read the stack settings; the in-cluster layer never
-touches Azure, so it runs unchanged on AKS, k3s or Arc.
+render and spec are pure (no Pulumi); config is pure too and reads its defaults and rules from
+spec, never from the components; the reusable components (azure/, cluster/) never read the stack
+settings; the in-cluster layer never touches Azure, so it runs unchanged on AKS, k3s or Arc.
+The README's layer table states the same rules.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +19,21 @@ from tests.harness import ROOT
 PACKAGE = ROOT / "components" / "kedge"
 
 # Folder -> import prefixes (absolute, after resolving relative imports) it must not use.
+PULUMI = ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_command", "pulumi_random")
+# The modules of kedge that load Pulumi: the pure layers may not import them.
+PULUMI_HELPERS = ("kedge.args", "kedge.options", "kedge.helper_process")
 FORBIDDEN = {
-    "render": ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_command", "kedge.config", "kedge.azure",
-               "kedge.cluster", "kedge.wiring"),
+    "render": (*PULUMI, *PULUMI_HELPERS, "kedge.config", "kedge.spec", "kedge.azure", "kedge.cluster", "kedge.wiring"),
+    "spec": (*PULUMI, *PULUMI_HELPERS, "kedge.config", "kedge.azure", "kedge.cluster", "kedge.wiring"),
+    "config": (*PULUMI, *PULUMI_HELPERS, "kedge.azure", "kedge.cluster", "kedge.wiring"),
     "azure": ("kedge.config", "kedge.wiring", "kedge.cluster"),
     "cluster": ("kedge.config", "kedge.wiring", "kedge.azure", "pulumi_azure_native"),
-    "config": ("kedge.wiring",),
+    "choices.py": (*PULUMI, *PULUMI_HELPERS, "kedge.config", "kedge.spec", "kedge.render", "kedge.azure", "kedge.cluster",
+                   "kedge.wiring"),
+    "backoff.py": (*PULUMI, *PULUMI_HELPERS, "kedge.config", "kedge.spec", "kedge.render", "kedge.azure", "kedge.cluster",
+                   "kedge.wiring"),
 }
+PURE_FOLDERS = ("config", "render", "spec")
 
 
 def module_name(path: Path) -> str:
@@ -57,14 +69,18 @@ def package_modules():
     return sorted(PACKAGE.rglob("*.py"))
 
 
+def layer_of(path: Path) -> str:
+    """A module's layer: its folder under kedge/, or its file name for the top-level modules."""
+    return path.relative_to(PACKAGE).parts[0]
+
+
 @pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_each_layer_imports_only_what_it_may(path):
-    folder = path.relative_to(PACKAGE).parts[0]
-    assert violations(folder, path.read_text(), module_name(path), path.name == "__init__.py") == []
+    assert violations(layer_of(path), path.read_text(), module_name(path), path.name == "__init__.py") == []
 
 
 def test_every_layer_folder_exists_and_holds_modules():
-    for folder in ("config", "render", "azure", "cluster", "wiring"):
+    for folder in ("config", "render", "spec", "azure", "cluster", "wiring"):
         assert any((PACKAGE / folder).glob("*.py")), folder
 
 
@@ -79,6 +95,12 @@ def test_every_layer_folder_exists_and_holds_modules():
         ("azure", "from ..config import settings\n", "kedge.azure.x", ["kedge.config", "kedge.config.settings"]),
         ("azure", "import components.settings\n", "kedge.azure.x", ["components.settings"]),
         ("azure", "from ...config import settings\n", "kedge.azure.registry.x", ["kedge.config", "kedge.config.settings"]),
+        ("config", "from ..cluster import edge_vm\n", "kedge.config.settings", ["kedge.cluster", "kedge.cluster.edge_vm"]),
+        ("config", "from ..args import parse_network\n", "kedge.config.x", ["kedge.args", "kedge.args.parse_network"]),
+        ("config", "import pulumi_kubernetes as k8s\n", "kedge.config.x", ["pulumi_kubernetes"]),
+        ("spec", "from ..azure.aks_cluster import POD_CIDR\n", "kedge.spec.x", ["kedge.azure.aks_cluster",
+                                                                                 "kedge.azure.aks_cluster.POD_CIDR"]),
+        ("render", "from ..spec.rules import Rule\n", "kedge.render.x", ["kedge.spec.rules", "kedge.spec.rules.Rule"]),
     ],
 )
 def test_the_checker_catches_a_layer_violation(folder, source, module, expected):
@@ -87,7 +109,26 @@ def test_the_checker_catches_a_layer_violation(folder, source, module, expected)
 
 def test_the_checker_accepts_what_a_layer_may_import():
     assert violations("cluster", "import pulumi\nfrom ..render.quantities import Requests\n", "kedge.cluster.x") == []
-    assert violations("config", "from ..cluster import edge_vm\n", "kedge.config.settings") == []
+    assert violations("config", "from ..spec import vm as vm_spec\nfrom ..render.names import VM_NAMESPACE\n",
+                      "kedge.config.settings") == []
+    assert violations("cluster", "from ..spec.vm import DEFAULT_MEMORY\n", "kedge.cluster.edge_vm") == []
+
+
+def pulumi_modules_loaded_by(module: str) -> list[str]:
+    """The Pulumi modules a fresh interpreter has loaded after importing only `module`."""
+    probe = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
+             f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {set(PULUMI)!r})))")
+    done = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True, check=True, cwd=ROOT)
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("module", [module_name(p) for p in package_modules() if layer_of(p) in PURE_FOLDERS])
+def test_the_pure_layers_load_no_pulumi_module_in_a_fresh_interpreter(module):
+    assert pulumi_modules_loaded_by(module) == []
+
+
+def test_the_fresh_interpreter_probe_sees_pulumi_where_it_is_loaded():
+    assert "pulumi" in pulumi_modules_loaded_by("kedge.args")
 
 
 def test_component_type_tokens_are_kedge_index_classname():

@@ -130,7 +130,7 @@ def test_site_device_ids_get_stable_kubernetes_names():
 
 
 def test_secret_keys_named_only_by_the_engine_environment_count_as_secret(monkeypatch):
-    from kedge.config.pulumi_source import PulumiConfigSource
+    from kedge.wiring.pulumi_source import PulumiConfigSource
 
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["kedge:kubeconfig"]')
     source = PulumiConfigSource()

@@ -5,12 +5,10 @@ from typing import Optional
 import pulumi
 
 from ..helper_process import HELPER_PYTHON, helper_command
+from ..spec.helpers import DEFAULT_TIMEOUT_SECONDS
 from .iot_hub import REGISTRY_POLICY, SERVICE_POLICY
 
 __all__ = ["HELPER_PYTHON", "credential_environment", "deadline_environment", "helper_command"]
-
-# Wall-clock limit of one helper run, retries included (the helpers' KEDGE_DEADLINE_SECONDS).
-DEFAULT_TIMEOUT_SECONDS = 600
 
 
 def deadline_environment(timeout_seconds: Optional[int]) -> dict[str, pulumi.Input[str]]:

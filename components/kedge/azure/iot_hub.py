@@ -7,10 +7,7 @@ from pulumi_azure_native import authorization, iothub
 
 from ..args import check_args, choice_value, choice_values, one_of, whole_number
 from ..choices import HubSku
-
-# Defaults for arguments left out; the stack settings take theirs from here.
-DEFAULT_SKU = "S1"
-DEFAULT_CAPACITY = 1
+from ..spec.hub import DEFAULT_SKU, DEFAULT_CAPACITY
 
 
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere

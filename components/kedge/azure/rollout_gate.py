@@ -10,14 +10,9 @@ from ..args import check_args, whole_number
 from ..options import ChildOptions
 from .helper_command import credential_environment, deadline_environment, helper_command
 from .registry import rollout_gate as gate_helper
+from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, DEFAULT_SETTLE_SECONDS
 
 HELPER_MODULE = gate_helper.__name__
-DEFAULT_TIMEOUT_SECONDS = 900
-# A new VM first imports its cloud image, boots and installs IoT Edge: a longer first wait.
-DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS = 2400
-# A config-only change reaches a guest within about two minutes (the kubelet's Secret refresh,
-# then the guest's 30 s sync); health counts only after that.
-DEFAULT_SETTLE_SECONDS = 150
 
 
 class DeviceRolloutGateArgs(TypedDict):

@@ -7,7 +7,6 @@ Volumes: Retain"). `WaitForFirstConsumer` creates the disk where the pod is sche
 disk lands in the zone of the node that uses it.
 """
 
-import re
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
@@ -15,15 +14,7 @@ import pulumi
 from ..args import DNS_SUBDOMAIN, check_args, matches
 from ..options import ChildOptions, after
 from .kubernetes_object import kubernetes_object
-
-# Defaults for arguments left out; the stack settings take theirs from here.
-DEFAULT_NAME = "kedge-retain"
-# Azure Disk CSI driver, built into AKS. Locally redundant SSD: a disk stays in its zone, which is
-# where the pool's nodes are unless the pool spans zones (then use StandardSSD_ZRS).
-AKS_PROVISIONER = "disk.csi.azure.com"
-AKS_SKU = "StandardSSD_LRS"
-# A CSI driver's name (a DNS subdomain in practice, e.g. disk.csi.azure.com, driver.longhorn.io).
-PROVISIONER_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+from ..spec.storage import DEFAULT_NAME, PROVISIONER_PATTERN
 
 
 class DeviceStorageClassArgs(TypedDict):

@@ -23,13 +23,11 @@ from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secr
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, check_args, every, quantity
+from ..spec.dind import (
+    DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_DOCKER_STORAGE,
+    DEFAULT_AZIOT_STORAGE,
+)
 
-# Defaults for arguments left out; the stack settings take theirs from here.
-DEFAULT_CPU_REQUEST = "500m"
-DEFAULT_MEMORY_REQUEST = "1Gi"
-DEFAULT_MEMORY_LIMIT = "2Gi"
-DEFAULT_DOCKER_STORAGE = "32Gi"
-DEFAULT_AZIOT_STORAGE = "1Gi"
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
 CONFIG_MOUNT = "/etc/kedge/config"

@@ -32,16 +32,10 @@ from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, RESOURCE_NAME, check_args, every, choice_value, choice_values, matches, one_of, quantity, whole_number
 from ..choices import EvictionStrategy, RunStrategy, SshService
-
-# Defaults for arguments left out; the stack settings take theirs from here.
-DEFAULT_SSH_SERVICE = "ClusterIP"
-DEFAULT_DISK_SIZE = "32Gi"
-DEFAULT_CPU_CORES = 2
-DEFAULT_MEMORY = "4Gi"
-DEFAULT_RUN_STRATEGY = "Always"
-DEFAULT_AZIOT_EDGE_VERSION = "1.6.0-1"
-# IoT Edge 1.6 LTS package versions (aziot-edge), e.g. 1.6.0-1.
-AZIOT_EDGE_VERSION_PATTERN = r"1\.6\.\d+(-\d+)?"
+from ..spec.vm import (
+    DEFAULT_SSH_SERVICE, DEFAULT_DISK_SIZE, DEFAULT_CPU_CORES, DEFAULT_MEMORY, DEFAULT_RUN_STRATEGY,
+    DEFAULT_AZIOT_EDGE_VERSION, AZIOT_EDGE_VERSION_PATTERN,
+)
 
 
 class ImageLoginArgs(TypedDict):

@@ -35,10 +35,12 @@ from .node_labels import (
     KUBECTL_IMAGE, PAUSE_IMAGE, api_token_volume, label_container, label_guard, node_patch_rbac, pause_container,
 )
 from .placement import TolerationArgs, placement_fields
-from .power_fencing import (
-    CREDENTIALS_SECRET_NAME, DEFAULT_ESCALATION_SECONDS, DEFAULT_FAR_VERSION, FAR_PACKAGE, MAXIMUM_ESCALATION_SECONDS,
-    MINIMUM_ESCALATION_SECONDS, PowerFencingArgs, escalating_remediations, far_template, power_fencing_problems,
+from .power_fencing import PowerFencingArgs, escalating_remediations, far_template
+from ..spec.power_fencing import (
+    CREDENTIALS_SECRET_NAME, DEFAULT_ESCALATION_SECONDS, DEFAULT_FAR_VERSION, FAR_PACKAGE,
+    MAXIMUM_ESCALATION_SECONDS, MINIMUM_ESCALATION_SECONDS, power_fencing_problems,
 )
+from ..spec.remediation import DEFAULT_CATALOG_IMAGE, DEFAULT_UNHEALTHY_SECONDS
 
 DEFAULT_NAMESPACE = "medik8s"
 DEFAULT_OLM_VERSION = "v0.46.0"
@@ -46,10 +48,6 @@ DEFAULT_OLM_NAMESPACE = "olm"
 DEFAULT_NHC_VERSION = "v0.12.0"
 DEFAULT_SNR_VERSION = "v0.13.0"
 DEFAULT_CHANNEL = "stable"
-# OperatorHub.io's catalog; only a tag is published. Pin it by digest (`catalog_image`) to fix
-# which versions an Automatic subscription can move to.
-DEFAULT_CATALOG_IMAGE = "quay.io/operatorhubio/catalog:latest"
-DEFAULT_UNHEALTHY_SECONDS = 90
 # Remediation allowed while at least one selected node is healthy: a 2-node pool can fence
 # its dead node (NHC's documented example, minHealthy 51%, cannot).
 DEFAULT_MIN_HEALTHY = 1

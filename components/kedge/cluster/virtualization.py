@@ -25,12 +25,10 @@ from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
 from ..args import PROXY_URL, RESOURCE_NAME_PATTERN, check_args, choice_value, choice_values, matches, one_of, whole_number
 from ..choices import EvictionStrategy
+from ..spec.virtualization import (
+    DEFAULT_KUBEVIRT_VERSION, DEFAULT_CDI_VERSION, DEFAULT_INFRA_REPLICAS, DEFAULT_EVICTION_STRATEGY,
+)
 
-# Defaults for arguments left out; the stack settings take theirs from here.
-DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
-DEFAULT_CDI_VERSION = "v1.66.0"
-DEFAULT_INFRA_REPLICAS = 1
-DEFAULT_EVICTION_STRATEGY = "LiveMigrateIfPossible"
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
 KUBEVIRT_NAMESPACE = "kubevirt"

@@ -1,1 +1,1 @@
-"""The stack settings: declared once, parsed and validated in pure code, read from Pulumi config."""
+"""The stack settings: declared once, parsed and validated in pure code (no Pulumi; read through kedge.wiring.pulumi_source)."""

@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from ..azure import aks_cluster, helper_command, iot_hub, rollout_gate
-from ..cluster import device_storage, edge_dind, edge_vm, node_remediation, power_fencing, virtualization
+from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
@@ -78,7 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeContext", "", "Existing cluster only: kubeconfig context to use. Empty: the current context."),
     Setting("clusterPodCidr", "",
             "The cluster's pod IPv4 range, which device workloads never reach (an existing cluster must set it, e.g. 10.42.0.0/16 "
-            f"for k3s; on AKS kedge sets {aks_cluster.POD_CIDR}).", allowed="an IPv4 CIDR"),
+            f"for k3s; on AKS kedge sets {aks_spec.POD_CIDR}).", allowed="an IPv4 CIDR"),
     Setting("clusterApiServerCidrs", [],
             "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
             "the service range: set its address here).", allowed="IPv4 CIDRs"),
@@ -104,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How a dead node's devices come back: automatic (kedge installs medik8s Node Healthcheck and Self Node "
             "Remediation through OLM, which fence the node), existing (the cluster runs them: kedge only configures "
             "them) or none (a human fences the node).", choices=RemediationSource),
-    Setting("nodeUnhealthySeconds", node_remediation.DEFAULT_UNHEALTHY_SECONDS,
+    Setting("nodeUnhealthySeconds", remediation_spec.DEFAULT_UNHEALTHY_SECONDS,
             "How long a node is NotReady before it is fenced, in seconds.", allowed="30-3600"),
     Setting("nodePowerFencingPassword", "",
             "With nodePowerFencing: the value of its secretParameter (the BMC password), set with --secret. kedge "
@@ -112,15 +111,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nodeRemediationOlm", OlmSource.KEDGE.value,
             "kedge (install OLM from its release manifests for nodeRemediation: automatic) or existing (the cluster has "
             "OLM).", choices=OlmSource),
-    Setting("nodeRemediationCatalogImage", node_remediation.DEFAULT_CATALOG_IMAGE,
+    Setting("nodeRemediationCatalogImage", remediation_spec.DEFAULT_CATALOG_IMAGE,
             "OLM catalog image the remediation operators come from. Pin it by digest: the subscriptions start at "
             "pinned versions and can move only as far as the catalog reaches.", allowed="an image reference with a tag or digest"),
-    Setting("deviceStorageClass", device_storage.DEFAULT_NAME,
+    Setting("deviceStorageClass", storage_spec.DEFAULT_NAME,
             "Storage class of every device volume (VM root disks, dind volumes) unless a device names its own.",
             allowed="a DNS-1123 subdomain"),
     Setting("deviceStorageProvisioner", "",
             "Set: kedge creates deviceStorageClass with this CSI provisioner and reclaimPolicy Retain. Empty: on AKS "
-            f"{device_storage.AKS_PROVISIONER} (kedge creates it); on an existing cluster the class must exist already.",
+            f"{storage_spec.AKS_PROVISIONER} (kedge creates it); on an existing cluster the class must exist already.",
             allowed="a CSI driver name, e.g. driver.longhorn.io"),
     Setting("deviceStorageReclaimPolicy", "",
             "The reclaimPolicy an existing deviceStorageClass has (kedge cannot read the cluster at preview). Anything but "
@@ -130,17 +129,17 @@ SETTINGS: tuple[Setting, ...] = (
             "kedge's minimum, 1.30; checked for dindUserNamespace.", allowed="major.minor[.patch], 1.30 or newer"),
     Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.",
             allowed="major.minor[.patch], 1.30 or newer"),
-    Setting("aksSystemVmSize", aks_cluster.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
-    Setting("aksSystemNodeCount", aks_cluster.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
+    Setting("aksSystemVmSize", aks_spec.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
+    Setting("aksSystemNodeCount", aks_spec.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
     Setting("aksVirtPoolEnabled", True, "Add the tainted virtualization pool that vm-mode devices need."),
-    Setting("aksVirtPoolVmSize", aks_cluster.DEFAULT_VIRT_POOL_VM_SIZE,
+    Setting("aksVirtPoolVmSize", aks_spec.DEFAULT_VIRT_POOL_VM_SIZE,
             "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
             allowed="a D or E size with nested virtualization"),
-    Setting("aksVirtPoolNodeCount", aks_cluster.DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).", allowed="1-100"),
+    Setting("aksVirtPoolNodeCount", aks_spec.DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).", allowed="1-100"),
     Setting("aksAcrPullRegistries", [],
             "Azure Container Registries (resource ids) the AKS nodes pull dind images from: the kubelet identity gets "
             "AcrPull on each, no pull secret needed.", allowed="ACR resource ids"),
-    Setting("aksNetworkPolicy", aks_cluster.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
+    Setting("aksNetworkPolicy", aks_spec.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
             choices=NetworkPolicyEngine),
     Setting("hub", HubSource.CREATE.value,
             "create (a new IoT Hub), existing (hubName in hubResourceGroup) or stack (the hub of the kedge stack hubStack, "
@@ -153,26 +152,26 @@ SETTINGS: tuple[Setting, ...] = (
             "and Twin Contributor on its hub, which their identity helpers and rollout gates need.", allowed="object ids (GUIDs)"),
     Setting("hubName", "", "IoT Hub name (3-50 letters, digits, hyphens). Required with hub=existing; empty: auto-named."),
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
-    Setting("hubSku", iot_hub.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
-    Setting("hubCapacity", iot_hub.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
+    Setting("hubSku", hub_spec.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
+    Setting("hubCapacity", hub_spec.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
     Setting("hubProtect", False,
             "Protect a hub this stack creates: Pulumi refuses to delete it (pulumi destroy too) until you set this to false "
             "and run pulumi up. Production stacks should set it.", allowed="true, false"),
-    Setting("registryTimeoutSeconds", helper_command.DEFAULT_TIMEOUT_SECONDS,
+    Setting("registryTimeoutSeconds", helper_spec.DEFAULT_TIMEOUT_SECONDS,
             "Wall-clock limit of one registry helper run (a device identity or deployment create, update or delete, "
             "retries on throttling included), in seconds.", allowed="30-7200"),
     Setting("rolloutBatchSize", 1,
             "Devices changed together on pulumi up: the next batch waits until this one reports the new IoT Edge version "
             "running and connected (a gate that runs only on up, never in a preview). New devices are not held up.",
             allowed="1-1000"),
-    Setting("rolloutTimeoutSeconds", rollout_gate.DEFAULT_TIMEOUT_SECONDS,
+    Setting("rolloutTimeoutSeconds", rollout_spec.DEFAULT_TIMEOUT_SECONDS,
             "How long a batch may take to report healthy before the rollout stops, in seconds.", allowed="60-7200"),
-    Setting("rolloutSettleSeconds", rollout_gate.DEFAULT_SETTLE_SECONDS,
+    Setting("rolloutSettleSeconds", rollout_spec.DEFAULT_SETTLE_SECONDS,
             "After a config-only change, how long a batch gets to pick it up before its health counts, in seconds.",
             allowed="0-1800"),
     Setting("rolloutWaitForNewDevices", True,
             "pulumi up waits (once, for all of them) until newly added devices report a running IoT Edge."),
-    Setting("rolloutNewDevicesTimeoutSeconds", rollout_gate.DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS,
+    Setting("rolloutNewDevicesTimeoutSeconds", rollout_spec.DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS,
             "How long new devices may take to report a running IoT Edge (a new VM imports its image, boots and "
             "installs IoT Edge first), in seconds.", allowed="60-7200"),
     Setting("rolloutSkipDevices", [],
@@ -185,7 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
             "and a created hub gets local (SAS policy) auth disabled."),
     Setting("defaultMode", HostingMode.VM.value,
             "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode),
-    Setting("aziotEdgeVersion", edge_vm.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1. "
+    Setting("aziotEdgeVersion", vm_spec.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1. "
             "A change upgrades running devices batch by batch; a device's own aziotEdgeVersion makes it a canary.", allowed="1.6.N[-N]",
             device_key="aziotEdgeVersion", device_mode=ANY_MODE),
     Setting("edgeAgentImage", EDGE_AGENT_IMAGE,
@@ -214,11 +213,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL"),
     Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices."),
-    _vm("vmCpuCores", edge_vm.DEFAULT_CPU_CORES, "vCPUs of each VM (1-64); a device may override with cpuCores.", "cpuCores",
+    _vm("vmCpuCores", vm_spec.DEFAULT_CPU_CORES, "vCPUs of each VM (1-64); a device may override with cpuCores.", "cpuCores",
         allowed="1-64"),
-    _vm("vmMemory", edge_vm.DEFAULT_MEMORY, "Memory of each VM as a Kubernetes quantity; device override: memory.", "memory",
+    _vm("vmMemory", vm_spec.DEFAULT_MEMORY, "Memory of each VM as a Kubernetes quantity; device override: memory.", "memory",
         allowed=f"{QUANTITY}, at least 1Gi"),
-    _vm("vmDiskSize", edge_vm.DEFAULT_DISK_SIZE, "Root disk (DataVolume) size of each VM; device override: diskSize.", "diskSize",
+    _vm("vmDiskSize", vm_spec.DEFAULT_DISK_SIZE, "Root disk (DataVolume) size of each VM; device override: diskSize.", "diskSize",
         allowed=f"{QUANTITY}, at least 1Gi"),
     _vm("vmImageUrl", UBUNTU_NOBLE_IMAGE, "HTTP(S) URL of the Ubuntu cloud image CDI imports; device override: imageUrl.", "imageUrl",
         allowed="an http(s) URL"),
@@ -235,12 +234,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Set once when upgrading a stack whose VMs got their root disks from an earlier kedge (a dataVolumeTemplate, "
         "owned by the VM): kedge takes each disk over as it was made and stops the VM's deletion from deleting it. "
         "Leave it set; new devices ignore it.", "adoptTemplateDisk"),
-    _vm("vmRunStrategy", edge_vm.DEFAULT_RUN_STRATEGY, "KubeVirt runStrategy: Always, RerunOnFailure, Manual, Halted or Once.",
+    _vm("vmRunStrategy", vm_spec.DEFAULT_RUN_STRATEGY, "KubeVirt runStrategy: Always, RerunOnFailure, Manual, Halted or Once.",
         "runStrategy", choices=RunStrategy),
-    _vm("vmEvictionStrategy", virtualization.DEFAULT_EVICTION_STRATEGY,
+    _vm("vmEvictionStrategy", virtualization_spec.DEFAULT_EVICTION_STRATEGY,
         "KubeVirt evictionStrategy: None, LiveMigrate (needs RWX storage), LiveMigrateIfPossible or External.", "evictionStrategy",
         choices=EvictionStrategy),
-    _vm("vmSshService", edge_vm.DEFAULT_SSH_SERVICE, "SSH Service per VM: none, ClusterIP or LoadBalancer.", "sshService",
+    _vm("vmSshService", vm_spec.DEFAULT_SSH_SERVICE, "SSH Service per VM: none, ClusterIP or LoadBalancer.", "sshService",
         choices=SshService),
     Setting("vmSshSourceRanges", [], "CIDRs allowed to reach a LoadBalancer SSH Service.", allowed="CIDRs"),
     _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ with aziotEdgeVersion and "
@@ -251,27 +250,27 @@ SETTINGS: tuple[Setting, ...] = (
             "AKS prefer aksAcrPullRegistries): kedge keeps it in a pull Secret per dind device. Needs dindRegistryPassword."),
     Setting("dindRegistryPassword", "", "Password of dindRegistryUsername, set with --secret.",
             allowed="a password, as a secret", secret=True),
-    _dind("dindDockerStorage", edge_dind.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
+    _dind("dindDockerStorage", dind_spec.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
           "dockerStorage", allowed=QUANTITY),
-    _dind("dindAziotStorage", edge_dind.DEFAULT_AZIOT_STORAGE,
+    _dind("dindAziotStorage", dind_spec.DEFAULT_AZIOT_STORAGE,
           "Persistent volume size for a dind device's /var/lib/aziot (identity and keys).", "aziotStorage", allowed=QUANTITY),
     _dind("dindStorageClass", "", "Storage class of dind volumes. Empty: kedge:deviceStorageClass.", "storageClass"),
-    _dind("dindCpuRequest", edge_dind.DEFAULT_CPU_REQUEST, "CPU request of a dind runtime Pod.", "cpuRequest", allowed=QUANTITY),
-    _dind("dindMemoryRequest", edge_dind.DEFAULT_MEMORY_REQUEST, "Memory request of a dind runtime Pod (edgeHub alone needs 300-500 MB).",
+    _dind("dindCpuRequest", dind_spec.DEFAULT_CPU_REQUEST, "CPU request of a dind runtime Pod.", "cpuRequest", allowed=QUANTITY),
+    _dind("dindMemoryRequest", dind_spec.DEFAULT_MEMORY_REQUEST, "Memory request of a dind runtime Pod (edgeHub alone needs 300-500 MB).",
           "memoryRequest", allowed=QUANTITY),
-    _dind("dindMemoryLimit", edge_dind.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
+    _dind("dindMemoryLimit", dind_spec.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
           allowed=f"{QUANTITY}, at least the request"),
     Setting("kubevirt", VirtualizationSource.KEDGE.value,
             "kedge (this stack installs KubeVirt and CDI with its first VM device and leaves them installed: removing CDI "
             "would delete the root disks) or existing (the cluster "
             "already runs them: kedge uses them and never changes or deletes them). A program cannot look into the cluster "
             "at preview, so this says which.", choices=VirtualizationSource),
-    Setting("kubevirtVersion", virtualization.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
-    Setting("cdiVersion", virtualization.DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
+    Setting("kubevirtVersion", virtualization_spec.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
+    Setting("cdiVersion", virtualization_spec.DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
             allowed="vN.N.N"),
     Setting("kubevirtUseEmulation", False, "Run VMs with software emulation where nodes have no /dev/kvm (dev/test only)."),
     Setting("kubevirtFeatureGates", [], "KubeVirt feature gates to enable, e.g. [Snapshot]."),
-    Setting("kubevirtInfraReplicas", virtualization.DEFAULT_INFRA_REPLICAS,
+    Setting("kubevirtInfraReplicas", virtualization_spec.DEFAULT_INFRA_REPLICAS,
             "Replicas of virt-api and virt-controller (1-3); virt-operator always runs 2.", allowed="1-3"),
 )
 
@@ -287,8 +286,8 @@ OBJECT_SETTINGS: Mapping[str, str] = {
                         "parameters (for every node, e.g. {--username: fencer, --lanplus: '1'}), nodes (each "
                         "device-hosting node's name to its parameters, e.g. {site-1: {--ip: 10.0.10.11}}), secretParameter "
                         "(default --password; its value is nodePowerFencingPassword), escalationSeconds "
-                        f"({power_fencing.MINIMUM_ESCALATION_SECONDS}-{power_fencing.MAXIMUM_ESCALATION_SECONDS}, default "
-                        f"{power_fencing.DEFAULT_ESCALATION_SECONDS}: how long a fenced node may take to be healthy before SNR is tried).",
+                        f"({fencing_spec.MINIMUM_ESCALATION_SECONDS}-{fencing_spec.MAXIMUM_ESCALATION_SECONDS}, default "
+                        f"{fencing_spec.DEFAULT_ESCALATION_SECONDS}: how long a fenced node may take to be healthy before SNR is tried).",
     "egressRules": "Plant-network destinations every device's workloads may reach (an OPC UA server, a Modbus "
                    "device, a local broker): a list of {cidrs: [10.20.30.0/24], ports: [4840], protocol: TCP|UDP|SCTP "
                    "(default TCP)}. A device's own egressRules add destinations for it alone. NetworkPolicies know no "
@@ -298,7 +297,7 @@ OBJECT_SETTINGS: Mapping[str, str] = {
                   "installs; a vm device's usbDevices then names resourceNames. A device tied to a node's USB port cannot move "
                   "when that node dies, nor live-migrate.",
     "deviceStorageParameters": "Parameters of the storage class kedge creates, a map of strings. Empty on AKS: "
-                               f"{{skuName: {device_storage.AKS_SKU}}}.",
+                               f"{{skuName: {storage_spec.AKS_SKU}}}.",
 }
 
 BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}

@@ -8,7 +8,7 @@ import re
 import tomllib
 from typing import Any, Mapping, Optional, Sequence
 
-from ..args import RESOURCE_NAME_PATTERN
+from ..spec.rules import RESOURCE_NAME_PATTERN
 from ..choices import EvictionStrategy, HostingMode
 
 from ..render.edge_config import KNOWN_TOP_LEVEL_KEYS, managed_paths_in

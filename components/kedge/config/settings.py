@@ -1,6 +1,7 @@
 """Stack settings: the whole stack configuration parsed into frozen, typed objects.
 
-This is the bottom layer. It is pure: it imports no Pulumi module at all, so it can be
+It is pure: it imports no Pulumi module and no component (defaults and rules come from
+kedge.spec), so it can be
 tested (and reused by tooling) without a Pulumi runtime. It is fed by a ``ConfigSource``,
 which ``__main__.py`` builds from ``pulumi.Config``.
 
@@ -26,12 +27,11 @@ import dataclasses
 import difflib
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, TypeVar
 
-from ..args import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, RESOURCE_NAME_PATTERN, parse_network
-from ..azure import aks_cluster
-from ..azure.aks_cluster import POD_CIDR as AKS_POD_CIDR
-from ..cluster import edge_vm, power_fencing
-from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
-from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
+from ..spec.rules import DNS_SUBDOMAIN_PATTERN, IMAGE_REFERENCE_PATTERN, RESOURCE_NAME_PATTERN, parse_network
+from ..spec import aks as aks_spec, power_fencing as fencing_spec, vm as vm_spec
+from ..spec.aks import POD_CIDR as AKS_POD_CIDR
+from ..spec.storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
+from ..spec.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import (
     REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, ApiProxySpec, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
 )
@@ -110,7 +110,7 @@ HUB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$")
 RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
-AZIOT_EDGE_VERSION_PATTERN = re.compile(edge_vm.AZIOT_EDGE_VERSION_PATTERN)
+AZIOT_EDGE_VERSION_PATTERN = re.compile(vm_spec.AZIOT_EDGE_VERSION_PATTERN)
 OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class DeviceSettings:
     vm: Optional[VmSettings] = None
     dind: Optional[DindSettings] = None
     # The aziot-edge version this device runs: its own (a canary) or kedge:aziotEdgeVersion.
-    aziot_edge_version: str = edge_vm.DEFAULT_AZIOT_EDGE_VERSION
+    aziot_edge_version: str = vm_spec.DEFAULT_AZIOT_EDGE_VERSION
     # Plant-network destinations only this device's workloads reach (see kedge:egressRules).
     egress_rules: tuple[Mapping[str, Any], ...] = ()
     # Serves downstream devices (leaf devices, nested children) on edgeHub's ports.
@@ -657,7 +657,7 @@ def _aziot_edge_version(r: _Reader, key: str, value: Any) -> str:
     if isinstance(value, str) and AZIOT_EDGE_VERSION_PATTERN.fullmatch(value):
         return value
     r.problem(key, f"{value!r} is not allowed; allowed: a pinned IoT Edge 1.6 LTS package version such as 1.6.0-1")
-    return edge_vm.DEFAULT_AZIOT_EDGE_VERSION
+    return vm_spec.DEFAULT_AZIOT_EDGE_VERSION
 
 
 def image_tag(image: str) -> str:
@@ -783,7 +783,7 @@ def _login(r: _Reader, username_key: str, password_key: str) -> Optional[str]:
 def _acr_registry_ids(r: _Reader) -> tuple[str, ...]:
     registries = r.string_list("aksAcrPullRegistries")
     for registry in registries:
-        if not re.fullmatch(aks_cluster.ACR_RESOURCE_ID, registry):
+        if not re.fullmatch(aks_spec.ACR_RESOURCE_ID, registry):
             r.problem(f"{NAMESPACE}:aksAcrPullRegistries", f"{registry!r} is not allowed; allowed: an Azure Container Registry resource "
                       "id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")
     return registries
@@ -1195,17 +1195,17 @@ def _power_fencing(r: _Reader, source: RemediationSource, cluster_source: Cluste
     known = ("agent", "parameters", "nodes", "secretParameter", "escalationSeconds")
     for unknown in sorted(set(value) - set(known)):
         r.problem(f"{key}.{unknown}", f"is not a field; allowed: {', '.join(known)}")
-    secret_parameter = value.get("secretParameter", power_fencing.DEFAULT_SECRET_PARAMETER)
-    if not isinstance(secret_parameter, str) or not power_fencing.PARAMETER_PATTERN.fullmatch(secret_parameter):
+    secret_parameter = value.get("secretParameter", fencing_spec.DEFAULT_SECRET_PARAMETER)
+    if not isinstance(secret_parameter, str) or not fencing_spec.PARAMETER_PATTERN.fullmatch(secret_parameter):
         r.problem(f"{key}.secretParameter", f"{secret_parameter!r} is not allowed; allowed: a long option such as --password")
-        secret_parameter = power_fencing.DEFAULT_SECRET_PARAMETER
+        secret_parameter = fencing_spec.DEFAULT_SECRET_PARAMETER
     args: dict[str, Any] = {"agent": value.get("agent"), "shared_parameters": value.get("parameters") or {},
                             "node_parameters": value.get("nodes")}
-    problems = power_fencing.power_fencing_problems(args, (secret_parameter,), key, POWER_FENCING_FIELDS)
+    problems = fencing_spec.power_fencing_problems(args, (secret_parameter,), key, POWER_FENCING_FIELDS)
     r.problems.extend(problems)
-    escalation = as_integer(value.get("escalationSeconds", power_fencing.DEFAULT_ESCALATION_SECONDS), f"{key}.escalationSeconds",
-                            power_fencing.MINIMUM_ESCALATION_SECONDS, power_fencing.MAXIMUM_ESCALATION_SECONDS,
-                            r.problems, power_fencing.DEFAULT_ESCALATION_SECONDS)
+    escalation = as_integer(value.get("escalationSeconds", fencing_spec.DEFAULT_ESCALATION_SECONDS), f"{key}.escalationSeconds",
+                            fencing_spec.MINIMUM_ESCALATION_SECONDS, fencing_spec.MAXIMUM_ESCALATION_SECONDS,
+                            r.problems, fencing_spec.DEFAULT_ESCALATION_SECONDS)
     if not has_password:
         r.problem(password_key, f"is required with {key}: the value of its secretParameter {secret_parameter}; "
                                 f"allowed: pulumi config set --secret nodePowerFencingPassword ...")

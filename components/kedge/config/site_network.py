@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from ..cluster.network_policy import egress_rule_problem
+from ..spec.network import egress_rule_problem
 from ..render.proxy import UPSTREAM_PROTOCOLS, HttpsProxy, proxy_address, proxy_port, proxy_url_problem
 
 # no_proxy entries: a host, a .domain, an IP address or a CIDR (no commas or spaces: the

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from ..args import parse_network
+from ..spec.rules import parse_network
 from ..choices import GatewayServiceType, as_choice
 
 # A DNS name downstream devices resolve (IoT Edge's hostname: at most 64 characters, RFC 1123 labels).

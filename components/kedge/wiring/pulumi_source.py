@@ -7,7 +7,7 @@ from typing import Iterable, Optional
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, get_config_secret_keys_env, is_config_secret
 
-from .settings import NAMESPACE
+from ..config.declarations import NAMESPACE
 
 
 class PulumiConfigSource:
