@@ -1,0 +1,149 @@
+"""Cluster settings: AKS or an existing cluster, KubeVirt/CDI, and the dind user namespace they decide. Pure: no Pulumi."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from ..spec import aks as aks_spec
+from ..spec.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
+from ..choices import (
+    Environment, NetworkPolicyEngine, VirtualizationSource,
+)
+from .cluster_facts import ClusterFacts
+from .declarations import NAMESPACE
+from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, refused_in_production
+
+
+@dataclass(frozen=True)
+class AksSettings:
+    kubernetes_version: Optional[str]
+    system_vm_size: str
+    system_node_count: int
+    virt_pool_enabled: bool
+    virt_pool_vm_size: str
+    virt_pool_node_count: int
+    network_policy: NetworkPolicyEngine
+    acr_pull_registry_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExistingClusterSettings:
+    context: Optional[str]
+    # Whether kedge:kubeconfig holds a kubeconfig; when not, the provider uses the
+    # ambient one ($KUBECONFIG or ~/.kube/config) of whoever runs `pulumi up`.
+    has_kubeconfig: bool
+
+
+@dataclass(frozen=True)
+class KubevirtSettings:
+    source: VirtualizationSource
+    kubevirt_version: str
+    cdi_version: str
+    use_emulation: bool
+    infra_replicas: int
+    feature_gates: tuple[str, ...] = ()
+
+
+# What a module with the dind pod's powers can reach on its node when the pod shares the node's
+# user namespace: the routes the security review found open with kedge's profiles loaded
+# (AppArmor judges paths, so a procfs or sysfs bound or remounted elsewhere escapes its rules).
+HOST_USER_NAMESPACE_ROUTES = (
+    "/proc/sys or /proc/sys/kernel bound to another path (core_pattern, modprobe, sysrq-trigger)",
+    "/proc/sys remounted read-write (every global sysctl)",
+    "sysfs module parameters",
+    "bpf with SYS_ADMIN on the node (tracing programs; detaching the device cgroup filter, then host disks)",
+    "mount_setattr, which AppArmor does not mediate",
+)
+
+
+def read_dind_user_namespace(r: Reader, facts: ClusterFacts, version_key: str, has_dind: bool, environment: Environment,
+                         notices: list[str]) -> bool:
+    """dind pods get their own user namespace unless the stack accepts the node's, which production may not."""
+    key = f"{NAMESPACE}:dindUserNamespace"
+    value = r.raw("dindUserNamespace")
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        r.problem(key, f"{value!r} is not allowed; allowed: true (the default: dind pods in their own user namespace), "
+                       "false (accept the node's user namespace; refused in production)")
+        return True
+    if not has_dind:
+        return value
+    if not value:
+        refused_in_production(r, environment, f"{key}: false runs dind pods in the node's user namespace, where their "
+                               f"SYS_ADMIN counts on the node and these routes stay open to a module: "
+                               f"{'; '.join(HOST_USER_NAMESPACE_ROUTES)}; allowed in production: true, with the cluster's "
+                               "versions declared", notices)
+        return False
+    undeclared, too_old = facts.user_namespace_gaps(f"{NAMESPACE}:{version_key}", f"{NAMESPACE}:clusterNodeVersions")
+    if too_old:
+        r.problem(key, f"dind pods need their own user namespace, which the declared cluster cannot give "
+                       f"({', '.join(too_old)}); allowed: newer nodes, or false where the environment is not production")
+    elif undeclared:
+        r.problem(key, f"dind pods need their own user namespace, and kedge can promise one only on a cluster declared "
+                       f"ready for it (containerd 1.6 and older silently ignore hostUsers: false); allowed: declare "
+                       f"{', '.join(undeclared)} (Kubernetes 1.33+, Linux 6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ "
+                       f"or crun 1.9+), or false where the environment is not production")
+    return True
+
+
+def read_aks(r: Reader) -> AksSettings:
+    version = r.optional_string("aksKubernetesVersion")
+    system_size = r.string("aksSystemVmSize")
+    if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", system_size):
+        r.problem(f"{NAMESPACE}:aksSystemVmSize", f"{system_size!r} is not an Azure VM size; allowed: e.g. Standard_D2s_v5")
+    virt_size = r.string("aksVirtPoolVmSize")
+    virt_enabled = r.boolean("aksVirtPoolEnabled")
+    if virt_enabled and not supports_nested_virtualization(virt_size):
+        r.problem(
+            f"{NAMESPACE}:aksVirtPoolVmSize",
+            f"{virt_size!r} has no nested virtualization, which KubeVirt needs; allowed: a size of the "
+            f"families {NESTED_VIRT_FAMILIES} (e.g. Standard_D4s_v5)",
+        )
+    return AksSettings(
+        kubernetes_version=version,
+        system_vm_size=system_size,
+        system_node_count=r.integer("aksSystemNodeCount", 1, 100),
+        virt_pool_enabled=virt_enabled,
+        virt_pool_vm_size=virt_size,
+        virt_pool_node_count=r.integer("aksVirtPoolNodeCount", 1, 100),
+        network_policy=r.choice("aksNetworkPolicy", NetworkPolicyEngine),
+        acr_pull_registry_ids=_acr_registry_ids(r),
+    )
+
+
+def _acr_registry_ids(r: Reader) -> tuple[str, ...]:
+    registries = r.string_list("aksAcrPullRegistries")
+    for registry in registries:
+        if not re.fullmatch(aks_spec.ACR_RESOURCE_ID, registry):
+            r.problem(f"{NAMESPACE}:aksAcrPullRegistries", f"{registry!r} is not allowed; allowed: an Azure Container Registry resource "
+                      "id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")
+    return registries
+
+
+def read_kubevirt(r: Reader, environment: Environment) -> KubevirtSettings:
+    versions = {}
+    for key in ("kubevirtVersion", "cdiVersion"):
+        versions[key] = r.string(key)
+        if not OPERATOR_VERSION_PATTERN.fullmatch(versions[key]):
+            r.problem(f"{NAMESPACE}:{key}", f"{versions[key]!r} is not allowed; allowed: a release tag such as {DEFAULTS[key]}")
+    use_emulation = r.boolean("kubevirtUseEmulation")
+    if use_emulation and environment is Environment.PRODUCTION:
+        r.problem(
+            f"{NAMESPACE}:kubevirtUseEmulation",
+            "is true on a production stack; allowed: false (software emulation is for dev/test clusters without /dev/kvm)",
+        )
+    feature_gates = r.string_list("kubevirtFeatureGates")
+    for index, gate in enumerate(feature_gates):
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]+", gate):
+            r.problem(f"{NAMESPACE}:kubevirtFeatureGates[{index}]", f"{gate!r} is not a feature gate name; allowed: e.g. Snapshot, HotplugVolumes")
+    return KubevirtSettings(
+        source=r.choice("kubevirt", VirtualizationSource),
+        kubevirt_version=versions["kubevirtVersion"],
+        cdi_version=versions["cdiVersion"],
+        use_emulation=use_emulation,
+        infra_replicas=r.integer("kubevirtInfraReplicas", 1, 3),
+        feature_gates=feature_gates,
+    )

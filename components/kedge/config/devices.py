@@ -1,0 +1,327 @@
+"""The fleet: each device's settings (hosting mode, VM or dind runtime, identity, tags, topology). Pure: no Pulumi."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass
+from decimal import InvalidOperation
+from types import MappingProxyType
+import dataclasses
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+
+from ..spec.rules import IMAGE_REFERENCE_PATTERN
+from ..spec import vm as vm_spec
+from ..render.edge_config import deep_merge
+from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
+from ..render.quantities import parse_quantity
+from ..choices import (
+    as_choice, EvictionStrategy, HostingMode, RunStrategy, SshService,
+)
+from .declarations import NAMESPACE, device_overrides
+from .escape_hatches import check_device_usb, read_config_toml_extra
+from .site_network import read_egress_rules
+from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
+from .reader import DEFAULTS, Reader, as_boolean, as_integer, check_quantity, described, read_aziot_edge_version, read_storage_class
+from .identity import IdentitySettings, read_identity
+from .deployments import read_resource_names
+
+
+# Device-level keys that override a stack-level default, by mode ("" : no stack-wide key).
+VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
+
+
+DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
+
+
+RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMESPACE}
+
+
+COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
+                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices")
+
+
+# IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-:.+%_#*?!(),=@;$']{1,128}$")
+
+
+MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+@dataclass(frozen=True)
+class VmSettings:
+    cpu_cores: int
+    memory: str
+    disk_size: str
+    image_url: str
+    storage_class: Optional[str]
+    run_strategy: RunStrategy
+    eviction_strategy: EvictionStrategy
+    ssh_service: SshService
+    mac_address: str
+    # The root disk was made by an earlier kedge from the VM's dataVolumeTemplates: take it over.
+    adopt_template_disk: bool = False
+
+
+@dataclass(frozen=True)
+class DindSettings:
+    image: str
+    docker_storage: str
+    aziot_storage: str
+    storage_class: Optional[str]
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    device_id: str
+    kubernetes_name: str
+    mode: HostingMode
+    tags: Mapping[str, Any]
+    identity: IdentitySettings
+    vm: Optional[VmSettings] = None
+    dind: Optional[DindSettings] = None
+    # The aziot-edge version this device runs: its own (a canary) or kedge:aziotEdgeVersion.
+    aziot_edge_version: str = vm_spec.DEFAULT_AZIOT_EDGE_VERSION
+    # Plant-network destinations only this device's workloads reach (see kedge:egressRules).
+    egress_rules: tuple[Mapping[str, Any], ...] = ()
+    # Serves downstream devices (leaf devices, nested children) on edgeHub's ports.
+    gateway: Optional[GatewaySettings] = None
+    # The gateway above this device (nested edge).
+    parent: Optional[ParentSettings] = None
+    # config.toml's parent_hostname (resolved from the parent device when it is in the stack).
+    parent_hostname: Optional[str] = None
+    # config.toml content kedge does not model: the stack's, with the device's merged over it.
+    config_toml_extra: Optional[Mapping[str, Any]] = None
+    # Host devices by resource name: KubeVirt USB resources (vm), device plugin resources (dind).
+    usb_devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class VmDevice(DeviceSettings):
+    """A device hosted as a KubeVirt VM: its VM settings are always there."""
+
+    vm: VmSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class DindDevice(DeviceSettings):
+    """A device hosted as IoT Edge in a Pod: its dind settings are always there."""
+
+    dind: DindSettings
+
+
+AnyDevice = TypeVar("AnyDevice", bound=DeviceSettings)
+
+
+@dataclass(frozen=True)
+class DeviceExtras:
+    """What every device's extras (config.toml content, host devices) are checked against."""
+
+    stack_extra: Optional[Mapping[str, Any]]
+    allow_override: bool
+    notices: list[str]
+    permitted_usb: frozenset[str] = frozenset()  # kedge:usbDevices' resource names
+    dind_devices_allowed: bool = False  # kedge:dindAllowModuleDevices
+    installs_kubevirt: bool = True
+
+    def merged(self, r: "Reader", key: str, raw: Any) -> Optional[Mapping[str, Any]]:
+        own = read_config_toml_extra(raw, key, self.allow_override, f"{NAMESPACE}:configTomlOverride", r.problems, self.notices)
+        if own is None:
+            return self.stack_extra
+        return deep_merge(self.stack_extra or {}, own)
+
+
+def read_devices(r: Reader, default_mode: HostingMode, excluded: Sequence[str], extras: DeviceExtras) -> tuple[DeviceSettings, ...]:
+    raw_devices = r.json_value("devices", [])
+    if not isinstance(raw_devices, list):
+        r.problem(f"{NAMESPACE}:devices", f"{raw_devices!r} is not allowed; allowed: a list of device objects with at least an id")
+        return ()
+    indexed: list[tuple[int, DeviceSettings]] = []
+    for index, raw in enumerate(raw_devices):
+        key = f"{NAMESPACE}:devices[{index}]"
+        if not isinstance(raw, dict):
+            r.problem(
+                key,
+                f"is {described(raw)}, not a device; allowed: a mapping with at least `id:` "
+                "(an empty `-` line or a wrong indentation in the stack file splits or empties an entry)",
+            )
+            continue
+        device = _one_device(r, key, raw, default_mode, excluded, extras)
+        if device is not None:
+            indexed.append((index, device))
+    _check_unique(r, indexed, lambda d: d.device_id, "id", "device ids must be unique in a hub")
+    distinct_ids = list({d.device_id: (i, d) for i, d in reversed(indexed)}.values())[::-1]
+    _check_unique(
+        r, distinct_ids, lambda d: d.kubernetes_name, "id",
+        "both ids map to this Kubernetes name; rename one of them",
+    )
+    vms = [(i, d) for i, d in indexed if isinstance(d, VmDevice)]
+    _check_unique(r, vms, lambda d: d.vm.mac_address, "macAddress", "MAC addresses must be unique")
+    check_parents(indexed, r.problems, NAMESPACE)
+    devices = [d for _, d in indexed]
+    by_id = {d.device_id: d for d in devices}
+    return tuple(dataclasses.replace(d, parent_hostname=parent_hostname(d, by_id)) if d.parent else d for d in devices)
+
+
+def _check_unique(
+    r: Reader, indexed: Sequence[tuple[int, AnyDevice]], key_of: Callable[[AnyDevice], str], field_name: str, why: str
+) -> None:
+    first_index: dict[str, int] = {}
+    for index, device in indexed:
+        value = key_of(device)
+        if value in first_index:
+            r.problem(
+                f"{NAMESPACE}:devices[{index}].{field_name}",
+                f"{value!r} is also used by kedge:devices[{first_index[value]}]; {why}",
+            )
+        else:
+            first_index[value] = index
+
+
+def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, excluded: Sequence[str],
+                extras: DeviceExtras) -> Optional[DeviceSettings]:
+    device_id = raw.get("id")
+    if device_id is None:
+        r.problem(f"{key}.id", "is missing; allowed: the IoT Hub device id, e.g. id: edge-1 (is the entry split by a YAML slip?)")
+        return None
+    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.fullmatch(device_id):
+        r.problem(
+            f"{key}.id",
+            f"{device_id!r} is not an IoT Hub device id; allowed: 1-128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '",
+        )
+        return None
+    mode = as_choice(raw.get("mode", default_mode.value), HostingMode, f"{key}.mode", r.problems, default_mode.value)
+    own_keys = VM_DEVICE_KEYS if mode is HostingMode.VM else DIND_DEVICE_KEYS
+    other_keys = DIND_DEVICE_KEYS if mode is HostingMode.VM else VM_DEVICE_KEYS
+    for name in raw:
+        if name in COMMON_DEVICE_KEYS or name in own_keys:
+            continue
+        if name in other_keys:
+            r.problem(f"{key}.{name}", f"applies to mode {'dind' if mode is HostingMode.VM else 'vm'} only; this device's mode is {mode.value}")
+        else:
+            r.problem(f"{key}.{name}", f"is not a device setting; allowed: {', '.join([*COMMON_DEVICE_KEYS, *own_keys])}")
+    tags = _tags(r, f"{key}.tags", raw.get("tags", {}))
+    identity = read_identity(r, key, raw)
+
+    def setting(name: str) -> Any:
+        return raw[name] if name in raw else r.raw(own_keys[name])
+
+    def where(name: str) -> str:
+        """The key a value came from: the device's own, or the stack-wide one it inherits."""
+        return f"{key}.{name}" if name in raw or not own_keys.get(name) else f"{NAMESPACE}:{own_keys[name]}"
+
+    vm: Optional[VmSettings] = None
+    dind: Optional[DindSettings] = None
+    if mode is HostingMode.VM:
+        mac = raw.get("macAddress") or derived_mac_address(device_id)
+        if not isinstance(mac, str) or not MAC_PATTERN.fullmatch(mac):
+            r.problem(f"{key}.macAddress", f"{mac!r} is not a MAC address; allowed: six colon-separated hex pairs, e.g. 02:00:00:00:00:01")
+            mac = derived_mac_address(device_id)
+        elif int(mac[:2], 16) & 1:
+            r.problem(f"{key}.macAddress", f"{mac!r} is a multicast address; allowed: a unicast MAC (first octet even), e.g. 02:...")
+        for name in ("memory", "diskSize"):
+            check_quantity(setting(name), where(name), r.problems, minimum="1Gi")
+        image_url = setting("imageUrl")
+        if not isinstance(image_url, str) or not re.fullmatch(r"https?://\S+", image_url):
+            r.problem(where("imageUrl"), f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
+            image_url = str(DEFAULTS["vmImageUrl"])
+        vm = VmSettings(
+            cpu_cores=as_integer(setting("cpuCores"), where("cpuCores"), 1, 64, r.problems, DEFAULTS["vmCpuCores"]),
+            memory=str(setting("memory")),
+            disk_size=str(setting("diskSize")),
+            image_url=image_url,
+            storage_class=read_storage_class(r, where("storageClass"), setting("storageClass")),
+            run_strategy=as_choice(setting("runStrategy"), RunStrategy, where("runStrategy"), r.problems, DEFAULTS["vmRunStrategy"]),
+            eviction_strategy=as_choice(
+                setting("evictionStrategy"), EvictionStrategy, where("evictionStrategy"), r.problems, DEFAULTS["vmEvictionStrategy"]
+            ),
+            ssh_service=as_choice(setting("sshService"), SshService, where("sshService"), r.problems, DEFAULTS["vmSshService"]),
+            mac_address=mac.lower(),
+            adopt_template_disk=as_boolean(setting("adoptTemplateDisk"), where("adoptTemplateDisk"), r.problems, False),
+        )
+    else:
+        image = str(setting("image")).strip()
+        if not image:
+            r.problem(
+                where("image"),
+                "is required by dind devices (set kedge:dindImage, or image on each dind device); allowed: an image reference you built "
+                "from images/iotedge-dind/ and pushed, e.g. myregistry.azurecr.io/iotedge-dind:1.6.0",
+            )
+        elif not IMAGE_REFERENCE_PATTERN.fullmatch(image) or image.endswith(":latest"):
+            r.problem(where("image"), f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
+        for name in ("dockerStorage", "aziotStorage", "memoryRequest", "memoryLimit"):
+            check_quantity(setting(name), where(name), r.problems, minimum="64Mi")
+        check_quantity(setting("cpuRequest"), where("cpuRequest"), r.problems)
+        try:
+            if parse_quantity(setting("memoryLimit")) < parse_quantity(setting("memoryRequest")):
+                r.problem(where("memoryLimit"), f"{setting('memoryLimit')!r} is below memoryRequest {setting('memoryRequest')!r}; allowed: at least the request")
+        except (ValueError, InvalidOperation):
+            pass  # already reported by check_quantity
+        dind = DindSettings(
+            image=image,
+            docker_storage=str(setting("dockerStorage")),
+            aziot_storage=str(setting("aziotStorage")),
+            storage_class=read_storage_class(r, where("storageClass"), setting("storageClass")),
+            cpu_request=str(setting("cpuRequest")),
+            memory_request=str(setting("memoryRequest")),
+            memory_limit=str(setting("memoryLimit")),
+        )
+    version = read_aziot_edge_version(r, where("aziotEdgeVersion"), setting("aziotEdgeVersion"))
+    certificates = identity.certificates
+    namespace = RUNTIME_NAMESPACES[mode]
+    common: dict[str, Any] = dict(
+        device_id=device_id, kubernetes_name=kubernetes_name(device_id), mode=mode, tags=MappingProxyType(tags), identity=identity,
+        aziot_edge_version=version, egress_rules=read_egress_rules(raw.get("egressRules"), f"{key}.egressRules", excluded, r.problems),
+        gateway=read_gateway(raw.get("gateway"), f"{key}.gateway", default_gateway_hostname(kubernetes_name(device_id), namespace),
+                             bool(certificates.edge_ca_cert and certificates.edge_ca_key), r.problems),
+        parent=read_parent(raw.get("parent"), f"{key}.parent", bool(certificates.trust_bundle), r.problems),
+        config_toml_extra=extras.merged(r, f"{key}.configTomlExtra", raw.get("configTomlExtra")),
+        usb_devices=read_resource_names(r, f"{key}.usbDevices", raw.get("usbDevices", [])),
+    )
+    check_device_usb(common["usb_devices"], key, mode, vm.eviction_strategy if vm else None, where("evictionStrategy"),
+                     device_id, extras, r.problems)
+    if vm is not None:
+        return VmDevice(**common, vm=vm)
+    assert dind is not None  # each mode's settings are built above
+    return DindDevice(**common, dind=dind)
+
+
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+def is_ssh_public_key(text: str) -> bool:
+    """One authorized_keys line: a key type, its base64 blob (which names the same type), a comment."""
+    if "\n" in text or "\r" in text:
+        return False
+    key_type, _, rest = text.partition(" ")
+    blob_text = rest.split(" ", 1)[0]
+    if key_type not in SSH_KEY_TYPES or not blob_text:
+        return False
+    try:
+        blob = base64.b64decode(blob_text, validate=True)
+    except ValueError:
+        return False
+    # The blob starts with the type again, as a length-prefixed string (RFC 4253, section 6.6).
+    length = int.from_bytes(blob[:4], "big")
+    return blob[4:4 + length] == key_type.encode()
+
+
+def _tags(r: Reader, key: str, raw: Any) -> dict[str, Any]:
+    """Device-twin tags: keys without '.', '$', spaces or control characters; scalar values."""
+    if not isinstance(raw, dict):
+        r.problem(key, f"{raw!r} is not allowed; allowed: a map of tag name to string, number or boolean")
+        return {}
+    tags = {}
+    for name, value in raw.items():
+        if not name or len(name.encode()) > 1024 or re.search(r"[.$ \x00-\x1f\x7f-\x9f]", name):
+            r.problem(f"{key}.{name}", "is not a device-twin tag name; allowed: up to 1 KB without '.', '$', spaces or control characters")
+        elif not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and not math.isfinite(value)):
+            r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, a finite number or a boolean")
+        else:
+            tags[name] = value
+    return tags
