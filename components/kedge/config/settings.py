@@ -33,8 +33,9 @@ from ..cluster import edge_vm, power_fencing
 from ..cluster.device_storage import AKS_PROVISIONER, AKS_SKU, PROVISIONER_PATTERN
 from ..azure.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..render.deployment_manifest import (
-    REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, ApiProxySpec, DeploymentSpec, ModuleSpec, confinement_problems, deployment_problems,
+    REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, ROUTE_MODULE, ApiProxySpec, DeploymentSpec, ModuleSpec, deployment_problems,
 )
+from ..render.module_gate import confinement_problems
 from ..render.edge_config import deep_merge
 from ..render.certificates import certificate_problem, key_matches_certificate, private_key_problem
 from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
