@@ -3,7 +3,8 @@ the token volume that only the labelling container mounts, an unprivileged secur
 
 RBAC can grant `patch` on nodes but cannot say which fields a patch may touch; a
 ValidatingAdmissionPolicy (GA in Kubernetes 1.30) can, so a labeller's account may change a
-node only by setting its own labels.
+node only by setting its own labels: spec and every other metadata field (owner references,
+finalizers, annotations, other labels) must stay as they were.
 """
 
 from typing import Any, Callable, Sequence
@@ -19,19 +20,35 @@ SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 ADMISSION = "admissionregistration.k8s.io"
 
 
+# ObjectMeta fields a labeller's update leaves as they were, compared whole (present in both and
+# equal, or absent from both): a fake ownerReference lets the garbage collector delete the node, a
+# finalizer holds its deletion, an annotation can steer other controllers. Not compared: labels
+# (below), and what the API server itself writes on every update: managedFields (the labeller's own
+# field manager entry), resourceVersion and generation.
+COMPARED_METADATA = (
+    "name", "generateName", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "annotations", "ownerReferences", "finalizers",
+)
+
+
+def unchanged(field: str) -> str:
+    """CEL: `field` of the node is what it was (absent from both, or present in both and equal)."""
+    new, old = f"object.{field}", f"oldObject.{field}"
+    return f"(has({new}) == has({old}) && (!has({new}) || {new} == {old}))"
+
+
 def label_only_expression(labels: Sequence[str]) -> str:
     """CEL over the node before (oldObject) and after (object): everything but `labels` is
-    unchanged (spec, annotations, taints, every other label), and none of `labels` is removed."""
+    unchanged (spec, every compared metadata field, every other label), and none of `labels` is removed."""
     names = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
     new, old = "(has(object.metadata.labels) ? object.metadata.labels : {})", \
         "(has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
-    return (
-        "object.spec == oldObject.spec"
-        " && (has(object.metadata.annotations) ? object.metadata.annotations : {})"
-        " == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
-        f" && {new}.filter(k, !(k in {names})).all(k, k in {old} && {old}[k] == {new}[k])"
-        f" && {old}.all(k, k in {new})"
-    )
+    return " && ".join([
+        unchanged("spec"),
+        *(unchanged(f"metadata.{field}") for field in COMPARED_METADATA),
+        f"{new}.filter(k, !(k in {names})).all(k, k in {old} && {old}[k] == {new}[k])",
+        f"{old}.all(k, k in {new})",
+    ])
 
 
 def label_guard(
