@@ -13,9 +13,11 @@ import pulumi
 
 from .kubernetes_object import kubernetes_object
 
-# Tag-pinned: no registry is reachable where kedge is developed to read their digests (see the README).
-KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.33.4"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# Pinned by their multi-arch index digests, which registry.k8s.io never changes for a tag (kubernetes/k8s.io
+# registry.k8s.io/images/k8s-staging-kubernetes/images.yaml; resolve one with `crane digest <image>`).
+# The kubectl image's contents beyond kubectl were not verified here.
+KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.33.4@sha256:261a9ed843eb68e3d50da132245e2221d75ca19504130e47bd32788c0ff339a0"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a"
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 ADMISSION = "admissionregistration.k8s.io"
 
