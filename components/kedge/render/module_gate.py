@@ -192,16 +192,21 @@ def _struct(fields: Mapping[str, Check]) -> Check:
     return check
 
 
-def _list_of(fields: Mapping[str, Check]) -> Check:
+def _each(item: Callable[["_Gate", Any, str, str], None]) -> Check:
+    """A list whose entries `item` checks, each at its own index and with the list's path."""
     def check(gate: _Gate, value: Any, path: str) -> None:
         if value is None:
             return
         if not isinstance(value, list):
-            gate.refuse(path, f"{_shown(value)} is not a list", "a list of objects")
+            gate.refuse(path, f"{_shown(value)} is not a list", "a list")
             return
-        for index, item in enumerate(value):
-            gate.struct(item, f"{path}[{index}]", fields)
+        for index, entry in enumerate(value):
+            item(gate, entry, f"{path}[{index}]", path)
     return check
+
+
+def _list_of(fields: Mapping[str, Check]) -> Check:
+    return _each(lambda gate, entry, path, _listed: gate.struct(entry, path, fields))
 
 
 def _privileged(gate: _Gate, value: Any, path: str) -> None:
@@ -295,16 +300,6 @@ def _mount(gate: _Gate, value: Any, path: str, listed: str) -> None:
     gate.struct(value, path, MOUNT_FIELDS)
 
 
-def _mounts(gate: _Gate, value: Any, path: str) -> None:
-    if value is None:
-        return
-    if not isinstance(value, list):
-        gate.refuse(path, f"{_shown(value)} is not a list", "a list of mounts")
-        return
-    for index, mount in enumerate(value):
-        _mount(gate, mount, f"{path}[{index}]", path)
-
-
 def _device(gate: _Gate, value: Any, path: str, listed: str) -> None:
     """One of Devices (at `path`); the device node it maps is refused at `listed`, the Devices list."""
     device = value if isinstance(value, Mapping) else {}
@@ -317,17 +312,11 @@ def _device(gate: _Gate, value: Any, path: str, listed: str) -> None:
 
 
 def _devices(gate: _Gate, value: Any, path: str) -> None:
-    if not value:
-        return
-    if not gate.allow_devices:
+    if value and not gate.allow_devices:
         gate.refuse(path, "host devices are not allowed on dind devices",
                     "none (kedge:dindAllowModuleDevices: true allows serial and USB devices)")
-        return
-    if not isinstance(value, list):
-        gate.refuse(path, f"{_shown(value)} is not a list", "a list of devices")
-        return
-    for index, device in enumerate(value):
-        _device(gate, device, f"{path}[{index}]", path)
+    elif value:
+        _each(_device)(gate, value, path)
 
 
 def _port_bindings(gate: _Gate, value: Any, path: str) -> None:
@@ -369,7 +358,7 @@ HOST_CONFIG_FIELDS: dict[str, Check] = {
     "ExtraHosts": _string_list, "Dns": _string_list, "DnsOptions": _string_list, "DnsSearch": _string_list,
     "GroupAdd": _string_list, "Tmpfs": _string_map, "ReadonlyRootfs": _boolean, "Init": _boolean, "AutoRemove": _boolean,
     # Storage: named volumes, tmpfs, and binds of the module's own directory only.
-    "Binds": _binds, "Mounts": _mounts,
+    "Binds": _binds, "Mounts": _each(_mount),
     # Confinement: only the values that leave it as it is.
     "Privileged": _privileged, "CapAdd": _capabilities, "CapDrop": _string_list, "SecurityOpt": _security_options,
     "Devices": _devices, "NetworkMode": _network_mode,
