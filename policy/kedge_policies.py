@@ -20,7 +20,8 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 # The module-confinement rule is kedge's own, read from the package this pack ships beside (a pure
 # module: standard library only), so the pack and the program cannot disagree about it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "components"))
-from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, deployed_confinement_problems  # noqa: E402
+from kedge.render.deployment_manifest import CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES  # noqa: E402
+from kedge.render.module_gate import deployed_confinement_problems  # noqa: E402
 
 # The one privileged workload, and the namespaces allowed Pod Security `privileged`.
 PROFILE_LOADER = ("kedge-profiles", "profile-loader")
@@ -187,7 +188,8 @@ CHECKS: dict[str, tuple[str, Callable[[str, dict], list[str]]]] = {
     "kedge-privileged-namespaces": (
         "Pod Security privileged only on the dind, profile-loader and node-remediation namespaces.", check_privileged_pod_security_namespaces),
     "kedge-dind-modules-confined": (
-        "Deployments that reach dind devices give no module Privileged, host paths or namespaces, extra capabilities or devices.",
+        "Deployments that reach dind devices give their modules only the createOptions kedge's module gate admits (no Privileged, "
+        "host paths, host or other containers' namespaces, extra capabilities, devices or confinement options).",
         check_dind_modules_stay_confined),
 }
 

@@ -257,16 +257,52 @@ def admission_policy_verdict(expression, old_node, new_node):
     return bool(program.evaluate({"object": celpy.json_to_cel(new_node), "oldObject": celpy.json_to_cel(old_node)}))
 
 
-NODE = {"metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1", "kedge.io/pool": "virtualization"},
-                     "annotations": {"a": "1"}}, "spec": {"podCIDR": "10.244.1.0/24"}}
+NODE = {"metadata": {"name": "n1", "uid": "7b0e6f0c-0d6c-4b7e-9a55-1f1f3c2a9d10", "resourceVersion": "1000",
+                     "creationTimestamp": "2026-11-02T08:00:00Z", "labels": {"kubernetes.io/hostname": "n1", "kedge.io/pool": "virtualization"},
+                     "annotations": {"a": "1"}, "managedFields": [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1"}]},
+        "spec": {"podCIDR": "10.244.1.0/24"}}
 
 
-def changed_node(labels=None, spec=None, annotations=None):
+def changed_node(labels=None, spec=None, annotations=None, metadata=None):
+    """NODE with labels, spec and annotations updated, and metadata fields set (None: removed)."""
     node = json.loads(json.dumps(NODE))
     node["metadata"]["labels"].update(labels or {})
     node["spec"].update(spec or {})
     node["metadata"]["annotations"].update(annotations or {})
+    for field, value in (metadata or {}).items():
+        node["metadata"].pop(field, None) if value is None else node["metadata"].__setitem__(field, json.loads(json.dumps(value)))
     return node
+
+
+# What the API server writes itself on a labeller's update (its field manager's entry, a new version).
+SERVER_WRITTEN = {"resourceVersion": "1001", "managedFields": [
+    *NODE["metadata"]["managedFields"], {"manager": "kubectl-label", "operation": "Update", "apiVersion": "v1"}]}
+OWNER = {"apiVersion": "v1", "kind": "ConfigMap", "name": "decoy", "uid": "0c9d9f3e-1111-4a4a-8b8b-222233334444"}
+# Everything else in a node's metadata that a labeller's account may not touch (issue 27: the
+# policies compared spec, labels and annotations only, so a fake owner could be added).
+FOREIGN_METADATA = {
+    "an ownerReference": {"ownerReferences": [OWNER]}, "a finalizer": {"finalizers": ["example.com/hold"]},
+    "an annotation": {"annotations": {"a": "1", "b": "2"}}, "a changed annotation": {"annotations": {"a": "2"}},
+    "no annotations": {"annotations": None}, "a name": {"name": "n2"}, "a uid": {"uid": "00000000-0000-4000-8000-000000000009"},
+    "a generateName": {"generateName": "n-"}, "a deletion grace period": {"deletionGracePeriodSeconds": 0},
+}
+
+
+def assert_may_set_only(expression, label, value):
+    """The policy admits setting `label` (with what the server writes itself) and nothing else in metadata."""
+    assert admission_policy_verdict(expression, NODE, changed_node({label: value}))
+    assert admission_policy_verdict(expression, NODE, changed_node({label: value}, metadata=SERVER_WRITTEN))
+    for what, metadata in FOREIGN_METADATA.items():
+        assert not admission_policy_verdict(expression, NODE, changed_node({label: value}, metadata=metadata)), what
+        assert not admission_policy_verdict(expression, NODE, changed_node(metadata=metadata)), what
+    owned = changed_node(metadata={"ownerReferences": [OWNER], "finalizers": ["example.com/hold"]})
+    labelled = json.loads(json.dumps(owned))
+    labelled["metadata"]["labels"][label] = value
+    assert admission_policy_verdict(expression, owned, labelled)  # a node's own owners and finalizers stay
+    for field in ("ownerReferences", "finalizers"):  # and are not taken away
+        taken = json.loads(json.dumps(labelled))
+        del taken["metadata"][field]
+        assert not admission_policy_verdict(expression, owned, taken), field
 
 
 def test_the_loader_may_change_a_node_only_by_setting_its_profile_label():
@@ -285,6 +321,7 @@ def test_the_loader_may_change_a_node_only_by_setting_its_profile_label():
     assert not admission_policy_verdict(expression, NODE, changed_node({PROFILES_LABEL: "abc", "node-role.kubernetes.io/control-plane": ""}))
     assert not admission_policy_verdict(expression, NODE, changed_node(spec={"unschedulable": True}))
     assert not admission_policy_verdict(expression, NODE, changed_node(annotations={"a": "2"}))
+    assert_may_set_only(expression, PROFILES_LABEL, "abc")
     removed = json.loads(json.dumps(NODE))
     del removed["metadata"]["labels"]["kedge.io/pool"]
     assert not admission_policy_verdict(expression, NODE, removed)

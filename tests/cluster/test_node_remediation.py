@@ -156,7 +156,7 @@ def test_bad_arguments_are_refused_naming_the_argument(bad, key):
 
 
 def test_the_peer_labellers_account_may_only_set_the_peer_label():
-    from tests.cluster.test_components import NODE, admission_policy_verdict, changed_node
+    from tests.cluster.test_components import NODE, admission_policy_verdict, assert_may_set_only, changed_node
 
     run, _ = build()
     expression = run.one("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy").get("spec.validations")[0]["expression"]
@@ -166,3 +166,4 @@ def test_the_peer_labellers_account_may_only_set_the_peer_label():
     assert not admission_policy_verdict(expression, NODE, changed_node({PEER_LABEL: "", "node-role.kubernetes.io/control-plane": ""}))
     assert not admission_policy_verdict(expression, labelled, NODE)  # nor take it off
     assert not admission_policy_verdict(expression, NODE, changed_node(spec={"taints": [{"key": "x", "effect": "NoSchedule"}]}))
+    assert_may_set_only(expression, PEER_LABEL, "")

@@ -10,8 +10,9 @@ from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..render.deployment_manifest import (
-    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, deployed_confinement_problems, with_registry_credentials,
+    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, with_registry_credentials,
 )
+from ..render.module_gate import deployed_confinement_problems
 from ..args import ComponentArgsError, check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
@@ -55,9 +56,10 @@ class EdgeDeploymentArgs(TypedDict):
     then carries the passwords: its content is a secret here, but IoT Hub stores it as given, and a
     changed password replaces the configuration (IoT Hub cannot change content)."""
     confined_modules: NotRequired[bool]
-    """The deployment may reach dind devices: refuse modules whose createOptions leave the dind
-    confinement (Privileged, host paths and namespaces, extra capabilities, devices), and mark the
-    helper so the policy pack checks it again at preview (default false)."""
+    """The deployment may reach dind devices: refuse modules (system modules and layered ones too)
+    whose createOptions ask for anything kedge's module gate does not admit (kedge.render.module_gate:
+    an allow-list; Privileged, host paths and namespaces, extra capabilities, devices are refused),
+    and mark the helper so the policy pack checks it again at preview (default false)."""
     confined_modules_allow_devices: NotRequired[bool]
     """With confined_modules: modules may still be given serial and USB device nodes (HostConfig.Devices
     such as /dev/ttyUSB0) that a device plugin put into the dind runtime (default false)."""

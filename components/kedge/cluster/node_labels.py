@@ -3,7 +3,8 @@ the token volume that only the labelling container mounts, an unprivileged secur
 
 RBAC can grant `patch` on nodes but cannot say which fields a patch may touch; a
 ValidatingAdmissionPolicy (GA in Kubernetes 1.30) can, so a labeller's account may change a
-node only by setting its own labels.
+node only by setting its own labels: spec and every other metadata field (owner references,
+finalizers, annotations, other labels) must stay as they were.
 """
 
 from typing import Any, Callable, Sequence
@@ -12,26 +13,44 @@ import pulumi
 
 from .kubernetes_object import kubernetes_object
 
-# Tag-pinned: no registry is reachable where kedge is developed to read their digests (see the README).
-KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.33.4"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# Pinned by their multi-arch index digests, which registry.k8s.io never changes for a tag (kubernetes/k8s.io
+# registry.k8s.io/images/k8s-staging-kubernetes/images.yaml; resolve one with `crane digest <image>`).
+# The kubectl image's contents beyond kubectl were not verified here.
+KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.33.4@sha256:261a9ed843eb68e3d50da132245e2221d75ca19504130e47bd32788c0ff339a0"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a"
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 ADMISSION = "admissionregistration.k8s.io"
 
 
+# ObjectMeta fields a labeller's update leaves as they were, compared whole (present in both and
+# equal, or absent from both): a fake ownerReference lets the garbage collector delete the node, a
+# finalizer holds its deletion, an annotation can steer other controllers. Not compared: labels
+# (below), and what the API server itself writes on every update: managedFields (the labeller's own
+# field manager entry), resourceVersion and generation.
+COMPARED_METADATA = (
+    "name", "generateName", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "annotations", "ownerReferences", "finalizers",
+)
+
+
+def unchanged(field: str) -> str:
+    """CEL: `field` of the node is what it was (absent from both, or present in both and equal)."""
+    new, old = f"object.{field}", f"oldObject.{field}"
+    return f"(has({new}) == has({old}) && (!has({new}) || {new} == {old}))"
+
+
 def label_only_expression(labels: Sequence[str]) -> str:
     """CEL over the node before (oldObject) and after (object): everything but `labels` is
-    unchanged (spec, annotations, taints, every other label), and none of `labels` is removed."""
+    unchanged (spec, every compared metadata field, every other label), and none of `labels` is removed."""
     names = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
     new, old = "(has(object.metadata.labels) ? object.metadata.labels : {})", \
         "(has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
-    return (
-        "object.spec == oldObject.spec"
-        " && (has(object.metadata.annotations) ? object.metadata.annotations : {})"
-        " == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"
-        f" && {new}.filter(k, !(k in {names})).all(k, k in {old} && {old}[k] == {new}[k])"
-        f" && {old}.all(k, k in {new})"
-    )
+    return " && ".join([
+        unchanged("spec"),
+        *(unchanged(f"metadata.{field}") for field in COMPARED_METADATA),
+        f"{new}.filter(k, !(k in {names})).all(k, k in {old} && {old}[k] == {new}[k])",
+        f"{old}.all(k, k in {new})",
+    ])
 
 
 def label_guard(

@@ -28,6 +28,9 @@ SECCOMP_FILE = "kedge-dind.seccomp.json"
 # Path relative to the kubelet's seccomp root (/var/lib/kubelet/seccomp), as pods name it.
 SECCOMP_LOCALHOST_PROFILE = f"kedge/{SECCOMP_FILE}"
 PROFILES_LABEL = "kedge.io/dind-profiles"
+# The loading step's sh, cp and nsenter: Docker Hub's busybox, pinned by the multi-arch index digest of
+# its 1.37.0 build of 2026-09-22 (docker-library/repo-info repos/busybox/remote/1.37.0.md).
+LOADER_IMAGE = "busybox:1.37.0@sha256:bdf57e528e45e4433820e045b29b4597825a1c9e38353532d90a01445013f82e"
 
 
 def profiles_dir() -> Path:
@@ -59,11 +62,11 @@ class ProfileLoaderArgs(TypedDict):
     namespace: NotRequired[str]
     """Namespace of the loader, Pod Security privileged: the one privileged workload (default kedge-profiles)."""
     loader_image: NotRequired[str]
-    """Image with sh, cp and nsenter for the loading step (default busybox:1.37.0)."""
+    """Image with sh, cp and nsenter for the loading step (default busybox:1.37.0, pinned by digest)."""
     kubectl_image: NotRequired[str]
-    """Image that labels the node once the profiles are loaded (default registry.k8s.io/kubectl:v1.33.4)."""
+    """Image that labels the node once the profiles are loaded (default registry.k8s.io/kubectl:v1.33.4, pinned by digest)."""
     pause_image: NotRequired[str]
-    """Keeps the pod running after the init steps (default registry.k8s.io/pause:3.10)."""
+    """Keeps the pod running after the init steps (default registry.k8s.io/pause:3.10, pinned by digest)."""
 
 
 class ProfileLoader(pulumi.ComponentResource):
@@ -140,7 +143,7 @@ class ProfileLoader(pulumi.ComponentResource):
                     "initContainers": [
                         {
                             "name": "load",
-                            "image": args.get("loader_image") or "busybox:1.37.0",
+                            "image": args.get("loader_image") or LOADER_IMAGE,
                             "command": ["sh", "-c", load_script],
                             # The project's one privileged container: loading AppArmor
                             # profiles into the kernel needs it, by design.

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ..spec.aks import POD_CIDR as AKS_POD_CIDR
-from ..render.deployment_manifest import DeploymentSpec, confinement_problems
+from ..render.deployment_manifest import DeploymentSpec
+from ..render.module_gate import confinement_problems
 from ..choices import (
     ClusterSource, Environment, EvictionStrategy, HostingMode, HubSource, ProvisioningSource, VirtualizationSource,
 )
