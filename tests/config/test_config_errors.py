@@ -39,8 +39,7 @@ def test_secrets_that_devices_name_are_not_undeclared_keys():
 def test_a_bad_stack_wide_value_is_reported_once_against_its_own_key():
     problems = problems_of({"vmMemory": "4GB", "devices": [{"id": "a"}, {"id": "b"}, {"id": "c", "memory": "2GB"}]})
     assert [p.split(": ", 1)[0] for p in problems] == ["kedge:vmMemory", "kedge:devices[2].memory"]
-    assert problems[0] == ("kedge:vmMemory: '4GB' is not a Kubernetes quantity; allowed: a number with an optional suffix such as "
-                           "500m, 2, 512Mi, 4Gi")
+    assert problems[0] == "kedge:vmMemory: '4GB' is not allowed; allowed: a Kubernetes quantity such as 512Mi or 4Gi, at least 1Gi"
 
 
 def test_a_yaml_slip_is_reported_as_such_without_python_words():

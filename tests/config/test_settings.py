@@ -278,3 +278,19 @@ def test_an_existing_class_must_be_declared_retain_warned_in_dev_and_refused_in_
 def test_a_vm_device_can_take_over_a_template_disk_stack_wide_or_alone():
     settings = load({"vmAdoptTemplateDisks": True, "devices": [{"id": "a"}, {"id": "b", "adoptTemplateDisk": False}]})
     assert [d.vm.adopt_template_disk for d in settings.devices] == [True, False]
+
+
+def test_a_vm_setting_and_the_component_argument_it_feeds_are_checked_by_one_declaration():
+    """The settings reader and EdgeVirtualMachine run the same rule from kedge.spec.vm, so they
+    accept and refuse the same values with the same words (issue #25: each input declared once)."""
+    from kedge.cluster.edge_vm import _ARG_RULES
+    from kedge.spec import vm as vm_spec
+
+    for spec_input, bad in [(vm_spec.CPU_CORES, 65), (vm_spec.MEMORY, "512Mi"), (vm_spec.DISK_SIZE, "4GB"),
+                            (vm_spec.IMAGE_URL, "ftp://x"), (vm_spec.RUN_STRATEGY, "always"), (vm_spec.SSH_SERVICE, "NodePort")]:
+        assert _ARG_RULES[spec_input.arg] is spec_input.rule
+        (problem,) = problems_of({"devices": [{"id": "a", spec_input.device_key: bad}]})
+        assert problem == f"kedge:devices[0].{spec_input.device_key}: {bad!r} is not allowed; allowed: {spec_input.rule(bad)}"
+        assert spec_input.rule(spec_input.default) is None and DEFAULTS[spec_input.setting] == spec_input.default
+    # Numbers come from Pulumi config as text and are read as numbers.
+    assert load({"vmCpuCores": "8", "devices": [{"id": "a"}]}).devices[0].vm.cpu_cores == 8

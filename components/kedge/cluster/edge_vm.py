@@ -30,9 +30,11 @@ from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from .placement import NodePlacementArgs, placement_fields
 from .virtualization import DEFAULT_EVICTION_STRATEGY
-from ..args import DNS_LABEL, DNS_SUBDOMAIN, RESOURCE_NAME, check_args, every, choice_value, choice_values, matches, one_of, quantity, whole_number
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, RESOURCE_NAME, check_args, every, choice_value, matches
 from ..choices import EvictionStrategy, RunStrategy, SshService
+from ..spec.inputs import rules_of
 from ..spec.vm import (
+    INPUTS,
     DEFAULT_SSH_SERVICE, DEFAULT_DISK_SIZE, DEFAULT_CPU_CORES, DEFAULT_MEMORY, DEFAULT_RUN_STRATEGY,
     DEFAULT_AZIOT_EDGE_VERSION, AZIOT_EDGE_VERSION_PATTERN,
 )
@@ -121,16 +123,11 @@ _ARG_RULES = {
     "name": DNS_LABEL,
     "namespace": DNS_LABEL,
     "mac_address": matches(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", "six colon-separated lower-case hex pairs, e.g. 02:00:00:00:00:01"),
-    "image_url": matches(r"https?://\S+", "an http(s) URL of a cloud image"),
     "aziot_edge_version": matches(AZIOT_EDGE_VERSION_PATTERN, "an IoT Edge 1.6 LTS package version such as 1.6.0-1"),
-    "cpu_cores": whole_number(1, 64),
     "usb_devices": every(RESOURCE_NAME),
-    "memory": quantity("1Gi"),
-    "disk_size": quantity("1Gi"),
     "storage_class": DNS_SUBDOMAIN,
-    "run_strategy": one_of(*choice_values(RunStrategy)),
-    "eviction_strategy": one_of(*choice_values(EvictionStrategy)),
-    "ssh_service": one_of(*choice_values(SshService)),
+    # cpu_cores, memory, disk_size, image_url and the strategies: declared once with their settings.
+    **rules_of(INPUTS),
 }
 
 

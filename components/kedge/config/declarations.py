@@ -17,17 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from ..spec.inputs import Input
+from ..spec.rules import QUANTITY
 from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
-    Choice, ClusterSource, Environment, EvictionStrategy, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
-    RemediationSource, RunStrategy, SshService, VirtualizationSource,
+    Choice, ClusterSource, Environment, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
+    RemediationSource, VirtualizationSource,
 )
 
 NAMESPACE = "kedge"
 
-UBUNTU_NOBLE_IMAGE = "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img"
 
 
 ANY_MODE = "any mode"
@@ -59,11 +60,16 @@ def _vm(key: str, default: Any, description: str, device_key: str, **extra: Any)
     return Setting(key, default, description, device_key=device_key, device_mode="vm", **extra)
 
 
+def _vm_input(spec_input: Input) -> Setting:
+    """A VM setting declared by the component's input (kedge.spec.vm), not written again here."""
+    return Setting(spec_input.setting, spec_input.default, spec_input.description, allowed=spec_input.allowed,
+                   choices=spec_input.choices, device_key=spec_input.device_key, device_mode="vm")
+
+
 def _dind(key: str, default: Any, description: str, device_key: str, **extra: Any) -> Setting:
     return Setting(key, default, description, device_key=device_key, device_mode="dind", **extra)
 
 
-QUANTITY = "a Kubernetes quantity, e.g. 512Mi, 4Gi"
 SETTINGS: tuple[Setting, ...] = (
     Setting("environment", Environment.DEV.value, "dev or production. Production stacks refuse KubeVirt software emulation.",
             choices=Environment),
@@ -213,14 +219,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL"),
     Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices."),
-    _vm("vmCpuCores", vm_spec.DEFAULT_CPU_CORES, "vCPUs of each VM (1-64); a device may override with cpuCores.", "cpuCores",
-        allowed="1-64"),
-    _vm("vmMemory", vm_spec.DEFAULT_MEMORY, "Memory of each VM as a Kubernetes quantity; device override: memory.", "memory",
-        allowed=f"{QUANTITY}, at least 1Gi"),
-    _vm("vmDiskSize", vm_spec.DEFAULT_DISK_SIZE, "Root disk (DataVolume) size of each VM; device override: diskSize.", "diskSize",
-        allowed=f"{QUANTITY}, at least 1Gi"),
-    _vm("vmImageUrl", UBUNTU_NOBLE_IMAGE, "HTTP(S) URL of the Ubuntu cloud image CDI imports; device override: imageUrl.", "imageUrl",
-        allowed="an http(s) URL"),
+    _vm_input(vm_spec.CPU_CORES),
+    _vm_input(vm_spec.MEMORY),
+    _vm_input(vm_spec.DISK_SIZE),
+    _vm_input(vm_spec.IMAGE_URL),
     Setting("vmImageUsername", "",
             "Basic-auth user for a vmImageUrl that needs a login (CDI reads it from a Secret of each VM). Needs vmImagePassword."),
     Setting("vmImagePassword", "", "Password of vmImageUsername, set with --secret.", allowed="a password, as a secret", secret=True),
@@ -234,13 +236,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Set once when upgrading a stack whose VMs got their root disks from an earlier kedge (a dataVolumeTemplate, "
         "owned by the VM): kedge takes each disk over as it was made and stops the VM's deletion from deleting it. "
         "Leave it set; new devices ignore it.", "adoptTemplateDisk"),
-    _vm("vmRunStrategy", vm_spec.DEFAULT_RUN_STRATEGY, "KubeVirt runStrategy: Always, RerunOnFailure, Manual, Halted or Once.",
-        "runStrategy", choices=RunStrategy),
-    _vm("vmEvictionStrategy", virtualization_spec.DEFAULT_EVICTION_STRATEGY,
-        "KubeVirt evictionStrategy: None, LiveMigrate (needs RWX storage), LiveMigrateIfPossible or External.", "evictionStrategy",
-        choices=EvictionStrategy),
-    _vm("vmSshService", vm_spec.DEFAULT_SSH_SERVICE, "SSH Service per VM: none, ClusterIP or LoadBalancer.", "sshService",
-        choices=SshService),
+    _vm_input(vm_spec.RUN_STRATEGY),
+    _vm_input(vm_spec.EVICTION_STRATEGY),
+    _vm_input(vm_spec.SSH_SERVICE),
     Setting("vmSshSourceRanges", [], "CIDRs allowed to reach a LoadBalancer SSH Service.", allowed="CIDRs"),
     _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ with aziotEdgeVersion and "
           "pushed by you; its tag says which version (a version bump needs the image built with it).", "image",

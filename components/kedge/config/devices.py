@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from ..spec.rules import IMAGE_REFERENCE_PATTERN
 from ..spec import vm as vm_spec
+from ..spec.inputs import Input
 from ..render.edge_config import deep_merge
 from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
@@ -23,7 +24,7 @@ from .declarations import NAMESPACE, device_overrides
 from .escape_hatches import check_device_usb, read_config_toml_extra
 from .site_network import read_egress_rules
 from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
-from .reader import DEFAULTS, Reader, as_boolean, as_integer, check_quantity, described, read_aziot_edge_version, read_storage_class
+from .reader import Reader, read_input, as_boolean, check_quantity, described, read_aziot_edge_version, read_storage_class
 from .identity import IdentitySettings, read_identity
 from .deployments import read_resource_names
 
@@ -223,23 +224,18 @@ def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, exclu
             mac = derived_mac_address(device_id)
         elif int(mac[:2], 16) & 1:
             r.problem(f"{key}.macAddress", f"{mac!r} is a multicast address; allowed: a unicast MAC (first octet even), e.g. 02:...")
-        for name in ("memory", "diskSize"):
-            check_quantity(setting(name), where(name), r.problems, minimum="1Gi")
-        image_url = setting("imageUrl")
-        if not isinstance(image_url, str) or not re.fullmatch(r"https?://\S+", image_url):
-            r.problem(where("imageUrl"), f"{image_url!r} is not allowed; allowed: an http(s) URL of a cloud image")
-            image_url = str(DEFAULTS["vmImageUrl"])
+        def vm_input(spec_input: Input) -> Any:
+            return read_input(r, spec_input, setting(spec_input.device_key), where(spec_input.device_key))
+
         vm = VmSettings(
-            cpu_cores=as_integer(setting("cpuCores"), where("cpuCores"), 1, 64, r.problems, DEFAULTS["vmCpuCores"]),
-            memory=str(setting("memory")),
-            disk_size=str(setting("diskSize")),
-            image_url=image_url,
+            cpu_cores=vm_input(vm_spec.CPU_CORES),
+            memory=str(vm_input(vm_spec.MEMORY)),
+            disk_size=str(vm_input(vm_spec.DISK_SIZE)),
+            image_url=vm_input(vm_spec.IMAGE_URL),
             storage_class=read_storage_class(r, where("storageClass"), setting("storageClass")),
-            run_strategy=as_choice(setting("runStrategy"), RunStrategy, where("runStrategy"), r.problems, DEFAULTS["vmRunStrategy"]),
-            eviction_strategy=as_choice(
-                setting("evictionStrategy"), EvictionStrategy, where("evictionStrategy"), r.problems, DEFAULTS["vmEvictionStrategy"]
-            ),
-            ssh_service=as_choice(setting("sshService"), SshService, where("sshService"), r.problems, DEFAULTS["vmSshService"]),
+            run_strategy=vm_input(vm_spec.RUN_STRATEGY),
+            eviction_strategy=vm_input(vm_spec.EVICTION_STRATEGY),
+            ssh_service=vm_input(vm_spec.SSH_SERVICE),
             mac_address=mac.lower(),
             adopt_template_disk=as_boolean(setting("adoptTemplateDisk"), where("adoptTemplateDisk"), r.problems, False),
         )

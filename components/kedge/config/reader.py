@@ -8,6 +8,7 @@ from decimal import InvalidOperation
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Optional, Protocol, Sequence
 
+from ..spec.inputs import Input
 from ..spec.rules import DNS_SUBDOMAIN_PATTERN, parse_network
 from ..spec import vm as vm_spec
 from ..render.quantities import parse_quantity
@@ -144,6 +145,20 @@ def as_integer(value: Any, key: str, minimum: int, maximum: int, problems: list[
         problems.append(f"{key}: {value!r} is not allowed; allowed: a whole number from {minimum} to {maximum}")
         return int(fallback)
     return number
+
+
+def read_input(r: Reader, spec_input: Input, value: Any, key: str) -> Any:
+    """A setting that feeds a component input, checked by the input's own rule (the one the
+    component runs too); the default after reporting a bad value. Choices come back as members."""
+    if isinstance(spec_input.default, bool):
+        return as_boolean(value, key, r.problems, spec_input.default)
+    if isinstance(spec_input.default, int) and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        value = int(value)  # Pulumi config holds numbers as text
+    problem = spec_input.rule(value)
+    if problem:
+        r.problem(key, f"{value!r} is not allowed; allowed: {problem}")
+        value = spec_input.default
+    return spec_input.choices(value) if spec_input.choices else value
 
 
 def check_quantity(value: Any, key: str, problems: list[str], minimum: Optional[str] = None) -> None:

@@ -16,6 +16,8 @@ from ..render.quantities import parse_quantity
 
 Rule = Callable[[Any], Optional[str]]  # a bad value's problem ("allowed: ..."), or None
 
+QUANTITY = "a Kubernetes quantity, e.g. 512Mi, 4Gi"  # what a quantity setting allows, for the docs
+
 
 def one_of(*values: str) -> Rule:
     return lambda value: None if value in values else ", ".join(values)
