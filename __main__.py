@@ -8,13 +8,8 @@ from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
-from pulumi_azure_native import resources
 
 from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
-from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs, RegistryCredentialArgs
-from kedge.azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
-from kedge.azure.iot_hub import IotHub, IotHubArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_gateway import EdgeGateway
@@ -33,24 +28,14 @@ from kedge.cluster.profile_loader import (
 from kedge.cluster.virtualization import UsbDeviceArgs, Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
 from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
-from kedge.config.settings import (
-    ClusterSource,
-    HostingMode,
-    HubSource,
-    IdentityAuth,
-    ProvisioningSource,
-    SshService,
-    load_settings,
-)
+from kedge.config.settings import ClusterSource, HostingMode, SshService, load_settings
 from kedge.render.cloud_init import GuestConfig, render_user_data
-from kedge.render.deployment_manifest import modules_content
-from kedge.render.edge_config import certificate_thumbprint
 from kedge.render.names import (
-    DIND_NAMESPACE, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, VM_NAMESPACE, kubernetes_name,
+    DIND_NAMESPACE, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, VM_NAMESPACE,
 )
 from kedge.render.quantities import Requests, total
 from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
-from kedge.wiring.device_files import device_files
+from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
 from kedge.wiring.power_fencing import power_fencing_args
 from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
 from kedge.wiring.site_network import gateway_args, namespace_egress, nesting_levels, no_proxy, proxy_url
@@ -71,133 +56,28 @@ for notice in settings.notices:
     pulumi.log.warn(notice)
 config = pulumi.Config()
 
-# 2. Azure layer.
-creates_azure_resources = settings.hub.source is HubSource.CREATE or settings.cluster_source is ClusterSource.AKS
-resource_group = (
-    resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location) if creates_azure_resources else None
-)
-hub_resource_group: pulumi.Input[str]
-hub_name: Optional[pulumi.Input[str]] = settings.hub.name
-if settings.hub.source is HubSource.STACK:
-    # One hub for many sites: the hub stack's outputs. A name that does not resolve stops the
-    # preview in Pulumi itself, before this program sees a value.
-    assert settings.hub.stack_name is not None  # load_settings requires it for hub: stack
-    hub_stack = pulumi.StackReference("hub-stack", stack_name=settings.hub.stack_name)
-    hub_name = hub_stack.require_output("hubName")
-    hub_resource_group = hub_stack.require_output("hubResourceGroup")
-elif settings.hub.source is HubSource.EXISTING:
-    assert settings.hub.resource_group is not None  # load_settings requires it for an existing hub
-    hub_resource_group = settings.hub.resource_group
-else:
-    assert resource_group is not None  # created above for a created hub
-    hub_resource_group = resource_group.name
-
-hub = IotHub(
-    "hub",
-    IotHubArgs(
-        location=settings.location,
-        resource_group_name=hub_resource_group,
-        sku=settings.hub.sku,
-        capacity=settings.hub.capacity,
-        name=hub_name,
-        existing=settings.hub.source is not HubSource.CREATE,
-        site_principal_ids=list(settings.hub.site_principals),
-        sas_fallback=settings.hub.sas_fallback,
-        manages_deployments=bool(settings.deployments),
-        protect=settings.hub.protect,
-    ),
-)
-# The helpers' fallback credentials: the hub's policy keys, unless the stack is Entra ID only.
-registry_key = hub.registry_policy_key if settings.hub.sas_fallback else None
-service_key = hub.service_policy_key if settings.hub.sas_fallback else None
-
-# Who owns the identities and deployments this stack creates (twin tag, configuration label): organisation/project/
-# stack plus a random id kept in this stack's state, so another stack of the same name (another
-# team, another backend) on the same hub never matches. Never replaced: its inputs never change.
-owner_id = random.RandomId("registry-owner", byte_length=8)
-identity_owner = pulumi.Output.concat(
-    pulumi.get_organization() or "-", "/", settings.project, "/", settings.stack, "/", owner_id.hex
-)
-
-# One IoT Edge identity per manually provisioned device (DPS creates its own), and the
-# config.toml + certificates each runtime gets, all as secrets.
-files_by_device = {}
-identities: dict[str, EdgeDeviceIdentity] = {}
+# 2. Azure layer: the hub (created, an existing one, or a hub stack's), one identity per manually
+# provisioned device with the config files each runtime gets, and the edge deployments.
+group = resource_group(settings)
+hub = iot_hub(settings, group)
+access = hub_access(settings, hub)
+registry_key, service_key = access.registry_key, access.service_key
 # How many of the stack's devices sit above each (nested edge): parents come first, for identities
 # (a child's takes its parent's scope) and for rollouts (a parent's batch is healthy first).
 device_levels = nesting_levels(settings.devices)
-for device in sorted(settings.devices, key=lambda d: device_levels[d.device_id]):
-    identity = None
-    if device.identity.provisioning is ProvisioningSource.MANUAL:
-        certificates = device.identity.certificates
-        identity = EdgeDeviceIdentity(
-            device.kubernetes_name,
-            EdgeDeviceIdentityArgs(
-                hub_hostname=hub.hostname,
-                device_id=device.device_id,
-                owner=identity_owner,
-                registry_policy_key=registry_key,
-                service_policy_key=service_key,
-                auth=device.identity.auth,
-                thumbprint=(
-                    config.require_secret(certificates.identity_cert).apply(certificate_thumbprint)
-                    # load_settings requires the certificate for self-signed x509
-                    if device.identity.auth is IdentityAuth.X509_SELF_SIGNED and certificates.identity_cert
-                    else None
-                ),
-                enabled=device.identity.enabled,
-                tags=dict(device.tags),
-                adopt_existing=device.identity.adopt_existing,
-                timeout_seconds=settings.hub.registry_timeout_seconds,
-                parent_device_id=device.parent.device_id if device.parent else None,
-            ),
-            # Entra ID needs the data-plane roles first; the helper falls back to SAS meanwhile.
-            opts=pulumi.ResourceOptions(depends_on=[
-                *hub.data_plane_roles, *([identities[device.parent.device_id]] if device.parent and device.parent.device_id in identities else []),
-            ]),
-        )
-        identities[device.device_id] = identity
-    files_by_device[device.device_id] = device_files(
-        device, settings, hub.hostname, identity.primary_key if identity else None, config.require_secret
-    )
-
-# Edge deployments: modules for every device whose twin tags match, by priority.
-for deployment in settings.deployments:
-    EdgeDeployment(
-        kubernetes_name(deployment.deployment_id),
-        EdgeDeploymentArgs(
-            hub_hostname=hub.hostname,
-            deployment_id=deployment.deployment_id,
-            target_condition=deployment.target_condition,
-            priority=deployment.priority,
-            modules_content=modules_content(deployment),
-            owner=identity_owner,
-            registry_policy_key=registry_key,
-            labels=dict(deployment.labels),
-            timeout_seconds=settings.hub.registry_timeout_seconds,
-            # A hub stack's deployments reach the sites' devices, some of which may be dind.
-            confined_modules=(bool(settings.dind_devices) or settings.cluster_source is ClusterSource.NONE)
-            and not settings.allow_unconfined_modules,
-            confined_modules_allow_devices=settings.dind_allow_module_devices,
-            registry_credentials={
-                name: RegistryCredentialArgs(address=c["address"], username=c["username"],
-                                             password=config.require_secret(c["password_secret"]))
-                for name, c in deployment.registry_credentials.items()
-            },
-        ),
-        opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
-    )
+files_by_device = device_identities(settings, access, device_levels, config.require_secret)
+edge_deployments(settings, access, config.require_secret)
 
 kubeconfig: Optional[pulumi.Output[str]]
 kube_context: Optional[str]
 cluster_resource: Optional[pulumi.Resource]
 if settings.aks is not None:
-    assert resource_group is not None  # created above whenever the stack creates AKS
+    assert group is not None  # created above whenever the stack creates AKS
     aks = AksCluster(
         "aks",
         AksClusterArgs(
             location=settings.location,
-            resource_group_name=resource_group.name,
+            resource_group_name=group.name,
             system_vm_size=settings.aks.system_vm_size,
             system_node_count=settings.aks.system_node_count,
             virt_pool_enabled=settings.aks.virt_pool_enabled,
