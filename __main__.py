@@ -4,12 +4,9 @@ Reads like the architecture: settings -> Azure layer -> in-cluster layer -> expo
 """
 
 import gc
-from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from kedge.azure.aks_cluster import AksCluster, AksClusterArgs
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass, DeviceStorageClassArgs
 from kedge.cluster.edge_gateway import EdgeGateway
@@ -17,7 +14,6 @@ from kedge.cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs, Regist
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, ImageLoginArgs, VmRestartArgs
 from kedge.cluster.network_policy import EdgeNamespace, EdgeNamespaceArgs
 from kedge.cluster.node_remediation import NodeRemediation, NodeRemediationArgs
-from kedge.cluster.placement import NodePlacementArgs, placement_on_tainted_pool
 from kedge.cluster.power_fencing import AGENT_TIMEOUT_SECONDS
 from kedge.cluster.profile_loader import (
     APPARMOR_PROFILE,
@@ -28,13 +24,12 @@ from kedge.cluster.profile_loader import (
 from kedge.cluster.virtualization import UsbDeviceArgs, Virtualization, VirtualizationArgs
 from kedge.config.pulumi_source import PulumiConfigSource
 from kedge.choices import PodSecurityLevel, RemediationSource, VirtualizationSource
-from kedge.config.settings import ClusterSource, HostingMode, SshService, load_settings
+from kedge.config.settings import HostingMode, SshService, load_settings
 from kedge.render.cloud_init import GuestConfig, render_user_data
-from kedge.render.names import (
-    DIND_NAMESPACE, VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT, VM_NAMESPACE,
-)
+from kedge.render.names import DIND_NAMESPACE, VM_NAMESPACE
 from kedge.render.quantities import Requests, total
 from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
+from kedge.wiring.cluster import aks_cluster, connect
 from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
 from kedge.wiring.power_fencing import power_fencing_args
 from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
@@ -68,66 +63,15 @@ device_levels = nesting_levels(settings.devices)
 files_by_device = device_identities(settings, access, device_levels, config.require_secret)
 edge_deployments(settings, access, config.require_secret)
 
-kubeconfig: Optional[pulumi.Output[str]]
-kube_context: Optional[str]
-cluster_resource: Optional[pulumi.Resource]
-if settings.aks is not None:
-    assert group is not None  # created above whenever the stack creates AKS
-    aks = AksCluster(
-        "aks",
-        AksClusterArgs(
-            location=settings.location,
-            resource_group_name=group.name,
-            system_vm_size=settings.aks.system_vm_size,
-            system_node_count=settings.aks.system_node_count,
-            virt_pool_enabled=settings.aks.virt_pool_enabled,
-            virt_pool_vm_size=settings.aks.virt_pool_vm_size,
-            virt_pool_node_count=settings.aks.virt_pool_node_count,
-            kubernetes_version=settings.aks.kubernetes_version,
-            network_policy=settings.aks.network_policy,
-            acr_pull_registry_ids=list(settings.aks.acr_pull_registry_ids),
-            https_proxy=proxy_url(settings),
-            no_proxy=no_proxy(settings),
-        ),
-    )
-    kubeconfig = aks.kubeconfig
-    kube_context = None
-    cluster_resource = aks.cluster
-    vm_placement = (
-        placement_on_tainted_pool(VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT)
-        if settings.aks.virt_pool_enabled
-        else NodePlacementArgs()
-    )
+# 3. In-cluster layer, on the one Kubernetes provider; none for a hub stack (kedge:cluster none).
+aks = aks_cluster(settings, group)
+if aks is not None:
     pulumi.export("clusterName", aks.cluster_name)
     pulumi.export("kubeconfig", aks.kubeconfig)
-else:
-    # An existing cluster (k3s at a site, Arc): its kubeconfig secret, or the ambient one; or none
-    # at all (a hub stack).
-    existing_cluster = settings.existing_cluster
-    kubeconfig = config.require_secret("kubeconfig") if existing_cluster and existing_cluster.has_kubeconfig else None
-    kube_context = existing_cluster.context if existing_cluster else None
-    cluster_resource = None  # never deleted by this stack
-    vm_placement = NodePlacementArgs()
-
-if settings.cluster_source is not ClusterSource.NONE:
-    # The one Kubernetes provider, passed explicitly to every in-cluster component.
-    cluster = k8s.Provider(
-        "cluster",
-        kubeconfig=kubeconfig,
-        context=kube_context,
-    )
-    # Objects kedge keeps when they leave the program (device namespaces, root disks) are taken back
-    # through this provider when they return; nothing else goes through it (see kedge.options.kept_options).
-    kept_objects = k8s.Provider(
-        "cluster-kept-objects",
-        kubeconfig=kubeconfig,
-        context=kube_context,
-        upsert_existing_objects=True,
-    )
-
-    # 3. In-cluster layer: every component gets the provider explicitly, and is deleted with the
-    # cluster when this stack deletes the cluster (destroy does not wait on a vanishing API server).
-    in_cluster = pulumi.ResourceOptions(providers=[cluster], deleted_with=cluster_resource)
+cluster = connect(settings, aks, config.require_secret)
+if cluster is not None:
+    in_cluster, kept_objects, vm_placement = cluster.opts, cluster.kept_objects, cluster.placement
+    kubeconfig, kube_context = cluster.kubeconfig, cluster.context
 # A hub stack (kedge:cluster none) declares no device, so nothing below uses a cluster.
 
 # Device volumes (root disks, dind volumes) outlive their claims: a class with reclaimPolicy Retain,
