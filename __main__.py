@@ -7,7 +7,6 @@ import gc
 
 import pulumi
 
-from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.power_fencing import AGENT_TIMEOUT_SECONDS
@@ -18,8 +17,8 @@ from kedge.render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from kedge.wiring.cluster import aks_cluster, connect
 from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
 from kedge.wiring.platform import site_platform
-from kedge.wiring.rollout import gate_args, merged_health, rollout_batches
-from kedge.wiring.runtimes import Runtime, runtime_builder
+from kedge.wiring.rollout import merged_health, roll_out
+from kedge.wiring.runtimes import runtime_builder
 from kedge.wiring.site_network import nesting_levels
 
 # Process tuning for a fleet, here and not in the package (it is this program's decision). A
@@ -43,7 +42,6 @@ config = pulumi.Config()
 group = resource_group(settings)
 hub = iot_hub(settings, group)
 access = hub_access(settings, hub)
-registry_key, service_key = access.registry_key, access.service_key
 # How many of the stack's devices sit above each (nested edge): parents come first, for identities
 # (a child's takes its parent's scope) and for rollouts (a parent's batch is healthy first).
 device_levels = nesting_levels(settings.devices)
@@ -59,41 +57,11 @@ cluster = connect(settings, aks, config.require_secret)
 platform = site_platform(settings, cluster, config.require_secret) if cluster else None
 runtime = runtime_builder(settings, platform, files_by_device, config.require_secret) if platform else None
 
-# Each device's runtime, batch by batch: a batch's runtimes wait on the gate of the batch before
-# it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
-# only records, so a fresh stack's devices come up in parallel).
-gates = []
-built: dict[str, Runtime] = {}
-if runtime is not None:  # a hub stack has no cluster, and no device
-    # The version guard first: a refused downgrade stops the update before any runtime changes.
-    previous_gate = DeviceRolloutGate(
-        "rollout-version-guard",
-        gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=False, guard=True),
-        opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
-    ) if settings.devices else None
-    for index, batch in enumerate(rollout_batches(settings.devices, settings.rollout.batch_size, level=lambda d: device_levels[d.device_id]),
-                                   start=1):
-        after_previous = pulumi.ResourceOptions(depends_on=[previous_gate] if previous_gate else [])
-        runtimes = {device.device_id: runtime(device, after_previous) for device in batch}
-        built.update(runtimes)
-        previous_gate = DeviceRolloutGate(
-            f"rollout-batch-{index}",
-            gate_args(batch, [files_by_device[d.device_id] for d in batch], settings, hub.hostname, registry_key, service_key,
-                      wait_on_create=False),
-            opts=pulumi.ResourceOptions(depends_on=[*runtimes.values(), *hub.data_plane_roles]),
-        )
-        gates.append(previous_gate)
-    if settings.devices and settings.rollout.wait_for_new_devices:
-        # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
-        gates.append(DeviceRolloutGate(
-            "rollout-new-devices",
-            gate_args(settings.devices, None, settings, hub.hostname, registry_key, service_key, wait_on_create=True),
-            opts=pulumi.ResourceOptions(depends_on=[*gates, *hub.data_plane_roles]),
-        ))
-vm_requests = [r.requests for r in built.values() if isinstance(r, EdgeVirtualMachine)]
-dind_requests = [r.requests for r in built.values() if isinstance(r, EdgeDindRuntime)]
+rollout = roll_out(settings, access, files_by_device, device_levels, runtime)
+vm_requests = [r.requests for r in rollout.runtimes.values() if isinstance(r, EdgeVirtualMachine)]
+dind_requests = [r.requests for r in rollout.runtimes.values() if isinstance(r, EdgeDindRuntime)]
 with_ssh = {d.device_id for d in settings.vm_devices if d.vm.ssh_service is not SshService.NONE}
-ssh_commands = {device_id: r.ssh_command for device_id, r in built.items() if isinstance(r, EdgeVirtualMachine) and device_id in with_ssh}
+ssh_commands = {device_id: r.ssh_command for device_id, r in rollout.runtimes.items() if isinstance(r, EdgeVirtualMachine) and device_id in with_ssh}
 
 # 4. Exports.
 pulumi.export("hubName", hub.name)
@@ -103,7 +71,7 @@ pulumi.export("hubResourceGroup", hub.resource_group_name)
 pulumi.export("hubResourceId", hub.resource_id)
 pulumi.export("sshCommands", ssh_commands)
 # Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules.
-pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in gates]).apply(merged_health))
+pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in rollout.gates]).apply(merged_health))
 # Expected seconds from a node's death to each hosting mode's devices running elsewhere.
 remediation = settings.remediation
 pulumi.export("recovery", recovery(RecoveryInputs(
