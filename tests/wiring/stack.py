@@ -17,6 +17,12 @@ SITE: dict[str, Any] = {
 }
 
 
+# Power fencing of two nodes through their BMCs (the password is the secret kedge:nodePowerFencingPassword).
+FENCING: dict[str, Any] = {
+    "nodePowerFencing": {"agent": "fence_redfish", "parameters": {"--username": "fencer"},
+                         "nodes": {"site-1": {"--ip": "10.0.10.11"}, "site-2": {"--ip": "10.0.10.12"}}},
+    "clusterDeviceNodes": 2,
+}
 EDGE_CA_CERT, EDGE_CA_KEY = fake_certificate("gateway-edge-ca")
 # The secrets a nested pair needs: the gateway's edge CA, which its child trusts.
 EDGE_CA = {"gatewayEdgeCaCert": EDGE_CA_CERT, "gatewayEdgeCaKey": EDGE_CA_KEY}

@@ -10,8 +10,7 @@ from kedge.wiring.exports import footprint, recovery_inputs, ssh_commands
 from kedge.wiring.platform import site_platform
 from kedge.wiring.runtimes import runtime_builder
 from tests.harness import run_components
-from tests.wiring.stack import read_secret, site
-from tests.wiring.test_platform import FENCING
+from tests.wiring.stack import FENCING, read_secret, site
 
 ZERO = Requests().to_dict()
 

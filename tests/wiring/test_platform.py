@@ -5,13 +5,8 @@ import pytest
 from kedge.wiring.cluster import connect
 from kedge.wiring.platform import device_storage_class, node_remediation, remediation_args, site_platform, vm_namespace_args
 from tests.harness import resolve, run_components
-from tests.wiring.stack import nested, read_secret, site
+from tests.wiring.stack import FENCING, nested, read_secret, site
 
-FENCING = {
-    "nodePowerFencing": {"agent": "fence_redfish", "parameters": {"--username": "fencer"},
-                         "nodes": {"site-1": {"--ip": "10.0.10.11"}, "site-2": {"--ip": "10.0.10.12"}}},
-    "clusterDeviceNodes": 2,
-}
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
 
