@@ -17,6 +17,7 @@ from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
 )
 from ..config.settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
+from .given import ReadSecret, required
 
 # File name on the device (under CERTIFICATES_DIR) for each certificate entry.
 CERTIFICATE_FILES = {
@@ -44,13 +45,6 @@ class DeviceFiles:
         return {"config.toml": self.config_toml, **self.certificates, **self.service_files}
 
 
-def _given(value: Optional[str], key: str) -> str:
-    """A setting that load_settings requires in this case (it reports a missing one before this runs)."""
-    if value is None:
-        raise ValueError(f"{key} is not set; load_settings reports it as a problem")
-    return value
-
-
 def _path(entry: str) -> str:
     return f"{CERTIFICATES_DIR}/{CERTIFICATE_FILES[entry]}"
 
@@ -60,13 +54,13 @@ def device_files(
     settings: Settings,
     hub_hostname: pulumi.Input[str],
     device_key: Optional[pulumi.Input[Optional[str]]],
-    read_secret: Callable[[str], pulumi.Output[str]],
+    read_secret: ReadSecret,
 ) -> DeviceFiles:
     """Renders config.toml for `device`; `read_secret` returns a stack secret by config key."""
     certs = device.identity.certificates
     x509 = device.identity.auth is not IdentityAuth.SYMMETRIC_KEY
     dps = device.identity.provisioning is ProvisioningSource.DPS
-    dps_key = read_secret(_given(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
+    dps_key = read_secret(required(device.identity.dps_symmetric_key_secret, "dpsSymmetricKeySecret")) if dps and not x509 else None
 
     site_proxy = settings.https_proxy.proxy if settings.https_proxy else None
     # A nested device's IoT Edge and Moby talk to its parent alone; only the guest's apt (installing
@@ -76,7 +70,7 @@ def device_files(
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning
         if dps:
-            scope = _given(settings.dps_id_scope, "kedge:dpsIdScope")
+            scope = required(settings.dps_id_scope, "kedge:dpsIdScope")
             provisioning = (
                 DpsX509(scope, device.device_id, _path("identity_cert"), _path("identity_key"), settings.dps_global_endpoint)
                 if x509

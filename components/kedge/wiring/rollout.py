@@ -1,16 +1,19 @@
-"""Batches of devices and the arguments of their rollout gates, from the stack settings."""
+"""The rollout: batches of devices, each device's runtime and the gates between the batches."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Optional, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional, Sequence, TypeVar
 
 import pulumi
 
-from ..azure.rollout_gate import DeviceRolloutGateArgs
+from ..azure.rollout_gate import DeviceRolloutGate, DeviceRolloutGateArgs
 from ..cluster.device_secret import content_digest
 from ..config.settings import DeviceSettings, Settings
 from .device_files import DeviceFiles
+from .hub import HubAccess
+from .runtimes import Runtime, RuntimeBuilder
 
 T = TypeVar("T")
 
@@ -75,3 +78,45 @@ def merged_health(healths: Sequence[dict]) -> dict:
     for health in healths:
         merged.update(health or {})
     return dict(sorted(merged.items()))
+
+
+@dataclass(frozen=True)
+class Rollout:
+    runtimes: dict[str, Runtime]
+    """Each device's runtime, by device id, in rollout order."""
+    gates: list[DeviceRolloutGate]
+    """The gates that wait for devices (every batch's and the new devices' wait), whose health the stack exports."""
+
+
+def roll_out(
+    settings: Settings, hub: HubAccess, files: Mapping[str, DeviceFiles], levels: Mapping[str, int], runtime: Optional[RuntimeBuilder],
+) -> Rollout:
+    """Each device's runtime, batch by batch: a batch's runtimes wait on the gate of the batch before
+    it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
+    only records, so a fresh stack's devices come up in parallel). `levels`: nesting, parents' batches
+    first. `runtime`: None where the stack has no cluster (and so no device)."""
+    devices = settings.devices
+    if not devices:
+        return Rollout({}, [])
+    if runtime is None:
+        raise ValueError("devices need a cluster; load_settings refuses them with kedge:cluster none")
+
+    def gate(name: str, members: Sequence[DeviceSettings], batch_files: Optional[Sequence[DeviceFiles]], depends_on: Sequence[pulumi.Resource],
+             wait_on_create: bool = False, guard: bool = False) -> DeviceRolloutGate:
+        args = gate_args(members, batch_files, settings, hub.hostname, hub.registry_key, hub.service_key, wait_on_create, guard)
+        return DeviceRolloutGate(name, args, opts=pulumi.ResourceOptions(depends_on=[*depends_on, *hub.data_plane_roles]))
+
+    runtimes: dict[str, Runtime] = {}
+    gates: list[DeviceRolloutGate] = []
+    # The version guard first: a refused downgrade stops the update before any runtime changes.
+    previous = gate("rollout-version-guard", devices, None, [], guard=True)
+    for index, batch in enumerate(rollout_batches(devices, settings.rollout.batch_size, level=lambda d: levels[d.device_id]), start=1):
+        after_previous = pulumi.ResourceOptions(depends_on=[previous])
+        built = {device.device_id: runtime(device, after_previous) for device in batch}
+        runtimes.update(built)
+        previous = gate(f"rollout-batch-{index}", batch, [files[d.device_id] for d in batch], list(built.values()))
+        gates.append(previous)
+    if settings.rollout.wait_for_new_devices:
+        # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
+        gates.append(gate("rollout-new-devices", devices, None, list(gates), wait_on_create=True))
+    return Rollout(runtimes, gates)

@@ -50,7 +50,8 @@ def nesting_levels(devices: Sequence[DeviceSettings]) -> dict[str, int]:
 def gateway_args(gateway: DeviceSettings, devices: Sequence[DeviceSettings]) -> EdgeGatewayArgs:
     """EdgeGateway's arguments for a gateway device: its Service, its source ranges, and the
     nested children of the stack below it."""
-    assert gateway.gateway is not None  # called for gateway devices only
+    if gateway.gateway is None:
+        raise ValueError(f"device {gateway.device_id} is not a gateway")
     return EdgeGatewayArgs(
         name=gateway.kubernetes_name,
         namespace=RUNTIME_NAMESPACES[gateway.mode],

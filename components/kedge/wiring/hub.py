@@ -1,0 +1,167 @@
+"""The Azure side of a stack: its resource group, the IoT hub, the device identities (and each
+device's config files) and the edge deployments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import resources
+
+from ..azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs, RegistryCredentialArgs
+from ..azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
+from ..azure.iot_hub import IotHub, IotHubArgs
+from ..config.settings import ClusterSource, DeviceSettings, HubSource, IdentityAuth, ProvisioningSource, Settings
+from ..render.deployment_manifest import DeploymentSpec, modules_content
+from ..render.edge_config import certificate_thumbprint
+from ..render.names import kubernetes_name
+from .device_files import DeviceFiles, device_files
+from .given import ReadSecret, required
+
+def resource_group(settings: Settings) -> Optional[resources.ResourceGroup]:
+    """The stack's resource group where it creates Azure resources (a hub, an AKS cluster); None otherwise."""
+    if settings.hub.source is not HubSource.CREATE and settings.cluster_source is not ClusterSource.AKS:
+        return None
+    return resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location)
+
+
+def hub_location(settings: Settings, group: Optional[resources.ResourceGroup]) -> tuple[Optional[pulumi.Input[str]], pulumi.Input[str]]:
+    """The hub's name (None: Azure names a created hub) and its resource group."""
+    hub = settings.hub
+    if hub.source is HubSource.STACK:
+        # One hub for many sites: the hub stack's outputs. A name that does not resolve stops the
+        # preview in Pulumi itself, before this program sees a value.
+        hub_stack = pulumi.StackReference("hub-stack", stack_name=required(hub.stack_name, "kedge:hubStack"))
+        return hub_stack.require_output("hubName"), hub_stack.require_output("hubResourceGroup")
+    if hub.source is HubSource.EXISTING:
+        return hub.name, required(hub.resource_group, "kedge:hubResourceGroup")
+    return hub.name, required(group, "the stack's resource group (made for a created hub)").name
+
+
+def iot_hub(settings: Settings, group: Optional[resources.ResourceGroup]) -> IotHub:
+    name, group_name = hub_location(settings, group)
+    return IotHub(
+        "hub",
+        IotHubArgs(
+            location=settings.location,
+            resource_group_name=group_name,
+            sku=settings.hub.sku,
+            capacity=settings.hub.capacity,
+            name=name,
+            existing=settings.hub.source is not HubSource.CREATE,
+            site_principal_ids=list(settings.hub.site_principals),
+            sas_fallback=settings.hub.sas_fallback,
+            manages_deployments=bool(settings.deployments),
+            protect=settings.hub.protect,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """What identities, deployments and rollout gates use of the hub."""
+
+    hostname: pulumi.Input[str]
+    owner: pulumi.Input[str]
+    """Who owns what this stack creates on the hub (twin tag, configuration label)."""
+    registry_key: Optional[pulumi.Input[Optional[str]]]
+    """The helpers' fallback credentials, the hub's policy keys; None where the stack is Entra ID only."""
+    service_key: Optional[pulumi.Input[Optional[str]]]
+    data_plane_roles: Sequence[pulumi.Resource]
+    """Entra ID needs these roles first; the helpers fall back to SAS meanwhile."""
+
+
+def hub_access(settings: Settings, hub: IotHub) -> HubAccess:
+    """The owner is organisation/project/stack plus a random id kept in this stack's state, so another
+    stack of the same name (another team, another backend) on the same hub never matches. The id is
+    never replaced: its inputs never change."""
+    owner_id = random.RandomId("registry-owner", byte_length=8)
+    owner = pulumi.Output.concat(pulumi.get_organization() or "-", "/", settings.project, "/", settings.stack, "/", owner_id.hex)
+    fallback = settings.hub.sas_fallback
+    return HubAccess(
+        hostname=hub.hostname,
+        owner=owner,
+        registry_key=hub.registry_policy_key if fallback else None,
+        service_key=hub.service_policy_key if fallback else None,
+        data_plane_roles=hub.data_plane_roles,
+    )
+
+
+def identity_args(device: DeviceSettings, settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> EdgeDeviceIdentityArgs:
+    """A manually provisioned device's identity; a self-signed x509 one is known by its certificate's
+    thumbprint (load_settings requires the certificate for it)."""
+    certificate = device.identity.certificates.identity_cert
+    self_signed = device.identity.auth is IdentityAuth.X509_SELF_SIGNED
+    return EdgeDeviceIdentityArgs(
+        hub_hostname=hub.hostname,
+        device_id=device.device_id,
+        owner=hub.owner,
+        registry_policy_key=hub.registry_key,
+        service_policy_key=hub.service_key,
+        auth=device.identity.auth,
+        thumbprint=read_secret(certificate).apply(certificate_thumbprint) if self_signed and certificate else None,
+        enabled=device.identity.enabled,
+        tags=dict(device.tags),
+        adopt_existing=device.identity.adopt_existing,
+        timeout_seconds=settings.hub.registry_timeout_seconds,
+        parent_device_id=device.parent.device_id if device.parent else None,
+    )
+
+
+def device_identities(
+    settings: Settings, hub: HubAccess, levels: Mapping[str, int], read_secret: ReadSecret,
+) -> dict[str, DeviceFiles]:
+    """One IoT Edge identity per manually provisioned device (DPS creates its own), parents first
+    (`levels`: nested edge, a child's identity takes its parent's scope); returns the config.toml and
+    certificates each device's runtime gets, all secrets, by device id."""
+    files: dict[str, DeviceFiles] = {}
+    identities: dict[str, EdgeDeviceIdentity] = {}
+    for device in sorted(settings.devices, key=lambda d: levels[d.device_id]):
+        identity = None
+        if device.identity.provisioning is ProvisioningSource.MANUAL:
+            parent = identities.get(device.parent.device_id) if device.parent else None
+            identity = EdgeDeviceIdentity(
+                device.kubernetes_name,
+                identity_args(device, settings, hub, read_secret),
+                opts=pulumi.ResourceOptions(depends_on=[*hub.data_plane_roles, *([parent] if parent else [])]),
+            )
+            identities[device.device_id] = identity
+        files[device.device_id] = device_files(device, settings, hub.hostname, identity.primary_key if identity else None, read_secret)
+    return files
+
+
+def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> EdgeDeploymentArgs:
+    """Modules for every device whose twin tags match. A hub stack's deployments reach the sites'
+    devices, some of which may be dind, so its modules are confined like a dind site's."""
+    reaches_dind = bool(settings.dind_devices) or settings.cluster_source is ClusterSource.NONE
+    return EdgeDeploymentArgs(
+        hub_hostname=hub.hostname,
+        deployment_id=deployment.deployment_id,
+        target_condition=deployment.target_condition,
+        priority=deployment.priority,
+        modules_content=modules_content(deployment),
+        owner=hub.owner,
+        registry_policy_key=hub.registry_key,
+        labels=dict(deployment.labels),
+        timeout_seconds=settings.hub.registry_timeout_seconds,
+        confined_modules=reaches_dind and not settings.allow_unconfined_modules,
+        confined_modules_allow_devices=settings.dind_allow_module_devices,
+        registry_credentials={
+            name: RegistryCredentialArgs(address=c["address"], username=c["username"], password=read_secret(c["password_secret"]))
+            for name, c in deployment.registry_credentials.items()
+        },
+    )
+
+
+def edge_deployments(settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> list[EdgeDeployment]:
+    """The stack's edge deployments, applied by priority."""
+    return [
+        EdgeDeployment(
+            kubernetes_name(deployment.deployment_id),
+            deployment_args(deployment, settings, hub, read_secret),
+            opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
+        )
+        for deployment in settings.deployments
+    ]
