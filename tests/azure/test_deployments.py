@@ -207,9 +207,11 @@ def test_modules_cannot_switch_the_dind_boundary_off(host_config, problem):
     assert all("kedge:allowUnconfinedModules: true accepts it" in p for p in problems)
 
 
-def test_the_same_modules_pass_where_no_dind_device_runs_or_when_the_stack_allows_them():
+def test_the_same_modules_are_refused_on_a_vm_only_stack_and_pass_when_the_stack_allows_them():
+    """A deployment reaches matching dind devices of any stack on the hub, so a vm-only stack checks too."""
     unconfined = with_host_config({"Privileged": True, "Binds": ["/:/host"], "CapAdd": ["SYS_ADMIN"]})
-    load({"devices": [{"id": "vm-1"}], "deployments": [unconfined]})
+    assert problems_of({"devices": [{"id": "vm-1"}], "deployments": [unconfined]})
+    load({"devices": [{"id": "vm-1"}], "allowUnconfinedModules": True, "deployments": [unconfined]})
     load({"devices": [DIND_DEVICE], "dindImage": "contoso.azurecr.io/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY, "allowUnconfinedModules": True,
           "deployments": [unconfined]})
 

@@ -71,7 +71,8 @@ def test_accepting_the_node_user_namespace_warns_with_the_open_routes_outside_pr
 
 def test_accepting_the_node_user_namespace_is_refused_in_production():
     (problem,) = problems_of({**DIND, **EXISTING_CLUSTER, "environment": "production", "dindUserNamespace": False,
-                              "deviceStorageReclaimPolicy": "Retain", "clusterDeviceNodes": 3})
+                              "deviceStorageReclaimPolicy": "Retain", "clusterDeviceNodes": 3,
+                              "nodeRemediationCatalogTagAccepted": True})
     assert problem.startswith("kedge:dindUserNamespace: false runs dind pods in the node's user namespace")
 
 
@@ -79,7 +80,7 @@ def test_without_dind_devices_the_setting_has_nothing_to_check():
     assert userns_notices(load({"devices": [{"id": "a"}]})) == ()
     assert userns_notices(load({"devices": [{"id": "a"}], "dindUserNamespace": False})) == ()
     assert load({"devices": [{"id": "a"}], "environment": "production", "dindUserNamespace": False,
-                 "aksVirtPoolNodeCount": 2}).devices
+                 "aksVirtPoolNodeCount": 2, "nodeRemediationCatalogTagAccepted": True}).devices
 
 
 @pytest.mark.parametrize("values, key, allowed", [

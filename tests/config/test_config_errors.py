@@ -7,7 +7,7 @@ import yaml
 
 from kedge.config.settings import SettingsError, load_settings
 from tests.harness import run_example_stack
-from tests.config.test_settings import DictSource
+from tests.config.test_settings import EXISTING_CLUSTER, DictSource, load
 
 
 def problems_of(values, secret=()):
@@ -69,9 +69,13 @@ def test_a_registry_timeout_outside_its_range_names_the_key_and_the_range():
 
 @pytest.mark.parametrize("values, problem", [
     ({"cluster": "existing"}, "kedge:clusterPodCidr: is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range"),
-    ({"cluster": "existing", "clusterPodCidr": "10.42.0.1/16"}, "kedge:clusterPodCidr: '10.42.0.1/16' is not an IPv4 CIDR"),
+    ({"cluster": "existing", "clusterPodCidr": "10.42.0.1/16"}, "kedge:clusterPodCidr: '10.42.0.1/16' is not allowed; allowed: the cluster's pod IPv4 range"),
+    ({"cluster": "existing", "clusterPodCidr": "0.0.0.0/0"}, "kedge:clusterPodCidr: '0.0.0.0/0' is not allowed; allowed: the cluster's pod IPv4 range"),
     ({"clusterPodCidr": "10.1.0.0/16"}, "kedge:clusterPodCidr: '10.1.0.0/16' is not allowed with kedge:cluster aks; allowed: empty or 10.244.0.0/16"),
-    ({"clusterApiServerCidrs": ["999.999.999.999/99"]}, "kedge:clusterApiServerCidrs[0]: '999.999.999.999/99' is not an IPv4 CIDR"),
+    ({"clusterApiServerCidrs": ["999.999.999.999/99"]}, "kedge:clusterApiServerCidrs[0]: '999.999.999.999/99' is not allowed; allowed: the API server's IPv4"),
+    # A malformed range no longer stops the proxy's and the egress rules' checks with a traceback.
+    ({"clusterApiServerCidrs": ["10.42.0.0/33"], "httpsProxy": "http://10.0.0.5:3128"},
+     "kedge:clusterApiServerCidrs[0]: '10.42.0.0/33' is not allowed"),
     ({"vmSshSourceRanges": ["203.0.113.0/ 24"]}, "kedge:vmSshSourceRanges[0]: '203.0.113.0/ 24' is not a CIDR"),
     ({"vmSshSourceRanges": ["203.0.113.7/24"]}, "kedge:vmSshSourceRanges[0]: '203.0.113.7/24' is not a CIDR"),
 ])
@@ -167,3 +171,50 @@ def test_an_expired_certificate_is_refused_with_its_date():
 def test_a_boolean_setting_that_is_not_a_boolean_is_refused(key):
     (problem,) = problems_of({"devices": [{"id": "a"}], key: "maybe"})
     assert problem == f"kedge:{key}: 'maybe' is not a boolean; allowed: true, false"
+
+
+SAMPLE_DEPLOYMENT = {"id": "base", "targetCondition": "tags.site='lab'", "priority": 1,
+                     "modules": [{"name": "m", "image": "reg.example/m:1.0"}]}
+
+
+def with_module(**module):
+    return {"deployments": [{**SAMPLE_DEPLOYMENT, "modules": [{"name": "m", "image": "reg.example/m:1.0", **module}]}]}
+
+
+@pytest.mark.parametrize("values, secret, key, allowed", [
+    ({"devices": [{"id": "a", "tags": {"kedgeOwner": "other/stack"}}]}, (), "kedge:devices[0].tags.kedgeOwner", "any other tag name"),
+    (with_module(env={"A": {"value": 1}}), (), "kedge:deployments[0].modules[0].env.A", "a string, number or boolean"),
+    ({"deployments": [{**SAMPLE_DEPLOYMENT, "labels": {"a": ["b"]}}]}, (), "kedge:deployments[0].labels.a", "a string, number"),
+    ({"httpsProxy": "http://proxy.plant:3128", "httpsProxyAddresses": ["0.0.0.0/0"]}, (), "kedge:httpsProxyAddresses[0]",
+     "the CIDRs the proxy answers on"),
+    ({"httpsProxy": "http://10.0.0.5:3128", "noProxy": ["0.0.0.0/0"]}, (), "kedge:noProxy[0]", "not every address"),
+    ({"httpsProxy": "http://10.0.0.5:3128", "noProxy": ["10.0.0.0/33"]}, (), "kedge:noProxy[0]", "a host, .domain, IP address or CIDR"),
+    ({"cluster": "none", "egressRules": [{"cidrs": ["10.1.0.0/24"], "ports": [502]}]}, (), "kedge:egressRules",
+     "set it in the site stacks"),
+    ({"configTomlExtra": "a = " + "[" * 3000 + "]" * 3000}, (), "kedge:configTomlExtra", "config.toml content"),
+    ({"configTomlExtra": "[agent.config.createOptions.HostConfig]\nPrivileged = true\n"}, (), "kedge:configTomlExtra",
+     "set kedge:configTomlOverride: true"),
+    ({**EXISTING_CLUSTER, "kubeconfig": "/home/me/site-kubeconfig.yaml"}, ("kubeconfig",), "kedge:kubeconfig", "the content"),
+    (with_module(image="reg.example/m"), (), "kedge:deployments[0].modules[0].image", "a tag or a digest, not both"),
+    (with_module(image="reg.example/m:1.0@sha256:" + "a" * 64), (), "kedge:deployments[0].modules[0].image", "not both"),
+    ({"egressRules": [{"cidrs": ["::/0"], "ports": [443]}]}, (), "kedge:egressRules[0]", "allowed: IPv4 ranges"),
+    ({"dpsGlobalEndpoint": "https://"}, (), "kedge:dpsGlobalEndpoint", "an https:// URL"),
+    ({**EXISTING_CLUSTER, "environment": "production", "clusterDeviceNodes": 3, "deviceStorageReclaimPolicy": "Retain",
+      "devices": [{"id": "a"}]}, (), "kedge:nodeRemediationCatalogImage", "kedge:nodeRemediationCatalogTagAccepted: true"),
+])
+def test_inputs_that_used_to_slip_through_are_refused_naming_the_key(values, secret, key, allowed):
+    """Each was accepted (or raised a traceback) before the security review's input pass (issue #27 item 7)."""
+    problems = problems_of(values, secret)
+    assert [p for p in problems if p.startswith(f"{key}:") and allowed in p], problems
+    assert all("site-kubeconfig" not in p for p in problems)  # a kubeconfig setting's value is a secret: never echoed
+
+
+def test_a_kubeconfig_setting_that_holds_a_kubeconfig_is_accepted():
+    kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: site\n  cluster: {server: 'https://10.0.0.1:6443'}\n"
+    assert load({**EXISTING_CLUSTER, "kubeconfig": kubeconfig}, ("kubeconfig",)).existing_cluster.has_kubeconfig is True
+
+
+def test_a_remediation_catalog_tag_accepted_by_name_is_a_warning_in_production():
+    settings = load({**EXISTING_CLUSTER, "environment": "production", "clusterDeviceNodes": 3, "deviceStorageReclaimPolicy": "Retain",
+                     "devices": [{"id": "a"}], "nodeRemediationCatalogTagAccepted": True})
+    assert any(n.startswith("kedge:nodeRemediationCatalogImage:") and "accepted by" in n for n in settings.notices)

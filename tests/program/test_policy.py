@@ -139,7 +139,7 @@ def test_a_deployment_that_reaches_dind_devices_may_not_unconfine_a_module():
     assert violations("command:local:Command", deployment_command({"Privileged": True}, marked=False)) == []  # no dind device
 
 
-def test_the_program_marks_deployments_on_stacks_with_dind_devices_and_refuses_unconfined_modules_in_the_component():
+def test_the_program_marks_every_deployment_confined_and_refuses_unconfined_modules_in_the_component():
     from kedge.args import ComponentArgsError
     from kedge.azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs
 
@@ -153,8 +153,12 @@ def test_the_program_marks_deployments_on_stacks_with_dind_devices_and_refuses_u
     markers = {c.name: c.get("environment").get("KEDGE_CONFINED_MODULES") for c in mixed.of_type("command:local:Command")
                if "KEDGE_CONTENT" in (c.get("environment") or {})}
     assert markers and set(markers.values()) == {"true"}
+    # A vm-only stack's deployments reach other stacks' dind devices on the hub: marked too, unless accepted.
     vm_only = run_example_stack("dev")
-    assert not any("KEDGE_CONFINED_MODULES" in (c.get("environment") or {}) for c in vm_only.of_type("command:local:Command"))
+    assert {c.get("environment").get("KEDGE_CONFINED_MODULES") for c in vm_only.of_type("command:local:Command")
+            if "KEDGE_CONTENT" in (c.get("environment") or {})} == {"true"}
+    accepted = run_example_stack("dev", {"allowUnconfinedModules": True})
+    assert not any("KEDGE_CONFINED_MODULES" in (c.get("environment") or {}) for c in accepted.of_type("command:local:Command"))
 
 
 def test_the_pack_can_read_kedges_rule_without_kedges_dependencies():

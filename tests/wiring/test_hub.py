@@ -93,12 +93,13 @@ def test_identities_come_parents_first_a_child_after_its_parent_and_none_for_dps
 
 @pytest.mark.parametrize("values, confined", [
     ({"devices": [{"id": "a", "mode": "dind"}]}, True),
-    ({"devices": [{"id": "a", "mode": "vm"}]}, False),
+    # A vm-only stack's deployments still reach other stacks' dind devices on the same hub.
+    ({"devices": [{"id": "a", "mode": "vm"}]}, True),
     ({"devices": [{"id": "a", "mode": "dind"}], "allowUnconfinedModules": True}, False),
     # A hub stack's deployments reach the sites' devices, some of which may be dind.
     ({"cluster": "none", "clusterPodCidr": None, "kubeContext": None}, True),
 ])
-def test_deployment_modules_are_confined_where_they_may_reach_a_dind_device(values, confined):
+def test_deployment_modules_are_confined_unless_the_stack_accepts_unconfined_ones(values, confined):
     settings = site(**values, deployments=[{"id": "base", "targetCondition": "tags.site='a'", "priority": 1,
                                                   "modules": [{"name": "m", "image": "reg.example/m:1.0"}]}])
     (deployment,) = settings.deployments

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import yaml
+
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -147,3 +149,19 @@ def read_kubevirt(r: Reader, environment: Environment) -> KubevirtSettings:
         infra_replicas=r.integer("kubevirtInfraReplicas", 1, 3),
         feature_gates=feature_gates,
     )
+
+
+def read_kubeconfig_present(r: Reader) -> bool:
+    """Whether kedge:kubeconfig is set; when it is, it must hold a kubeconfig (its text never
+    appears in a message: it is a secret)."""
+    text = r.optional_string("kubeconfig")
+    if not text:
+        return False
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        document = None
+    if not isinstance(document, dict) or not isinstance(document.get("clusters"), list) or not document["clusters"]:
+        r.problem(f"{NAMESPACE}:kubeconfig", "does not hold a kubeconfig (a file's path instead of its content?); allowed: "
+                                             "the content, e.g. pulumi config set --secret kedge:kubeconfig < /etc/rancher/k3s/k3s.yaml")
+    return True

@@ -120,6 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nodeRemediationCatalogImage", remediation_spec.DEFAULT_CATALOG_IMAGE,
             "OLM catalog image the remediation operators come from. Pin it by digest: the subscriptions start at "
             "pinned versions and can move only as far as the catalog reaches.", allowed="an image reference with a tag or digest"),
+    Setting("nodeRemediationCatalogTagAccepted", False,
+            "Accept a nodeRemediationCatalogImage pinned by tag, not digest (no digest of a current OperatorHub catalog is "
+            "published): production stacks are otherwise refused one, others warned."),
     Setting("deviceStorageClass", storage_spec.DEFAULT_NAME,
             "Storage class of every device volume (VM root disks, dind volumes) unless a device names its own.",
             allowed="a DNS-1123 subdomain"),
@@ -207,8 +210,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Let dind devices take device plugin resources (a device's usbDevices) and deployments map serial and USB device "
             "nodes (HostConfig.Devices such as /dev/ttyUSB0) into modules; everything else stays confined."),
     Setting("allowUnconfinedModules", False,
-            "Let deployments give modules Privileged, host namespaces, host binds, devices or extra capabilities although the "
-            "stack has dind devices. Such a module can then reach the node: only for modules you trust as much as the node."),
+            "Let deployments give modules createOptions outside kedge's module gate (Privileged, host namespaces, host binds, "
+            "devices, extra capabilities, ...). A deployment reaches every matching device on the hub, dind ones of any stack "
+            "included, where such a module can reach the node: only for modules you trust as much as the node."),
     Setting("configTomlExtra", "",
             "config.toml content kedge does not model (TOML, e.g. [image_garbage_collection] or agent.env.RuntimeLogLevel), "
             "merged into every device's rendered file; a device's own configTomlExtra merges over it. Content that would "

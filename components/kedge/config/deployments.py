@@ -31,6 +31,18 @@ MODULE_KEYS = ("name", "image", "createOptions", "env", "restartPolicy", "status
 EDGE_AGENT_IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:1\.6(\.\d+)?|@sha256:[0-9a-f]{64})$")
 
 
+def _scalar_map(r: Reader, key: str, raw: Any, what: str) -> dict[str, Any]:
+    """A map whose values are strings, numbers or booleans (module env, deployment labels): a nested
+    value would reach the device as Python's rendering of it, not as anything the user wrote."""
+    if not isinstance(raw, dict):
+        r.problem(key, f"is not a map of {what} to value; allowed: e.g. {{NAME: value}}")
+        return {}
+    for name, value in raw.items():
+        if isinstance(value, (dict, list)) or value is None:
+            r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, number or boolean")
+    return {name: value for name, value in raw.items() if not isinstance(value, (dict, list)) and value is not None}
+
+
 def read_deployments(r: Reader, edge_agent_image: str, edge_hub_image: str, site_proxy: Optional[SiteProxy]) -> tuple[DeploymentSpec, ...]:
     raw_list = r.json_value("deployments", [])
     if not isinstance(raw_list, list):
@@ -66,10 +78,7 @@ def read_deployments(r: Reader, edge_agent_image: str, edge_hub_image: str, site
                     r.problem(f"{key}.modules[{module_index}].createOptions",
                               f"is nested too deeply or holds NaN/Infinity; allowed: Docker create options, at most {MAX_NESTING} levels")
                     create_options = None
-            env = module.get("env", {})
-            if not isinstance(env, dict):
-                r.problem(f"{key}.modules[{module_index}].env", "is not a map of variable name to value")
-                env = {}
+            env = _scalar_map(r, f"{key}.modules[{module_index}].env", module.get("env", {}), "variable name")
             modules.append(
                 ModuleSpec(
                     name=unchecked(module, "name"),
@@ -87,9 +96,7 @@ def read_deployments(r: Reader, edge_agent_image: str, edge_hub_image: str, site
         if not isinstance(routes, dict):
             r.problem(f"{key}.routes", "is not a map of route name to route")
             routes = {}
-        if not isinstance(labels, dict):
-            r.problem(f"{key}.labels", "is not a map of label to value")
-            labels = {}
+        labels = _scalar_map(r, f"{key}.labels", labels, "label")
         layered = raw.get("layered", False) is True
         through_parent = as_boolean(raw.get("throughParent", False), f"{key}.throughParent", r.problems, False)
         spec = DeploymentSpec(

@@ -307,6 +307,11 @@ def is_ssh_public_key(text: str) -> bool:
     return blob[4:4 + length] == key_type.encode()
 
 
+# The twin tag kedge's identity helper writes (kedge.azure.registry.device.OWNER_TAG): a device's
+# own tags may not set it, or adoption and deletion would follow a hand-written owner.
+RESERVED_OWNER_TAG = "kedgeOwner"
+
+
 def _tags(r: Reader, key: str, raw: Any) -> dict[str, Any]:
     """Device-twin tags: keys without '.', '$', spaces or control characters; scalar values."""
     if not isinstance(raw, dict):
@@ -316,6 +321,8 @@ def _tags(r: Reader, key: str, raw: Any) -> dict[str, Any]:
     for name, value in raw.items():
         if not name or len(name.encode()) > 1024 or re.search(r"[.$ \x00-\x1f\x7f-\x9f]", name):
             r.problem(f"{key}.{name}", "is not a device-twin tag name; allowed: up to 1 KB without '.', '$', spaces or control characters")
+        elif name.lower() == RESERVED_OWNER_TAG.lower():
+            r.problem(f"{key}.{name}", "is the tag kedge writes to mark which stack manages the identity; allowed: any other tag name")
         elif not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and not math.isfinite(value)):
             r.problem(f"{key}.{name}", f"{value!r} is not allowed; allowed: a string, a finite number or a boolean")
         else:

@@ -29,6 +29,10 @@ def read_config_toml_extra(text: Any, key: str, allow_override: bool, override_k
         problems.append(f"{key}: is not valid TOML ({error}); allowed: config.toml content, e.g. "
                         "'[agent.env]\\nRuntimeLogLevel = \"debug\"'")
         return None
+    except RecursionError:
+        problems.append(f"{key}: is nested too deeply to read; allowed: config.toml content (IoT Edge's own tables are a "
+                        "few levels deep)")
+        return None
     managed = managed_paths_in(extra)
     if managed and not allow_override:
         problems.append(f"{key}: sets {', '.join(managed)}, which kedge renders from the stack settings; allowed: other "

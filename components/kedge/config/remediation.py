@@ -77,8 +77,13 @@ def read_remediation(
     modes = sorted({d.mode.value for d in devices})
     if source is not RemediationSource.NONE and modes:
         if source is RemediationSource.AUTOMATIC and "@sha256:" not in catalog_image:
-            notices.append(f"{catalog_key}: {catalog_image!r} is not pinned by digest, so the remediation operators can move "
-                           "past their pinned versions as the catalog does; pin it as image@sha256:<digest>")
+            moving = (f"{catalog_key}: {catalog_image!r} is not pinned by digest, so the remediation operators can move past "
+                      "their pinned versions as the catalog does")
+            if r.boolean("nodeRemediationCatalogTagAccepted"):
+                notices.append(f"{moving} (accepted by kedge:nodeRemediationCatalogTagAccepted)")
+            else:
+                refused_in_production(r, environment, f"{moving}; allowed: image@sha256:<digest> (crane digest <image> resolves "
+                                      "one), or kedge:nodeRemediationCatalogTagAccepted: true to accept the tag", notices)
         _check_device_nodes(r, cluster_source, environment, modes, device_nodes, notices)
     check_node_bound_storage(r, environment, devices, device_storage, notices)
     power = _power_fencing(r, source, cluster_source, environment, declared_nodes, notices)

@@ -46,7 +46,7 @@ from ..choices import (  # re-exported: the closed sets the settings' fields tak
 from .reader import ConfigSource, DEFAULTS, OBJECT_KEYS, Reader, SECRET_KEYS, SettingsError, is_network, read_aziot_edge_version, read_login
 from .hub import HubSettings, read_hub
 from .devices import DeviceExtras, DeviceSettings, DindDevice, VmDevice, is_ssh_public_key, read_devices
-from .cluster import AksSettings, ExistingClusterSettings, KubevirtSettings, read_aks, read_dind_user_namespace, read_kubevirt
+from .cluster import AksSettings, ExistingClusterSettings, KubevirtSettings, read_aks, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
 from .storage import DeviceStorageSettings, read_device_storage
 from .remediation import RemediationSettings, read_remediation
 from .deployments import EDGE_AGENT_IMAGE_PATTERN, read_deployments
@@ -198,13 +198,16 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         for key in ("kubeconfig", "kubeContext", "clusterPodCidr"):
             if r.optional_string(key):
                 r.problem(f"{NAMESPACE}:{key}", "is not used with kedge:cluster none (a hub stack has no cluster); allowed: empty")
+        if r.json_value("egressRules", []):
+            r.problem(f"{NAMESPACE}:egressRules", "is not used with kedge:cluster none (a hub stack has no device namespaces to "
+                                                  "open); allowed: empty here, set it in the site stacks")
     else:
         if r.string_list("aksAcrPullRegistries"):
             r.problem(f"{NAMESPACE}:aksAcrPullRegistries", "is for a cluster kedge creates (kedge:cluster aks); allowed: empty here "
                       "(an existing cluster pulls with kedge:dindRegistryUsername and kedge:dindRegistryPassword)")
         existing = ExistingClusterSettings(
             context=r.optional_string("kubeContext"),
-            has_kubeconfig=bool(r.optional_string("kubeconfig")),
+            has_kubeconfig=read_kubeconfig_present(r),
         )
     for key in SECRET_KEYS:
         if r.optional_string(key) and not source.is_secret(key):
@@ -236,12 +239,14 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         pod_cidr = ""
     elif not pod_cidr:
         r.problem(f"{NAMESPACE}:clusterPodCidr", "is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range, e.g. 10.42.0.0/16 (k3s's default)")
-    elif not is_network(pod_cidr, version=4):
-        r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not an IPv4 CIDR; allowed: e.g. 10.42.0.0/16 (host bits zero)")
+    elif not is_network(pod_cidr, version=4) or pod_cidr.endswith("/0"):
+        r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed; allowed: the cluster's pod IPv4 range, e.g. "
+                                                 "10.42.0.0/16 (host bits zero; not every address)")
     api_server = r.string_list("clusterApiServerCidrs")
     for index, cidr in enumerate(api_server):
-        if not is_network(cidr, version=4):
-            r.problem(f"{NAMESPACE}:clusterApiServerCidrs[{index}]", f"{cidr!r} is not an IPv4 CIDR; allowed: e.g. 20.50.1.10/32")
+        if not is_network(cidr, version=4) or cidr.endswith("/0"):
+            r.problem(f"{NAMESPACE}:clusterApiServerCidrs[{index}]", f"{cidr!r} is not allowed; allowed: the API server's IPv4 "
+                                                                      "addresses as CIDRs, e.g. 20.50.1.10/32 (not every address)")
 
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_agent_image):
@@ -253,7 +258,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if dps_id_scope and not re.fullmatch(r"0ne[0-9A-Fa-f]{8}", dps_id_scope):
         r.problem(f"{NAMESPACE}:dpsIdScope", f"{dps_id_scope!r} is not a DPS ID scope; allowed: e.g. 0ne0012345A")
     dps_global_endpoint = r.string("dpsGlobalEndpoint")
-    if not dps_global_endpoint.startswith("https://"):
+    if not re.fullmatch(r"https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?/?", dps_global_endpoint):
         r.problem(f"{NAMESPACE}:dpsGlobalEndpoint", f"{dps_global_endpoint!r} is not allowed; allowed: an https:// URL")
 
     ubuntu_release = r.string("vmUbuntuRelease")
@@ -261,7 +266,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         r.problem(f"{NAMESPACE}:vmUbuntuRelease", f"{ubuntu_release!r} is not allowed; allowed: 22.04, 24.04 (the releases IoT Edge 1.6 supports)")
 
     kubevirt = read_kubevirt(r, environment)
-    excluded = tuple(dict.fromkeys([pod_cidr, *api_server])) if pod_cidr else tuple(api_server)
+    # Only well-formed ranges are excluded; a malformed one was reported above.
+    excluded = tuple(c for c in dict.fromkeys([pod_cidr, *api_server]) if c and is_network(c, version=4) and not c.endswith("/0"))
     https_proxy = read_proxy(r.string("httpsProxy"), r.string_list("httpsProxyAddresses"), r.string_list("noProxy"),
                              r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, lambda name: f"{NAMESPACE}:{name}")
     egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
@@ -285,11 +291,13 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     check_dind_image_versions(r, devices)
     dind_user_namespace = read_dind_user_namespace(r, cluster_facts, version_key, has_dind, environment, notices)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
-    if has_dind and not allow_unconfined_modules:
-        # A target condition over twin tags cannot be proven to miss every dind device at preview.
+    if not allow_unconfined_modules:
+        # A target condition over twin tags cannot be proven at preview to miss every dind device, this
+        # stack's or another stack's on the same hub.
         for index, spec in enumerate(deployments):
             for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]", r.boolean("dindAllowModuleDevices")):
-                r.problems.append(f"{problem} (the stack has dind devices; kedge:allowUnconfinedModules: true accepts it)")
+                r.problems.append(f"{problem} (a deployment reaches the dind devices of every stack on the hub; "
+                                  "kedge:allowUnconfinedModules: true accepts it)")
     needs_dps = [d.device_id for d in devices if d.identity.provisioning is ProvisioningSource.DPS]
     if needs_dps and not dps_id_scope:
         r.problem(

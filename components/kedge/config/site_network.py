@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from ..spec.network import egress_rule_problem
+from ..spec.rules import parse_network
 from ..render.proxy import UPSTREAM_PROTOCOLS, HttpsProxy, proxy_address, proxy_port, proxy_url_problem
 
 # no_proxy entries: a host, a .domain, an IP address or a CIDR (no commas or spaces: the
@@ -46,8 +47,16 @@ def read_proxy(url: str, addresses: Sequence[str], no_proxy: Sequence[str], prot
         problems.append(f"{key_of('httpsProxyUpstreamProtocol')}: {protocol!r} is not allowed; allowed: {', '.join(UPSTREAM_PROTOCOLS)} "
                         "(AMQP or MQTT over WebSockets on 443, which a proxy carries)")
     for index, entry in enumerate(no_proxy):
-        if not NO_PROXY_ENTRY.fullmatch(entry):
-            problems.append(f"{key_of('noProxy')}[{index}]: {entry!r} is not allowed; allowed: a host, .domain, IP address or CIDR")
+        cidr = parse_network(entry) if "/" in entry else None
+        if not NO_PROXY_ENTRY.fullmatch(entry) or ("/" in entry and (cidr is None or cidr.prefixlen == 0)):
+            problems.append(f"{key_of('noProxy')}[{index}]: {entry!r} is not allowed; allowed: a host, .domain, IP address or CIDR "
+                            "(host bits zero; not every address, which would bypass the proxy altogether)")
+    for index, address in enumerate(addresses):
+        network = parse_network(address)
+        if network is not None and network.prefixlen == 0:
+            problems.append(f"{key_of('httpsProxyAddresses')}[{index}]: {address!r} is every address; allowed: the CIDRs the "
+                            "proxy answers on, e.g. 10.20.0.5/32")
+            return None
     own_address = proxy_address(url)
     cidrs = tuple(addresses) or ((own_address,) if own_address else ())
     if not cidrs and opens_egress:

@@ -21,6 +21,12 @@ EDGE_HUB_IMAGE = "mcr.microsoft.com/azureiotedge-hub:1.6"
 UPSTREAM_REGISTRY = "$upstream:443"
 
 
+# A module image as edgeAgent takes it (Azure/iotedge edgeAgent DockerConfig.cs ImageRegexPattern): a
+# repository, optionally behind a registry host with a port, then a tag or a digest but not both;
+# without either Docker would pull :latest, which no rollout can pin.
+MODULE_IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/-]*(:\d+/[a-z0-9._/-]+)?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})")
+
+
 def upstream_image(image: str) -> str:
     """`image` as a nested device pulls it: its repository path on the parent's API proxy."""
     first, _, rest = image.partition("/")
@@ -296,8 +302,10 @@ def deployment_problems(spec: DeploymentSpec, key: str) -> list[str]:
             problems.append(f"{where}.name: {module.name!r} is not allowed; allowed: 1-128 letters, digits, _ and -, not edgeAgent/edgeHub")
         elif names.count(module.name) > 1:
             problems.append(f"{where}.name: {module.name!r} is used twice in this deployment")
-        if not isinstance(module.image, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", module.image or ""):
-            problems.append(f"{where}.image: {module.image!r} is not an image reference")
+        if not isinstance(module.image, str) or not MODULE_IMAGE_PATTERN.fullmatch(module.image):
+            problems.append(f"{where}.image: {module.image!r} is not allowed; allowed: an image with a tag or a digest, not "
+                            "both (edgeAgent refuses name:tag@digest), e.g. myregistry.azurecr.io/filter:1.2 or "
+                            "myregistry.azurecr.io/filter@sha256:<digest>")
         if module.restart_policy not in RESTART_POLICIES:
             problems.append(f"{where}.restartPolicy: {module.restart_policy!r} is not allowed; allowed: {', '.join(RESTART_POLICIES)}")
         if module.status not in STATUSES:

@@ -159,6 +159,8 @@ def render_config_toml(config: EdgeConfig) -> str:
 MANAGED_PATHS = (
     ("hostname",), ("parent_hostname",), ("trust_bundle_cert",), ("provisioning",), ("edge_ca",),
     ("agent", "name"), ("agent", "type"), ("agent", "config", "image"),
+    # edgeAgent's own container: its createOptions could run it privileged or with host mounts.
+    ("agent", "config", "createOptions"),
     ("agent", "env", "https_proxy"), ("agent", "env", "no_proxy"), ("agent", "env", "UpstreamProtocol"),
     ("moby_runtime", "uri"), ("moby_runtime", "network"),
 )

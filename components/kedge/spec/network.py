@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Optional, Sequence
 
 from .rules import parse_network
@@ -29,9 +28,14 @@ def egress_rule_problem(rule: object, excluded: Sequence[str] = ()) -> Optional[
         network = parse_network(cidr)
         if network is None:
             return f"cidrs: {cidr!r} is not a CIDR; allowed: e.g. 10.20.30.0/24 (host bits zero)"
+        if network.version == 6:
+            return (f"cidrs: {cidr} is an IPv6 range, and kedge excludes only the cluster's IPv4 ranges from device egress; "
+                    "allowed: IPv4 ranges")
         for closed in (*NODE_CREDENTIAL_ENDPOINTS, *excluded):
-            closed_network = ipaddress.ip_network(closed)
-            if network.version == closed_network.version and network.subnet_of(closed_network):  # type: ignore[arg-type]
+            closed_network = parse_network(closed)
+            if closed_network is None:
+                continue  # a malformed exclusion is reported where it is read
+            if network.version == closed_network.version and network.subnet_of(closed_network):
                 return f"cidrs: {cidr} lies inside {closed}, which device workloads never reach; allowed: ranges outside it"
     for port in rule["ports"]:
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:

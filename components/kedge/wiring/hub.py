@@ -133,9 +133,8 @@ def device_identities(
 
 
 def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> EdgeDeploymentArgs:
-    """Modules for every device whose twin tags match. A hub stack's deployments reach the sites'
-    devices, some of which may be dind, so its modules are confined like a dind site's."""
-    reaches_dind = bool(settings.dind_devices) or settings.cluster_source is ClusterSource.NONE
+    """Modules for every device whose twin tags match, on any stack sharing the hub: some may be
+    dind, so modules are confined unless the stack accepts unconfined ones."""
     return EdgeDeploymentArgs(
         hub_hostname=hub.hostname,
         deployment_id=deployment.deployment_id,
@@ -146,7 +145,7 @@ def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAcce
         registry_policy_key=hub.registry_key,
         labels=dict(deployment.labels),
         timeout_seconds=settings.hub.registry_timeout_seconds,
-        confined_modules=reaches_dind and not settings.allow_unconfined_modules,
+        confined_modules=not settings.allow_unconfined_modules,
         confined_modules_allow_devices=settings.dind_allow_module_devices,
         registry_credentials={
             name: RegistryCredentialArgs(address=c["address"], username=c["username"], password=read_secret(c["password_secret"]))
