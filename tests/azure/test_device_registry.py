@@ -3,14 +3,12 @@
 import base64
 import json
 import time
-import subprocess
-import sys
 
 
 from kedge.azure.registry.client import sas_token
 from kedge.azure.registry.device import OWNER_TAG, RESOURCE_TAG
+from tests.fake_clock import run_helper_process
 from tests.fake_iothub import POLICIES, sas_environment
-from tests.harness import ROOT
 
 OWNER = "kedge/test"
 
@@ -22,10 +20,7 @@ def run_helper(hub, operation, spec=None, previous=None, **env_overrides):
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
     env.update(env_overrides)
-    result = subprocess.run(
-        [sys.executable, "-m", "kedge.azure.registry.device", operation],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    result = run_helper_process(hub.clock, "kedge.azure.registry.device", operation, env, timeout=120)
     # Nothing secret ever reaches the log stream.
     for secret in [env["KEDGE_REGISTRY_KEY"], env["KEDGE_SERVICE_KEY"], *all_device_keys(hub)]:
         assert secret not in result.stderr
