@@ -96,7 +96,8 @@ class FakeIotHub:
         self.clock = FastForwardClock()  # what the helpers tested against this hub wait on (tests.fake_clock)
         self._etags = itertools.count(1)
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # serve_forever notices shutdown() only between polls: a short poll ends each test's hub at once, not after 0.5 s.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def endpoint(self) -> str:

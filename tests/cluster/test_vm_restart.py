@@ -46,7 +46,7 @@ class FakeApiServer:
                 pass
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
 
     def kubeconfig(self, user: dict) -> str:
         return yaml.safe_dump({
