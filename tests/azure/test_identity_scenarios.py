@@ -125,7 +125,7 @@ def test_operation_counts_fit_the_hubs_throttles(hub):
 
 
 def test_the_helper_gets_nothing_secret_on_its_command_line(hub):
-    result = run_helper(hub, "create", {"deviceId": "edge-1"})
+    result = run_helper(hub, "create", {"deviceId": "edge-1"}, own_process=True)
     assert result.args[-3:] == ["-m", "kedge.azure.registry.device", "create"]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from kedge.azure.registry import rollout_gate
 from kedge.azure.registry.client import client_from_env
-from tests.fake_clock import FastForwardClock, run_helper_process
+from tests.fake_clock import FastForwardClock, run_helper_in_process
 from tests.fake_iothub import sas_environment
 
 
@@ -19,7 +19,7 @@ def run(hub, operation, devices, previous=None, **extra):
     env = environment(hub, devices, **extra)
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
-    return run_helper_process(hub.clock, "kedge.azure.registry.rollout_gate", operation, env, timeout=60)
+    return run_helper_in_process(hub.clock, "kedge.azure.registry.rollout_gate", operation, env)
 
 
 def test_create_only_records_so_new_devices_are_not_held_up(hub):
