@@ -25,6 +25,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
+from tests.fake_clock import FastForwardClock
 from tests.harness import fake_key
 
 POLICIES = {
@@ -92,9 +93,11 @@ class FakeIotHub:
         self.edge_agent_reported: dict[str, dict] = {}  # device -> $edgeAgent reported properties
         self.hang_seconds = 5.0  # how long a "hang" fault holds a request
         self.retry_after: Optional[str] = "0"  # the Retry-After a 429 fault sends (None: no header)
+        self.clock = FastForwardClock()  # what the helpers tested against this hub wait on (tests.fake_clock)
         self._etags = itertools.count(1)
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # serve_forever notices shutdown() only between polls: a short poll ends each test's hub at once, not after 0.5 s.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def endpoint(self) -> str:

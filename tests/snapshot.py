@@ -4,8 +4,7 @@
 snapshot test compares a fresh run with those files, so any change to a resource's type, name,
 inputs or options shows up as a failing test until it is recorded on purpose (and then as a diff
 in review). Secret values are replaced by a marker: the snapshot records that a value is secret,
-never the (test) value. tests/snapshots/before-kedge-package/ keeps what the program registered
-before it became the `kedge` package (the helper command lines old state still runs).
+never the (test) value.
 """
 
 from __future__ import annotations
@@ -71,10 +70,6 @@ def path_for(stack: str) -> Path:
 
 def load(stack: str) -> dict[str, dict[str, Any]]:
     return json.loads(path_for(stack).read_text())
-
-
-def load_before_kedge_package(stack: str) -> dict[str, dict[str, Any]]:
-    return json.loads((SNAPSHOTS / "before-kedge-package" / f"{stack}.json").read_text())
 
 
 def write(stack: str) -> None:

@@ -1,16 +1,15 @@
 """Edge deployments: manifests field by field, validation, the helper against the local hub."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from kedge.render.deployment_manifest import (
     CREATE_OPTIONS_CHUNK, DeploymentSpec, ModuleSpec, modules_content, split_create_options,
 )
+from tests.fake_clock import run_helper_in_process
 from tests.fake_iothub import POLICIES, FakeIotHub, sas_environment
-from tests.harness import ROOT, USER_NAMESPACE_READY, run_example_stack
+from tests.harness import USER_NAMESPACE_READY, run_example_stack
 from tests.config.test_settings import load, problems_of
 
 COMMAND = "command:local:Command"
@@ -123,8 +122,7 @@ def run_helper(hub, operation, configuration=None, content=None, previous=None):
         env["KEDGE_CONTENT"] = json.dumps(content)
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
-    result = subprocess.run([sys.executable, "-m", "kedge.azure.registry.configuration", operation],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = run_helper_in_process(hub.clock, "kedge.azure.registry.configuration", operation, env)
     assert POLICIES["registryReadWrite"][0] not in result.stdout + result.stderr
     return result
 

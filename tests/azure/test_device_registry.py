@@ -3,29 +3,29 @@
 import base64
 import json
 import time
-import subprocess
-import sys
 
 
 from kedge.azure.registry.client import sas_token
 from kedge.azure.registry.device import OWNER_TAG, RESOURCE_TAG
+from tests.fake_clock import run_helper_in_process, run_helper_process
 from tests.fake_iothub import POLICIES, sas_environment
-from tests.harness import ROOT
 
 OWNER = "kedge/test"
 
 
-def run_helper(hub, operation, spec=None, previous=None, **env_overrides):
+def run_helper(hub, operation, spec=None, previous=None, own_process=False, **env_overrides):
+    """The identity helper against `hub` on the hub's clock: in this process, or as its own process
+    (`own_process`: where the process itself is looked at, or the credential libraries read its environment)."""
     env = sas_environment(hub)
     if spec is not None:
         env["KEDGE_DEVICE"] = json.dumps({"owner": OWNER, **spec})
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
     env.update(env_overrides)
-    result = subprocess.run(
-        [sys.executable, "-m", "kedge.azure.registry.device", operation],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    if own_process:
+        result = run_helper_process(hub.clock, "kedge.azure.registry.device", operation, env, timeout=120)
+    else:
+        result = run_helper_in_process(hub.clock, "kedge.azure.registry.device", operation, env)
     # Nothing secret ever reaches the log stream.
     for secret in [env["KEDGE_REGISTRY_KEY"], env["KEDGE_SERVICE_KEY"], *all_device_keys(hub)]:
         assert secret not in result.stderr
@@ -176,7 +176,8 @@ def test_a_policy_without_registry_write_is_refused(hub):
 
 def test_auto_mode_without_an_entra_credential_falls_back_to_sas(hub):
     # Only the environment credential may be tried: it fails at once here, with no network call.
-    result = run_helper(hub, "create", {"deviceId": "edge-1"}, KEDGE_AUTH="auto", AZURE_TOKEN_CREDENTIALS="EnvironmentCredential")
+    result = run_helper(hub, "create", {"deviceId": "edge-1"}, own_process=True, KEDGE_AUTH="auto",
+                        AZURE_TOKEN_CREDENTIALS="EnvironmentCredential")
     assert result.returncode == 0, result.stderr
     assert "no Entra ID token" in result.stderr
     assert all(scheme == "SharedAccessSignature" for _, _, scheme in hub.requests)
@@ -197,6 +198,7 @@ def test_sas_token_matches_the_documented_format():
 
 
 def test_entra_only_without_a_credential_fails_clearly(hub):
-    result = run_helper(hub, "create", {"deviceId": "edge-1"}, KEDGE_AUTH="entra", AZURE_TOKEN_CREDENTIALS="EnvironmentCredential")
+    result = run_helper(hub, "create", {"deviceId": "edge-1"}, own_process=True, KEDGE_AUTH="entra",
+                        AZURE_TOKEN_CREDENTIALS="EnvironmentCredential")
     assert result.returncode == 1
     assert "no usable credential" in result.stderr and hub.requests == []

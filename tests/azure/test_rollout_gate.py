@@ -1,14 +1,12 @@
 """The rollout gate against the local fake hub: what it waits for, how it times out, what it says."""
 
 import json
-import subprocess
-import sys
-import threading
 
 import pytest
 
 from kedge.azure.registry import rollout_gate
 from kedge.azure.registry.client import client_from_env
+from tests.fake_clock import FastForwardClock, run_helper_in_process
 from tests.fake_iothub import sas_environment
 
 
@@ -21,8 +19,7 @@ def run(hub, operation, devices, previous=None, **extra):
     env = environment(hub, devices, **extra)
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
-    return subprocess.run([sys.executable, "-m", "kedge.azure.registry.rollout_gate", operation], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return run_helper_in_process(hub.clock, "kedge.azure.registry.rollout_gate", operation, env)
 
 
 def test_create_only_records_so_new_devices_are_not_held_up(hub):
@@ -38,11 +35,9 @@ def test_update_waits_until_every_device_reports_the_version_running_and_connect
         hub.add_device(device)
         hub.report(device, "1.6.0")  # still the old version
     hub.report("edge-2", "1.6.2")
-    # edge-1 upgrades a moment later, as its guest would.
-    timer = threading.Timer(0.5, hub.report, args=("edge-1", "1.6.2"))
-    timer.start()
+    # edge-1 upgrades a moment later, as its guest would: after the gate's first three rounds of reads.
+    hub.after_next("GET", lambda: hub.report("edge-1", "1.6.2"), skip=7)
     result = run(hub, "update", ["edge-1", "edge-2"], previous={"devices": ["edge-1", "edge-2"], "version": "1.6.0-1"})
-    timer.join()
     assert result.returncode == 0, result.stderr
     state = json.loads(result.stdout)
     assert state["health"]["edge-1"] == {"connectionState": "Connected", "runtimeVersion": "1.6.2",
@@ -96,18 +91,18 @@ def test_the_new_device_wait_covers_only_devices_added_since_the_last_up(hub):
 def test_a_config_only_change_settles_before_health_counts(hub):
     hub.add_device("edge-1")
     hub.report("edge-1", "1.6.2")
-    slept = []
+    clock = FastForwardClock()
+    slept = clock.slept
     env = environment(hub, ["edge-1"], KEDGE_GATE_SETTLE_SECONDS="120", KEDGE_GATE_CHANGE="new-config", deadline=600)
-    state = rollout_gate._operate("update", client_from_env(env), env,
-                                  {"devices": ["edge-1"], "version": "1.6.2-1", "change": "old-config"}, sleep=slept.append)
+    state = rollout_gate._operate("update", client_from_env(env, clock), env,
+                                  {"devices": ["edge-1"], "version": "1.6.2-1", "change": "old-config"})
     assert slept[0] == 120 and state["health"]["edge-1"]["runtimeVersion"] == "1.6.2"
     slept.clear()
     # Only the gate's own inputs changed (e.g. rotated hub keys): nothing to settle.
-    rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.2-1", "change": "new-config"},
-                          sleep=slept.append)
+    rollout_gate._operate("update", client_from_env(env, clock), env, {"devices": ["edge-1"], "version": "1.6.2-1", "change": "new-config"})
     assert slept == []
     slept.clear()
-    rollout_gate._operate("update", client_from_env(env), env, {"devices": ["edge-1"], "version": "1.6.0-1"}, sleep=slept.append)
+    rollout_gate._operate("update", client_from_env(env, clock), env, {"devices": ["edge-1"], "version": "1.6.0-1"})
     assert slept == []  # a version change is checked by the version itself
 
 

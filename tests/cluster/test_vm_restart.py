@@ -2,8 +2,6 @@
 changes make the component's command restart at all."""
 
 import json
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +12,7 @@ import yaml
 from kedge.cluster import vm_restart
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, restart_trigger
 from tests.cluster.test_components import MINIMAL_VM
+from tests.fake_clock import FastForwardClock, run_helper_process
 from tests.harness import run_components
 
 TOKEN = "test-token"
@@ -26,6 +25,7 @@ class FakeApiServer:
     def __init__(self):
         self.requests: list[tuple[str, str, str]] = []
         self.answers: list[int] = []
+        self.clock = FastForwardClock()  # what the helper waits on between retries
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,7 +46,7 @@ class FakeApiServer:
                 pass
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
 
     def kubeconfig(self, user: dict) -> str:
         return yaml.safe_dump({
@@ -69,8 +69,7 @@ def run_helper(api, operation, trigger, previous=None, user=None, **extra):
            "KEDGE_KUBECONFIG": api.kubeconfig(user or {"token": TOKEN}), "KEDGE_DEADLINE_SECONDS": "20", **extra}
     if previous is not None:
         env["PULUMI_COMMAND_STDOUT"] = json.dumps(previous)
-    return subprocess.run([sys.executable, "-m", "kedge.cluster.vm_restart", operation], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return run_helper_process(api.clock, "kedge.cluster.vm_restart", operation, env, timeout=60)
 
 
 def test_create_records_and_restarts_nothing(api):

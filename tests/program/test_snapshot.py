@@ -3,9 +3,7 @@ inputs, secrets and options. A change that is meant fails here until it is recor
 `venv/bin/python -m tests.snapshot` (and is then visible as a diff in review); a change that is
 not meant (a refactoring that moved a label, a dropped secret) fails here.
 
-The move into the `kedge` package (issue #12) is checked once and for all in test_restructure.py,
-between the registrations recorded before and after it; these files were re-recorded when issue
-#14 changed the dind profiles and egress rules.
+These files were re-recorded when issue #14 changed the dind profiles and egress rules.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +32,7 @@ from typing import Any, Callable, Optional
 import yaml
 
 from ..backoff import jittered_delay
+from ..clock import SYSTEM, Clock
 
 RESTART_PATH = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -121,14 +121,13 @@ class KubeApi:
             return 503, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
 
 
-def restart(api: KubeApi, namespace: str, name: str, deadline_seconds: float,
-            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> str:
-    """Asks KubeVirt to restart the VM, retrying transient failures until the deadline."""
+def restart(api: KubeApi, namespace: str, name: str, deadline_seconds: float, clock: Clock = SYSTEM) -> str:
+    """Asks KubeVirt to restart the VM, retrying transient failures until the deadline (on `clock`)."""
     path = RESTART_PATH.format(namespace=urllib.parse.quote(namespace), name=urllib.parse.quote(name))
-    started, attempt = clock(), 0
+    started, attempt = clock.monotonic(), 0
     while True:
         attempt += 1
-        remaining = deadline_seconds - (clock() - started)
+        remaining = deadline_seconds - (clock.monotonic() - started)
         status, text = api.put(path, {}, timeout=max(1.0, min(30.0, remaining)))
         if 200 <= status < 300:
             return "restarted"
@@ -139,14 +138,15 @@ def restart(api: KubeApi, namespace: str, name: str, deadline_seconds: float,
         if status not in RETRYABLE:
             raise RestartError(f"restart of {namespace}/{name}: HTTP {status}: {text.strip()[:300]}")
         delay = jittered_delay(attempt + 1, base=0.5, cap=10.0)
-        if delay >= deadline_seconds - (clock() - started):
+        if delay >= deadline_seconds - (clock.monotonic() - started):
             raise RestartError(f"restart of {namespace}/{name}: still HTTP {status} ({text.strip()[:120]}) after {attempt} "
                                f"attempts, when the {deadline_seconds:.0f} s deadline ran out")
         log(f"restart of {namespace}/{name}: HTTP {status}, retry {attempt} in {delay:.1f}s")
-        sleep(delay)
+        clock.sleep(delay)
 
 
-def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Callable[[dict], KubeApi] = KubeApi) -> int:
+def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Callable[[dict], KubeApi] = KubeApi,
+         clock: Clock = SYSTEM) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
     if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
@@ -160,7 +160,8 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
     if operation == "update" and previous.get("trigger") != trigger:
         namespace, name = env["KEDGE_VM_NAMESPACE"], env["KEDGE_VM_NAME"]
         try:
-            state["last"] = restart(make_api(env), namespace, name, float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS))
+            deadline = float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS)
+            state["last"] = restart(make_api(env), namespace, name, deadline, clock)
         except (RestartError, OSError, KeyError, ValueError) as error:
             log(str(error))
             return 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ...backoff import jittered_delay, retry_after
+from ...clock import SYSTEM, Clock
 
 API_VERSION = "2021-04-12"
 ENTRA_SCOPE = "https://iothubs.azure.net/.default"
@@ -148,16 +149,15 @@ class RegistryClient:
     call_timeout: float = CALL_TIMEOUT
     base_delay: float = 0.5
     max_delay: float = 30.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    clock: Clock = SYSTEM
     started: float = field(default=-1.0)
 
     def __post_init__(self) -> None:
         if self.started < 0:
-            self.started = self.clock()
+            self.started = self.clock.monotonic()
 
     def remaining(self) -> float:
-        return self.deadline_seconds - (self.clock() - self.started)
+        return self.deadline_seconds - (self.clock.monotonic() - self.started)
 
     def call(self, method: str, path: str, body: Any = None, if_match: Optional[str] = None) -> tuple[int, Any, dict]:
         data = None if body is None else json.dumps(body).encode()
@@ -185,7 +185,7 @@ class RegistryClient:
                 raise RegistryError(status, f"{method} {path}: still HTTP {status} ({reason}) when the "
                                             f"{self.deadline_seconds:.0f} s deadline (timeout_seconds) ran out, after {attempt} attempts")
             log(f"{method} {path}: HTTP {status} ({reason}), retry {attempt} in {delay:.1f}s")
-            self.sleep(delay)
+            self.clock.sleep(delay)
 
     def _once(self, method: str, path: str, data: Optional[bytes], if_match: Optional[str], timeout: float) -> tuple[int, bytes, dict]:
         """One request and its whole answer within `timeout`, or a transient 503 describing what broke."""
@@ -251,8 +251,8 @@ def _policy(env: dict, name_var: str, key_var: str) -> Optional[tuple[str, str]]
     return (name, key) if name and key else None
 
 
-def client_from_env(env: dict) -> RegistryClient:
-    """The retrying client, authorised as the environment says (see `main`)."""
+def client_from_env(env: dict, clock: Clock = SYSTEM) -> RegistryClient:
+    """The retrying client, authorised as the environment says (see `main`), waiting on `clock`."""
     hostname = env["KEDGE_HUB_HOSTNAME"]
     mode = env.get("KEDGE_AUTH", "auto")
     credentials = Credentials(
@@ -266,16 +266,19 @@ def client_from_env(env: dict) -> RegistryClient:
         env.get("KEDGE_REGISTRY_ENDPOINT") or f"https://{hostname}",
         deadline_seconds=float(env.get("KEDGE_DEADLINE_SECONDS") or OPERATION_DEADLINE),
         call_timeout=float(env.get("KEDGE_CALL_TIMEOUT_SECONDS") or CALL_TIMEOUT),
+        clock=clock,
     )
 
 
 def run_helper(
-    name: str, argv: Optional[list], env: Optional[dict], operate: Callable[[str, RegistryClient, dict, dict], Optional[dict]]
+    name: str, argv: Optional[list], env: Optional[dict], operate: Callable[[str, RegistryClient, dict, dict], Optional[dict]],
+    clock: Clock = SYSTEM,
 ) -> int:
     """Shared entry point of the registry helpers: `<name> create|update|delete`.
 
     `operate(operation, client, env, previous)` does the work and returns the new state, which
-    is printed as JSON on stdout (pulumi-command keeps it as the resource's stdout).
+    is printed as JSON on stdout (pulumi-command keeps it as the resource's stdout). The client
+    waits on `clock` (its deadline and its pauses between retries).
     """
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
@@ -284,7 +287,7 @@ def run_helper(
         return 2
     previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if argv[0] != "create" else {}
     try:
-        state = operate(argv[0], client_from_env(env), env, previous)
+        state = operate(argv[0], client_from_env(env, clock), env, previous)
     except RegistryError as error:
         log(str(error))
         return 1

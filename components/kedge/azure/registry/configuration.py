@@ -14,6 +14,7 @@ import sys
 import urllib.parse
 from typing import Optional
 
+from ...clock import SYSTEM, Clock
 from .client import RegistryClient, RegistryError, error_message, log, run_helper
 
 OWNER_LABEL = "kedgeOwner"
@@ -139,11 +140,11 @@ def _operate(operation: str, client, env: dict, previous: dict) -> Optional[dict
     return registry.create(desired) if operation == "create" else registry.update(desired, previous)
 
 
-def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
+def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock = SYSTEM) -> int:
     """Environment: KEDGE_HUB_HOSTNAME, KEDGE_CONFIGURATION (JSON: id, owner, targetCondition,
     priority, labels), KEDGE_CONTENT (JSON: modulesContent), the KEDGE_AUTH/KEDGE_REGISTRY_*
     variables of the identity helper (kedge.azure.registry.device), and PULUMI_COMMAND_STDOUT (the previous state) for delete."""
-    return run_helper("kedge.azure.registry.configuration", argv, env, _operate)
+    return run_helper("kedge.azure.registry.configuration", argv, env, _operate, clock)
 
 
 if __name__ == "__main__":

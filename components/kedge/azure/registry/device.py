@@ -17,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ...clock import SYSTEM, Clock
 from .client import RegistryClient, RegistryError, error_message, log, run_helper
 
 # Twin tags kedge writes with every identity it creates: which stack owns it (organisation/
@@ -384,7 +385,7 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) 
     return registry.create(spec) if operation == "create" else registry.update(spec, previous)
 
 
-def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
+def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock = SYSTEM) -> int:
     """Entry point. Environment:
 
     KEDGE_HUB_HOSTNAME       <hub>.azure-devices.net
@@ -395,7 +396,7 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
     KEDGE_REGISTRY_ENDPOINT  override https://<hostname> (tests use a local server)
     PULUMI_COMMAND_STDOUT    the previous state (update/delete), set by pulumi-command
     """
-    return run_helper("kedge.azure.registry.device", argv, env, _operate)
+    return run_helper("kedge.azure.registry.device", argv, env, _operate, clock)
 
 
 if __name__ == "__main__":

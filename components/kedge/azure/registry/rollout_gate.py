@@ -29,11 +29,11 @@ version and each device's health as last read.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
+from ...clock import SYSTEM, Clock
 from .client import RegistryClient, RegistryError, log, run_helper
 
 RUNNING = "running"
@@ -108,10 +108,9 @@ class GateFailed(RegistryError):
         super().__init__(408, message)
 
 
-def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[str, str], poll_seconds: float,
-             sleep: Callable[[float], None] = time.sleep) -> dict[str, Health]:
+def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[str, str], poll_seconds: float) -> dict[str, Health]:
     """Polls until every device runs its version (`package_versions`, by device) or the client's
-    deadline passes (then GateFailed)."""
+    deadline passes (then GateFailed), pausing on the client's clock."""
     health: dict[str, Health] = {}
     waiting = list(devices)
     while True:
@@ -133,11 +132,10 @@ def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[
                 + (f"; also waiting for {', '.join(waiting[1:])}" if len(waiting) > 1 else "")
                 + ". Devices after this batch are untouched. Fix the device and run `pulumi up` again to resume; a device "
                   f"that stays offline can be left out of the wait with kedge:rolloutSkipDevices: [{first}]")
-        sleep(poll_seconds)
+        client.clock.sleep(poll_seconds)
 
 
-def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
-             sleep: Callable[[float], None] = time.sleep) -> Optional[dict]:
+def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) -> Optional[dict]:
     if operation == "delete":
         return None
     devices = list(json.loads(env.get("KEDGE_GATE_DEVICES") or "[]"))
@@ -169,11 +167,11 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
             settle = float(env.get("KEDGE_GATE_SETTLE_SECONDS") or 0)
             if settle:
                 log(f"waiting {settle:.0f} s for the devices to apply their new configuration")
-                sleep(min(settle, max(client.remaining() - 1, 0)))
+                client.clock.sleep(min(settle, max(client.remaining() - 1, 0)))
     waited = [d for d in waited if d not in skip]
     if waited:
         log(f"waiting for {', '.join(waited)}: IoT Edge {daemon_version(version)} (or a canary's own) running and connected")
-        health = wait_for(client, waited, versions, float(env.get("KEDGE_GATE_POLL_SECONDS") or DEFAULT_POLL_SECONDS), sleep)
+        health = wait_for(client, waited, versions, float(env.get("KEDGE_GATE_POLL_SECONDS") or DEFAULT_POLL_SECONDS))
         state["health"] = {device: value.to_dict() for device, value in health.items()}
     # Devices not waited for this time keep the health the last wait saw.
     earlier = {d: h for d, h in (previous.get("health") or {}).items() if d in devices and d not in state["health"]}
@@ -181,8 +179,8 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict,
     return state
 
 
-def main(argv: Optional[list] = None, env: Optional[dict] = None) -> int:
-    return run_helper("kedge.azure.registry.rollout_gate", argv, env, _operate)
+def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock = SYSTEM) -> int:
+    return run_helper("kedge.azure.registry.rollout_gate", argv, env, _operate, clock)
 
 
 if __name__ == "__main__":
