@@ -240,17 +240,32 @@ def test_a_vm_device_can_take_over_a_template_disk_stack_wide_or_alone():
     assert [d.vm.adopt_template_disk for d in settings.devices] == [True, False]
 
 
-def test_a_vm_setting_and_the_component_argument_it_feeds_are_checked_by_one_declaration():
-    """The settings reader and EdgeVirtualMachine run the same rule from kedge.spec.vm, so they
-    accept and refuse the same values with the same words (issue #25: each input declared once)."""
-    from kedge.cluster.edge_vm import _ARG_RULES
-    from kedge.spec import vm as vm_spec
+def _one_declaration_cases():
+    from kedge.cluster import edge_dind, edge_vm
+    from kedge.spec import dind as dind_spec, vm as vm_spec
 
-    for spec_input, bad in [(vm_spec.CPU_CORES, 65), (vm_spec.MEMORY, "512Mi"), (vm_spec.DISK_SIZE, "4GB"),
-                            (vm_spec.IMAGE_URL, "ftp://x"), (vm_spec.RUN_STRATEGY, "always"), (vm_spec.SSH_SERVICE, "NodePort")]:
-        assert _ARG_RULES[spec_input.arg] is spec_input.rule
-        (problem,) = problems_of({"devices": [{"id": "a", spec_input.device_key: bad}]})
-        assert problem == f"kedge:devices[0].{spec_input.device_key}: {bad!r} is not allowed; allowed: {spec_input.rule(bad)}"
-        assert spec_input.rule(spec_input.default) is None and DEFAULTS[spec_input.setting] == spec_input.default
-    # Numbers come from Pulumi config as text and are read as numbers.
+    vm = {"devices": [{"id": "a"}]}
+    dind = {"devices": [{"id": "a", "mode": "dind"}], "dindImage": "reg.example/iotedge-dind:1.6.0-1",
+            "aksKubernetesVersion": "1.33", "clusterNodeVersions": {"linux": "6.8", "containerd": "2.0", "runc": "1.2"}}
+    return [(edge_vm._ARG_RULES, vm, spec_input, bad) for spec_input, bad in [
+        (vm_spec.CPU_CORES, 65), (vm_spec.MEMORY, "512Mi"), (vm_spec.DISK_SIZE, "4GB"), (vm_spec.IMAGE_URL, "ftp://x"),
+        (vm_spec.RUN_STRATEGY, "always"), (vm_spec.SSH_SERVICE, "NodePort")]] + [
+        (edge_dind._ARG_RULES, dind, spec_input, bad) for spec_input, bad in [
+        (dind_spec.DOCKER_STORAGE, "32Mi"), (dind_spec.AZIOT_STORAGE, "1G B"), (dind_spec.CPU_REQUEST, "-1"),
+        (dind_spec.MEMORY_REQUEST, "1Ki"), (dind_spec.MEMORY_LIMIT, "many")]]
+
+
+@pytest.mark.parametrize("component_rules, stack, spec_input, bad", _one_declaration_cases(),
+                         ids=lambda value: getattr(value, "arg", None))
+def test_a_setting_and_the_component_argument_it_feeds_are_checked_by_one_declaration(component_rules, stack, spec_input, bad):
+    """The settings reader and the component run the same rule from kedge.spec, so they accept and
+    refuse the same values with the same words (issue #25: each input declared once)."""
+    assert component_rules[spec_input.arg] is spec_input.rule
+    device = {**stack["devices"][0], spec_input.device_key: bad}
+    problems = problems_of({**stack, "devices": [device]})
+    assert f"kedge:devices[0].{spec_input.device_key}: {bad!r} is not allowed; allowed: {spec_input.rule(bad)}" in problems
+    assert spec_input.rule(spec_input.default) is None and DEFAULTS[spec_input.setting] == spec_input.default
+
+
+def test_numbers_from_pulumi_config_arrive_as_text_and_are_read_as_numbers():
     assert load({"vmCpuCores": "8", "devices": [{"id": "a"}]}).devices[0].vm.cpu_cores == 8

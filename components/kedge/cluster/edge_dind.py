@@ -22,8 +22,10 @@ from ..render.guest_sync import SYNC_PROGRAM, sync_program
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
-from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, check_args, every, quantity
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, check_args, every
+from ..spec.inputs import rules_of
 from ..spec.dind import (
+    INPUTS,
     DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_DOCKER_STORAGE,
     DEFAULT_AZIOT_STORAGE,
 )
@@ -93,11 +95,8 @@ _ARG_RULES = {
     "image": IMAGE_REFERENCE,
     "device_resources": every(RESOURCE_NAME),
     "storage_class": DNS_SUBDOMAIN,
-    "docker_storage": quantity("64Mi"),
-    "aziot_storage": quantity("64Mi"),
-    "cpu_request": quantity(),
-    "memory_request": quantity("64Mi"),
-    "memory_limit": quantity("64Mi"),
+    # the volumes, requests and limit: declared once with their settings.
+    **rules_of(INPUTS),
 }
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..spec.inputs import Input
-from ..spec.rules import QUANTITY
 from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
@@ -60,10 +59,10 @@ def _vm(key: str, default: Any, description: str, device_key: str, **extra: Any)
     return Setting(key, default, description, device_key=device_key, device_mode="vm", **extra)
 
 
-def _vm_input(spec_input: Input) -> Setting:
-    """A VM setting declared by the component's input (kedge.spec.vm), not written again here."""
+def _input(spec_input: Input, mode: str) -> Setting:
+    """A setting declared by the component input it feeds (kedge.spec), not written again here."""
     return Setting(spec_input.setting, spec_input.default, spec_input.description, allowed=spec_input.allowed,
-                   choices=spec_input.choices, device_key=spec_input.device_key, device_mode="vm")
+                   choices=spec_input.choices, device_key=spec_input.device_key, device_mode=mode)
 
 
 def _dind(key: str, default: Any, description: str, device_key: str, **extra: Any) -> Setting:
@@ -223,10 +222,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL"),
     Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices."),
-    _vm_input(vm_spec.CPU_CORES),
-    _vm_input(vm_spec.MEMORY),
-    _vm_input(vm_spec.DISK_SIZE),
-    _vm_input(vm_spec.IMAGE_URL),
+    _input(vm_spec.CPU_CORES, "vm"),
+    _input(vm_spec.MEMORY, "vm"),
+    _input(vm_spec.DISK_SIZE, "vm"),
+    _input(vm_spec.IMAGE_URL, "vm"),
     Setting("vmImageUsername", "",
             "Basic-auth user for a vmImageUrl that needs a login (CDI reads it from a Secret of each VM). Needs vmImagePassword."),
     Setting("vmImagePassword", "", "Password of vmImageUsername, set with --secret.", allowed="a password, as a secret", secret=True),
@@ -240,9 +239,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Set once when upgrading a stack whose VMs got their root disks from an earlier kedge (a dataVolumeTemplate, "
         "owned by the VM): kedge takes each disk over as it was made and stops the VM's deletion from deleting it. "
         "Leave it set; new devices ignore it.", "adoptTemplateDisk"),
-    _vm_input(vm_spec.RUN_STRATEGY),
-    _vm_input(vm_spec.EVICTION_STRATEGY),
-    _vm_input(vm_spec.SSH_SERVICE),
+    _input(vm_spec.RUN_STRATEGY, "vm"),
+    _input(vm_spec.EVICTION_STRATEGY, "vm"),
+    _input(vm_spec.SSH_SERVICE, "vm"),
     Setting("vmSshSourceRanges", [], "CIDRs allowed to reach a LoadBalancer SSH Service.", allowed="CIDRs"),
     _dind("dindImage", "", "IoT Edge + Moby image for dind devices, built from images/iotedge-dind/ with aziotEdgeVersion and "
           "pushed by you; its tag says which version (a version bump needs the image built with it).", "image",
@@ -252,16 +251,12 @@ SETTINGS: tuple[Setting, ...] = (
             "AKS prefer aksAcrPullRegistries): kedge keeps it in a pull Secret per dind device. Needs dindRegistryPassword."),
     Setting("dindRegistryPassword", "", "Password of dindRegistryUsername, set with --secret.",
             allowed="a password, as a secret", secret=True),
-    _dind("dindDockerStorage", dind_spec.DEFAULT_DOCKER_STORAGE, "Persistent volume size for a dind device's /var/lib/docker.",
-          "dockerStorage", allowed=QUANTITY),
-    _dind("dindAziotStorage", dind_spec.DEFAULT_AZIOT_STORAGE,
-          "Persistent volume size for a dind device's /var/lib/aziot (identity and keys).", "aziotStorage", allowed=QUANTITY),
+    _input(dind_spec.DOCKER_STORAGE, "dind"),
+    _input(dind_spec.AZIOT_STORAGE, "dind"),
     _dind("dindStorageClass", "", "Storage class of dind volumes. Empty: kedge:deviceStorageClass.", "storageClass"),
-    _dind("dindCpuRequest", dind_spec.DEFAULT_CPU_REQUEST, "CPU request of a dind runtime Pod.", "cpuRequest", allowed=QUANTITY),
-    _dind("dindMemoryRequest", dind_spec.DEFAULT_MEMORY_REQUEST, "Memory request of a dind runtime Pod (edgeHub alone needs 300-500 MB).",
-          "memoryRequest", allowed=QUANTITY),
-    _dind("dindMemoryLimit", dind_spec.DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", "memoryLimit",
-          allowed=f"{QUANTITY}, at least the request"),
+    _input(dind_spec.CPU_REQUEST, "dind"),
+    _input(dind_spec.MEMORY_REQUEST, "dind"),
+    _input(dind_spec.MEMORY_LIMIT, "dind"),
     Setting("kubevirt", VirtualizationSource.KEDGE.value,
             "kedge (this stack installs KubeVirt and CDI with its first VM device and leaves them installed: removing CDI "
             "would delete the root disks) or existing (the cluster "

@@ -6,13 +6,12 @@ import base64
 import math
 import re
 from dataclasses import dataclass
-from decimal import InvalidOperation
 from types import MappingProxyType
 import dataclasses
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from ..spec.rules import IMAGE_REFERENCE_PATTERN
-from ..spec import vm as vm_spec
+from ..spec import dind as dind_spec, vm as vm_spec
 from ..spec.inputs import Input
 from ..render.edge_config import deep_merge
 from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
@@ -24,7 +23,7 @@ from .declarations import NAMESPACE, device_overrides
 from .escape_hatches import check_device_usb, read_config_toml_extra
 from .site_network import read_egress_rules
 from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
-from .reader import Reader, read_input, as_boolean, check_quantity, described, read_aziot_edge_version, read_storage_class
+from .reader import Reader, read_input, as_boolean, described, read_aziot_edge_version, read_storage_class
 from .identity import IdentitySettings, read_identity
 from .deployments import read_resource_names
 
@@ -249,22 +248,20 @@ def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, exclu
             )
         elif not IMAGE_REFERENCE_PATTERN.fullmatch(image) or image.endswith(":latest"):
             r.problem(where("image"), f"{image!r} is not allowed; allowed: an image reference pinned to a tag or digest other than latest")
-        for name in ("dockerStorage", "aziotStorage", "memoryRequest", "memoryLimit"):
-            check_quantity(setting(name), where(name), r.problems, minimum="64Mi")
-        check_quantity(setting("cpuRequest"), where("cpuRequest"), r.problems)
-        try:
-            if parse_quantity(setting("memoryLimit")) < parse_quantity(setting("memoryRequest")):
-                r.problem(where("memoryLimit"), f"{setting('memoryLimit')!r} is below memoryRequest {setting('memoryRequest')!r}; allowed: at least the request")
-        except (ValueError, InvalidOperation):
-            pass  # already reported by check_quantity
+        def dind_input(spec_input: Input) -> str:
+            return str(read_input(r, spec_input, setting(spec_input.device_key), where(spec_input.device_key)))
+
+        memory_request, memory_limit = dind_input(dind_spec.MEMORY_REQUEST), dind_input(dind_spec.MEMORY_LIMIT)
+        if parse_quantity(memory_limit) < parse_quantity(memory_request):
+            r.problem(where("memoryLimit"), f"{memory_limit!r} is below memoryRequest {memory_request!r}; allowed: at least the request")
         dind = DindSettings(
             image=image,
-            docker_storage=str(setting("dockerStorage")),
-            aziot_storage=str(setting("aziotStorage")),
+            docker_storage=dind_input(dind_spec.DOCKER_STORAGE),
+            aziot_storage=dind_input(dind_spec.AZIOT_STORAGE),
             storage_class=read_storage_class(r, where("storageClass"), setting("storageClass")),
-            cpu_request=str(setting("cpuRequest")),
-            memory_request=str(setting("memoryRequest")),
-            memory_limit=str(setting("memoryLimit")),
+            cpu_request=dind_input(dind_spec.CPU_REQUEST),
+            memory_request=memory_request,
+            memory_limit=memory_limit,
         )
     version = read_aziot_edge_version(r, where("aziotEdgeVersion"), setting("aziotEdgeVersion"))
     certificates = identity.certificates
