@@ -111,9 +111,9 @@ def test_an_aks_cluster_behind_the_proxy_gets_it_for_its_nodes():
     cluster = run.one("azure-native:containerservice:ManagedCluster")
     assert cluster.get("httpProxyConfig") == {"httpProxy": PROXY, "httpsProxy": PROXY, "noProxy": [".contoso.local"]}
     assert run_example_stack("dev").one("azure-native:containerservice:ManagedCluster").get("httpProxyConfig") is None
-    # AKS takes only http:// as httpProxy: an https:// proxy is its httpsProxy alone.
-    secure = run_example_stack("dev", {"httpsProxy": "https://10.20.0.5:3129"}).one("azure-native:containerservice:ManagedCluster")
-    assert secure.get("httpProxyConfig") == {"httpsProxy": "https://10.20.0.5:3129", "noProxy": []}
+    # An https:// proxy is refused at preview: IoT Edge's runtime reaches its proxy over HTTP.
+    refused = run_example_stack("dev", {"httpsProxy": "https://10.20.0.5:3129"}, expect_error=True)
+    assert "kedge:httpsProxy: 'https://10.20.0.5:3129' is an https:// proxy" in str(refused.error) and not refused.resources
 
 
 def test_a_deployment_for_another_site_carries_that_sites_proxy_and_none_is_explicit():

@@ -11,7 +11,7 @@ from kedge.render.proxy import (
 PROXY = HttpsProxy("http://10.20.0.5:3128", no_proxy=(".plant.local", "localhost", "10.0.0.0/8"))
 
 
-@pytest.mark.parametrize("url", ["http://10.20.0.5:3128", "https://proxy.plant.local:8443", "http://[fd00::5]:3128/"])
+@pytest.mark.parametrize("url", ["http://10.20.0.5:3128", "http://proxy.plant.local:8443", "http://[fd00::5]:3128/"])
 def test_a_scheme_a_host_and_a_port_is_a_proxy_url(url):
     assert proxy_url_problem(url) is None
 
@@ -20,8 +20,9 @@ def test_a_scheme_a_host_and_a_port_is_a_proxy_url(url):
     (3128, "is not a URL"),
     ("http://proxy:3128 ", "is not a URL"),
     ("http://proxy:\t3128", "is not a URL"),
-    ("proxy.plant.local:3128", "has no http:// or https:// scheme"),
-    ("socks5://proxy:1080", "has no http:// or https:// scheme"),
+    ("proxy.plant.local:3128", "has no http:// scheme"),
+    ("socks5://proxy:1080", "has no http:// scheme"),
+    ("https://proxy.plant.local:8443", "is an https:// proxy, which IoT Edge's proxy documentation does not cover"),
     ("http://user:secret@proxy:3128", "carries credentials"),
     ("http://user@proxy:3128", "carries credentials"),
     ("http://proxy:99999", "has no valid port"),

@@ -161,10 +161,8 @@ class AksCluster(pulumi.ComponentResource):
 
 
 def _http_proxy_config(url: Optional[str], no_proxy: list[str]) -> Optional[containerservice.ManagedClusterHTTPProxyConfigArgs]:
-    """AKS's proxy settings (it configures the nodes and injects the variables into pods). Its
-    httpProxy must be an http:// URL; without one, AKS uses httpsProxy for HTTPS only."""
+    """AKS's proxy settings (it configures the nodes and injects the variables into pods); the URL
+    is an http:// proxy (checked by the PROXY_URL rule), which AKS takes for both."""
     if not url:
         return None
-    return containerservice.ManagedClusterHTTPProxyConfigArgs(
-        http_proxy=url if url.startswith("http://") else None, https_proxy=url, no_proxy=no_proxy,
-    )
+    return containerservice.ManagedClusterHTTPProxyConfigArgs(http_proxy=url, https_proxy=url, no_proxy=no_proxy)

@@ -76,10 +76,10 @@ class EdgeVirtualMachineArgs(TypedDict):
     """aziot-edge package version the guest installs and holds (default 1.6.0-1); a change upgrades the
     running guest in place."""
     restart_when_needed: NotRequired[VmRestartArgs]
-    """Restart the VM on `pulumi up` when a change to it takes effect only at its next start (its
-    disks, devices, interface, placement; not CPU and memory, which KubeVirt updates live, and not
-    config files, which the guest reads as they change). Omitted: KubeVirt marks such a VM
-    RestartRequired and waits for someone to restart it."""
+    """Restart the VM on `pulumi up` when its template changes (disks, devices, interface, placement,
+    CPU, memory: on kedge's VMs each takes effect only at the next start; not config files, which
+    the guest reads as they change). Omitted: KubeVirt marks such a VM RestartRequired, or leaves
+    the change pending, until someone restarts it."""
     allow_downgrade: NotRequired[bool]
     """Let the guest install an aziot_edge_version older than the installed one (default false: it refuses)."""
     mac_address: str
@@ -323,15 +323,14 @@ def _root_disk(name: str, disk_name: str, namespace: pulumi.Input[str], labels: 
     )
 
 
-# KubeVirt's LiveUpdate rollout applies these to a running VM; every other template change needs a restart.
-LIVE_UPDATED_DOMAIN_FIELDS = ("cpu", "memory")
-
-
 def restart_trigger(template_spec: dict[str, Any]) -> str:
-    """A digest of what in a VM's template takes effect only at its next start."""
-    domain = {k: v for k, v in (template_spec.get("domain") or {}).items() if k not in LIVE_UPDATED_DOMAIN_FIELDS}
-    needs_restart = {**template_spec, "domain": domain}
-    return hashlib.sha256(json.dumps(needs_restart, sort_keys=True).encode()).hexdigest()
+    """A digest of the VM's template: every change to it takes effect on kedge's VMs only at their
+    next start (kubevirt v1.9.0 pkg/virt-controller/watch/vm/vm.go). A live CPU change reaches only
+    `sockets` (kedge sets `cores`) and only through a live migration; memory grows live only within
+    its maximum on a VM that can live-migrate (an RWO root disk cannot); placement is copied to the
+    running instance, but the VM moves only when it starts again. Config files are not in the
+    template: the guest reads them from its share as they change."""
+    return hashlib.sha256(json.dumps(template_spec, sort_keys=True).encode()).hexdigest()
 
 
 def _ssh_to_load_balancer(ingress: Optional[list]) -> str:

@@ -230,8 +230,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Basic-auth user for a vmImageUrl that needs a login (CDI reads it from a Secret of each VM). Needs vmImagePassword."),
     Setting("vmImagePassword", "", "Password of vmImageUsername, set with --secret.", allowed="a password, as a secret", secret=True),
     Setting("vmRestartWhenNeeded", True,
-            "Restart a VM on pulumi up when a change takes effect only at its next start (disks, devices, interface, "
-            "placement; never for config files, CPU or memory). false: KubeVirt marks it RestartRequired and waits."),
+            "Restart a VM on pulumi up when its template changes (disks, devices, interface, placement, CPU, memory: each "
+            "takes effect only at the next start; never for config files). false: the change waits for a restart by hand."),
     Setting("vmUbuntuRelease", "24.04", "Ubuntu release of the VM image (22.04 or 24.04): picks Microsoft's package repository.",
             allowed="22.04, 24.04"),
     _vm("vmStorageClass", "", "Storage class of VM root disks. Empty: kedge:deviceStorageClass.", "storageClass"),

@@ -35,7 +35,9 @@ class HttpsProxy:
     upstream_protocol: str = DEFAULT_UPSTREAM_PROTOCOL
 
 
-PROXY_URL_ALLOWED = "http://host:port or https://host:port, e.g. http://10.20.0.5:3128 (no user, path or query)"
+# Microsoft's IoT Edge proxy page has the Moby daemon and the runtime containers reach the proxy
+# over plain HTTP (the tunnel it opens carries TLS); it documents no https:// proxy.
+PROXY_URL_ALLOWED = "http://host:port, e.g. http://10.20.0.5:3128 (no user, path or query)"
 
 
 def proxy_url_problem(url: object) -> Optional[str]:
@@ -44,8 +46,11 @@ def proxy_url_problem(url: object) -> Optional[str]:
     if not isinstance(url, str) or not url.isprintable() or any(c.isspace() for c in url):
         return f"{url!r} is not a URL; {allowed}"
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https"):
-        return f"{url!r} has no http:// or https:// scheme; {allowed}"
+    if parsed.scheme == "https":
+        return (f"{url!r} is an https:// proxy, which IoT Edge's proxy documentation does not cover (the daemon and the "
+                f"runtime containers reach their proxy over HTTP); {allowed}")
+    if parsed.scheme != "http":
+        return f"{url!r} has no http:// scheme; {allowed}"
     if parsed.username is not None or parsed.password is not None:
         return (f"carries credentials, which would land in objects that are not secrets (CDI's importProxy, AKS's "
                 f"httpProxyConfig); {allowed}, and let the proxy allow the site's addresses instead")
