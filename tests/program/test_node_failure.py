@@ -121,18 +121,22 @@ def test_recovery_is_a_sum_of_named_terms_that_follow_the_settings():
     assert vm["automatic"] is True and vm["totalSeconds"] == sum(vm["terms"].values())
     assert vm["terms"]["nodeNotReadySeconds"] == NODE_MONITOR_GRACE_SECONDS
     assert vm["terms"]["unhealthyDurationSeconds"] == 90
-    assert vm["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(3) == 177
+    assert vm["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(3) == 180
     slower = run_example_stack("site", {"nodeUnhealthySeconds": 300, "clusterDeviceNodes": 12}).exports["recovery"]["vm"]
     assert slower["terms"]["unhealthyDurationSeconds"] == 300
-    assert slower["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(12) == 177 + 3 * 12
-    assert slower["totalSeconds"] - vm["totalSeconds"] == 210 + 36
+    assert slower["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(12) == 60 + 4 * 12 + 60 + 30
+    assert slower["totalSeconds"] - vm["totalSeconds"] == 210 + 18
+    undeclared = run_example_stack("dev").exports["recovery"]["vm"]
+    older = run_example_stack("dev", {"aksKubernetesVersion": "1.31"}).exports["recovery"]["vm"]
+    assert undeclared["terms"]["nodeNotReadySeconds"] == 50  # the longer default when the version is not declared
+    assert older["terms"]["nodeNotReadySeconds"] == 40 and older["totalSeconds"] == undeclared["totalSeconds"] - 10
 
 
 def test_snr_safe_time_counts_every_worker_peer_not_one_pool():
     """SNR asks every node carrying the worker label, which the labeller puts on both AKS pools."""
     pools = {"aksSystemNodeCount": 4, "aksVirtPoolNodeCount": 3}
     vm = run_example_stack("dev", pools).exports["recovery"]["vm"]
-    assert vm["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(7) == 177 + 2 * 12
+    assert vm["terms"]["fencingSafeTimeSeconds"] == snr_safe_seconds(7) == 60 + 3 * 12 + 60 + 30
 
 
 def test_with_no_fencing_the_recovery_output_says_a_human_is_needed_and_nothing_is_installed():

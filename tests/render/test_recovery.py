@@ -9,9 +9,16 @@ from kedge.render.recovery import (
 
 
 @pytest.mark.parametrize("peers, batches", [(0, 1), (1, 1), (3, 1), (4, 2), (7, 3), (33, 11), (34, 11), (500, 11)])
-def test_snrs_safe_time_grows_by_one_peer_batch_per_three_peers_up_to_eleven(peers, batches):
-    # (15 + 5) x 3 API checks, 30 s without peers, the watchdog, 15 s of padding, and 5 + 7 s per batch of three peers.
-    assert snr_safe_seconds(peers) == 60 + 30 + batches * 12 + WATCHDOG_SECONDS + 15
+def test_snrs_safe_time_takes_the_larger_of_its_peer_batches_and_30_seconds(peers, batches):
+    # SNR v0.13.0 internal/reboot/calculator.go: (15 + 5) x 3 API checks, the larger of 5 + 7 s per batch of
+    # three peers (at most eleven batches) and 30 s, the watchdog, 30 s of padding.
+    assert snr_safe_seconds(peers) == 60 + max(batches * 12, 30) + WATCHDOG_SECONDS + 30
+
+
+@pytest.mark.parametrize("version, grace", [(None, 50), ((1, 30), 40), ((1, 31), 40), ((1, 32), 50), ((1, 35), 50)])
+def test_a_node_turns_not_ready_after_its_kubernetes_versions_grace_period(version, grace):
+    result = recovery(RecoveryInputs(automatic=True, unhealthy_seconds=90, peer_nodes=3, modes=("vm",), kubernetes_version=version))
+    assert result["vm"]["terms"]["nodeNotReadySeconds"] == grace
 
 
 def test_a_slower_watchdog_adds_its_own_timeout():

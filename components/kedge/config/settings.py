@@ -125,6 +125,8 @@ class Settings:
     cluster_source: ClusterSource
     aks: Optional[AksSettings]
     existing_cluster: Optional[ExistingClusterSettings]
+    # The Kubernetes version the stack declares (aksKubernetesVersion or clusterKubernetesVersion), or None.
+    kubernetes_version: Optional[tuple[int, int]]
     hub: HubSettings
     default_mode: HostingMode
     aziot_edge_version: str
@@ -334,6 +336,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         cluster_source=cluster_source,
         aks=aks,
         existing_cluster=existing,
+        kubernetes_version=cluster_facts.kubernetes_version,
         hub=hub,
         default_mode=default_mode,
         aziot_edge_version=aziot_edge_version,

@@ -11,17 +11,18 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 # kube-controller-manager --node-monitor-grace-period: a silent node turns NotReady (Unknown)
-# after this (50 s by default since Kubernetes 1.29; kubernetes/kubernetes#127352).
+# after this: 40 s up to Kubernetes 1.31, 50 s from 1.32 (kubernetes/kubernetes#126287).
 NODE_MONITOR_GRACE_SECONDS = 50
+NODE_MONITOR_GRACE_SECONDS_BEFORE_1_32 = 40
 
-# SNR's minimum safe time before it treats an unhealthy node as rebooted (its
-# pkg/reboot/calculator.go), from its config defaults: (apiCheckInterval 15 s + apiServerTimeout
-# 5 s) × maxApiErrorThreshold 3 + 30 s with no peer answer + peer batches × (peerDialTimeout 5 s
-# + peerRequestTimeout 7 s) + the watchdog's timeout + 15 s of padding.
+# SNR's minimum safe time before it treats an unhealthy node as rebooted (v0.13.0
+# internal/reboot/calculator.go), from its config defaults: (apiCheckInterval 15 s +
+# apiServerTimeout 5 s) × maxApiErrorThreshold 3 + the larger of peer batches × (peerDialTimeout
+# 5 s + peerRequestTimeout 7 s) and 30 s + the watchdog's timeout + 30 s of padding.
 SNR_API_CHECK_SECONDS = (15 + 5) * 3
-SNR_NO_PEERS_SECONDS = 30
+SNR_MINIMUM_PEERS_SECONDS = 30
 SNR_PEER_BATCH_SECONDS = 5 + 7
-SNR_PADDING_SECONDS = 15
+SNR_PADDING_SECONDS = 30
 SNR_BATCH_SIZE, SNR_MAX_BATCHES = 3, 11
 # Linux softdog's default timeout (module parameter soft_margin); a hardware watchdog may differ.
 WATCHDOG_SECONDS = 60
@@ -35,7 +36,14 @@ START_SECONDS = {"vm": 120, "dind": 60}  # VM: boot the guest + IoT Edge; dind: 
 def snr_safe_seconds(peer_nodes: int, watchdog_seconds: int = WATCHDOG_SECONDS) -> int:
     """SNR's minimum safe time for `peer_nodes` worker peers."""
     batches = min(SNR_MAX_BATCHES, max(1, math.ceil(peer_nodes / SNR_BATCH_SIZE)))
-    return SNR_API_CHECK_SECONDS + SNR_NO_PEERS_SECONDS + batches * SNR_PEER_BATCH_SECONDS + watchdog_seconds + SNR_PADDING_SECONDS
+    peers = max(batches * SNR_PEER_BATCH_SECONDS, SNR_MINIMUM_PEERS_SECONDS)
+    return SNR_API_CHECK_SECONDS + peers + watchdog_seconds + SNR_PADDING_SECONDS
+
+
+def node_monitor_grace_seconds(kubernetes_version: Optional[tuple[int, int]]) -> int:
+    """The controller manager's default grace for the stack's Kubernetes version (the later, longer
+    default when the version is not declared)."""
+    return NODE_MONITOR_GRACE_SECONDS_BEFORE_1_32 if kubernetes_version and kubernetes_version < (1, 32) else NODE_MONITOR_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class RecoveryInputs:
     peer_nodes: Optional[int]  # nodes SNR asks as worker peers (None: not declared)
     modes: tuple[str, ...]  # hosting modes the stack's devices use
     power_fencing: Optional[PowerFencingTimes] = None  # FAR first, through the nodes' BMCs
+    kubernetes_version: Optional[tuple[int, int]] = None  # as declared (None: not declared)
 
 
 def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
@@ -65,7 +74,8 @@ def recovery(inputs: RecoveryInputs) -> dict[str, Any]:
                          "node.kubernetes.io/out-of-service:NoExecute",
             }
             continue
-        detected = {"nodeNotReadySeconds": NODE_MONITOR_GRACE_SECONDS, "unhealthyDurationSeconds": inputs.unhealthy_seconds}
+        detected = {"nodeNotReadySeconds": node_monitor_grace_seconds(inputs.kubernetes_version),
+                    "unhealthyDurationSeconds": inputs.unhealthy_seconds}
         restarted = {"volumeAttachSecondsEstimate": VOLUME_ATTACH_SECONDS, "startSecondsEstimate": START_SECONDS[mode]}
         self_fencing = {"fencingSafeTimeSeconds": snr_safe_seconds(inputs.peer_nodes or 1)}
         fencing = inputs.power_fencing

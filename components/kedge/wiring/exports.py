@@ -28,6 +28,7 @@ def recovery_inputs(settings: Settings) -> RecoveryInputs:
         peer_nodes=remediation.peer_nodes,
         modes=tuple(sorted({d.mode.value for d in settings.devices})),
         power_fencing=PowerFencingTimes(agent_seconds=AGENT_TIMEOUT_SECONDS, escalation_seconds=fencing.escalation_seconds) if fencing else None,
+        kubernetes_version=settings.kubernetes_version,
     )
 
 
