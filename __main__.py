@@ -8,8 +8,7 @@ import gc
 
 import pulumi
 
-from kedge.wiring.pulumi_source import PulumiConfigSource
-from kedge.config.settings import load_settings
+from kedge.wiring.pulumi_source import read_stack_settings
 from kedge.wiring.cluster import aks_cluster, connect
 from kedge.wiring.exports import export_stack
 from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
@@ -29,7 +28,7 @@ YOUNG_GENERATION_THRESHOLD = 50_000
 gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 # 1. Settings: every problem in the stack config is reported here, before any resource.
-settings = load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())
+settings = read_stack_settings()
 for notice in settings.notices:
     pulumi.log.warn(notice)
 read_secret = pulumi.Config().require_secret

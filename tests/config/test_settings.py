@@ -178,9 +178,13 @@ def test_every_problem_is_reported_at_once():
     assert {"kedge:cluster", "kedge:hubSku", "kedge:devices[0].id", "kedge:devices[1].memory"} <= keys
 
 
-def test_bad_config_stops_the_program_before_any_resource():
+def test_bad_config_stops_the_program_before_any_resource_without_a_traceback():
+    """A pulumi.RunError: Pulumi's language host prints its message alone, any other exception with a
+    traceback (pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec)."""
+    import pulumi
+
     run = run_program("bad", {"hubSku": "B1", "devices": [{"id": "a", "macAddress": "zz"}]}, expect_error=True)
-    assert isinstance(run.error, SettingsError)
+    assert type(run.error) is pulumi.RunError and isinstance(run.error.__context__, SettingsError)
     assert "kedge:hubSku" in str(run.error) and "kedge:devices[0].macAddress" in str(run.error)
     assert run.resources == []
 

@@ -8,6 +8,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, get_config_secret_keys_env, is_config_secret
 
 from ..config.declarations import NAMESPACE
+from ..config.settings import Settings, SettingsError, load_settings
 
 
 class PulumiConfigSource:
@@ -33,3 +34,14 @@ class PulumiConfigSource:
         prefix = f"{NAMESPACE}:"
         full_keys = set(CONFIG.get()) | set(get_config_env())
         return sorted(k[len(prefix):] for k in full_keys if k.startswith(prefix))
+
+
+def read_stack_settings() -> Settings:
+    """The running stack's settings. A bad stack configuration stops the program as a
+    pulumi.RunError: Pulumi's Python language host prints that message alone (every problem,
+    each naming its key), where any other exception is printed with a Python traceback
+    (pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec)."""
+    try:
+        return load_settings(PulumiConfigSource(), pulumi.get_project(), pulumi.get_stack())
+    except SettingsError as error:
+        raise pulumi.RunError(str(error)) from None
