@@ -7,6 +7,8 @@ import pytest
 import yaml
 
 from kedge.render.cloud_init import GuestConfig, render_user_data
+from kedge.render.guest_sync import BOOTSTRAP
+from tests.guest_sandbox import Guest
 from tests.harness import LOAD_BALANCER_IP, example_stacks, fake_ssh_public_key, load_stack_config, run_example_stack
 from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
@@ -73,13 +75,30 @@ def test_user_data_installs_the_engine_and_the_share_bootstrap_in_order(dev):
     assert position("install -y moby-engine") < position("enable --now docker") < position("start kedge-config-sync.service")
     assert commands[-1] == "systemctl enable --now kedge-config-sync.timer"
     files = {f["path"]: f for f in document["write_files"]}
-    bootstrap = files["/usr/local/sbin/kedge-config-sync"]["content"]
-    assert "mount -t virtiofs -o ro,nosuid,nodev,noexec kedgeconfig /run/kedge/config" in bootstrap
-    assert "install -d -m 0700 /run/kedge /run/kedge/config" in bootstrap
-    assert "OnUnitInactiveSec=30s" in files["/etc/systemd/system/kedge-config-sync.timer"]["content"]
+    timer = files["/etc/systemd/system/kedge-config-sync.timer"]["content"].splitlines()
+    assert "OnUnitInactiveSec=30s" in timer and "AccuracySec=1s" in timer
     # Nothing that may change lives in user-data (KubeVirt runs it once per VM), and no secret.
     assert "aziot-edge=" not in text and "1.6.0-1" not in text and "/etc/aziot" not in text
     assert "SharedAccessKey" not in text and "device_id_pk" not in text
+
+
+def test_the_guest_syncs_its_share_on_every_tick_with_the_bootstrap_and_program_kedge_renders(dev, tmp_path):
+    require_command("sh", "dash")
+    files = {f["path"]: f["content"] for f in yaml.safe_load(user_data_of(dev, "dev-edge-01"))["write_files"]}
+    guest = Guest(tmp_path, bootstrap_text=files[BOOTSTRAP])
+    shared = dict(dev.one(SECRET, "dev-edge-01-config").get("stringData"))
+    config = guest.path("/etc/aziot/config.toml")
+    for tick, hostname in enumerate(["dev-edge-01", "dev-edge-01", "dev-edge-01b"]):
+        changed = {**shared, "config.toml": shared["config.toml"].replace('"dev-edge-01"', f'"{hostname}"')}
+        guest.publish(changed)
+        result = guest.tick()
+        assert result.returncode == 0, result.stderr
+        # Mounted once, read-only, with the launcher's mode on its root: later ticks leave it alone.
+        assert [line.split()[0] for line in guest.log() if line.startswith("mount")] == (["mount"] if tick == 0 else [])
+        assert config.read_text() == changed["config.toml"]
+        applied = any(line.startswith("iotedge config apply") for line in guest.log())
+        assert applied == (tick != 1)  # the first sync, then only the change
+    assert guest.status().startswith("result=converged")
 
 
 def test_user_data_follows_the_release_and_ssh_settings_and_the_share_the_version():
