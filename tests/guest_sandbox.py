@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from kedge.render.guest_sync import REPOSITORY_FILE, SHARE_MOUNT, STATUS_FILE, SYNC_PROGRAM, bootstrap, sync_program
+from kedge.render.guest_sync import BOOTSTRAP, REPOSITORY_FILE, SHARE_MOUNT, STATUS_FILE, SYNC_PROGRAM, bootstrap, sync_program
 
 FAKES = {
     "chown": ('echo "chown $*" >> "$FAKE/log"; [ -f "$FAKE/chown-fails" ] && { echo "chown: failing" >&2; exit 1; }\n'
@@ -99,6 +99,14 @@ class Guest:
             if not top.is_symlink():
                 top.symlink_to(f"..data/{name}")
 
+    def install(self, files: dict[str, str]) -> None:
+        """Writes files into the guest, as cloud-init's write_files does (the bootstrap 0755)."""
+        for absolute, text in files.items():
+            path = self.path(absolute)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            path.chmod(0o755 if absolute == BOOTSTRAP else 0o644)
+
     def names_repository(self, url: str = "https://packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb") -> None:
         """What cloud-init writes in a VM guest; apt-get then finds no package until it is added."""
         path = self.path(REPOSITORY_FILE)
@@ -117,8 +125,10 @@ class Guest:
         return self._run(["sh", str(self.program), str(self.share)])
 
     def tick(self) -> subprocess.CompletedProcess:
-        """One run of the bootstrap, as the VM's unit starts it at boot and on every timer tick."""
-        return self._run(["sh", str(self.bootstrap)])
+        """One run of the bootstrap, as the VM's unit starts it at boot and on every timer tick: the
+        guest's own when one is installed (see `install`), else the one this guest was made with."""
+        installed = self.path(BOOTSTRAP)
+        return self._run(["sh", str(installed if installed.exists() else self.bootstrap)])
 
     def log(self) -> list[str]:
         path = self.fake / "log"

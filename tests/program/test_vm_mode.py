@@ -89,8 +89,10 @@ def test_user_data_installs_the_share_bootstrap_and_names_the_repository_for_the
 def test_the_guest_syncs_its_share_on_every_tick_with_the_bootstrap_and_program_kedge_renders(dev, tmp_path):
     require_command("sh", "dash")
     files = {f["path"]: f["content"] for f in yaml.safe_load(user_data_of(dev, "dev-edge-01"))["write_files"]}
-    guest = Guest(tmp_path, bootstrap_text=files[BOOTSTRAP])
+    guest = Guest(tmp_path)
+    guest.install(files)
     guest.names_repository(files[REPOSITORY_FILE].strip())
+    assert guest.path(BOOTSTRAP).exists()
     shared = dict(dev.one(SECRET, "dev-edge-01-config").get("stringData"))
     config = guest.path("/etc/aziot/config.toml")
     for tick, hostname in enumerate(["dev-edge-01", "dev-edge-01", "dev-edge-01b"]):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kedge.render.guest_sync import (
-    ALLOW_DOWNGRADE_FILE, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, TRUST_STORE_FILE,
-    VERSION_FILE, bootstrap, sync_program, sync_timer,
+    ALLOW_DOWNGRADE_FILE, BOOTSTRAP, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, SYNC_TIMER,
+    SYNC_UNIT, TRUST_STORE_FILE, VERSION_FILE, bootstrap, sync_program, sync_timer, sync_unit,
 )
 from kedge.render.proxy import PROXIED_SERVICES, HttpsProxy, runtime_files
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES
@@ -57,6 +57,7 @@ def test_a_new_guest_installs_iot_edge_places_files_with_their_modes_and_applies
     assert guest.status().startswith("result=converged\n")
     # No repository named (the dind image, a VM from an older kedge): the repository and Moby are left alone.
     assert not [line for line in log if line.startswith(("curl", "dpkg -i", "apt-get install -y moby-engine"))]
+    assert not guest.path(BOOTSTRAP).exists()  # nor is a bootstrap installed where there was none
 
 
 def test_an_unchanged_share_applies_nothing_and_a_changed_file_applies_once(guest):
@@ -191,6 +192,27 @@ def test_the_sandbox_fails_a_bootstrap_that_touches_the_mounted_share_as_a_guest
     stuck = guest.tick()
     assert stuck.returncode == 1 and "Read-only file system" in stuck.stderr
     assert guest.path("/etc/aziot/config.toml").read_text() == FILES["config.toml"]
+
+
+def test_a_vm_from_an_older_kedge_gets_the_fixed_bootstrap_and_timer_at_its_next_boot(tmp_path):
+    guest = Guest(tmp_path)
+    units = {f"/etc/systemd/system/{SYNC_UNIT}": sync_unit(),
+             f"/etc/systemd/system/{SYNC_TIMER}": sync_timer().replace("AccuracySec=1s\n", "")}
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    assert guest.run().returncode == 0  # installed and applied before
+    guest.install({BOOTSTRAP: CHMOD_FIRST_BOOTSTRAP, **units})
+    first = guest.tick()  # a boot's first run: the share is not mounted yet, so the old bootstrap gets through
+    assert first.returncode == 0, first.stderr
+    assert guest.path(BOOTSTRAP).read_text() == bootstrap() and mode(guest.path(BOOTSTRAP)) == 0o755
+    assert guest.path(f"/etc/systemd/system/{SYNC_TIMER}").read_text() == sync_timer()
+    assert "systemctl daemon-reload" in guest.log()
+    assert not [line for line in guest.log() if line.startswith("iotedge")]  # a renewal is nothing to apply
+    for generation in (2, 3):
+        guest.publish({**FILES, SYNC_PROGRAM: sync_program(), "config.toml": f'hostname = "edge-{generation}"\n'})
+        result = guest.tick()
+        assert result.returncode == 0, result.stderr
+        assert any(line.startswith("iotedge config apply") for line in guest.log())
+    assert guest.tick().returncode == 0 and guest.log() == []
 
 
 def test_a_guest_whose_repository_is_out_of_reach_places_its_config_and_converges_once_it_is_reachable(guest):

@@ -72,7 +72,8 @@ def sync_program() -> str:
 #      repository and installs Moby while they are missing;
 #   3. installs the pinned IoT Edge version (a downgrade only when the stack allows it);
 #   4. places again what step 1 could not (certificate owners come with IoT Edge);
-#   5. runs `iotedge config apply` when something changed, until it succeeds.
+#   5. runs `iotedge config apply` when something changed, until it succeeds;
+#   6. keeps the guest's bootstrap, unit and timer as kedge renders them (VM guests).
 # A step that fails does not stop the steps that do not need it: the run reports every failure on
 # stderr (the journal), writes its result to {STATUS_FILE} and exits non-zero; the
 # next run retries. Commands are checked one by one (no `set -e`, which functions called under `if`
@@ -280,6 +281,30 @@ if [ -f "$pending" ] && [ -z "$unplaced" ]; then
     rm -f "$pending"
   else
     fail {SYNC_FAILED_EXIT} "iotedge config apply (retried on the next run)"
+  fi
+fi
+
+# 6. The bootstrap, its unit and timer as this kedge renders them, where cloud-init installed them:
+# a VM made by an older kedge gets the fixed ones at its next boot's first sync (cloud-init never
+# runs again for it). After the apply: not a change to apply.
+if [ -f "$root{BOOTSTRAP}" ]; then
+  renewed="$root{GUEST_STATE_DIR}/renewed"
+  # renew TARGET MODE: TARGET from stdin, placed as `place` does; placed=yes when it changed.
+  renew() {{
+    placed=""
+    cat > "$renewed" && place "$renewed" "$1" "$2" root:root
+  }}
+  renew "$root{BOOTSTRAP}" 0755 <<'KEDGE_BOOTSTRAP' || fail {SYNC_FAILED_EXIT} "renewing {BOOTSTRAP}"
+{bootstrap()}KEDGE_BOOTSTRAP
+  renew "$root/etc/systemd/system/{SYNC_UNIT}" 0644 <<'KEDGE_UNIT' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_UNIT}"
+{sync_unit()}KEDGE_UNIT
+  units_renewed="$placed"
+  renew "$root/etc/systemd/system/{SYNC_TIMER}" 0644 <<'KEDGE_TIMER' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_TIMER}"
+{sync_timer()}KEDGE_TIMER
+  units_renewed="$units_renewed$placed"
+  rm -f "$renewed"
+  if [ -n "$units_renewed" ]; then
+    systemctl daemon-reload || fail {SYNC_FAILED_EXIT} "reloading systemd for the renewed units"
   fi
 fi
 
