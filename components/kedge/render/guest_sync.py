@@ -16,7 +16,9 @@ applies. A step that fails does not stop the steps that do not need it; the run 
 unit shows failed, the journal says why) and writes its result to `STATUS_FILE`. Nothing the guest
 writes reaches the device twin (the rollout gates and `deviceHealth` read connectionState and
 edgeAgent's reported version and module states): a guest that cannot converge shows there as a
-device that is not connected or not at the pinned version, and in the guest as that file.
+device that is not connected or not at the pinned version, and in the guest as that file. Last,
+it renews the bootstrap and its units where cloud-init installed them, so a VM made by an older
+kedge gets fixes to them at its next boot.
 
 Pure: texts only. The programs are POSIX sh; tests run them on a temporary tree with stand-in commands.
 """
