@@ -100,7 +100,11 @@ def test_direct_egress_without_a_proxy_still_opens_iot_hub_to_any_address_but_th
 
 def test_vm_guests_fetch_through_the_proxy_from_first_boot_and_cdi_imports_through_it(plant):
     user_data = plant.one(SECRET, "plant-line-1-userdata").get("stringData.userdata")
-    assert f"https_proxy: {PROXY}" in user_data and f"https_proxy={PROXY} curl" in user_data
+    assert f"https_proxy: {PROXY}" in user_data  # cloud-init's own apt
+    # The sync program reads the share's apt setting for apt and for the repository download
+    # (tests/render/test_guest_sync.py runs it).
+    shared = plant.one(SECRET, "plant-line-1-config").get("stringData")
+    assert f'Acquire::https::Proxy "{PROXY}";' in shared["proxy.apt.conf"]
     cdi = plant.one("kubernetes:cdi.kubevirt.io/v1beta1:CDI")
     assert cdi.get("spec.config.importProxy") == {"HTTPProxy": PROXY, "HTTPSProxy": PROXY,
                                                   "noProxy": "localhost,127.0.0.1,.plant.contoso.local"}

@@ -7,6 +7,8 @@ import pytest
 import yaml
 
 from kedge.render.cloud_init import GuestConfig, render_user_data
+from kedge.render.guest_sync import BOOTSTRAP, REPOSITORY_FILE
+from tests.guest_sandbox import Guest
 from tests.harness import LOAD_BALANCER_IP, example_stacks, fake_ssh_public_key, load_stack_config, run_example_stack
 from tests.validators import (
     CDI_SWAGGER, KUBEVIRT_SWAGGER, kubernetes_errors, require_command, swagger_errors,
@@ -62,31 +64,55 @@ def test_cloud_init_schema_rejects_a_broken_user_data(tmp_path):
     assert "package_update" in result.stdout + result.stderr
 
 
-def test_user_data_installs_the_engine_and_the_share_bootstrap_in_order(dev):
+def test_user_data_installs_the_share_bootstrap_and_names_the_repository_for_the_sync_program(dev):
     text = user_data_of(dev, "dev-edge-01")
     document = yaml.safe_load(text)
     assert text.startswith("#cloud-config\n")
     assert document["hostname"] == "dev-edge-01"
-    commands = [" ".join(c) if isinstance(c, list) else c for c in document["runcmd"]]
-    position = lambda needle: next(i for i, c in enumerate(commands) if needle in c)  # noqa: E731
-    assert "packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb" in commands[0]
-    assert position("install -y moby-engine") < position("enable --now docker") < position("start kedge-config-sync.service")
-    assert commands[-1] == "systemctl enable --now kedge-config-sync.timer"
     files = {f["path"]: f for f in document["write_files"]}
-    bootstrap = files["/usr/local/sbin/kedge-config-sync"]["content"]
-    assert "mount -t virtiofs -o ro,nosuid,nodev,noexec kedgeconfig /run/kedge/config" in bootstrap
-    assert "install -d -m 0700 /run/kedge /run/kedge/config" in bootstrap
-    assert "OnUnitInactiveSec=30s" in files["/etc/systemd/system/kedge-config-sync.timer"]["content"]
+    # The repository and Moby are the sync program's, retried on every tick: runcmd runs once per VM.
+    assert files[REPOSITORY_FILE]["content"] == "https://packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb\n"
+    assert document["runcmd"] == [
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "kedge-config-sync.service"],
+        ["systemctl", "enable", "--now", "kedge-config-sync.timer"],
+        ["systemctl", "start", "kedge-config-sync.service"],  # last: cloud-init reports the first sync's result
+    ]
+    assert "moby-engine" not in text
+    timer = files["/etc/systemd/system/kedge-config-sync.timer"]["content"].splitlines()
+    assert "OnUnitInactiveSec=30s" in timer and "AccuracySec=1s" in timer
     # Nothing that may change lives in user-data (KubeVirt runs it once per VM), and no secret.
     assert "aziot-edge=" not in text and "1.6.0-1" not in text and "/etc/aziot" not in text
     assert "SharedAccessKey" not in text and "device_id_pk" not in text
+
+
+def test_the_guest_syncs_its_share_on_every_tick_with_the_bootstrap_and_program_kedge_renders(dev, tmp_path):
+    require_command("sh", "dash")
+    files = {f["path"]: f["content"] for f in yaml.safe_load(user_data_of(dev, "dev-edge-01"))["write_files"]}
+    guest = Guest(tmp_path)
+    guest.install(files)
+    guest.names_repository(files[REPOSITORY_FILE].strip())
+    assert guest.path(BOOTSTRAP).exists()
+    shared = dict(dev.one(SECRET, "dev-edge-01-config").get("stringData"))
+    config = guest.path("/etc/aziot/config.toml")
+    for tick, hostname in enumerate(["dev-edge-01", "dev-edge-01", "dev-edge-01b"]):
+        changed = {**shared, "config.toml": shared["config.toml"].replace('"dev-edge-01"', f'"{hostname}"')}
+        guest.publish(changed)
+        result = guest.tick()
+        assert result.returncode == 0, result.stderr
+        # Mounted once, read-only, with the launcher's mode on its root: later ticks leave it alone.
+        assert [line.split()[0] for line in guest.log() if line.startswith("mount")] == (["mount"] if tick == 0 else [])
+        assert config.read_text() == changed["config.toml"]
+        applied = any(line.startswith("iotedge config apply") for line in guest.log())
+        assert applied == (tick != 1)  # the first sync, then only the change
+    assert guest.status().startswith("result=converged")
 
 
 def test_user_data_follows_the_release_and_ssh_settings_and_the_share_the_version():
     run = run_example_stack("dev", {"aziotEdgeVersion": "1.6.2-1", "vmUbuntuRelease": "22.04",
                                     "sshAuthorizedKeys": [fake_ssh_public_key()]})
     document = yaml.safe_load(user_data_of(run, "dev-edge-01"))
-    assert "/ubuntu/22.04/" in str(document["runcmd"])
+    assert "/ubuntu/22.04/" in {f["path"]: f["content"] for f in document["write_files"]}[REPOSITORY_FILE]
     assert document["ssh_authorized_keys"] == [fake_ssh_public_key()]
     shared = run.one(SECRET, "dev-edge-01-config").get("stringData")
     assert shared["aziot-edge-version"] == "1.6.2-1" and "aziot-edge-allow-downgrade" not in shared

@@ -1,7 +1,7 @@
-"""The guest's sync program, run for real (POSIX sh) on a temporary tree with stand-in commands:
-what it installs, with which modes, when it applies, and how it retries and refuses."""
+"""The guest's sync program and its bootstrap, run for real (POSIX sh) on a temporary tree with
+stand-in commands (tests/guest_sandbox.py): what they install, with which modes, when they apply,
+how they retry and refuse, and how a failure shows."""
 
-import os
 import stat
 import subprocess
 from pathlib import Path
@@ -9,71 +9,13 @@ from pathlib import Path
 import pytest
 
 from kedge.render.guest_sync import (
-    ALLOW_DOWNGRADE_FILE, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_PROGRAM, TRUST_STORE_FILE, VERSION_FILE, bootstrap,
-    sync_program,
+    ALLOW_DOWNGRADE_FILE, BOOTSTRAP, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, SYNC_TIMER,
+    SYNC_UNIT, TRUST_STORE_FILE, VERSION_FILE, bootstrap, sync_program, sync_timer, sync_unit,
 )
 from kedge.render.proxy import PROXIED_SERVICES, HttpsProxy, runtime_files
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES
+from tests.guest_sandbox import Guest
 from tests.validators import require_command
-
-# Stand-ins for the guest's commands: each logs its arguments; dpkg-query reports the installed
-# version from a file that apt-get's install writes; iotedge fails while $FAKE/iotedge-fails exists.
-FAKES = {
-    "chown": 'echo "chown $*" >> "$FAKE/log"',
-    "iotedge": '[ -f "$FAKE/iotedge-fails" ] && exit 1; echo "iotedge $*" >> "$FAKE/log"',
-    "dpkg-query": '[ -f "$FAKE/installed" ] && cat "$FAKE/installed"',
-    "apt-get": 'echo "apt-get $*" >> "$FAKE/log"; [ -f "$KEDGE_GUEST_ROOT/etc/apt/apt.conf.d/95kedge-proxy" ] && echo "apt-get saw the proxy" >> "$FAKE/log"; for a; do last=$a; done; case "$1" in install) printf %s "${last#*=}" > "$FAKE/installed";; esac',
-    "apt-mark": 'echo "apt-mark $*" >> "$FAKE/log"',
-    "update-ca-certificates": 'echo "update-ca-certificates" >> "$FAKE/log"',
-    "systemctl": 'echo "systemctl $*" >> "$FAKE/log"',
-}
-
-
-class Guest:
-    def __init__(self, tmp: Path):
-        self.root, self.fake, self.share = tmp / "root", tmp / "fake", tmp / "share"
-        for path in (self.root, self.fake, self.share):
-            path.mkdir()
-        bin_dir = self.fake / "bin"
-        bin_dir.mkdir()
-        for name, body in FAKES.items():
-            script = bin_dir / name
-            script.write_text(f"#!/bin/sh\n{body}\n")
-            script.chmod(0o755)
-        self.env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE": str(self.fake), "KEDGE_GUEST_ROOT": str(self.root)}
-        self.program = tmp / SYNC_PROGRAM
-        self.program.write_text(sync_program())
-        self.generation = 0
-
-    def publish(self, files: dict[str, str]) -> None:
-        """Writes the share the way the kubelet updates a Secret volume: a new timestamped
-        directory, then an atomic swap of ..data, with top-level links through it."""
-        self.generation += 1
-        data = self.share / f"..gen{self.generation}"
-        data.mkdir()
-        for name, text in files.items():
-            (data / name).write_text(text)
-        link = self.share / "..data_tmp"
-        link.symlink_to(data.name)
-        link.rename(self.share / "..data")
-        for name in files:
-            top = self.share / name
-            if not top.is_symlink():
-                top.symlink_to(f"..data/{name}")
-
-    def run(self) -> subprocess.CompletedProcess:
-        log = self.fake / "log"
-        if log.exists():
-            log.unlink()
-        return subprocess.run(["sh", str(self.program), str(self.share)], env=self.env, capture_output=True, text=True)
-
-    def log(self) -> list[str]:
-        path = self.fake / "log"
-        return path.read_text().splitlines() if path.exists() else []
-
-    def path(self, absolute: str) -> Path:
-        return self.root / absolute.lstrip("/")
-
 
 FILES = {
     "config.toml": 'hostname = "edge-1"\n',
@@ -112,6 +54,10 @@ def test_a_new_guest_installs_iot_edge_places_files_with_their_modes_and_applies
     assert not list(guest.path("/etc/aziot").rglob("*.kedge-new"))
     assert not guest.path("/etc/aziot/certificates/" + SYNC_PROGRAM).exists()  # only .pem files are certificates
     assert mode(guest.path("/var/lib/kedge")) == 0o700
+    assert guest.status().startswith("result=converged\n")
+    # No repository named (the dind image, a VM from an older kedge): the repository and Moby are left alone.
+    assert not [line for line in log if line.startswith(("curl", "dpkg -i", "apt-get install -y moby-engine"))]
+    assert not guest.path(BOOTSTRAP).exists()  # nor is a bootstrap installed where there was none
 
 
 def test_an_unchanged_share_applies_nothing_and_a_changed_file_applies_once(guest):
@@ -150,6 +96,7 @@ def test_a_version_bump_upgrades_in_place_and_a_downgrade_is_refused_unless_allo
     refused = guest.run()
     assert refused.returncode == DOWNGRADE_REFUSED_EXIT
     assert "1.6.2-1 is installed, 1.6.1-1 is pinned" in refused.stderr and not guest.log()
+    assert "failed=aziot-edge 1.6.2-1 is installed, 1.6.1-1 is pinned" in guest.status()
     guest.publish({**FILES, VERSION_FILE: "1.6.1-1", ALLOW_DOWNGRADE_FILE: "allowed\n"})
     assert guest.run().returncode == 0
     assert "apt-get install -y --allow-downgrades aziot-edge=1.6.1-1" in guest.log()
@@ -201,3 +148,155 @@ def test_a_proxy_reaches_moby_the_iot_edge_services_and_apt_before_apt_runs_and_
     assert not any(path.exists() for path in [*drop_ins, apt_proxy])
     assert "systemctl try-restart docker.service" in guest.log() and any(line.startswith("iotedge") for line in guest.log())
     assert guest.run().returncode == 0 and guest.log() == []
+
+
+def test_the_timer_ticks_when_it_says():
+    lines = sync_timer().splitlines()
+    assert f"OnUnitInactiveSec={SYNC_INTERVAL_SECONDS}s" in lines
+    # systemd's default AccuracySec=1min let the 30 s timer fire every 35-61 s.
+    assert "AccuracySec=1s" in lines
+
+
+def test_a_mounted_read_only_share_whose_root_is_not_0700_syncs_on_every_tick(guest):
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    first = guest.tick()
+    assert first.returncode == 0, first.stderr
+    assert [line for line in guest.log() if line.startswith("mount")] == [
+        f"mount -t virtiofs -o ro,nosuid,nodev,noexec kedgeconfig {guest.share}"]
+    assert mode(guest.share) == 0o755 and mode(guest.share.parent) == 0o700  # the share as virtiofs shows it, under 0700
+    config = guest.path("/etc/aziot/config.toml")
+    for generation in (2, 3):
+        guest.publish({**FILES, SYNC_PROGRAM: sync_program(), "config.toml": f'hostname = "edge-{generation}"\n'})
+        result = guest.tick()
+        assert result.returncode == 0, result.stderr
+        assert not [line for line in guest.log() if line.startswith("mount")]
+        assert f"iotedge config apply -c {config}" in guest.log() and config.read_text() == f'hostname = "edge-{generation}"\n'
+    assert guest.tick().returncode == 0 and guest.log() == []
+
+
+# The bootstrap as kedge rendered it before: it created its folders before checking the mount.
+CHMOD_FIRST_BOOTSTRAP = """#!/bin/sh
+set -eu
+root="${KEDGE_GUEST_ROOT:-}"
+install -d -m 0700 "$root/run/kedge" "$root/run/kedge/config"
+mountpoint -q "$root/run/kedge/config" || mount -t virtiofs -o ro,nosuid,nodev,noexec kedgeconfig "$root/run/kedge/config"
+exec sh "$root/run/kedge/config/kedge-guest-sync" "$root/run/kedge/config"
+"""
+
+
+def test_the_sandbox_fails_a_bootstrap_that_touches_the_mounted_share_as_a_guest_did(tmp_path):
+    guest = Guest(tmp_path, bootstrap_text=CHMOD_FIRST_BOOTSTRAP)
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    assert guest.tick().returncode == 0
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program(), "config.toml": 'hostname = "edge-2"\n'})
+    stuck = guest.tick()
+    assert stuck.returncode == 1 and "Read-only file system" in stuck.stderr
+    assert guest.path("/etc/aziot/config.toml").read_text() == FILES["config.toml"]
+
+
+def test_a_vm_from_an_older_kedge_gets_the_fixed_bootstrap_and_timer_at_its_next_boot(tmp_path):
+    guest = Guest(tmp_path)
+    units = {f"/etc/systemd/system/{SYNC_UNIT}": sync_unit(),
+             f"/etc/systemd/system/{SYNC_TIMER}": sync_timer().replace("AccuracySec=1s\n", "")}
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    assert guest.run().returncode == 0  # installed and applied before
+    guest.install({BOOTSTRAP: CHMOD_FIRST_BOOTSTRAP, **units})
+    first = guest.tick()  # a boot's first run: the share is not mounted yet, so the old bootstrap gets through
+    assert first.returncode == 0, first.stderr
+    assert guest.path(BOOTSTRAP).read_text() == bootstrap() and mode(guest.path(BOOTSTRAP)) == 0o755
+    assert guest.path(f"/etc/systemd/system/{SYNC_TIMER}").read_text() == sync_timer()
+    assert "systemctl daemon-reload" in guest.log()
+    assert not [line for line in guest.log() if line.startswith("iotedge")]  # a renewal is nothing to apply
+    for generation in (2, 3):
+        guest.publish({**FILES, SYNC_PROGRAM: sync_program(), "config.toml": f'hostname = "edge-{generation}"\n'})
+        result = guest.tick()
+        assert result.returncode == 0, result.stderr
+        assert any(line.startswith("iotedge config apply") for line in guest.log())
+    assert guest.tick().returncode == 0 and guest.log() == []
+
+
+def test_a_guest_whose_repository_is_out_of_reach_places_its_config_and_converges_once_it_is_reachable(guest):
+    guest.names_repository()
+    (guest.fake / "curl-failures").write_text("3")
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    config = guest.path("/etc/aziot/config.toml")
+    for _ in range(3):
+        result = guest.tick()
+        assert result.returncode == 1
+        assert "kedge: failed: adding Microsoft's package repository" in result.stderr
+        # config.toml is in place; the certificates wait for IoT Edge's users, and the apply for IoT Edge.
+        assert config.read_text() == FILES["config.toml"] and mode(config) == 0o600
+        status = guest.status()
+        assert status.startswith("result=failing\n")
+        assert ("failed=adding Microsoft's package repository from "
+                "https://packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb (retried on the next run)") in status
+        assert "failed=placing device-identity.key.pem device-identity.pem (retried on the next run)" in status
+        assert not [line for line in guest.log() if line.startswith(("apt-get install", "iotedge"))]
+    result = guest.tick()
+    assert result.returncode == 0, result.stderr
+    log = guest.log()
+    steps = ["dpkg -i", "apt-get install -y moby-engine", "systemctl enable --now docker.service",
+             "apt-get install -y --allow-downgrades aziot-edge=1.6.0-1", "iotedge config apply"]
+    assert [next(i for i, line in enumerate(log) if line.startswith(step)) for step in steps] == sorted(
+        next(i for i, line in enumerate(log) if line.startswith(step)) for step in steps)
+    assert (guest.installed("moby-engine"), guest.installed("aziot-edge")) == ("1", "1.6.0-1")
+    key = guest.path("/etc/aziot/certificates/device-identity.key.pem")
+    assert (key.read_text(), mode(key)) == ("KEY 1\n", 0o600)
+    assert guest.status().startswith("result=converged\n")
+    assert guest.tick().returncode == 0 and guest.log() == []
+
+
+def test_the_repository_is_fetched_through_the_shares_proxy(guest):
+    guest.names_repository()
+    guest.publish({**FILES, **runtime_files(PROXY)})
+    assert guest.run().returncode == 0
+    (curl,) = [line for line in guest.log() if line.startswith("curl")]
+    assert "--proxy http://10.20.0.5:3128" in curl and "--max-time" in curl
+
+
+def test_a_config_change_is_placed_and_applied_while_the_pinned_version_fails_to_install(guest):
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    (guest.fake / "apt-fails").touch()
+    guest.publish({**FILES, VERSION_FILE: "1.6.2-1", "config.toml": 'hostname = "edge-1b"\n'})
+    failing = guest.run()
+    assert failing.returncode == 1
+    assert guest.path("/etc/aziot/config.toml").read_text() == 'hostname = "edge-1b"\n'
+    assert any(line.startswith("iotedge config apply") for line in guest.log())  # on the version still installed
+    assert guest.installed("aziot-edge") == "1.6.0-1" and "apt-mark hold aziot-edge aziot-identity-service" in guest.log()
+    assert "failed=installing aziot-edge 1.6.2-1 (retried on the next run)" in guest.status()
+    (guest.fake / "apt-fails").unlink()
+    result = guest.run()
+    assert result.returncode == 0, result.stderr
+    assert guest.installed("aziot-edge") == "1.6.2-1" and any(line.startswith("iotedge config apply") for line in guest.log())
+    assert guest.status().startswith("result=converged\n")
+
+
+def test_a_failing_chown_fails_the_placement_and_the_next_run_places_it(guest):
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    key = guest.path("/etc/aziot/certificates/device-identity.key.pem")
+    (guest.fake / "chown-fails").touch()
+    guest.publish({**FILES, "device-identity.key.pem": "KEY 2\n"})
+    failing = guest.run()
+    assert failing.returncode == 1
+    assert key.read_text() == "KEY 1\n" and not list(guest.path("/etc/aziot").rglob("*.kedge-new"))
+    assert not [line for line in guest.log() if line.startswith("iotedge")]  # nothing applied half-placed
+    assert "failed=placing device-identity.key.pem (retried on the next run)" in guest.status()
+    (guest.fake / "chown-fails").unlink()
+    assert guest.run().returncode == 0
+    assert key.read_text() == "KEY 2\n" and any(line.startswith("iotedge config apply") for line in guest.log())
+
+
+def test_a_new_guest_whose_iot_edge_fails_to_install_has_its_config_placed_and_applies_once_installed(guest):
+    (guest.fake / "apt-fails").touch()
+    guest.publish({"config.toml": FILES["config.toml"], VERSION_FILE: "1.6.0-1"})
+    failing = guest.run()
+    assert failing.returncode == 1
+    assert guest.path("/etc/aziot/config.toml").read_text() == FILES["config.toml"]
+    status = guest.status()
+    assert "failed=installing aziot-edge 1.6.0-1 (retried on the next run)" in status
+    assert "failed=iotedge config apply waits for aziot-edge to be installed" in status
+    (guest.fake / "apt-fails").unlink()
+    assert guest.run().returncode == 0
+    assert any(line.startswith("iotedge config apply") for line in guest.log()) and guest.installed("aziot-edge") == "1.6.0-1"

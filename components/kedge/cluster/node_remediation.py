@@ -151,6 +151,7 @@ class NodeRemediation(pulumi.ComponentResource):
         namespace_ready: list[pulumi.Resource] = []
         operators_ready: list[pulumi.Resource] = []
         if installs:
+            olm = self._olm(name, args, children, catalog_image) if args.get("install_olm", True) else []
             namespace = kubernetes_object(
                 f"{name}-namespace",
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name, "labels": {
@@ -158,10 +159,13 @@ class NodeRemediation(pulumi.ComponentResource):
                     "pod-security.kubernetes.io/enforce": "privileged",
                     "kubernetes.io/metadata.name": namespace_name,
                 }}},
-                children.child(),
+                # Deleted before OLM: OLM's cleanup finalizer on each CSV in it (OLM v0.46,
+                # pkg/controller/operators/olm/operator.go) needs OLM running, or the namespace
+                # stays Terminating and the operators' webhooks and ClusterRoles remain.
+                children.child(depends_on=olm),
             )
             namespace_ready = [namespace]
-            operators_ready = self._subscribe(name, args, children, namespace, namespace_name, olm_namespace, catalog_image)
+            operators_ready = self._subscribe(name, args, children, namespace, namespace_name, olm_namespace, catalog_image, olm)
 
         fallback = {"apiVersion": SNR_API, "kind": "SelfNodeRemediationTemplate", "name": SNR_TEMPLATE_NAME,
                     "namespace": namespace_name}
@@ -209,17 +213,21 @@ class NodeRemediation(pulumi.ComponentResource):
         self.health_checks = pulumi.Output.all(*[check.urn for check in health_checks]).apply(lambda _: names)
         self.register_outputs({"health_checks": self.health_checks})
 
+    def _olm(self, name: str, args: NodeRemediationArgs, children: ChildOptions, catalog_image: str) -> list[pulumi.Resource]:
+        """OLM from its release manifests: its CRDs, then OLM itself. Everything kedge installs
+        through it depends on both (directly or through the namespace), so Pulumi deletes it all,
+        the namespace last, before it deletes OLM."""
+        version = args.get("olm_version") or DEFAULT_OLM_VERSION
+        crds = k8s.yaml.v2.ConfigFile(f"{name}-olm-crds", file=olm_url(version, "crds.yaml"), opts=children.child())
+        return [crds, k8s.yaml.v2.ConfigFile(
+            f"{name}-olm", file=olm_url(version, "olm.yaml"),
+            # The quickstart's own catalog runs the same image as kedge's, not `:latest`.
+            opts=children.child(depends_on=[crds], transforms=[catalog_image_transform(catalog_image)]),
+        )]
+
     def _subscribe(self, name: str, args: NodeRemediationArgs, children: ChildOptions, namespace: pulumi.Resource,
-                   namespace_name: str, olm_namespace: str, catalog_image: str) -> list[pulumi.Resource]:
-        olm: list[pulumi.Resource] = []
-        if args.get("install_olm", True):
-            version = args.get("olm_version") or DEFAULT_OLM_VERSION
-            crds = k8s.yaml.v2.ConfigFile(f"{name}-olm-crds", file=olm_url(version, "crds.yaml"), opts=children.child())
-            olm = [k8s.yaml.v2.ConfigFile(
-                f"{name}-olm", file=olm_url(version, "olm.yaml"),
-                # The quickstart's own catalog runs the same image as kedge's, not `:latest`.
-                opts=children.child(depends_on=[crds], transforms=[catalog_image_transform(catalog_image)]),
-            )]
+                   namespace_name: str, olm_namespace: str, catalog_image: str,
+                   olm: list[pulumi.Resource]) -> list[pulumi.Resource]:
         catalog = kubernetes_object(
             f"{name}-catalog",
             {

@@ -1,10 +1,12 @@
 """cloud-init user-data that turns an Ubuntu cloud image into an IoT Edge 1.6 device.
 
 Pure: builds text from values, no Pulumi. The user-data holds no secret and no version: it
-installs the container engine and a bootstrap (see kedge.render.guest_sync) that mounts the
-device's config share and runs the sync program on it, which installs the pinned IoT Edge, its
-config.toml and certificates, at boot and whenever they change. KubeVirt runs user-data once per
-VM (its NoCloud instance-id never changes), so everything that may change lives on the share.
+installs a bootstrap (see kedge.render.guest_sync) that mounts the device's config share and runs
+the sync program on it, and names Microsoft's package repository for the guest's release. The
+program sets up that repository and the container engine, installs the pinned IoT Edge, its
+config.toml and certificates, at boot and on every tick until they are in place and whenever they
+change. KubeVirt runs user-data once per VM (its NoCloud instance-id never changes), so nothing
+that may fail for a while (a repository out of reach) and nothing that may change lives here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Optional, Sequence
 
 import yaml
 
-from .guest_sync import BOOTSTRAP, SYNC_TIMER, SYNC_UNIT, bootstrap, sync_timer, sync_unit
+from .guest_sync import BOOTSTRAP, REPOSITORY_FILE, SYNC_TIMER, SYNC_UNIT, bootstrap, sync_timer, sync_unit
 
 UBUNTU_RELEASES = ("22.04", "24.04")
 
@@ -24,7 +26,7 @@ class GuestConfig:
     hostname: str
     ubuntu_release: str = "24.04"
     ssh_authorized_keys: Sequence[str] = ()
-    https_proxy: Optional[str] = None  # first boot's apt and download go through it (the share carries it afterwards)
+    https_proxy: Optional[str] = None  # cloud-init's own apt goes through it (the share carries it for the sync program)
 
 
 # libyaml's emitter when PyYAML has it (it renders a fleet's user-data many times faster).
@@ -44,12 +46,10 @@ _LiteralDumper.add_representer(str, _string)
 
 
 def render_user_data(guest: GuestConfig) -> str:
-    """#cloud-config user-data; the order of runcmd is the install order."""
+    """#cloud-config user-data."""
     if guest.ubuntu_release not in UBUNTU_RELEASES:
         raise ValueError(f"Ubuntu {guest.ubuntu_release!r} is not an IoT Edge 1.6 target; allowed: {', '.join(UBUNTU_RELEASES)}")
     repo_package = f"https://packages.microsoft.com/config/ubuntu/{guest.ubuntu_release}/packages-microsoft-prod.deb"
-    # Through the site's proxy, if any: the sync program installs it for good from the share.
-    download_env = f"https_proxy={guest.https_proxy} " if guest.https_proxy else ""
     document = {
         "hostname": guest.hostname,
         "preserve_hostname": False,
@@ -61,20 +61,17 @@ def render_user_data(guest: GuestConfig) -> str:
             {"path": BOOTSTRAP, "permissions": "0755", "owner": "root:root", "content": bootstrap()},
             {"path": f"/etc/systemd/system/{SYNC_UNIT}", "permissions": "0644", "owner": "root:root", "content": sync_unit()},
             {"path": f"/etc/systemd/system/{SYNC_TIMER}", "permissions": "0644", "owner": "root:root", "content": sync_timer()},
+            # Microsoft's repository for this Ubuntu release: the sync program adds it, and Moby
+            # from it, retrying on every tick until it is reachable.
+            {"path": REPOSITORY_FILE, "permissions": "0644", "owner": "root:root", "content": repo_package + "\n"},
         ],
         "runcmd": [
-            # Microsoft's package repository for this Ubuntu release.
-            ["sh", "-c", f"{download_env}curl -fsSL {repo_package} -o /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb"],
-            ["apt-get", "update"],
-            # The container engine first: the IoT Edge daemon needs it running.
-            ["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y moby-engine"],
-            ["systemctl", "enable", "--now", "docker"],
-            # IoT Edge at the share's pinned version, its config.toml and certificates, applied;
-            # then again whenever the share changes.
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", SYNC_UNIT],
-            ["systemctl", "start", SYNC_UNIT],
+            # The timer before the first run, so a first run that fails is retried.
             ["systemctl", "enable", "--now", SYNC_TIMER],
+            # The first sync, last: its exit status is runcmd's, which cloud-init reports.
+            ["systemctl", "start", SYNC_UNIT],
         ],
     }
     if guest.https_proxy:

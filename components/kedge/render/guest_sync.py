@@ -6,12 +6,26 @@ volume's files in place and the guest sees them without a restart. The share hol
 the certificates, the pinned IoT Edge version and the sync program itself, so a change to any of
 them (the program included) reaches a running guest; cloud-init (which KubeVirt's stable NoCloud
 instance-id runs only once per VM) installs only a small bootstrap that mounts the share and runs
-the program from it, at boot and every `SYNC_INTERVAL_SECONDS`.
+the program from it, at boot and every `SYNC_INTERVAL_SECONDS`, and names Microsoft's package
+repository for the guest's release (`REPOSITORY_FILE`).
 
-Pure: texts only. The program is POSIX sh; tests run it on a temporary tree with stand-in commands.
+Each run converges on what the share says and retries whatever failed on the next tick: it places
+the files first (the proxy's settings, certificates, config.toml), then sets up what IoT Edge
+needs (the repository and Moby, where the guest names a repository; the pinned IoT Edge), then
+applies. A step that fails does not stop the steps that do not need it; the run ends non-zero (the
+unit shows failed, the journal says why) and writes its result to `STATUS_FILE`. Nothing the guest
+writes reaches the device twin (the rollout gates and `deviceHealth` read connectionState and
+edgeAgent's reported version and module states): a guest that cannot converge shows there as a
+device that is not connected or not at the pinned version, and in the guest as that file. Last,
+it renews the bootstrap and its units where cloud-init installed them, so a VM made by an older
+kedge gets fixes to them at its next boot.
+
+Pure: texts only. The programs are POSIX sh; tests run them on a temporary tree with stand-in commands.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 from .deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
 from .edge_config import CERTIFICATES_DIR
@@ -29,27 +43,44 @@ SYNC_TIMER = "kedge-config-sync.timer"
 # The kubelet refreshes a Secret volume about once a minute; checking every 30 s applies a change
 # within about two minutes of `pulumi up`.
 SYNC_INTERVAL_SECONDS = 30
-APPLY_PENDING = "/var/lib/kedge/apply-pending"  # survives a failed apply, so the next run retries
+# Written by cloud-init in VM guests: the URL of Microsoft's repository package for the guest's
+# release. Where it exists the program also sets up the repository and Moby (the dind image has both).
+REPOSITORY_FILE = "/etc/kedge/microsoft-repository"
+REPOSITORY_PACKAGE = "packages-microsoft-prod"
+GUEST_STATE_DIR = "/var/lib/kedge"  # 0700 root
+APPLY_PENDING = f"{GUEST_STATE_DIR}/apply-pending"  # survives a failed apply, so the next run retries
+STATUS_FILE = f"{GUEST_STATE_DIR}/sync-status"  # the last run's result: `result=converged` or `result=failing` and why
 TRUST_STORE_FILE = "/usr/local/share/ca-certificates/kedge-trust-bundle.crt"
 TRUST_BUNDLE = "trust-bundle.pem"
 PRIVATE_KEY_SUFFIX = ".key.pem"
-DOWNGRADE_REFUSED_EXIT = 3
+SYNC_FAILED_EXIT = 1
+DOWNGRADE_REFUSED_EXIT = 3  # the exit status when a downgrade was refused (and nothing else failed first)
 
 
 def sync_program() -> str:
-    """The program on the share: installs what changed, applies the configuration only then.
+    """The program on the share: places what the share holds, installs what is missing or pinned
+    differently, applies the configuration only when something changed, retries what failed.
 
     KEDGE_GUEST_ROOT prefixes every guest path (empty in a guest; a temporary tree in tests)."""
     storage_dirs = "\n".join(
-        f'if [ ! -d "$root{host}" ]; then\n  install -d -m 0700 "$root{host}"\n  chown {uid}:{uid} "$root{host}"\nfi'
-        for host, _, uid in (EDGE_HUB_STORAGE, EDGE_AGENT_STORAGE)
+        f'place_dir "$root{host}" {uid}:{uid} || unplaced="$unplaced {host}"' for host, _, uid in (EDGE_HUB_STORAGE, EDGE_AGENT_STORAGE)
     )
     return f"""#!/bin/sh
 # kedge guest sync, delivered on the device's config share and run by {BOOTSTRAP}
-# at boot and every {SYNC_INTERVAL_SECONDS} s. Installs config.toml, certificates and the pinned IoT Edge
-# version and the HTTPS proxy's settings when they differ from what is installed; runs
-# `iotedge config apply` only then.
-set -eu
+# at boot and every {SYNC_INTERVAL_SECONDS} s (the dind image runs it at start). Each run:
+#   1. places the HTTPS proxy's settings, the certificates, the trust bundle and config.toml when
+#      they differ from what is installed;
+#   2. where the guest names Microsoft's repository ({REPOSITORY_FILE}), adds the
+#      repository and installs Moby while they are missing;
+#   3. installs the pinned IoT Edge version (a downgrade only when the stack allows it);
+#   4. places again what step 1 could not (certificate owners come with IoT Edge);
+#   5. runs `iotedge config apply` when something changed, until it succeeds;
+#   6. keeps the guest's bootstrap, unit and timer as kedge renders them (VM guests).
+# A step that fails does not stop the steps that do not need it: the run reports every failure on
+# stderr (the journal), writes its result to {STATUS_FILE} and exits non-zero; the
+# next run retries. Commands are checked one by one (no `set -e`, which functions called under `if`
+# or `||` would ignore).
+set -u
 # Every file this creates starts readable by root alone, even before its final mode is set.
 umask 077
 
@@ -63,111 +94,252 @@ else
 fi
 certificates="$root{CERTIFICATES_DIR}"
 pending="$root{APPLY_PENDING}"
+status_file="$root{STATUS_FILE}"
 changed=""
+unplaced=""
+failures=""
+result=0
+if ! install -d -m 0700 "$root{GUEST_STATE_DIR}"; then
+  echo "kedge: failed: cannot create $root{GUEST_STATE_DIR}" >&2
+  exit {SYNC_FAILED_EXIT}
+fi
 
-# place SOURCE TARGET MODE OWNER: replace TARGET by SOURCE if they differ (a rename, never a
-# half-written file); records the change.
+# fail STATUS MESSAGE: records a failure; the run goes on and ends with the first one's STATUS.
+fail() {{
+  echo "kedge: failed: $2" >&2
+  failures="$failures
+failed=$2"
+  if [ "$result" -eq 0 ]; then
+    result=$1
+  fi
+}}
+
+# place SOURCE TARGET MODE OWNER: replaces TARGET by SOURCE when they differ, by a rename (never a
+# half-written file), and records the change (placed=yes). Any step failing (an owner that does
+# not exist yet included) leaves TARGET as it was and returns non-zero.
 place() {{
+  placed=""
   if [ -f "$2" ] && cmp -s "$1" "$2"; then
+    return 0
+  fi
+  if ! {{ {{ [ -d "$(dirname "$2")" ] || install -d -m 0755 "$(dirname "$2")"; }} && cp "$1" "$2.kedge-new" \\
+      && chmod "$3" "$2.kedge-new" && chown "$4" "$2.kedge-new" && mv -f "$2.kedge-new" "$2"; }}; then
+    rm -f "$2.kedge-new"
     return 1
   fi
-  cp "$1" "$2.kedge-new"
-  chmod "$3" "$2.kedge-new"
-  chown "$4" "$2.kedge-new"
-  mv -f "$2.kedge-new" "$2"
+  placed=yes
   changed="$changed $(basename "$2")"
 }}
 
-# The HTTPS proxy, while the share carries one (its files go when it goes): the systemd environment
-# of Moby and the IoT Edge services, and apt's setting, placed before apt runs below.
+# place_dir DIRECTORY OWNER: creates DIRECTORY (0700, OWNER) unless it exists; it appears only
+# once owned.
+place_dir() {{
+  [ -d "$1" ] || {{ install -d -m 0700 "$1.kedge-new" && chown "$2" "$1.kedge-new" && mv "$1.kedge-new" "$1"; }}
+}}
+
+# installed_version PACKAGE: its installed version, empty when it is not installed.
+installed_version() {{
+  dpkg-query -W -f='${{Status}} ${{Version}}' "$1" 2>/dev/null | sed -n 's/^[a-z]* ok installed //p'
+}}
+
+# apt_ready: finishes an interrupted dpkg run and reads the package lists, once per run.
+apt_ready=""
+apt_ready() {{
+  [ -n "$apt_ready" ] && return 0
+  DEBIAN_FRONTEND=noninteractive dpkg --configure -a && apt-get update && apt_ready=yes
+}}
+
+# place_files: certificates, the trust bundle, the host folders and config.toml; what could not be
+# placed is left in $unplaced.
+place_files() {{
+  unplaced=""
+  for file in "$data"/*.pem; do
+    [ -f "$file" ] || continue
+    name=$(basename "$file")
+    case "$name" in
+      *{PRIVATE_KEY_SUFFIX}) owner=aziotks:aziotks mode=0600 ;;
+      *) owner=aziotcs:aziotcs mode=0644 ;;
+    esac
+    place "$file" "$certificates/$name" "$mode" "$owner" || unplaced="$unplaced $name"
+  done
+  if [ -f "$data/{TRUST_BUNDLE}" ]; then
+    if ! place "$data/{TRUST_BUNDLE}" "$root{TRUST_STORE_FILE}" 0644 root:root; then
+      unplaced="$unplaced trust-store"
+    elif [ -n "$placed" ] && ! update-ca-certificates; then
+      # Taken out again, so the next run places it and rehashes.
+      rm -f "$root{TRUST_STORE_FILE}"
+      unplaced="$unplaced trust-store"
+    fi
+  fi
+  # Host folders the deployments bind edgeHub's and edgeAgent's StorageFolder onto.
+{textwrap.indent(storage_dirs, '  ')}
+  place "$data/config.toml" "$root/etc/aziot/config.toml" 0600 root:root || unplaced="$unplaced config.toml"
+}}
+
+# 1. The HTTPS proxy, while the share carries one (its files go when it goes): the systemd
+# environment of Moby and the IoT Edge services, and apt's setting, placed before apt runs below.
 proxy_changed=""
 for unit in {" ".join(PROXIED_SERVICES)}; do
   target="$root/etc/systemd/system/$unit.service.d/{DROP_IN_NAME}"
   if [ -f "$data/{SYSTEMD_FILE}" ]; then
-    install -d -m 0755 "$(dirname "$target")"
-    if place "$data/{SYSTEMD_FILE}" "$target" 0644 root:root; then
-      proxy_changed=yes
-    fi
+    place "$data/{SYSTEMD_FILE}" "$target" 0644 root:root || fail {SYNC_FAILED_EXIT} "placing $target"
+    [ -z "$placed" ] || proxy_changed=yes
   elif [ -f "$target" ]; then
-    rm -f "$target"
-    changed="$changed $unit-proxy-removed"
-    proxy_changed=yes
+    if rm -f "$target"; then
+      changed="$changed $unit-proxy-removed"
+      proxy_changed=yes
+    else
+      fail {SYNC_FAILED_EXIT} "removing $target"
+    fi
   fi
 done
 apt_proxy="$root/etc/apt/apt.conf.d/{APT_CONF_NAME}"
+proxy=""
 if [ -f "$data/{APT_FILE}" ]; then
-  install -d -m 0755 "$(dirname "$apt_proxy")"
-  place "$data/{APT_FILE}" "$apt_proxy" 0644 root:root || true
+  place "$data/{APT_FILE}" "$apt_proxy" 0644 root:root || fail {SYNC_FAILED_EXIT} "placing $apt_proxy"
+  proxy=$(sed -n 's/^Acquire::https::Proxy "\\(.*\\)";$/\\1/p' "$data/{APT_FILE}")
 else
-  rm -f "$apt_proxy"
+  rm -f "$apt_proxy" || fail {SYNC_FAILED_EXIT} "removing $apt_proxy"
 fi
 if [ -n "$proxy_changed" ]; then
-  systemctl daemon-reload
   # Moby pulls images through it now; the IoT Edge services restart with the apply below.
-  systemctl try-restart docker.service
+  {{ systemctl daemon-reload && systemctl try-restart docker.service; }} || fail {SYNC_FAILED_EXIT} "restarting Moby for the proxy"
 fi
 
+# 1. The device's files, before any package: a failing install must not hold back a config change.
+place_files
+
+# 2. Microsoft's repository and Moby, retried on every run until they are in place.
+packages_ready=yes
+if [ -f "$root{REPOSITORY_FILE}" ]; then
+  if [ -z "$(installed_version {REPOSITORY_PACKAGE})" ]; then
+    url=$(cat "$root{REPOSITORY_FILE}")
+    deb="$root{GUEST_STATE_DIR}/{REPOSITORY_PACKAGE}.deb"
+    echo "kedge: adding Microsoft's package repository from $url${{proxy:+ through $proxy}}"
+    # --proxy: the share's proxy, or none ("").
+    if curl -fsSL --connect-timeout 20 --max-time 300 --proxy "$proxy" -o "$deb" "$url" && dpkg -i "$deb"; then
+      apt_ready=""
+    else
+      fail {SYNC_FAILED_EXIT} "adding Microsoft's package repository from $url (retried on the next run)"
+      packages_ready=""
+    fi
+    rm -f "$deb"
+  fi
+  if [ -n "$packages_ready" ] && [ -z "$(installed_version moby-engine)" ]; then
+    echo "kedge: installing moby-engine"
+    if ! {{ apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y moby-engine; }}; then
+      fail {SYNC_FAILED_EXIT} "installing moby-engine (retried on the next run)"
+      packages_ready=""
+    fi
+  fi
+  if [ -n "$packages_ready" ] && ! systemctl is-active --quiet docker.service; then
+    systemctl enable --now docker.service || fail {SYNC_FAILED_EXIT} "starting Moby (docker.service)"
+  fi
+fi
+
+# 3. The pinned IoT Edge version.
 version_file="$data/{VERSION_FILE}"
 if [ -f "$version_file" ]; then
   wanted=$(cat "$version_file")
-  installed=$(dpkg-query -W -f='${{Version}}' aziot-edge 2>/dev/null || true)
-  if [ "$wanted" != "$installed" ]; then
-    if [ -n "$installed" ] && dpkg --compare-versions "$wanted" lt "$installed" && [ ! -f "$data/{ALLOW_DOWNGRADE_FILE}" ]; then
-      echo "kedge: aziot-edge $installed is installed, $wanted is pinned: a downgrade, refused (allow it in the stack settings)" >&2
-      exit {DOWNGRADE_REFUSED_EXIT}
-    fi
+  installed=$(installed_version aziot-edge)
+  if [ "$wanted" = "$installed" ]; then
+    :
+  elif [ -n "$installed" ] && dpkg --compare-versions "$wanted" lt "$installed" && [ ! -f "$data/{ALLOW_DOWNGRADE_FILE}" ]; then
+    fail {DOWNGRADE_REFUSED_EXIT} "aziot-edge $installed is installed, $wanted is pinned: a downgrade, refused (allow it in the stack settings)"
+  elif [ -z "$packages_ready" ]; then
+    echo "kedge: aziot-edge $wanted waits for Microsoft's repository and Moby" >&2
+  else
     echo "kedge: aziot-edge ${{installed:-none}} -> $wanted"
-    apt-mark unhold aziot-edge aziot-identity-service >/dev/null 2>&1 || true
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted"
+    apt-mark unhold aziot-edge aziot-identity-service >/dev/null 2>&1
+    if apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted"; then
+      changed="$changed aziot-edge"
+    else
+      fail {SYNC_FAILED_EXIT} "installing aziot-edge $wanted (retried on the next run)"
+    fi
     # Held again, so unattended upgrades cannot move it.
-    apt-mark hold aziot-edge aziot-identity-service
-    changed="$changed aziot-edge"
+    if [ -n "$(installed_version aziot-edge)" ]; then
+      apt-mark hold aziot-edge aziot-identity-service || fail {SYNC_FAILED_EXIT} "holding aziot-edge"
+    fi
   fi
 fi
 
-install -d -m 0755 "$certificates"
-for file in "$data"/*.pem; do
-  [ -f "$file" ] || continue
-  name=$(basename "$file")
-  case "$name" in
-    *{PRIVATE_KEY_SUFFIX}) place "$file" "$certificates/$name" 0600 aziotks:aziotks || true ;;
-    *) place "$file" "$certificates/$name" 0644 aziotcs:aziotcs || true ;;
-  esac
-done
-if [ -f "$data/{TRUST_BUNDLE}" ]; then
-  install -d -m 0755 "$(dirname "$root{TRUST_STORE_FILE}")"
-  if place "$data/{TRUST_BUNDLE}" "$root{TRUST_STORE_FILE}" 0644 root:root; then
-    update-ca-certificates
+# 4. What needed IoT Edge's users, now that the packages are in.
+if [ -n "$unplaced" ]; then
+  place_files
+  if [ -n "$unplaced" ]; then
+    fail {SYNC_FAILED_EXIT} "placing$unplaced (retried on the next run)"
   fi
 fi
-# Host folders the deployments bind edgeHub's and edgeAgent's StorageFolder onto.
-{storage_dirs}
-install -d -m 0755 "$root/etc/aziot"
-place "$data/config.toml" "$root/etc/aziot/config.toml" 0600 root:root || true
 
-install -d -m 0700 "$(dirname "$pending")"
+# 5. Applied until it succeeds: a failed apply is retried on the next run.
 if [ -n "$changed" ]; then
-  echo "kedge: changed:$changed" > "$pending"
+  echo "kedge: changed:$changed" > "$pending" || fail {SYNC_FAILED_EXIT} "recording the change in $pending"
 fi
-# Applied until it succeeds: a failed apply is retried on the next run.
-if [ -f "$pending" ]; then
-  iotedge config apply -c "$root/etc/aziot/config.toml"
-  cat "$pending"
-  rm -f "$pending"
+if [ -f "$pending" ] && [ -z "$unplaced" ]; then
+  if ! command -v iotedge >/dev/null 2>&1; then
+    fail {SYNC_FAILED_EXIT} "iotedge config apply waits for aziot-edge to be installed"
+  elif iotedge config apply -c "$root/etc/aziot/config.toml"; then
+    cat "$pending"
+    rm -f "$pending"
+  else
+    fail {SYNC_FAILED_EXIT} "iotedge config apply (retried on the next run)"
+  fi
 fi
+
+# 6. The bootstrap, its unit and timer as this kedge renders them, where cloud-init installed them:
+# a VM made by an older kedge gets the fixed ones at its next boot's first sync (cloud-init never
+# runs again for it). After the apply: not a change to apply.
+if [ -f "$root{BOOTSTRAP}" ]; then
+  renewed="$root{GUEST_STATE_DIR}/renewed"
+  # renew TARGET MODE: TARGET from stdin, placed as `place` does; placed=yes when it changed.
+  renew() {{
+    placed=""
+    cat > "$renewed" && place "$renewed" "$1" "$2" root:root
+  }}
+  renew "$root{BOOTSTRAP}" 0755 <<'KEDGE_BOOTSTRAP' || fail {SYNC_FAILED_EXIT} "renewing {BOOTSTRAP}"
+{bootstrap()}KEDGE_BOOTSTRAP
+  renew "$root/etc/systemd/system/{SYNC_UNIT}" 0644 <<'KEDGE_UNIT' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_UNIT}"
+{sync_unit()}KEDGE_UNIT
+  units_renewed="$placed"
+  renew "$root/etc/systemd/system/{SYNC_TIMER}" 0644 <<'KEDGE_TIMER' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_TIMER}"
+{sync_timer()}KEDGE_TIMER
+  units_renewed="$units_renewed$placed"
+  rm -f "$renewed"
+  if [ -n "$units_renewed" ]; then
+    systemctl daemon-reload || fail {SYNC_FAILED_EXIT} "reloading systemd for the renewed units"
+  fi
+fi
+
+# The result, for whoever looks into the guest (the journal has the details).
+if [ "$result" -eq 0 ]; then
+  outcome=converged
+else
+  outcome=failing
+fi
+if ! printf 'result=%s\\ntime=%s%s\\n' "$outcome" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$failures" > "$status_file.kedge-new" \\
+    || ! mv -f "$status_file.kedge-new" "$status_file"; then
+  echo "kedge: failed: writing $status_file" >&2
+fi
+exit "$result"
 """
 
 
 def bootstrap() -> str:
-    """Installed once by cloud-init: mounts the share where only root can reach it, runs its program."""
+    """Installed once by cloud-init: mounts the share where only root can reach it, runs its program.
+
+    KEDGE_GUEST_ROOT prefixes its paths, as in the program (tests only)."""
     return f"""#!/bin/sh
 # Written by kedge (cloud-init). Mounts the device's config share and runs the sync program on it.
 set -eu
 umask 077
-install -d -m 0700 {STATE_DIR} {SHARE_MOUNT}
-mountpoint -q {SHARE_MOUNT} || mount -t virtiofs -o ro,nosuid,nodev,noexec {SHARE_TAG} {SHARE_MOUNT}
-exec sh {SHARE_MOUNT}/{SYNC_PROGRAM} {SHARE_MOUNT}
+root="${{KEDGE_GUEST_ROOT:-}}"
+# The mount first: once mounted, the share is read-only with the launcher's mode on its root, so
+# nothing may touch it (an `install -d` on it would fail on every run after the first).
+if ! mountpoint -q "$root{SHARE_MOUNT}"; then
+  install -d -m 0700 "$root{STATE_DIR}" "$root{SHARE_MOUNT}"
+  mount -t virtiofs -o ro,nosuid,nodev,noexec {SHARE_TAG} "$root{SHARE_MOUNT}"
+fi
+exec sh "$root{SHARE_MOUNT}/{SYNC_PROGRAM}" "$root{SHARE_MOUNT}"
 """
 
 
@@ -197,6 +369,8 @@ def sync_timer() -> str:
         "[Timer]",
         f"OnBootSec={SYNC_INTERVAL_SECONDS}s",
         f"OnUnitInactiveSec={SYNC_INTERVAL_SECONDS}s",
+        # systemd's default accuracy (1 min) let a 30 s timer fire every 35-61 s.
+        "AccuracySec=1s",
         f"Unit={SYNC_UNIT}",
         "",
         "[Install]",
