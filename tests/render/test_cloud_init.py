@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from kedge.render.cloud_init import GuestConfig, main, render_user_data
-from kedge.render.guest_sync import BOOTSTRAP, SYNC_TIMER, SYNC_UNIT, bootstrap, sync_timer, sync_unit
+from kedge.render.guest_sync import BOOTSTRAP, REPOSITORY_FILE, SYNC_TIMER, SYNC_UNIT, bootstrap, sync_timer, sync_unit
 from tests.harness import fake_ssh_public_key
 
 PROXY = "http://10.20.0.5:3128"
@@ -22,16 +22,17 @@ def test_a_release_that_is_no_iot_edge_target_is_refused_naming_the_allowed_ones
 
 
 @pytest.mark.parametrize("release", ["22.04", "24.04"])
-def test_microsofts_repository_is_the_one_for_the_guests_release(release):
-    first = document(ubuntu_release=release)["runcmd"][0]
-    assert first == ["sh", "-c", f"curl -fsSL https://packages.microsoft.com/config/ubuntu/{release}/packages-microsoft-prod.deb "
-                                 "-o /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb"]
+def test_microsofts_repository_is_named_for_the_guests_release_and_left_to_the_sync(release):
+    """cloud-init runs once per VM, so a download that fails there would never be retried: the
+    user-data only names the repository; the sync program adds it, every tick until it succeeds."""
+    files = {entry["path"]: entry["content"] for entry in document(ubuntu_release=release)["write_files"]}
+    assert files[REPOSITORY_FILE] == f"https://packages.microsoft.com/config/ubuntu/{release}/packages-microsoft-prod.deb\n"
+    assert not any("curl" in " ".join(command) or "apt-get" in " ".join(command) for command in document()["runcmd"])
 
 
-def test_the_engine_is_running_before_the_sync_first_runs_and_the_timer_comes_last():
+def test_the_timer_is_on_before_the_first_sync_which_runs_last():
     commands = [" ".join(command) for command in document()["runcmd"]]
-    order = ["install -y moby-engine", "enable --now docker", "daemon-reload", f"enable {SYNC_UNIT}", f"start {SYNC_UNIT}",
-             f"enable --now {SYNC_TIMER}"]
+    order = ["daemon-reload", f"enable {SYNC_UNIT}", f"enable --now {SYNC_TIMER}", f"start {SYNC_UNIT}"]
     positions = [next(i for i, command in enumerate(commands) if step in command) for step in order]
     assert positions == sorted(positions) and positions[-1] == len(commands) - 1
 
@@ -42,6 +43,7 @@ def test_the_bootstrap_and_its_units_are_written_as_given_with_their_modes():
         BOOTSTRAP: (bootstrap(), "0755", "root:root"),
         f"/etc/systemd/system/{SYNC_UNIT}": (sync_unit(), "0644", "root:root"),
         f"/etc/systemd/system/{SYNC_TIMER}": (sync_timer(), "0644", "root:root"),
+        REPOSITORY_FILE: ("https://packages.microsoft.com/config/ubuntu/24.04/packages-microsoft-prod.deb\n", "0644", "root:root"),
     }
 
 
@@ -61,12 +63,10 @@ def test_ssh_keys_are_authorized_only_when_given():
     assert document(ssh_authorized_keys=keys)["ssh_authorized_keys"] == list(keys)
 
 
-def test_a_proxy_carries_the_first_download_and_apt_and_nothing_else_changes():
+def test_a_proxy_reaches_apt_and_nothing_else_changes():
     plain, proxied = document(), document(https_proxy=PROXY)
-    assert proxied["runcmd"][0][2] == f"https_proxy={PROXY} " + plain["runcmd"][0][2]
     assert proxied.pop("apt") == {"http_proxy": PROXY, "https_proxy": PROXY}
     assert "apt" not in plain and "https_proxy" not in str(plain)
-    proxied["runcmd"][0] = plain["runcmd"][0]
     assert proxied == plain
 
 
