@@ -154,9 +154,11 @@ def read_kubevirt(r: Reader, environment: Environment) -> KubevirtSettings:
 def read_kubeconfig_present(r: Reader) -> bool:
     """Whether kedge:kubeconfig is set; when it is, it must hold a kubeconfig (its text never
     appears in a message: it is a secret)."""
-    text = r.optional_string("kubeconfig")
-    if not text:
+    if not r.optional_string("kubeconfig"):
         return False
+    text = r.secret_content("kubeconfig")
+    if text is None:
+        return True  # sealed: its content cannot be checked here
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -203,7 +204,9 @@ def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, exclu
         if name in other_keys:
             r.problem(f"{key}.{name}", f"applies to mode {'dind' if mode is HostingMode.VM else 'vm'} only; this device's mode is {mode.value}")
         else:
-            r.problem(f"{key}.{name}", f"is not a device setting; allowed: {', '.join([*COMMON_DEVICE_KEYS, *own_keys])}")
+            guess = difflib.get_close_matches(name, [*COMMON_DEVICE_KEYS, *own_keys, *other_keys], n=1, cutoff=0.7)
+            hint = f"did you mean {guess[0]}? " if guess else ""
+            r.problem(f"{key}.{name}", f"is not a device setting; {hint}allowed: {', '.join([*COMMON_DEVICE_KEYS, *own_keys])}")
     tags = _tags(r, f"{key}.tags", raw.get("tags", {}))
     identity = read_identity(r, key, raw)
 

@@ -54,7 +54,8 @@ def read_secret_key_name(r: Reader, key: str, name: Any) -> Optional[str]:
         r.problem(key, f"{name!r} is a kedge setting; allowed: a key of its own, e.g. {name}Pem")
         return None
     if not r.source.get(name):
-        r.problem(key, f"names kedge:{name}, which is not set; allowed: set it with `pulumi config set --secret {name} < file.pem`")
+        r.problem(key, f"names kedge:{name}, which is not set; allowed: set it with `pulumi config set --secret {name} ...` "
+                       f"(a file's content: `< file`)")
     elif not r.source.is_secret(name):
         r.problem(key, f"names kedge:{name}, which is stored in plain text; allowed: a secret (pulumi config set --secret {name} ...)")
     return name
@@ -67,7 +68,7 @@ def _check_pems(r: Reader, key: str, names: Mapping[str, Optional[str]]) -> None
     """Each named secret parsed as what its entry says it is, and each key against its certificate."""
     usable = {}
     for entry, name in names.items():
-        text = r.source.get(name) if name else None
+        text = r.secret_content(name) if name else None
         if not text:
             continue  # unset: reported by read_secret_key_name
         problem = private_key_problem(text) if entry.endswith("Key") else certificate_problem(text)

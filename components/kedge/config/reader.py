@@ -72,6 +72,13 @@ class Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{key}: {message}")
 
+    def secret_content(self, key: str) -> Optional[str]:
+        """A secret setting's content for checks that parse it; None when it is unset or when the
+        source holds it sealed (an offline check of a stack file cannot decrypt `secure:` values)."""
+        if getattr(self.source, "is_sealed", lambda _: False)(key):
+            return None
+        return self.source.get(key) or None
+
     def raw(self, key: str) -> Any:
         value = self.source.get(key)
         return DEFAULTS.get(key) if value is None else value

@@ -1,0 +1,65 @@
+"""A stack's settings read straight from its stack file (stacks/Pulumi.<stack>.yaml), without
+Pulumi: the config source of `python -m kedge check`.
+
+Values Pulumi stored encrypted (`secure:`) cannot be read here: they count as set secrets, and the
+checks that parse their content (certificates, keys, a kubeconfig) skip them unless the file
+holding the plain value is given. Pure: no Pulumi.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from .declarations import NAMESPACE
+
+SEALED = "<encrypted in the stack file>"
+
+
+class StackFileSource:
+    """A ConfigSource over a stack file's `kedge:` keys, with secret values from files if given."""
+
+    def __init__(self, config: Mapping[str, Any], secret_files: Mapping[str, str] = {}):
+        self._values: dict[str, Any] = {}
+        self._secret: set[str] = set()
+        for full_key, value in config.items():
+            namespace, _, key = str(full_key).partition(":")
+            if namespace != NAMESPACE or not key:
+                continue
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                self._secret.add(key)
+                value = SEALED
+            self._values[key] = value
+        self._opened: dict[str, str] = {}
+        for key, path in secret_files.items():
+            self._opened[key] = Path(path).read_text()
+            self._secret.add(key)
+
+    @classmethod
+    def from_file(cls, path: str, secret_files: Mapping[str, str] = {}) -> "StackFileSource":
+        document = yaml.safe_load(Path(path).read_text()) or {}
+        config = document.get("config") if isinstance(document, dict) else None
+        return cls(config if isinstance(config, dict) else {}, secret_files)
+
+    def get(self, key: str) -> Optional[str]:
+        if key in self._opened:
+            return self._opened[key]
+        value = self._values.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)  # Pulumi hands objects and lists over as JSON text
+
+    def is_secret(self, key: str) -> bool:
+        return key in self._secret
+
+    def is_sealed(self, key: str) -> bool:
+        return key in self._secret and key not in self._opened
+
+    def keys(self) -> Iterable[str]:
+        return sorted({*self._values, *self._opened})
+
+    def sealed_keys(self) -> list[str]:
+        return sorted(k for k in self._secret if self.is_sealed(k))
