@@ -8,6 +8,8 @@ connect to exactly that name. A nested child trusts its parent's edge CA through
 
 from __future__ import annotations
 
+import difflib
+
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
@@ -108,8 +110,11 @@ def check_parents(indexed: Sequence[tuple[int, Any]], problems: list[str], names
         in_stack = by_id.get(parent.device_id)
         if in_stack is None:
             if parent.hostname is None:
-                problems.append(f"{key}.hostname: is required when the parent ({parent.device_id!r}) is not a device of this stack; "
-                                "allowed: the parent gateway's hostname")
+                # A bare id that is not in the stack is most likely a typo of one that is.
+                guess = difflib.get_close_matches(parent.device_id, list(by_id), n=1, cutoff=0.6)
+                hint = f"did you mean {guess[0]!r}? " if guess else ""
+                problems.append(f"{key}: {parent.device_id!r} is not a device of this stack; {hint}allowed: the id of a gateway "
+                                "device of this stack, or {deviceId, hostname} for a parent outside it")
             continue
         if in_stack.gateway is None:
             problems.append(f"{key}: {parent.device_id!r} is not a gateway; allowed: a device with gateway set (its edgeHub then "
