@@ -5,7 +5,7 @@ import pytest
 
 from kedge.config.cluster_facts import ClusterFacts, parse_version
 from kedge.config.settings import HOST_USER_NAMESPACE_ROUTES
-from tests.config.test_settings import EXISTING_CLUSTER, load, problems_of
+from tests.config.test_settings import DECLARED_RANGES, EXISTING_CLUSTER, load, problems_of
 
 DIND = {"defaultMode": "dind", "dindImage": "reg.example/iotedge-dind:1.6.0-1", "devices": [{"id": "a"}]}
 def userns_notices(settings):
@@ -70,7 +70,7 @@ def test_accepting_the_node_user_namespace_warns_with_the_open_routes_outside_pr
 
 
 def test_accepting_the_node_user_namespace_is_refused_in_production():
-    (problem,) = problems_of({**DIND, **EXISTING_CLUSTER, "environment": "production", "dindUserNamespace": False,
+    (problem,) = problems_of({**DIND, **EXISTING_CLUSTER, **DECLARED_RANGES, "environment": "production", "dindUserNamespace": False,
                               "deviceStorageReclaimPolicy": "Retain", "clusterDeviceNodes": 3,
                               "nodeRemediationCatalogTagAccepted": True})
     assert problem.startswith("kedge:dindUserNamespace: false runs dind pods in the node's user namespace")
@@ -80,7 +80,8 @@ def test_without_dind_devices_the_setting_has_nothing_to_check():
     assert userns_notices(load({"devices": [{"id": "a"}]})) == ()
     assert userns_notices(load({"devices": [{"id": "a"}], "dindUserNamespace": False})) == ()
     assert load({"devices": [{"id": "a"}], "environment": "production", "dindUserNamespace": False,
-                 "aksVirtPoolNodeCount": 2, "nodeRemediationCatalogTagAccepted": True}).devices
+                 "aksVirtPoolNodeCount": 2, "nodeRemediationCatalogTagAccepted": True,
+                 "clusterApiServerCidrs": ["20.50.1.10/32"]}).devices
 
 
 @pytest.mark.parametrize("values, key, allowed", [

@@ -7,7 +7,7 @@ import yaml
 
 from kedge.config.settings import SettingsError, load_settings
 from tests.harness import run_example_stack
-from tests.config.test_settings import EXISTING_CLUSTER, DictSource, load
+from tests.config.test_settings import DECLARED_RANGES, EXISTING_CLUSTER, DictSource, load
 
 
 def problems_of(values, secret=()):
@@ -72,7 +72,7 @@ def test_a_registry_timeout_outside_its_range_names_the_key_and_the_range():
     ({"cluster": "existing", "clusterPodCidr": "10.42.0.1/16"}, "kedge:clusterPodCidr: '10.42.0.1/16' is not allowed; allowed: the cluster's pod IPv4 range"),
     ({"cluster": "existing", "clusterPodCidr": "0.0.0.0/0"}, "kedge:clusterPodCidr: '0.0.0.0/0' is not allowed; allowed: the cluster's pod IPv4 range"),
     ({"clusterPodCidr": "10.1.0.0/16"}, "kedge:clusterPodCidr: '10.1.0.0/16' is not allowed with kedge:cluster aks; allowed: empty or 10.244.0.0/16"),
-    ({"clusterApiServerCidrs": ["999.999.999.999/99"]}, "kedge:clusterApiServerCidrs[0]: '999.999.999.999/99' is not allowed; allowed: the API server's IPv4"),
+    ({"clusterApiServerCidrs": ["999.999.999.999/99"]}, "kedge:clusterApiServerCidrs[0]: '999.999.999.999/99' is not allowed; allowed: the API server's addresses as IPv4"),
     # A malformed range no longer stops the proxy's and the egress rules' checks with a traceback.
     ({"clusterApiServerCidrs": ["10.42.0.0/33"], "httpsProxy": "http://10.0.0.5:3128"},
      "kedge:clusterApiServerCidrs[0]: '10.42.0.0/33' is not allowed"),
@@ -215,6 +215,32 @@ def test_a_kubeconfig_setting_that_holds_a_kubeconfig_is_accepted():
 
 
 def test_a_remediation_catalog_tag_accepted_by_name_is_a_warning_in_production():
-    settings = load({**EXISTING_CLUSTER, "environment": "production", "clusterDeviceNodes": 3, "deviceStorageReclaimPolicy": "Retain",
-                     "devices": [{"id": "a"}], "nodeRemediationCatalogTagAccepted": True})
+    settings = load({**EXISTING_CLUSTER, **DECLARED_RANGES, "environment": "production", "clusterDeviceNodes": 3,
+                     "deviceStorageReclaimPolicy": "Retain", "devices": [{"id": "a"}], "nodeRemediationCatalogTagAccepted": True})
     assert any(n.startswith("kedge:nodeRemediationCatalogImage:") and "accepted by" in n for n in settings.notices)
+
+
+@pytest.mark.parametrize("cluster, missing", [
+    ({**EXISTING_CLUSTER}, ["clusterApiServerCidrs", "clusterServiceCidr", "clusterNodeCidrs"]),
+    ({**EXISTING_CLUSTER, "clusterApiServerCidrs": ["192.168.50.0/24"]}, ["clusterServiceCidr", "clusterNodeCidrs"]),
+    ({}, ["clusterApiServerCidrs"]),  # AKS: kedge sets the pod range; the API server's address is the stack's to declare
+])
+def test_undeclared_cluster_ranges_are_refused_in_production_and_warned_elsewhere(cluster, missing):
+    """Device egress opens 443/5671/8883 and the plant rules; a range not declared stays reachable on them."""
+    stack = {**cluster, "devices": [{"id": "a"}], "clusterDeviceNodes": 3 if cluster else 0, "deviceStorageReclaimPolicy": "Retain"
+             if cluster else "", "aksVirtPoolNodeCount": 2, "nodeRemediationCatalogTagAccepted": True}
+    stack = {k: v for k, v in stack.items() if v not in (0, "") and not (k == "aksVirtPoolNodeCount" and cluster)}
+    (problem,) = problems_of({**stack, "environment": "production"})
+    assert problem.startswith(f"kedge:{missing[0]}: is not declared") and f"allowed: declare {', '.join(f'kedge:{m}' for m in missing)}" in problem
+    notices = [n for n in load(stack).notices if n.startswith(f"kedge:{missing[0]}: is not declared")]
+    assert len(notices) == 1
+
+
+def test_declared_cluster_ranges_are_closed_to_device_egress_and_only_for_existing_clusters():
+    settings = load({**EXISTING_CLUSTER, **DECLARED_RANGES, "devices": [{"id": "a"}]})
+    assert settings.device_egress_excluded == ("10.42.0.0/16", "10.43.0.0/16", "192.168.50.0/24")
+    (problem,) = problems_of({"clusterServiceCidr": "10.0.0.0/16", "devices": [{"id": "a"}]})
+    assert problem.startswith("kedge:clusterServiceCidr: is for an existing cluster")
+    # An egress rule into a declared range is refused like one into the pod range.
+    problems = problems_of({**EXISTING_CLUSTER, **DECLARED_RANGES, "egressRules": [{"cidrs": ["10.43.1.0/24"], "ports": [443]}]})
+    assert any("lies inside 10.43.0.0/16" in p for p in problems)

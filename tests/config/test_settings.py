@@ -33,6 +33,9 @@ class DictSource:
 
 
 EXISTING_CLUSTER = {"cluster": "existing", "clusterPodCidr": "10.42.0.0/16", "kubeContext": "site"}
+# The ranges a production stack with devices on an existing cluster must declare (k3s-like).
+DECLARED_RANGES = {"clusterServiceCidr": "10.43.0.0/16", "clusterNodeCidrs": ["192.168.50.0/24"],
+                   "clusterApiServerCidrs": ["192.168.50.0/24"]}
 
 
 def load(values, secret=()):

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import yaml
-
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
+
+import yaml
 
 from ..spec import aks as aks_spec
 from ..spec.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
-from ..choices import (
-    Environment, NetworkPolicyEngine, VirtualizationSource,
-)
+from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
 from .declarations import NAMESPACE
-from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, refused_in_production
+from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, is_network, refused_in_production
 
 
 @dataclass(frozen=True)
@@ -167,3 +165,68 @@ def read_kubeconfig_present(r: Reader) -> bool:
         r.problem(f"{NAMESPACE}:kubeconfig", "does not hold a kubeconfig (a file's path instead of its content?); allowed: "
                                              "the content, e.g. pulumi config set --secret kedge:kubeconfig < /etc/rancher/k3s/k3s.yaml")
     return True
+
+
+def _cidrs(r: Reader, key: str, values: Sequence[str], what: str) -> list[str]:
+    """Well-formed IPv4 ranges of `values`; each other one is reported against its index."""
+    good = []
+    for index, cidr in enumerate(values):
+        if not is_network(cidr, version=4) or cidr.endswith("/0"):
+            r.problem(f"{NAMESPACE}:{key}[{index}]", f"{cidr!r} is not allowed; allowed: {what} as IPv4 CIDRs (host bits zero; "
+                                                     "not every address)")
+        else:
+            good.append(cidr)
+    return good
+
+
+def read_cluster_ranges(r: Reader, cluster_source: ClusterSource, environment: Environment, has_devices: bool,
+                        notices: list[str]) -> tuple[str, ...]:
+    """The cluster's own IPv4 ranges, which device egress never reaches: pods, Services, nodes and
+    the API server. kedge cannot read them at preview, so an existing cluster declares them; on AKS
+    kedge sets the pod range itself, and the API server's public address is known only once it
+    exists, so it is declared too. Undeclared ranges stay reachable on the ports device egress
+    opens: refused in production, a warning elsewhere."""
+    pod_cidr = r.string("clusterPodCidr").strip()
+    service_cidr = r.string("clusterServiceCidr").strip()
+    if cluster_source is ClusterSource.AKS:
+        if pod_cidr and pod_cidr != aks_spec.POD_CIDR:
+            r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed with kedge:cluster aks; allowed: empty or "
+                                                     f"{aks_spec.POD_CIDR} (kedge sets it)")
+        pod_cidr = aks_spec.POD_CIDR
+    elif cluster_source is ClusterSource.NONE:
+        pod_cidr = ""
+    elif not pod_cidr:
+        r.problem(f"{NAMESPACE}:clusterPodCidr", "is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range, "
+                                                 "e.g. 10.42.0.0/16 (k3s's default)")
+    elif not is_network(pod_cidr, version=4) or pod_cidr.endswith("/0"):
+        r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed; allowed: the cluster's pod IPv4 range, e.g. "
+                                                 "10.42.0.0/16 (host bits zero; not every address)")
+        pod_cidr = ""
+    if service_cidr and (not is_network(service_cidr, version=4) or service_cidr.endswith("/0")):
+        r.problem(f"{NAMESPACE}:clusterServiceCidr", f"{service_cidr!r} is not allowed; allowed: the cluster's Service IPv4 range, "
+                                                     "e.g. 10.43.0.0/16 (k3s's default)")
+        service_cidr = ""
+    api_server = _cidrs(r, "clusterApiServerCidrs", r.string_list("clusterApiServerCidrs"), "the API server's addresses")
+    nodes = _cidrs(r, "clusterNodeCidrs", r.string_list("clusterNodeCidrs"), "the nodes' addresses")
+    if cluster_source is not ClusterSource.EXISTING:
+        for key, value in (("clusterServiceCidr", service_cidr), ("clusterNodeCidrs", nodes)):
+            if value:
+                r.problem(f"{NAMESPACE}:{key}", f"is for an existing cluster; allowed: empty with kedge:cluster {cluster_source.value}")
+    if has_devices and cluster_source is not ClusterSource.NONE:
+        missing = [key for key, value in (("clusterApiServerCidrs", api_server), ("clusterServiceCidr", service_cidr),
+                                          ("clusterNodeCidrs", nodes))
+                   if not value and (key == "clusterApiServerCidrs" or cluster_source is ClusterSource.EXISTING)]
+        if missing:
+            refused_in_production(r, environment, f"{NAMESPACE}:{missing[0]}: is not declared, so device workloads can reach "
+                                  f"{', '.join(UNDECLARED_REACHES[key] for key in missing)} on the ports their egress opens "
+                                  f"(443, 5671, 8883 and the plant rules); allowed: declare "
+                                  f"{', '.join(f'kedge:{key}' for key in missing)}", notices)
+    return tuple(dict.fromkeys(c for c in (pod_cidr, service_cidr, *nodes, *api_server) if c))
+
+
+# What an undeclared range leaves reachable from device workloads.
+UNDECLARED_REACHES = {
+    "clusterApiServerCidrs": "the Kubernetes API server",
+    "clusterServiceCidr": "the cluster's Services",
+    "clusterNodeCidrs": "the nodes (kubelets, node ports)",
+}

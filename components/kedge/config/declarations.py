@@ -85,7 +85,14 @@ SETTINGS: tuple[Setting, ...] = (
             f"for k3s; on AKS kedge sets {aks_spec.POD_CIDR}).", allowed="an IPv4 CIDR"),
     Setting("clusterApiServerCidrs", [],
             "IPv4 ranges of the Kubernetes API server, which device workloads never reach (on AKS it is in neither the pod nor "
-            "the service range: set its address here).", allowed="IPv4 CIDRs"),
+            "the service range: set its address here, e.g. from az aks show --query fqdn resolved). Required in production "
+            "for a stack with devices.", allowed="IPv4 CIDRs"),
+    Setting("clusterServiceCidr", "",
+            "Existing cluster only: its Service IPv4 range (e.g. 10.43.0.0/16 for k3s), which device workloads never reach. "
+            "Required in production for a stack with devices.", allowed="an IPv4 CIDR"),
+    Setting("clusterNodeCidrs", [],
+            "Existing cluster only: the IPv4 ranges of its nodes (kubelets, node ports), which device workloads never reach. "
+            "Required in production for a stack with devices.", allowed="IPv4 CIDRs"),
     Setting("httpsProxy", "",
             "The site's HTTPS proxy, through which all device traffic leaves: IoT Edge (config.toml, edgeAgent/edgeHub in "
             "every base deployment, over WebSockets), Moby and the IoT Edge services, apt and CDI's image import in VMs, "

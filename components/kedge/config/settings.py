@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from ..spec.aks import POD_CIDR as AKS_POD_CIDR
 from ..render.deployment_manifest import DeploymentSpec
 from ..render.module_gate import confinement_problems
 from ..choices import (
@@ -46,7 +45,7 @@ from ..choices import (  # re-exported: the closed sets the settings' fields tak
 from .reader import ConfigSource, DEFAULTS, OBJECT_KEYS, Reader, SECRET_KEYS, SettingsError, is_network, read_aziot_edge_version, read_login
 from .hub import HubSettings, read_hub
 from .devices import DeviceExtras, DeviceSettings, DindDevice, VmDevice, is_ssh_public_key, read_devices
-from .cluster import AksSettings, ExistingClusterSettings, KubevirtSettings, read_aks, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
+from .cluster import AksSettings, ExistingClusterSettings, KubevirtSettings, read_aks, read_cluster_ranges, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
 from .storage import DeviceStorageSettings, read_device_storage
 from .remediation import RemediationSettings, read_remediation
 from .deployments import EDGE_AGENT_IMAGE_PATTERN, read_deployments
@@ -232,23 +231,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     for index, cidr in enumerate(source_ranges):
         if not is_network(cidr):
             r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24 (host bits zero)")
-    pod_cidr = r.string("clusterPodCidr").strip()
-    if cluster_source is ClusterSource.AKS:
-        if pod_cidr and pod_cidr != AKS_POD_CIDR:
-            r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed with kedge:cluster aks; allowed: empty or {AKS_POD_CIDR} (kedge sets it)")
-        pod_cidr = AKS_POD_CIDR
-    elif cluster_source is ClusterSource.NONE:
-        pod_cidr = ""
-    elif not pod_cidr:
-        r.problem(f"{NAMESPACE}:clusterPodCidr", "is required with kedge:cluster existing; allowed: the cluster's pod IPv4 range, e.g. 10.42.0.0/16 (k3s's default)")
-    elif not is_network(pod_cidr, version=4) or pod_cidr.endswith("/0"):
-        r.problem(f"{NAMESPACE}:clusterPodCidr", f"{pod_cidr!r} is not allowed; allowed: the cluster's pod IPv4 range, e.g. "
-                                                 "10.42.0.0/16 (host bits zero; not every address)")
-    api_server = r.string_list("clusterApiServerCidrs")
-    for index, cidr in enumerate(api_server):
-        if not is_network(cidr, version=4) or cidr.endswith("/0"):
-            r.problem(f"{NAMESPACE}:clusterApiServerCidrs[{index}]", f"{cidr!r} is not allowed; allowed: the API server's IPv4 "
-                                                                      "addresses as CIDRs, e.g. 20.50.1.10/32 (not every address)")
+    # The cluster's own ranges, which device egress never reaches (they are excluded from every rule).
+    notices: list[str] = []
+    excluded = read_cluster_ranges(r, cluster_source, environment, bool(r.json_value("devices", [])), notices)
 
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_agent_image):
@@ -268,12 +253,9 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         r.problem(f"{NAMESPACE}:vmUbuntuRelease", f"{ubuntu_release!r} is not allowed; allowed: 22.04, 24.04 (the releases IoT Edge 1.6 supports)")
 
     kubevirt = read_kubevirt(r, environment)
-    # Only well-formed ranges are excluded; a malformed one was reported above.
-    excluded = tuple(c for c in dict.fromkeys([pod_cidr, *api_server]) if c and is_network(c, version=4) and not c.endswith("/0"))
     https_proxy = read_proxy(r.string("httpsProxy"), r.string_list("httpsProxyAddresses"), r.string_list("noProxy"),
                              r.string("httpsProxyUpstreamProtocol"), excluded, r.problems, lambda name: f"{NAMESPACE}:{name}")
     egress_rules = read_egress_rules(r.json_value("egressRules", []), f"{NAMESPACE}:egressRules", excluded, r.problems)
-    notices: list[str] = []
     if hub.source is HubSource.STACK and hub.sas_fallback:
         notices.append(f"{NAMESPACE}:hubSasFallback: true reads the hub stack's hub keys, which needs Azure rights on that hub "
                        "(listkeys) beyond the data-plane roles kedge:hubSitePrincipals grants; set it to false to use Entra ID only")
