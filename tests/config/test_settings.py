@@ -276,3 +276,16 @@ def test_a_setting_and_the_component_argument_it_feeds_are_checked_by_one_declar
 
 def test_numbers_from_pulumi_config_arrive_as_text_and_are_read_as_numbers():
     assert load({"vmCpuCores": "8", "devices": [{"id": "a"}]}).devices[0].vm.cpu_cores == 8
+
+
+@pytest.mark.parametrize("setting, bad", [("SYSTEM_VM_SIZE", "D2s_v5"), ("SYSTEM_NODE_COUNT", 0), ("VIRT_POOL_VM_SIZE", "Standard_D4as_v4"),
+                                          ("VIRT_POOL_NODE_COUNT", "101"), ("NETWORK_POLICY", "flannel")])
+def test_an_aks_setting_and_the_argument_it_feeds_are_checked_by_one_declaration(setting, bad):
+    from kedge.azure.aks_cluster import _ARG_RULES
+    from kedge.spec import aks as aks_spec
+
+    spec_input = getattr(aks_spec, setting)
+    assert _ARG_RULES[spec_input.arg] is spec_input.rule
+    shown = int(bad) if isinstance(bad, str) and bad.isdigit() else bad  # Pulumi config's text, read as a number
+    assert f"kedge:{spec_input.setting}: {shown!r} is not allowed; allowed: {spec_input.rule(shown)}" in problems_of({spec_input.setting: bad})
+    assert spec_input.rule(spec_input.default) is None and DEFAULTS[spec_input.setting] == spec_input.default

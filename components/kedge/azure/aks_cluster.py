@@ -7,10 +7,11 @@ import pulumi
 from pulumi_azure_native import authorization, containerservice
 
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
-from ..args import PROXY_URL, check_args, choice_value, choice_values, every, matches, one_of, whole_number
+from ..args import PROXY_URL, check_args, choice_value, every, matches
 from ..choices import NetworkPolicyEngine
+from ..spec.inputs import rules_of
 from ..spec.aks import (
-    DEFAULT_NETWORK_POLICY, DEFAULT_SYSTEM_VM_SIZE, DEFAULT_SYSTEM_NODE_COUNT, DEFAULT_VIRT_POOL_VM_SIZE,
+    INPUTS, DEFAULT_NETWORK_POLICY, DEFAULT_SYSTEM_VM_SIZE, DEFAULT_SYSTEM_NODE_COUNT, DEFAULT_VIRT_POOL_VM_SIZE,
     DEFAULT_VIRT_POOL_NODE_COUNT, POD_CIDR, ACR_PULL_ROLE, ACR_RESOURCE_ID,
 )
 
@@ -56,9 +57,8 @@ class AksClusterArgs(TypedDict):
 
 
 _ARG_RULES = {
-    "system_node_count": whole_number(1, 100),
-    "virt_pool_node_count": whole_number(1, 100),
-    "network_policy": one_of(*choice_values(NetworkPolicyEngine)),
+    # the pools' sizes and counts and the network policy: declared once with their settings.
+    **rules_of(INPUTS),
     "https_proxy": PROXY_URL,
     "acr_pull_registry_ids": every(matches(ACR_RESOURCE_ID, "an Azure Container Registry resource id, "
                                            "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")),

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import yaml
 
 from ..spec import aks as aks_spec
-from ..spec.vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
 from .declarations import NAMESPACE
-from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, is_network, refused_in_production
+from ..spec.inputs import Input
+from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, is_network, read_input, refused_in_production
 
 
 @dataclass(frozen=True)
@@ -90,26 +90,19 @@ def read_dind_user_namespace(r: Reader, facts: ClusterFacts, version_key: str, h
 
 
 def read_aks(r: Reader) -> AksSettings:
-    version = r.optional_string("aksKubernetesVersion")
-    system_size = r.string("aksSystemVmSize")
-    if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", system_size):
-        r.problem(f"{NAMESPACE}:aksSystemVmSize", f"{system_size!r} is not an Azure VM size; allowed: e.g. Standard_D2s_v5")
-    virt_size = r.string("aksVirtPoolVmSize")
+    def aks_input(spec_input: Input) -> Any:
+        return read_input(r, spec_input, r.raw(spec_input.setting), f"{NAMESPACE}:{spec_input.setting}")
+
     virt_enabled = r.boolean("aksVirtPoolEnabled")
-    if virt_enabled and not supports_nested_virtualization(virt_size):
-        r.problem(
-            f"{NAMESPACE}:aksVirtPoolVmSize",
-            f"{virt_size!r} has no nested virtualization, which KubeVirt needs; allowed: a size of the "
-            f"families {NESTED_VIRT_FAMILIES} (e.g. Standard_D4s_v5)",
-        )
     return AksSettings(
-        kubernetes_version=version,
-        system_vm_size=system_size,
-        system_node_count=r.integer("aksSystemNodeCount", 1, 100),
+        kubernetes_version=r.optional_string("aksKubernetesVersion"),
+        system_vm_size=aks_input(aks_spec.SYSTEM_VM_SIZE),
+        system_node_count=aks_input(aks_spec.SYSTEM_NODE_COUNT),
         virt_pool_enabled=virt_enabled,
-        virt_pool_vm_size=virt_size,
-        virt_pool_node_count=r.integer("aksVirtPoolNodeCount", 1, 100),
-        network_policy=r.choice("aksNetworkPolicy", NetworkPolicyEngine),
+        # A size without nested virtualization matters only where the pool is made.
+        virt_pool_vm_size=aks_input(aks_spec.VIRT_POOL_VM_SIZE) if virt_enabled else r.string("aksVirtPoolVmSize"),
+        virt_pool_node_count=aks_input(aks_spec.VIRT_POOL_NODE_COUNT),
+        network_policy=aks_input(aks_spec.NETWORK_POLICY),
         acr_pull_registry_ids=_acr_registry_ids(r),
     )
 

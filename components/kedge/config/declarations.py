@@ -22,7 +22,7 @@ from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
-    Choice, ClusterSource, Environment, HostingMode, HubSku, HubSource, NetworkPolicyEngine, OlmSource,
+    Choice, ClusterSource, Environment, HostingMode, HubSku, HubSource, OlmSource,
     RemediationSource, VirtualizationSource,
 )
 
@@ -59,10 +59,11 @@ def _vm(key: str, default: Any, description: str, device_key: str, **extra: Any)
     return Setting(key, default, description, device_key=device_key, device_mode="vm", **extra)
 
 
-def _input(spec_input: Input, mode: str) -> Setting:
-    """A setting declared by the component input it feeds (kedge.spec), not written again here."""
+def _input(spec_input: Input, mode: Optional[str] = None) -> Setting:
+    """A setting declared by the component input it feeds (kedge.spec), not written again here;
+    `mode`: the hosting mode whose devices may override it (None: stack-wide only)."""
     return Setting(spec_input.setting, spec_input.default, spec_input.description, allowed=spec_input.allowed,
-                   choices=spec_input.choices, device_key=spec_input.device_key, device_mode=mode)
+                   choices=spec_input.choices, device_key=spec_input.device_key or None, device_mode=mode)
 
 
 def _dind(key: str, default: Any, description: str, device_key: str, **extra: Any) -> Setting:
@@ -144,18 +145,15 @@ SETTINGS: tuple[Setting, ...] = (
             "kedge's minimum, 1.30; checked for dindUserNamespace.", allowed="major.minor[.patch], 1.30 or newer"),
     Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.",
             allowed="major.minor[.patch], 1.30 or newer"),
-    Setting("aksSystemVmSize", aks_spec.DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool."),
-    Setting("aksSystemNodeCount", aks_spec.DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).", allowed="1-100"),
+    _input(aks_spec.SYSTEM_VM_SIZE),
+    _input(aks_spec.SYSTEM_NODE_COUNT),
     Setting("aksVirtPoolEnabled", True, "Add the tainted virtualization pool that vm-mode devices need."),
-    Setting("aksVirtPoolVmSize", aks_spec.DEFAULT_VIRT_POOL_VM_SIZE,
-            "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
-            allowed="a D or E size with nested virtualization"),
-    Setting("aksVirtPoolNodeCount", aks_spec.DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).", allowed="1-100"),
+    _input(aks_spec.VIRT_POOL_VM_SIZE),
+    _input(aks_spec.VIRT_POOL_NODE_COUNT),
     Setting("aksAcrPullRegistries", [],
             "Azure Container Registries (resource ids) the AKS nodes pull dind images from: the kubelet identity gets "
             "AcrPull on each, no pull secret needed.", allowed="ACR resource ids"),
-    Setting("aksNetworkPolicy", aks_spec.DEFAULT_NETWORK_POLICY, "Network policy engine with Azure CNI Overlay: calico, cilium or azure.",
-            choices=NetworkPolicyEngine),
+    _input(aks_spec.NETWORK_POLICY),
     Setting("hub", HubSource.CREATE.value,
             "create (a new IoT Hub), existing (hubName in hubResourceGroup) or stack (the hub of the kedge stack hubStack, "
             "for one hub across sites).", choices=HubSource),
