@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kedge.render.guest_sync import (
-    ALLOW_DOWNGRADE_FILE, BOOTSTRAP, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, SYNC_TIMER,
+    ACCEPT_HOSTNAME_CHANGE_FILE, ALLOW_DOWNGRADE_FILE, APPLIED_IDENTITY_CONFIG, MODULE_CONTAINER_LABEL, BOOTSTRAP, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, SYNC_TIMER,
     SYNC_UNIT, TRUST_STORE_FILE, VERSION_FILE, bootstrap, sync_program, sync_timer, sync_unit,
 )
 from kedge.render.proxy import PROXIED_SERVICES, HttpsProxy, runtime_files
@@ -300,3 +300,45 @@ def test_a_new_guest_whose_iot_edge_fails_to_install_has_its_config_placed_and_a
     (guest.fake / "apt-fails").unlink()
     assert guest.run().returncode == 0
     assert any(line.startswith("iotedge config apply") for line in guest.log()) and guest.installed("aziot-edge") == "1.6.0-1"
+
+
+def with_modules(guest, *ids):
+    """IoT Edge has applied hostname edge-1 and runs modules: the applied identity config as
+    `iotedge config apply` leaves it, and a stand-in docker listing edgeAgent's containers."""
+    applied = guest.path(APPLIED_IDENTITY_CONFIG)
+    applied.parent.mkdir(parents=True, exist_ok=True)
+    applied.write_text('hostname = "edge-1"\nhomedir = "/var/lib/aziot/identityd"\n')
+    docker = guest.fake / "bin" / "docker"
+    docker.write_text('#!/bin/sh\necho "docker $*" >> "$FAKE/log"\n'
+                      f'case "$*" in *"label={MODULE_CONTAINER_LABEL}"*) printf "%s\\n" {" ".join(ids)};; esac\n')
+    docker.chmod(0o755)
+
+
+def test_a_hostname_change_with_modules_is_held_with_the_way_out_named_until_the_device_accepts_it(guest):
+    """IoT Edge 1.6.0 refuses such an apply (edgelet/iotedge/src/config/apply.rs); its way out deletes the modules."""
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    with_modules(guest, "c1", "c2")
+    gateway = {**FILES, "config.toml": 'hostname = "gw.plant.local"\n'}
+    guest.publish(gateway)
+    held = guest.run()
+    assert held.returncode == 1 and "the hostname changes from edge-1 to gw.plant.local" in held.stderr
+    assert "acceptHostnameChange" in held.stderr and not any(line.startswith("iotedge") for line in guest.log())
+    assert "result=failing" in guest.status()
+    # Accepted for another hostname: still held.
+    guest.publish({**gateway, ACCEPT_HOSTNAME_CHANGE_FILE: "other.plant.local\n"})
+    assert guest.run().returncode == 1 and not any(line.startswith("iotedge") for line in guest.log())
+    # Accepted for this one: IoT Edge stopped, edgeAgent's containers removed, then applied.
+    guest.publish({**gateway, ACCEPT_HOSTNAME_CHANGE_FILE: "gw.plant.local\n"})
+    assert guest.run().returncode == 0
+    log = [line for line in guest.log() if line.startswith(("iotedge", "docker rm"))]
+    assert log == ["iotedge system stop", "docker rm -f c1 c2", "iotedge config apply -c " + str(guest.path("/etc/aziot/config.toml"))]
+
+
+def test_a_hostname_change_without_module_containers_applies_at_once(guest):
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    with_modules(guest)  # Moby runs no module yet
+    guest.publish({**FILES, "config.toml": 'hostname = "gw.plant.local"\n'})
+    assert guest.run().returncode == 0
+    assert [line for line in guest.log() if line.startswith("iotedge")][-1].startswith("iotedge config apply")

@@ -40,7 +40,7 @@ RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMES
 
 
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
-                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices")
+                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices", "acceptHostnameChange")
 
 
 # IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '
@@ -99,6 +99,9 @@ class DeviceSettings:
     config_toml_extra: Optional[Mapping[str, Any]] = None
     # Host devices by resource name: KubeVirt USB resources (vm), device plugin resources (dind).
     usb_devices: tuple[str, ...] = ()
+    # The stack accepts that a change of this device's hostname deletes its module containers and
+    # their data (IoT Edge's only way to apply one while they exist).
+    accept_hostname_change: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +280,7 @@ def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, exclu
         parent=read_parent(raw.get("parent"), f"{key}.parent", bool(certificates.trust_bundle), r.problems),
         config_toml_extra=extras.merged(r, f"{key}.configTomlExtra", raw.get("configTomlExtra")),
         usb_devices=read_resource_names(r, f"{key}.usbDevices", raw.get("usbDevices", [])),
+        accept_hostname_change=as_boolean(raw.get("acceptHostnameChange", False), f"{key}.acceptHostnameChange", r.problems, False),
     )
     check_device_usb(common["usb_devices"], key, mode, vm.eviction_strategy if vm else None, where("evictionStrategy"),
                      device_id, extras, r.problems)

@@ -37,6 +37,13 @@ SHARE_MOUNT = f"{STATE_DIR}/config"
 SYNC_PROGRAM = "kedge-guest-sync"  # on the share
 VERSION_FILE = "aziot-edge-version"  # on the share: the aziot-edge package version to run
 ALLOW_DOWNGRADE_FILE = "aziot-edge-allow-downgrade"  # on the share when a downgrade is explicitly allowed
+# On the share, holding the new hostname, when the stack accepts that changing it deletes the
+# device's module containers and their data (IoT Edge's own way out, see the program).
+ACCEPT_HOSTNAME_CHANGE_FILE = "accept-hostname-change"
+# Where `iotedge config apply` leaves the hostname it applied last (IoT Edge 1.6.0 reads it there).
+APPLIED_IDENTITY_CONFIG = "/etc/aziot/identityd/config.d/00-super.toml"
+# The label edgeAgent puts on the containers it runs (IoT Edge 1.6.0 edgelet/iotedge/src/config/apply.rs).
+MODULE_CONTAINER_LABEL = "net.azure-devices.edge.owner=Microsoft.Azure.Devices.Edge.Agent"
 BOOTSTRAP = "/usr/local/sbin/kedge-config-sync"
 SYNC_UNIT = "kedge-config-sync.service"
 SYNC_TIMER = "kedge-config-sync.timer"
@@ -275,7 +282,36 @@ fi
 if [ -n "$changed" ]; then
   echo "kedge: changed:$changed" > "$pending" || fail {SYNC_FAILED_EXIT} "recording the change in $pending"
 fi
-if [ -f "$pending" ] && [ -z "$unplaced" ]; then
+# IoT Edge 1.6 refuses an apply that changes the hostname while module containers exist, and its
+# way out deletes them with the data in them (edgelet/iotedge/src/config/apply.rs at 1.6.0): done
+# here only when the share says the stack accepts it for exactly this hostname.
+toml_hostname() {{
+  sed -n 's/^hostname *= *"\\(.*\\)" *$/\\1/p' "$1" 2>/dev/null | head -n 1
+}}
+hostname_held=""
+if [ -f "$pending" ] && [ -z "$unplaced" ] && command -v iotedge >/dev/null 2>&1; then
+  applied_hostname=$(toml_hostname "$root{APPLIED_IDENTITY_CONFIG}")
+  wanted_hostname=$(toml_hostname "$root/etc/aziot/config.toml")
+  if [ -n "$applied_hostname" ] && [ -n "$wanted_hostname" ] && [ "$applied_hostname" != "$wanted_hostname" ]; then
+    # None while Moby is not running yet: then IoT Edge has no module container to refuse for.
+    modules=$(docker ps -aq -f "label={MODULE_CONTAINER_LABEL}" 2>/dev/null)
+    if [ -z "$modules" ]; then
+      :
+    elif [ "$(cat "$data/{ACCEPT_HOSTNAME_CHANGE_FILE}" 2>/dev/null)" = "$wanted_hostname" ]; then
+      # shellcheck disable=SC2086 # one argument per container id
+      if ! {{ iotedge system stop && docker rm -f $modules; }}; then
+        hostname_held=yes
+        fail {SYNC_FAILED_EXIT} "removing the module containers for the accepted hostname change (retried on the next run)"
+      fi
+    else
+      hostname_held=yes
+      fail {SYNC_FAILED_EXIT} "the hostname changes from $applied_hostname to $wanted_hostname, which IoT Edge refuses while \
+module containers exist; its way out deletes them and their data: accept that with acceptHostnameChange on the device, or \
+revert the hostname"
+    fi
+  fi
+fi
+if [ -f "$pending" ] && [ -z "$unplaced" ] && [ -z "$hostname_held" ]; then
   if ! command -v iotedge >/dev/null 2>&1; then
     fail {SYNC_FAILED_EXIT} "iotedge config apply waits for aziot-edge to be installed"
   elif iotedge config apply -c "$root/etc/aziot/config.toml"; then

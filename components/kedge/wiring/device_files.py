@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 import pulumi
 
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, upstream_image
+from ..render.guest_sync import ACCEPT_HOSTNAME_CHANGE_FILE
 from ..render.proxy import runtime_files as proxy_files, runtime_module_env
 from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
@@ -67,6 +68,8 @@ def device_files(
     # IoT Edge) goes through the site's proxy.
     proxy = None if device.parent else site_proxy
 
+    hostname = device.gateway.hostname if device.gateway else device.kubernetes_name
+
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning
         if dps:
@@ -82,7 +85,7 @@ def device_files(
             provisioning = ManualSymmetricKey(values["hub"], device.device_id, values["device_key"])
         return render_config_toml(
             EdgeConfig(
-                hostname=device.gateway.hostname if device.gateway else device.kubernetes_name,
+                hostname=hostname,
                 parent_hostname=device.parent_hostname,
                 extra=device.config_toml_extra,
                 provisioning=provisioning,
@@ -96,8 +99,11 @@ def device_files(
         )
 
     certificates = {CERTIFICATE_FILES[entry]: read_secret(name) for entry, name in certs.named().items()}
+    # The guest changes a hostname only when the stack accepts, for that very hostname, that IoT
+    # Edge's way to do it deletes the module containers and their data (kedge.render.guest_sync).
+    accepted = {ACCEPT_HOSTNAME_CHANGE_FILE: hostname + "\n"} if device.accept_hostname_change else {}
     return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates,
-                  proxy_files(site_proxy, services=not device.parent))
+                  {**proxy_files(site_proxy, services=not device.parent), **accepted})
 
 
 def symmetric_key_files(
