@@ -5,9 +5,10 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_azure_native import authorization, iothub
 
-from ..args import check_args, choice_value, choice_values, one_of, whole_number
+from ..args import check_args, choice_value
 from ..choices import HubSku
-from ..spec.hub import DEFAULT_SKU, DEFAULT_CAPACITY
+from ..spec.hub import DEFAULT_SKU, DEFAULT_CAPACITY, INPUTS
+from ..spec.inputs import rules_of
 
 
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere
@@ -59,10 +60,7 @@ class IotHubArgs(TypedDict):
     also gets IoT Hub Data Contributor, the narrowest built-in role covering them (default false)."""
 
 
-_ARG_RULES = {
-    "sku": one_of(*choice_values(HubSku)),
-    "capacity": whole_number(1, 200),
-}
+_ARG_RULES = rules_of(INPUTS)  # sku and capacity: declared once with their settings
 
 
 class IotHub(pulumi.ComponentResource):

@@ -40,7 +40,8 @@ from ..spec.power_fencing import (
     CREDENTIALS_SECRET_NAME, DEFAULT_ESCALATION_SECONDS, DEFAULT_FAR_VERSION, FAR_PACKAGE,
     MAXIMUM_ESCALATION_SECONDS, MINIMUM_ESCALATION_SECONDS, power_fencing_problems,
 )
-from ..spec.remediation import DEFAULT_CATALOG_IMAGE, DEFAULT_UNHEALTHY_SECONDS
+from ..spec.inputs import rules_of
+from ..spec.remediation import DEFAULT_CATALOG_IMAGE, DEFAULT_UNHEALTHY_SECONDS, INPUTS
 
 DEFAULT_NAMESPACE = "medik8s"
 DEFAULT_OLM_VERSION = "v0.46.0"
@@ -119,7 +120,7 @@ _ARG_RULES = {
     "olm_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v0.46.0"),
     "nhc_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v0.12.0"),
     "snr_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v0.13.0"),
-    "unhealthy_seconds": whole_number(30, 3600),
+    **rules_of(INPUTS),  # unhealthy_seconds: declared once with its setting
     "min_healthy": whole_number(1, 1000),
 }
 

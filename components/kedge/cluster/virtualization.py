@@ -23,9 +23,11 @@ from ..render.quantities import MI, Requests
 from ..render.proxy import HttpsProxy, cdi_import_proxy
 from .kubernetes_object import kubernetes_object
 from .placement import NodePlacementArgs, placement_fields
-from ..args import PROXY_URL, RESOURCE_NAME_PATTERN, check_args, choice_value, choice_values, matches, one_of, whole_number
+from ..args import PROXY_URL, RESOURCE_NAME_PATTERN, check_args, choice_value, choice_values, one_of
 from ..choices import EvictionStrategy
+from ..spec.inputs import rules_of
 from ..spec.virtualization import (
+    INPUTS,
     DEFAULT_KUBEVIRT_VERSION, DEFAULT_CDI_VERSION, DEFAULT_INFRA_REPLICAS, DEFAULT_EVICTION_STRATEGY,
 )
 
@@ -128,9 +130,8 @@ class VirtualizationArgs(TypedDict):
 
 
 _ARG_RULES = {
-    "kubevirt_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.9.0"),
-    "cdi_version": matches(r"v\d+\.\d+\.\d+", "a release tag such as v1.66.0"),
-    "infra_replicas": whole_number(1, 3),
+    # the versions and replicas: declared once with their settings.
+    **rules_of(INPUTS),
     "import_proxy": PROXY_URL,
     "usb_devices": _usb_devices_rule,
     "eviction_strategy": one_of(*choice_values(EvictionStrategy)),

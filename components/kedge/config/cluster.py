@@ -8,12 +8,12 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from ..spec import aks as aks_spec
+from ..spec import aks as aks_spec, virtualization as virtualization_spec
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
 from .declarations import NAMESPACE
 from ..spec.inputs import Input
-from .reader import DEFAULTS, OPERATOR_VERSION_PATTERN, Reader, is_network, read_input, refused_in_production
+from .reader import Reader, is_network, read_input, refused_in_production
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,8 @@ def _acr_registry_ids(r: Reader) -> tuple[str, ...]:
 
 
 def read_kubevirt(r: Reader, environment: Environment) -> KubevirtSettings:
-    versions = {}
-    for key in ("kubevirtVersion", "cdiVersion"):
-        versions[key] = r.string(key)
-        if not OPERATOR_VERSION_PATTERN.fullmatch(versions[key]):
-            r.problem(f"{NAMESPACE}:{key}", f"{versions[key]!r} is not allowed; allowed: a release tag such as {DEFAULTS[key]}")
+    versions = {spec_input.setting: read_input(r, spec_input, r.raw(spec_input.setting), f"{NAMESPACE}:{spec_input.setting}")
+                for spec_input in (virtualization_spec.KUBEVIRT_VERSION, virtualization_spec.CDI_VERSION)}
     use_emulation = r.boolean("kubevirtUseEmulation")
     if use_emulation and environment is Environment.PRODUCTION:
         r.problem(
@@ -137,7 +134,8 @@ def read_kubevirt(r: Reader, environment: Environment) -> KubevirtSettings:
         kubevirt_version=versions["kubevirtVersion"],
         cdi_version=versions["cdiVersion"],
         use_emulation=use_emulation,
-        infra_replicas=r.integer("kubevirtInfraReplicas", 1, 3),
+        infra_replicas=read_input(r, virtualization_spec.INFRA_REPLICAS, r.raw("kubevirtInfraReplicas"),
+                                  f"{NAMESPACE}:kubevirtInfraReplicas"),
         feature_gates=feature_gates,
     )
 

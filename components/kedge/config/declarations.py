@@ -22,7 +22,7 @@ from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
-    Choice, ClusterSource, Environment, HostingMode, HubSku, HubSource, OlmSource,
+    Choice, ClusterSource, Environment, HostingMode, HubSource, OlmSource,
     RemediationSource, VirtualizationSource,
 )
 
@@ -116,8 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How a dead node's devices come back: automatic (kedge installs medik8s Node Healthcheck and Self Node "
             "Remediation through OLM, which fence the node), existing (the cluster runs them: kedge only configures "
             "them) or none (a human fences the node).", choices=RemediationSource),
-    Setting("nodeUnhealthySeconds", remediation_spec.DEFAULT_UNHEALTHY_SECONDS,
-            "How long a node is NotReady before it is fenced, in seconds.", allowed="30-3600"),
+    _input(remediation_spec.UNHEALTHY_SECONDS),
     Setting("nodePowerFencingPassword", "",
             "With nodePowerFencing: the value of its secretParameter (the BMC password), set with --secret. kedge "
             "puts it in a Kubernetes Secret that Fence Agents Remediation reads.", allowed="a password, as a secret", secret=True),
@@ -165,8 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
             "and Twin Contributor on its hub, which their identity helpers and rollout gates need.", allowed="object ids (GUIDs)"),
     Setting("hubName", "", "IoT Hub name (3-50 letters, digits, hyphens). Required with hub=existing; empty: auto-named."),
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing)."),
-    Setting("hubSku", hub_spec.DEFAULT_SKU, "IoT Hub tier: S1, S2, S3 or F1 (free, one per subscription).", choices=HubSku),
-    Setting("hubCapacity", hub_spec.DEFAULT_CAPACITY, "IoT Hub units (1 for F1, up to 10 for S3, up to 200 otherwise).", allowed="1-200"),
+    _input(hub_spec.SKU),
+    _input(hub_spec.CAPACITY),
     Setting("hubProtect", False,
             "Protect a hub this stack creates: Pulumi refuses to delete it (pulumi destroy too) until you set this to false "
             "and run pulumi up. Production stacks should set it.", allowed="true, false"),
@@ -267,13 +266,11 @@ SETTINGS: tuple[Setting, ...] = (
             "would delete the root disks) or existing (the cluster "
             "already runs them: kedge uses them and never changes or deletes them). A program cannot look into the cluster "
             "at preview, so this says which.", choices=VirtualizationSource),
-    Setting("kubevirtVersion", virtualization_spec.DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.", allowed="vN.N.N"),
-    Setting("cdiVersion", virtualization_spec.DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
-            allowed="vN.N.N"),
+    _input(virtualization_spec.KUBEVIRT_VERSION),
+    _input(virtualization_spec.CDI_VERSION),
     Setting("kubevirtUseEmulation", False, "Run VMs with software emulation where nodes have no /dev/kvm (dev/test only)."),
     Setting("kubevirtFeatureGates", [], "KubeVirt feature gates to enable, e.g. [Snapshot]."),
-    Setting("kubevirtInfraReplicas", virtualization_spec.DEFAULT_INFRA_REPLICAS,
-            "Replicas of virt-api and virt-controller (1-3); virt-operator always runs 2.", allowed="1-3"),
+    _input(virtualization_spec.INFRA_REPLICAS),
 )
 
 # Keys whose value is a list or map of objects, which Pulumi.yaml's config schema cannot declare.

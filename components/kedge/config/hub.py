@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from ..spec import hub as hub_spec
 from ..choices import (
     HubSku, HubSource,
 )
 from .declarations import NAMESPACE
-from .reader import Reader
+from .reader import read_input, Reader
 
 
 # A StackReference name: [<organization>/][<project>/]<stack>.
@@ -85,8 +86,8 @@ def read_hub(r: Reader) -> HubSettings:
             f"{NAMESPACE}:hubResourceGroup",
             f"{resource_group!r} is not allowed; allowed: 1-90 letters, digits, _ ( ) - ., not ending with a period",
         )
-    sku = r.choice("hubSku", HubSku)
-    capacity = r.integer("hubCapacity", 1, 200)
+    sku = read_input(r, hub_spec.SKU, r.raw("hubSku"), f"{NAMESPACE}:hubSku")
+    capacity = read_input(r, hub_spec.CAPACITY, r.raw("hubCapacity"), f"{NAMESPACE}:hubCapacity")
     if sku is HubSku.F1 and capacity != 1:
         r.problem(f"{NAMESPACE}:hubCapacity", f"{capacity!r} is not allowed with hubSku F1; allowed: 1")
     if sku is HubSku.S3 and capacity > 10:

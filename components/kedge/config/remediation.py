@@ -7,12 +7,12 @@ from types import MappingProxyType
 from typing import Any, Mapping, Optional, Sequence
 
 from ..spec.rules import IMAGE_REFERENCE_PATTERN
-from ..spec import power_fencing as fencing_spec
+from ..spec import power_fencing as fencing_spec, remediation as remediation_spec
 from ..choices import (
     ClusterSource, Environment, HostingMode, OlmSource, RemediationSource,
 )
 from .declarations import NAMESPACE
-from .reader import Reader, as_integer, refused_in_production
+from .reader import read_input, Reader, as_integer, refused_in_production
 from .devices import DeviceSettings
 from .cluster import AksSettings
 from .storage import DeviceStorageSettings, check_node_bound_storage
@@ -89,7 +89,8 @@ def read_remediation(
     power = _power_fencing(r, source, cluster_source, environment, declared_nodes, notices)
     return RemediationSettings(
         source=source,
-        unhealthy_seconds=r.integer("nodeUnhealthySeconds", 30, 3600),
+        unhealthy_seconds=read_input(r, remediation_spec.UNHEALTHY_SECONDS, r.raw("nodeUnhealthySeconds"),
+                                     f"{NAMESPACE}:nodeUnhealthySeconds"),
         install_olm=r.choice("nodeRemediationOlm", OlmSource) is OlmSource.KEDGE,
         catalog_image=catalog_image,
         device_nodes=MappingProxyType(device_nodes),

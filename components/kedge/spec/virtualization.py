@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from .inputs import Input
+from .rules import matches, whole_number
+
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
 DEFAULT_CDI_VERSION = "v1.66.0"
 DEFAULT_INFRA_REPLICAS = 1
 DEFAULT_EVICTION_STRATEGY = "LiveMigrateIfPossible"
+
+
+# KubeVirt's and CDI's inputs that stack settings feed: each declared once (Virtualization's
+# argument check, the settings declarations and reader).
+KUBEVIRT_VERSION = Input("kubevirt_version", DEFAULT_KUBEVIRT_VERSION, "KubeVirt release installed for vm devices.",
+                         matches(r"v\d+\.\d+\.\d+", f"a release tag such as {DEFAULT_KUBEVIRT_VERSION}"), "vN.N.N",
+                         setting="kubevirtVersion")
+CDI_VERSION = Input("cdi_version", DEFAULT_CDI_VERSION, "CDI (Containerized Data Importer) release installed for vm devices.",
+                    matches(r"v\d+\.\d+\.\d+", f"a release tag such as {DEFAULT_CDI_VERSION}"), "vN.N.N", setting="cdiVersion")
+INFRA_REPLICAS = Input("infra_replicas", DEFAULT_INFRA_REPLICAS, "Replicas of virt-api and virt-controller (1-3); virt-operator "
+                       "always runs 2.", whole_number(1, 3), "1-3", setting="kubevirtInfraReplicas")
+INPUTS = (KUBEVIRT_VERSION, CDI_VERSION, INFRA_REPLICAS)
