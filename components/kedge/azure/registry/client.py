@@ -17,15 +17,14 @@ import http.client
 import json
 import os
 import re
-import socket
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ...backoff import jittered_delay, retry_after
+from ...bounded_http import NoAnswer, exchange
 from ...clock import SYSTEM, Clock
 
 API_VERSION = "2021-04-12"
@@ -191,46 +190,19 @@ class RegistryClient:
         """One request and its whole answer within `timeout`, or a transient 503 describing what broke."""
         url = urllib.parse.urlsplit(self.endpoint)
         connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(url.netloc, timeout=timeout)
-        # A watchdog closes the socket at the call's deadline: a server trickling bytes slower
-        # than any per-read timeout still cannot hold the call longer than `timeout`.
-        sockets: list[socket.socket] = []
-        expired = threading.Event()  # set by the watchdog before it closes anything
-        watchdog = threading.Timer(timeout, _shut, args=(connection, sockets, expired))
-        watchdog.daemon = True
-        watchdog.start()
+        headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         try:
-            headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
-            if if_match is not None:
-                headers["If-Match"] = if_match
-            connection.request(method, f"{path}?api-version={API_VERSION}", body=data, headers=headers)
-            if connection.sock is not None:  # kept: the connection lets go of it when the answer says close
-                sockets.append(connection.sock)
-            response = connection.getresponse()
-            raw = response.read()
-            return response.status, raw, dict(response.headers)
-        # Everything that can go wrong in transit is transient: refused or reset connections,
-        # timeouts, a malformed status line, a truncated body, the watchdog's close.
-        except (http.client.HTTPException, OSError, ValueError) as error:
-            reason = f"no complete answer within {timeout:.0f} s" if expired.is_set() else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-            return 503, reason.encode(), {}
-        finally:
-            watchdog.cancel()
-            connection.close()
+            answer = exchange(connection_class(url.netloc, timeout=timeout), method, f"{path}?api-version={API_VERSION}",
+                              data, headers, timeout)
+        except NoAnswer as failure:
+            return 503, failure.reason.encode(), {}
+        return answer
 
     def _delay(self, attempt: int, headers: dict) -> float:
         asked = retry_after(headers, self.max_delay)
         return asked if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
-
-
-def _shut(connection: http.client.HTTPConnection, sockets: list, expired: threading.Event) -> None:
-    expired.set()
-    for sock in [*sockets, connection.sock]:
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _parse_error(raw: bytes) -> Any:
