@@ -202,7 +202,9 @@ class RegistryClient:
 
     def _delay(self, attempt: int, headers: dict) -> float:
         asked = retry_after(headers, self.max_delay)
-        return asked if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
+        # Retry-After: 0 (or a fraction) still waits the base backoff: an answer asking for no pause
+        # must not turn a fleet's helpers into a busy loop against a throttled hub.
+        return max(asked, self.base_delay) if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
 
 
 def _parse_error(raw: bytes) -> Any:
