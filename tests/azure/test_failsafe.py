@@ -42,6 +42,93 @@ def no_traceback(result):
     return result
 
 
+# --- 1. previous state that cannot be read -------------------------------------------------------
+
+@pytest.mark.parametrize("recorded", ["{not json", "[1, 2]", "null", '"text"'])
+@pytest.mark.parametrize("operation", ["update", "delete"])
+def test_unreadable_identity_state_stops_naming_the_device_and_the_way_out(hub, recorded, operation):
+    created(hub)
+    env = {"PULUMI_COMMAND_STDOUT": recorded}
+    result = no_traceback(run_helper(hub, operation, {"deviceId": "edge-1"}, **env))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "device 'edge-1'" in result.stderr and "cannot be read" in result.stderr and WAY_OUT in result.stderr
+    assert "edge-1" in hub.devices  # nothing was changed
+
+
+@pytest.mark.parametrize("helper, previous", [
+    ("device", {"deviceId": "edge-1", "nonce": "n", "owner": OWNER, "managedTags": 5}),
+    ("gate", {"devices": ["edge-1"], "version": "1.6.2-1", "health": [1]}),
+])
+def test_a_record_of_the_wrong_shape_stops_like_an_unreadable_one(hub, helper, previous):
+    created(hub)
+    hub.report("edge-1", "1.6.2")
+    if helper == "device":
+        result = run_helper(hub, "update", {"deviceId": "edge-1"}, previous=previous)
+    else:
+        result = run_gate(hub, "update", ["edge-1"], previous=previous)
+    no_traceback(result)
+    assert result.returncode == 1 and "fields are not what the helper writes" in result.stderr and WAY_OUT in result.stderr
+
+
+def test_unreadable_deployment_state_stops_naming_the_deployment(hub):
+    env = {"PULUMI_COMMAND_STDOUT": "<html>502</html>"}
+    result = no_traceback(run_configuration_helper(hub, "update", **env))
+    assert result.returncode == 1 and "deployment 'lab-base'" in result.stderr and WAY_OUT in result.stderr
+
+
+@pytest.mark.parametrize("previous", [
+    {"devices": ["edge-1"], "version": "1.6.x"},
+    {"devices": ["edge-1"], "version": "1.6.2-1", "deviceVersions": {"edge-1": "latest"}},
+])
+def test_a_recorded_version_that_cannot_be_read_stops_the_guard_with_the_way_out(hub, previous):
+    hub.add_device("edge-1")
+    result = no_traceback(run_gate(hub, "update", ["edge-1"], previous=previous, KEDGE_GATE_ROLE="guard"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "version guard" in result.stderr and "edge-1" in result.stderr and WAY_OUT in result.stderr
+
+
+def test_non_json_gate_state_stops_the_gate_and_never_blocks_its_delete(hub):
+    hub.add_device("edge-1")
+    env = {"KEDGE_GATE_DEVICES": json.dumps(["edge-1"]), "PULUMI_COMMAND_STDOUT": "garbage"}
+    result = no_traceback(rollout_gate_run(hub, "update", env))
+    assert result.returncode == 1 and "rollout gate of edge-1" in result.stderr and WAY_OUT in result.stderr
+    assert no_traceback(rollout_gate_run(hub, "delete", env)).returncode == 0  # a gate's delete needs no state
+
+
+def rollout_gate_run(hub, operation, env):
+    from tests.azure.test_rollout_gate import environment
+    return run_helper_in_process(hub.clock, "kedge.azure.registry.rollout_gate", operation,
+                                 {**environment(hub, ["edge-1"]), **env})
+
+
+def test_an_emptied_identity_record_is_recovered_by_this_stacks_owner_tag(hub):
+    """The way out: with the record emptied, update finds the identity by this stack's owner tag."""
+    state = created(hub)
+    result = no_traceback(run_helper(hub, "update", {"deviceId": "edge-1"}, PULUMI_COMMAND_STDOUT=""))
+    assert result.returncode == 0, result.stderr
+    recovered = json.loads(result.stdout)
+    assert recovered["created"] is True and recovered["nonce"] == state["nonce"]
+    assert recovered["primaryKey"] == state["primaryKey"]
+
+
+# --- 2. missing previous state never weakens a check ---------------------------------------------
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+def test_a_guard_with_no_record_reads_the_devices_reported_versions(hub, operation):
+    for device in ("edge-1", "edge-2", "new"):
+        hub.add_device(device)
+    hub.report("edge-1", "1.6.2")
+    hub.report("edge-2", "1.6.1")  # "new" reports nothing yet: nothing to compare
+    refused = no_traceback(run_gate(hub, operation, ["edge-1", "edge-2", "new"], version="1.6.1-1", KEDGE_GATE_ROLE="guard"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "edge-1 reports 1.6.2 -> 1.6.1-1" in refused.stderr and "edge-2" not in refused.stderr.split("downgrade of")[1]
+    assert "kedge:aziotEdgeAllowDowngrade: true" in refused.stderr
+    passed = run_gate(hub, operation, ["edge-1", "edge-2", "new"], version="1.6.2-1", KEDGE_GATE_ROLE="guard")
+    assert passed.returncode == 0, passed.stderr
+    allowed = run_gate(hub, operation, ["edge-1"], version="1.6.1-1", KEDGE_GATE_ROLE="guard", KEDGE_GATE_ALLOW_DOWNGRADE="1")
+    assert allowed.returncode == 0, allowed.stderr
+
+
 # --- 8. Retry-After: 0 -----------------------------------------------------------------------------
 
 def test_retry_after_zero_still_waits_the_base_backoff(hub):

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 from ...backoff import jittered_delay, retry_after
 from ...bounded_http import NoAnswer, exchange
 from ...clock import SYSTEM, Clock
+from ...helper_state import UnreadableState, read_previous
 
 API_VERSION = "2021-04-12"
 ENTRA_SCOPE = "https://iothubs.azure.net/.default"
@@ -246,25 +247,44 @@ def client_from_env(env: dict, clock: Clock = SYSTEM) -> RegistryClient:
 
 def run_helper(
     name: str, argv: Optional[list], env: Optional[dict], operate: Callable[[str, RegistryClient, dict, dict], Optional[dict]],
-    clock: Clock = SYSTEM,
+    clock: Clock = SYSTEM, resource: Callable[[dict], str] = lambda env: "this resource", state_on_delete: bool = True,
 ) -> int:
     """Shared entry point of the registry helpers: `<name> create|update|delete`.
 
     `operate(operation, client, env, previous)` does the work and returns the new state, which
     is printed as JSON on stdout (pulumi-command keeps it as the resource's stdout). The client
-    waits on `clock` (its deadline and its pauses between retries).
+    waits on `clock` (its deadline and its pauses between retries). `resource(env)` names what the
+    helper manages in its messages. A previous state that cannot be read stops the run with that
+    name and the way out (helper_state.UnreadableState), except a delete that needs none
+    (`state_on_delete` false).
     """
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
     if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
         log(f"usage: {name} create|update|delete")
         return 2
-    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if argv[0] != "create" else {}
+    operation, previous = argv[0], {}
     try:
-        state = operate(argv[0], client_from_env(env, clock), env, previous)
-    except RegistryError as error:
+        reads_state = operation == "update" or (operation == "delete" and state_on_delete)
+        previous = read_previous(env, _named(resource, env)) if reads_state else {}
+        state = operate(operation, client_from_env(env, clock), env, previous)
+    except (RegistryError, UnreadableState) as error:
         log(str(error))
+        return 1
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        if not previous:
+            raise
+        # A record that parses but holds other shapes than the helper writes (edited by hand, cut short).
+        log(str(UnreadableState(_named(resource, env), f"its fields are not what the helper writes ({type(error).__name__}: {error})")))
         return 1
     if state is not None:
         print(json.dumps(state, sort_keys=True))
     return 0
+
+
+def _named(resource: Callable[[dict], str], env: dict) -> str:
+    """What the helper manages, for its messages; built from its own inputs, which can be malformed too."""
+    try:
+        return resource(env)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "this resource"

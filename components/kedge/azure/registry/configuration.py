@@ -144,7 +144,11 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock =
     """Environment: KEDGE_HUB_HOSTNAME, KEDGE_CONFIGURATION (JSON: id, owner, targetCondition,
     priority, labels), KEDGE_CONTENT (JSON: modulesContent), the KEDGE_AUTH/KEDGE_REGISTRY_*
     variables of the identity helper (kedge.azure.registry.device), and PULUMI_COMMAND_STDOUT (the previous state) for delete."""
-    return run_helper("kedge.azure.registry.configuration", argv, env, _operate, clock)
+    return run_helper("kedge.azure.registry.configuration", argv, env, _operate, clock, resource=_resource)
+
+
+def _resource(env: dict) -> str:
+    return f"deployment {json.loads(env['KEDGE_CONFIGURATION'])['id']!r}"
 
 
 if __name__ == "__main__":

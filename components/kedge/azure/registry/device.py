@@ -181,9 +181,9 @@ class DeviceRegistry:
             raise RegistryError(status, f"creating device {spec.device_id!r}: {detail}")
         return self._take_existing(spec)
 
-    def _take_existing(self, spec: DeviceSpec) -> dict:
+    def _take_existing(self, spec: DeviceSpec, twin: Optional[dict] = None, created_if_ours: bool = True) -> dict:
         """The id exists: ours from a create whose answer was lost, adoptable, or refused."""
-        twin = self.get_twin(spec.device_id)
+        twin = twin or self.get_twin(spec.device_id)
         if twin is None:  # deleted meanwhile: start again
             log(f"{spec.device_id}: gone again meanwhile; creating it")
             return self.create(spec)
@@ -192,7 +192,8 @@ class DeviceRegistry:
             # Only this stack writes this owner value, and only this resource manages this id:
             # an earlier create of ours whose answer never arrived.
             log(f"{spec.device_id}: exists with this stack's owner tag (an earlier create's answer was lost); converging")
-            return self._converge(spec, twin, created=True, nonce=str(tags.get(RESOURCE_TAG) or self.new_nonce()), previous_tags=[])
+            return self._converge(spec, twin, created=created_if_ours, nonce=str(tags.get(RESOURCE_TAG) or self.new_nonce()),
+                                  previous_tags=[])
         if not spec.adopt:
             raise RegistryError(
                 409,
@@ -231,6 +232,8 @@ class DeviceRegistry:
         return patch
 
     def update(self, spec: DeviceSpec, previous: dict) -> dict:
+        if not previous:
+            return self._recover(spec)
         if "nonce" not in previous:
             return self._migrate(spec, previous)
         twin = self.get_twin(spec.device_id)
@@ -254,12 +257,13 @@ class DeviceRegistry:
         """Brings an identity this resource may manage to `spec`, writing only what differs."""
         device_etag = twin.get("deviceEtag")
         keys = {k: known_keys.get(k) for k in ("primaryKey", "secondaryKey")} if known_keys else None
-        if not self._identity_matches(spec, twin) or (spec.auth == "sas" and not keys):
+        matches = self._identity_matches(spec, twin)
+        if not matches or (spec.auth == "sas" and not keys):
             device = self.get_device(spec.device_id)
             if device is None:
                 return self.create(spec)
             keys = _sas_keys(device)
-            if not self._identity_matches(spec, twin):
+            if not matches:
                 try:
                     device = self._put_device(spec, device, keys, self._parent_scopes(spec))
                 except _Vanished:
@@ -284,7 +288,7 @@ class DeviceRegistry:
             if status != 200:
                 raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
             log(f"{spec.device_id}: tags written")
-        if not patch and self._identity_matches(spec, twin) and known_keys:
+        if not patch and matches and known_keys:
             log(f"{spec.device_id}: already as declared; nothing written")
         return self._state(spec, created, nonce, device_etag, keys, list(desired))
 
@@ -313,6 +317,15 @@ class DeviceRegistry:
                 continue
             raise RegistryError(status, f"writing device {spec.device_id!r}: {error_message(answer)}")
         raise RegistryError(412, f"writing device {spec.device_id!r}: it kept changing underneath")
+
+    def _recover(self, spec: DeviceSpec) -> dict:
+        """No record (its stdout emptied, the way out of an unreadable one): the identity is taken up
+        again only as create would, by this stack's owner tag (or adoption), and read afresh."""
+        log(f"{spec.device_id}: no recorded state; looking the identity up by this stack's owner tag")
+        twin = self.get_twin(spec.device_id)
+        if twin is None:
+            return self.create(spec)
+        return self._take_existing(spec, twin, created_if_ours=not spec.adopt)
 
     def _migrate(self, spec: DeviceSpec, previous: dict) -> dict:
         """State from before owner ids and nonces: take the identity over only if it provably is
@@ -396,7 +409,11 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock =
     KEDGE_REGISTRY_ENDPOINT  override https://<hostname> (tests use a local server)
     PULUMI_COMMAND_STDOUT    the previous state (update/delete), set by pulumi-command
     """
-    return run_helper("kedge.azure.registry.device", argv, env, _operate, clock)
+    return run_helper("kedge.azure.registry.device", argv, env, _operate, clock, resource=_resource)
+
+
+def _resource(env: dict) -> str:
+    return f"device {json.loads(env['KEDGE_DEVICE'])['deviceId']!r}"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ What it reads, per device, with twin reads (their own IoT Hub budget, not the id
 
 With KEDGE_GATE_ROLE=guard it never waits: its `update` refuses a version older than the one it
 recorded for a device (unless KEDGE_GATE_ALLOW_DOWNGRADE=1); every runtime depends on it, so a
-downgrade stops before any device is touched.
+downgrade stops before any device is touched. With no record (its `create`, or an emptied previous
+stdout) it reads what the devices report instead (the `$edgeAgent` twin's runtime version): a lost
+record never lets a downgrade through.
 
 With `KEDGE_GATE_WAIT_ON_CREATE`, `create` waits too, and `update` waits only for the devices
 that were not in the previous list: one bounded wait for every new device of a `pulumi up`.
@@ -29,11 +31,13 @@ version and each device's health as last read.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from ...clock import SYSTEM, Clock
+from ...helper_state import UnreadableState
 from .client import RegistryClient, RegistryError, log, run_helper
 
 RUNNING = "running"
@@ -73,7 +77,36 @@ def downgrades(previous: dict, versions: dict[str, str]) -> list[str]:
         d: str((previous.get("deviceVersions") or {}).get(d) or previous.get("version") or "") for d in previous.get("devices") or []
     }
     return [f"{device} {before[device]} -> {version}" for device, version in versions.items()
-            if before.get(device) and version_key(version) < version_key(before[device])]
+            if before.get(device) and version_key(version) < _recorded_key(before[device], device)]
+
+
+def _recorded_key(recorded: str, device: str) -> tuple[int, ...]:
+    try:
+        return version_key(recorded)
+    except ValueError:
+        raise UnreadableState("the version guard (rollout-version-guard)",
+                              f"the version recorded for {device}, {recorded!r}, is not a package version like 1.6.2-1") from None
+
+
+def reported_downgrades(client: RegistryClient, versions: dict[str, str]) -> list[str]:
+    """Devices whose pinned version is older than the IoT Edge version they report now (the
+    `$edgeAgent` twin), for a guard with no record. A device that reports nothing (no identity or no
+    runtime yet) has nothing to downgrade."""
+    refused = []
+    for device, version in versions.items():
+        status, agent, _ = client.call("GET", _twin_path(device, "$edgeAgent"))
+        if status == 404:
+            continue
+        if status != 200:
+            raise RegistryError(status, f"GET the $edgeAgent twin of {device!r}: HTTP {status}")
+        reported = str((((((agent or {}).get("properties") or {}).get("reported") or {}).get("runtime") or {})
+                       .get("platform") or {}).get("version") or "")
+        running = re.match(r"\d+(?:\.\d+)*", reported)
+        if reported and running is None:
+            log(f"{device}: reports IoT Edge {reported!r}, which is not a version; not compared")
+        if running and version_key(daemon_version(version)) < version_key(running.group(0)):
+            refused.append(f"{device} reports {reported} -> {version}")
+    return refused
 
 
 def daemon_version(package_version: str) -> str:
@@ -147,8 +180,12 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) 
     change = env.get("KEDGE_GATE_CHANGE", "")
     state: dict[str, Any] = {"devices": devices, "version": version, "deviceVersions": own_versions, "change": change, "health": {}}
     if env.get("KEDGE_GATE_ROLE") == "guard":
-        # Runs before any device changes: every runtime depends on it.
-        refused = downgrades(previous, versions) if operation == "update" and env.get("KEDGE_GATE_ALLOW_DOWNGRADE") != "1" else []
+        # Runs before any device changes: every runtime depends on it. With no record to compare with
+        # (a create, or an emptied record), what the devices report is compared instead.
+        refused = []
+        if env.get("KEDGE_GATE_ALLOW_DOWNGRADE") != "1":
+            recorded = bool(previous.get("devices")) and operation == "update"
+            refused = downgrades(previous, versions) if recorded else reported_downgrades(client, versions)
         if refused:
             raise GateFailed(f"refused before any device was touched: IoT Edge downgrade of {', '.join(refused)}; "
                              "allowed: a newer or equal aziotEdgeVersion, or kedge:aziotEdgeAllowDowngrade: true")
@@ -180,7 +217,14 @@ def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) 
 
 
 def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock = SYSTEM) -> int:
-    return run_helper("kedge.azure.registry.rollout_gate", argv, env, _operate, clock)
+    return run_helper("kedge.azure.registry.rollout_gate", argv, env, _operate, clock, resource=_resource, state_on_delete=False)
+
+
+def _resource(env: dict) -> str:
+    if env.get("KEDGE_GATE_ROLE") == "guard":
+        return "the version guard (rollout-version-guard)"
+    devices = [str(d) for d in json.loads(env.get("KEDGE_GATE_DEVICES") or "[]")]
+    return "the rollout gate of " + (", ".join(devices[:3]) + (f" and {len(devices) - 3} more" if len(devices) > 3 else "") or "no devices")
 
 
 if __name__ == "__main__":
