@@ -129,6 +129,40 @@ def test_a_guard_with_no_record_reads_the_devices_reported_versions(hub, operati
     assert allowed.returncode == 0, allowed.stderr
 
 
+# --- 3. a window of consecutive healthy reads ------------------------------------------------------
+
+def flapping(hub, device_id, version="1.6.2"):
+    """`device_id` reports edgeHub running on every other read of its $edgeAgent twin."""
+    reads = [0]
+    handle = hub.handle
+
+    def every_other(method, path, headers, body):
+        if urllib.parse.unquote(path).endswith(f"/{device_id}/modules/$edgeAgent"):
+            reads[0] += 1
+            hub.report(device_id, version, edge_hub="running" if reads[0] % 2 else "failed")
+        return handle(method, path, headers, body)
+
+    hub.handle = every_other
+    return reads
+
+
+def test_a_device_healthy_on_every_other_read_does_not_pass_the_gate(hub):
+    hub.add_device("edge-1")
+    reads = flapping(hub, "edge-1")
+    result = no_traceback(run_gate(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"}, deadline=2))
+    assert result.returncode == 1 and "rollout stopped: edge-1" in result.stderr, result.stderr
+    assert f"never {rollout_gate.HEALTHY_READS} reads in a row" in result.stderr
+    assert reads[0] > rollout_gate.HEALTHY_READS
+
+
+def test_a_device_passes_after_the_window_of_consecutive_healthy_reads(hub):
+    hub.add_device("edge-1")
+    hub.report("edge-1", "1.6.2")
+    result = run_gate(hub, "update", ["edge-1"], previous={"devices": ["edge-1"], "version": "1.6.0-1"})
+    assert result.returncode == 0, result.stderr
+    assert hub.twin_reads == 2 * rollout_gate.HEALTHY_READS  # device twin and $edgeAgent, each read
+
+
 # --- 8. Retry-After: 0 -----------------------------------------------------------------------------
 
 def test_retry_after_zero_still_waits_the_base_backoff(hub):

@@ -16,6 +16,8 @@ downgrade stops before any device is touched. With no record (its `create`, or a
 stdout) it reads what the devices report instead (the `$edgeAgent` twin's runtime version): a lost
 record never lets a downgrade through.
 
+A device passes a gate only when it is ready on HEALTHY_READS consecutive reads, a poll apart.
+
 With `KEDGE_GATE_WAIT_ON_CREATE`, `create` waits too, and `update` waits only for the devices
 that were not in the previous list: one bounded wait for every new device of a `pulumi up`.
 
@@ -44,6 +46,11 @@ RUNNING = "running"
 CONNECTED = "Connected"
 DEFAULT_POLL_SECONDS = 15.0
 READ_RESERVE_SECONDS = 5.0
+HEALTHY_READS = 3
+"""Consecutive ready reads, a poll apart, before a gate passes a device. One read is one sample: an
+edgeHub in a crash loop, or a connection that drops and comes back, reads ready now and then. Three
+in a row span two poll intervals (30 s at the default 15 s), long enough to see a module restart
+loop or a reconnect cycle of that order, and cost a healthy device only two more polls."""
 
 
 @dataclass(frozen=True)
@@ -142,16 +149,25 @@ class GateFailed(RegistryError):
 
 
 def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[str, str], poll_seconds: float) -> dict[str, Health]:
-    """Polls until every device runs its version (`package_versions`, by device) or the client's
-    deadline passes (then GateFailed), pausing on the client's clock."""
+    """Polls until every device has run its version (`package_versions`, by device) on HEALTHY_READS
+    consecutive reads or the client's deadline passes (then GateFailed), pausing on the client's clock."""
     health: dict[str, Health] = {}
+    in_a_row: dict[str, int] = {device: 0 for device in devices}
+    ever_ready: set[str] = set()
     waiting = list(devices)
     while True:
         for device_id in list(waiting):
             health[device_id] = read_health(client, device_id)
-            if health[device_id].ready(daemon_version(package_versions[device_id])):
+            if not health[device_id].ready(daemon_version(package_versions[device_id])):
+                if in_a_row[device_id]:
+                    log(f"{device_id}: no longer ready ({health[device_id].describe()}); counting again")
+                in_a_row[device_id] = 0
+                continue
+            in_a_row[device_id] += 1
+            ever_ready.add(device_id)
+            if in_a_row[device_id] >= HEALTHY_READS:
                 waiting.remove(device_id)
-                log(f"{device_id}: ready ({health[device_id].describe()})")
+                log(f"{device_id}: ready ({health[device_id].describe()}) on {HEALTHY_READS} reads in a row")
         if not waiting:
             return health
         # Stop with what was read while there is still time to say it (a read at the very deadline
@@ -159,9 +175,11 @@ def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[
         if client.remaining() <= poll_seconds + min(READ_RESERVE_SECONDS, client.deadline_seconds / 2):
             first = waiting[0]
             version = daemon_version(package_versions[first])
+            flapping = (f" (ready on some reads, but never {HEALTHY_READS} reads in a row)" if first in ever_ready else "")
             raise GateFailed(
-                f"rollout stopped: {first} reports {health[first].describe()}; wanted IoT Edge {version} with edgeAgent and "
-                f"edgeHub running and {CONNECTED}, within {client.deadline_seconds:.0f} s (kedge:rolloutTimeoutSeconds)"
+                f"rollout stopped: {first} reports {health[first].describe()}{flapping}; wanted IoT Edge {version} with edgeAgent and "
+                f"edgeHub running and {CONNECTED} on {HEALTHY_READS} reads in a row, within {client.deadline_seconds:.0f} s "
+                "(kedge:rolloutTimeoutSeconds)"
                 + (f"; also waiting for {', '.join(waiting[1:])}" if len(waiting) > 1 else "")
                 + ". Devices after this batch are untouched. Fix the device and run `pulumi up` again to resume; a device "
                   f"that stays offline can be left out of the wait with kedge:rolloutSkipDevices: [{first}]")
