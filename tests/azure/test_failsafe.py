@@ -163,6 +163,37 @@ def test_a_device_passes_after_the_window_of_consecutive_healthy_reads(hub):
     assert hub.twin_reads == 2 * rollout_gate.HEALTHY_READS  # device twin and $edgeAgent, each read
 
 
+# --- 6. adoption of another stack's identity -------------------------------------------------------
+
+def test_adoption_refuses_an_identity_another_stack_owns(hub):
+    hub.add_device("edge-1", tags={OWNER_TAG: OTHER_STACK, RESOURCE_TAG: "theirs"})
+    result = no_traceback(run_helper(hub, "create", {"deviceId": "edge-1", "adopt": True}))
+    assert result.returncode == 1 and OTHER_STACK in result.stderr and "adoptReplacesOwner" in result.stderr
+    assert hub.twin_tags["edge-1"] == {OWNER_TAG: OTHER_STACK, RESOURCE_TAG: "theirs"}
+
+
+def test_adoption_takes_over_only_the_owner_it_is_told_it_replaces(hub):
+    hub.add_device("edge-1", tags={OWNER_TAG: OTHER_STACK, RESOURCE_TAG: "theirs"})
+    wrong = run_helper(hub, "create", {"deviceId": "edge-1", "adopt": True, "adoptReplacesOwner": "someone/else"})
+    assert wrong.returncode == 1 and hub.twin_tags["edge-1"][OWNER_TAG] == OTHER_STACK
+    state = created(hub, adopt=True, adoptReplacesOwner=OTHER_STACK)
+    assert state["created"] is False and hub.twin_tags["edge-1"][OWNER_TAG] == OWNER
+
+
+def test_the_identity_component_passes_the_owner_adoption_may_replace_and_nothing_otherwise():
+    from kedge.azure.edge_device import EdgeDeviceIdentity
+    from tests.harness import run_components
+
+    def device(name, **extra):
+        return EdgeDeviceIdentity(name, {"hub_hostname": "h.azure-devices.net", "device_id": name, "owner": OWNER,
+                                         "registry_policy_key": "k", "adopt_existing": True, **extra})
+
+    run, _ = run_components(lambda: (device("edge-1", adopt_replaces_owner=OTHER_STACK), device("edge-2")))
+    specs = {c.name: json.loads(c.get("environment")["KEDGE_DEVICE"]) for c in run.of_type("command:local:Command")}
+    assert specs["edge-1-registry"]["adoptReplacesOwner"] == OTHER_STACK
+    assert "adoptReplacesOwner" not in specs["edge-2-registry"]  # the spec of every existing device is unchanged
+
+
 # --- 8. Retry-After: 0 -----------------------------------------------------------------------------
 
 def test_retry_after_zero_still_waits_the_base_backoff(hub):

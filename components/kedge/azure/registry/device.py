@@ -51,6 +51,7 @@ class DeviceSpec:
     status: str = "enabled"
     tags: dict = field(default_factory=dict)
     adopt: bool = False
+    replaces_owner: Optional[str] = None  # adoption: the other stack's owner tag this one may replace
     parent_id: Optional[str] = None  # nested edge: the parent edge device (its scope becomes this one's parent scope)
 
     def desired_tags(self, nonce: str) -> dict:
@@ -69,6 +70,7 @@ class DeviceSpec:
             status=raw.get("status", "enabled"),
             tags=dict(raw.get("tags") or {}),
             adopt=bool(raw.get("adopt", False)),
+            replaces_owner=raw.get("adoptReplacesOwner"),
             parent_id=raw.get("parentId"),
         )
 
@@ -200,7 +202,19 @@ class DeviceRegistry:
                 f"device {spec.device_id!r} already exists in {self.hostname} and is not this stack's "
                 f"(owner tag: {tags.get(OWNER_TAG)!r}); set adoptExisting: true on the device to manage it, or pick another id",
             )
-        log(f"{spec.device_id}: exists; adopting it (it will be left in the hub on destroy)")
+        other = tags.get(OWNER_TAG)
+        if other and other != spec.replaces_owner:
+            # Another kedge stack manages it: taking it over would make that stack fail on every `up`
+            # and leave the identity to no one. Only an owner named here (that stack is gone, or hands
+            # the device over) is replaced.
+            raise RegistryError(
+                409,
+                f"device {spec.device_id!r} is managed by another stack (owner tag: {other!r}); adoptExisting takes over "
+                f"identities no stack owns. If that stack is gone or hands the device over, name the owner it replaces: "
+                f"adoptReplacesOwner: {other!r}",
+            )
+        replaced = f", replacing owner {other!r}" if other else ""
+        log(f"{spec.device_id}: exists; adopting it{replaced} (it will be left in the hub on destroy)")
         return self._converge(spec, twin, created=False, nonce=self.new_nonce(), previous_tags=[])
 
     # --- update ---------------------------------------------------------------------------
@@ -402,7 +416,8 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock =
     """Entry point. Environment:
 
     KEDGE_HUB_HOSTNAME       <hub>.azure-devices.net
-    KEDGE_DEVICE             the DeviceSpec as JSON (create/update)
+    KEDGE_DEVICE             the DeviceSpec as JSON (create/update); with adopt, adoptReplacesOwner
+                             names another stack's owner tag that adoption may replace
     KEDGE_AUTH               auto (Entra ID, then SAS) | entra | sas; default auto
     KEDGE_REGISTRY_POLICY / KEDGE_REGISTRY_KEY   policy with RegistryWrite (SAS fallback)
     KEDGE_SERVICE_POLICY / KEDGE_SERVICE_KEY     policy with ServiceConnect (twin tags)
