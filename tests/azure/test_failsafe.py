@@ -194,6 +194,68 @@ def test_the_identity_component_passes_the_owner_adoption_may_replace_and_nothin
     assert "adoptReplacesOwner" not in specs["edge-2-registry"]  # the spec of every existing device is unchanged
 
 
+# --- 7. a destroy after the hub was deleted --------------------------------------------------------
+
+def resolver_says(errno_value):
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "kedge-test.azure-devices.net":
+            raise socket.gaierror(errno_value, "resolver answer")
+        return real(host, *args, **kwargs)
+
+    return mock.patch("socket.getaddrinfo", getaddrinfo)
+
+
+GONE_HUB = {"KEDGE_REGISTRY_ENDPOINT": "http://kedge-test.azure-devices.net"}
+
+
+@pytest.mark.parametrize("kind", ["name-not-found", "refused"])
+def test_a_destroy_after_the_hub_was_deleted_completes_promptly_and_says_so(hub, kind):
+    state = created(hub)
+    endpoint = GONE_HUB if kind == "name-not-found" else {"KEDGE_REGISTRY_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    started = hub.clock.monotonic()
+    with resolver_says(socket.EAI_NONAME):
+        result = no_traceback(run_helper(hub, "delete", previous=state, **endpoint))
+    assert result.returncode == 0, result.stderr
+    assert "treated as gone with its hub" in result.stderr and "3 attempts" in result.stderr
+    assert hub.clock.monotonic() - started < 30
+
+
+def test_a_deployment_destroy_after_the_hub_was_deleted_completes(hub):
+    with resolver_says(socket.EAI_NONAME):
+        result = no_traceback(run_configuration_helper(hub, "delete", PULUMI_COMMAND_STDOUT=json.dumps(
+            {"id": "lab-base", "owner": OWNER}), **GONE_HUB))
+    assert result.returncode == 0 and "treated as gone with its hub" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("fault", ["resolver-unreachable", "hang"])
+def test_an_unreachable_hub_is_not_mistaken_for_a_deleted_one(hub, fault):
+    state = created(hub)
+    if fault == "hang":
+        hub.hang_seconds = 1.5
+        hub.break_next("GET", *["hang"] * 20)
+        result = run_helper(hub, "delete", previous=state, KEDGE_DEADLINE_SECONDS="4", KEDGE_CALL_TIMEOUT_SECONDS="1")
+    else:
+        with resolver_says(socket.EAI_AGAIN):  # "Temporary failure in name resolution": our DNS, not the hub
+            result = run_helper(hub, "delete", previous=state, KEDGE_DEADLINE_SECONDS="4", **GONE_HUB)
+    no_traceback(result)
+    assert result.returncode == 1 and "deadline" in result.stderr and "gone" not in result.stderr
+    assert "edge-1" in hub.devices
+
+
+def test_a_hub_that_does_not_exist_is_not_skipped_on_create_or_update(hub):
+    with resolver_says(socket.EAI_NONAME):
+        result = no_traceback(run_helper(hub, "create", {"deviceId": "edge-1"}, KEDGE_DEADLINE_SECONDS="3", **GONE_HUB))
+    assert result.returncode == 1 and "Name or service not known" not in result.stdout
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 # --- 8. Retry-After: 0 -----------------------------------------------------------------------------
 
 def test_retry_after_zero_still_waits_the_base_backoff(hub):

@@ -41,6 +41,20 @@ class RegistryError(Exception):
         self.status = status
 
 
+class HubGone(Exception):
+    """The hub's host answered, several times in a row, that it does not exist (see bounded_http.host_absent).
+
+    Raised only where the client is told to (`gone_after`, set for deletes): a destroy after the hub
+    was deleted then finishes at once, its identities and deployments gone with the hub, instead of
+    retrying for the whole deadline and failing. Create and update never skip anything on it.
+    """
+
+
+# A delete treats the hub as deleted after this many "not there" answers in a row, each after the
+# client's backoff (a few seconds in all): one such answer can be a blip, three in a row are not.
+HUB_GONE_AFTER = 3
+
+
 # Anything that could be a credential in text a server sent back (a proxy may echo the request,
 # and an update's PUT body holds the device's keys): base64 keys, SAS fields, bearer tokens.
 KEY_SHAPED = re.compile(
@@ -151,6 +165,8 @@ class RegistryClient:
     max_delay: float = 30.0
     clock: Clock = SYSTEM
     started: float = field(default=-1.0)
+    gone_after: Optional[int] = None  # see HubGone; set for deletes only
+    absent_in_a_row: int = 0
 
     def __post_init__(self) -> None:
         if self.started < 0:
@@ -168,6 +184,9 @@ class RegistryClient:
                 raise RegistryError(504, f"{method} {path}: no answer within the {self.deadline_seconds:.0f} s deadline "
                                          f"(timeout_seconds) after {attempt - 1} attempts")
             status, raw, headers = self._once(method, path, data, if_match, min(self.call_timeout, self.remaining()))
+            if self.gone_after is not None and self.absent_in_a_row >= self.gone_after:
+                raise HubGone(f"{urllib.parse.urlsplit(self.endpoint).hostname} answered {self.absent_in_a_row} attempts in a "
+                              f"row that it is not there ({raw.decode(errors='replace')[:120]})")
             if status in (401, 403) and self.credentials.can_fall_back():
                 log(f"{method} {path}: HTTP {status} with the Entra ID token (role not granted or not yet propagated); retrying with SAS")
                 self.credentials.entra_failed = True
@@ -188,7 +207,8 @@ class RegistryClient:
             self.clock.sleep(delay)
 
     def _once(self, method: str, path: str, data: Optional[bytes], if_match: Optional[str], timeout: float) -> tuple[int, bytes, dict]:
-        """One request and its whole answer within `timeout`, or a transient 503 describing what broke."""
+        """One request and its whole answer within `timeout`, or a transient 503 describing what broke
+        (and counted in `absent_in_a_row` when the host said it is not there, see host_absent)."""
         url = urllib.parse.urlsplit(self.endpoint)
         connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
@@ -198,7 +218,9 @@ class RegistryClient:
             answer = exchange(connection_class(url.netloc, timeout=timeout), method, f"{path}?api-version={API_VERSION}",
                               data, headers, timeout)
         except NoAnswer as failure:
+            self.absent_in_a_row = self.absent_in_a_row + 1 if failure.absent else 0
             return 503, failure.reason.encode(), {}
+        self.absent_in_a_row = 0
         return answer
 
     def _delay(self, attempt: int, headers: dict) -> float:
@@ -256,7 +278,7 @@ def run_helper(
     waits on `clock` (its deadline and its pauses between retries). `resource(env)` names what the
     helper manages in its messages. A previous state that cannot be read stops the run with that
     name and the way out (helper_state.UnreadableState), except a delete that needs none
-    (`state_on_delete` false).
+    (`state_on_delete` false); a delete whose hub no longer exists succeeds and says so (HubGone).
     """
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
@@ -267,7 +289,10 @@ def run_helper(
     try:
         reads_state = operation == "update" or (operation == "delete" and state_on_delete)
         previous = read_previous(env, _named(resource, env)) if reads_state else {}
-        state = operate(operation, client_from_env(env, clock), env, previous)
+        client = client_from_env(env, clock)
+        if operation == "delete":
+            client.gone_after = HUB_GONE_AFTER
+        state = operate(operation, client, env, previous)
     except (RegistryError, UnreadableState) as error:
         log(str(error))
         return 1
@@ -277,6 +302,10 @@ def run_helper(
         # A record that parses but holds other shapes than the helper writes (edited by hand, cut short).
         log(str(UnreadableState(_named(resource, env), f"its fields are not what the helper writes ({type(error).__name__}: {error})")))
         return 1
+    except HubGone as gone:
+        log(f"{_named(resource, env)}: treated as gone with its hub, nothing left to delete: {gone}. If the hub still "
+            "exists (a DNS or firewall fault), delete the identity or deployment there by hand")
+        return 0
     if state is not None:
         print(json.dumps(state, sort_keys=True))
     return 0
