@@ -263,3 +263,34 @@ def test_retry_after_zero_still_waits_the_base_backoff(hub):
     hub.fail_next("POST", 429, 429, 429)
     created(hub)
     assert len(hub.clock.slept) == 3 and min(hub.clock.slept) >= 0.5
+
+
+# --- 9. 404 and 412 converge in one up -------------------------------------------------------------
+
+def test_a_device_deleted_between_twin_read_and_tag_write_is_created_again_in_one_run(hub):
+    state = created(hub, tags={"site": "lab"})
+    hub.after_next("GET", lambda: (hub.devices.pop("edge-1"), hub.twin_tags.pop("edge-1")))
+    result = no_traceback(run_helper(hub, "update", {"deviceId": "edge-1", "tags": {"site": "plant"}}, previous=state))
+    assert result.returncode == 0, result.stderr
+    after = json.loads(result.stdout)
+    assert after["created"] is True and hub.twin_tags["edge-1"]["site"] == "plant"
+    assert after["primaryKey"] == hub.devices["edge-1"]["authentication"]["symmetricKey"]["primaryKey"]
+
+
+def test_a_configuration_delete_answered_412_is_read_again_and_completes(hub):
+    state = configuration_created(hub)
+
+    def someone_touches_it():
+        # a new object: the answer being sent keeps the etag the helper read
+        hub.configurations["lab-base"] = {**hub.configurations["lab-base"], "etag": hub._etag(), "priority": 11}
+
+    hub.after_next("GET", someone_touches_it)  # between the helper's read and its DELETE
+    result = no_traceback(run_configuration_helper(hub, "delete", PULUMI_COMMAND_STDOUT=json.dumps(state)))
+    assert result.returncode == 0, result.stderr
+    assert "lab-base" not in hub.configurations
+
+
+def configuration_created(hub):
+    result = run_configuration_helper(hub, "create")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -118,17 +118,23 @@ class ConfigurationRegistry:
         if not configuration_id:
             log("no recorded configuration; nothing to delete")
             return
-        current = self.get(configuration_id)
-        if current is None:
-            log(f"{configuration_id}: already gone")
-            return
-        if (current.get("labels") or {}).get(OWNER_LABEL) != previous.get("owner"):
-            log(f"{configuration_id}: not owned by this stack; left in place")
-            return
-        status, answer, _ = self.client.call("DELETE", self._path(configuration_id), if_match=f'"{current.get("etag")}"')
-        if status not in (200, 204, 404):
-            raise RegistryError(status, f"deleting configuration {configuration_id!r}: {error_message(answer)}")
-        log(f"{configuration_id}: deleted")
+        for _ in range(5):
+            current = self.get(configuration_id)
+            if current is None:
+                log(f"{configuration_id}: already gone")
+                return
+            if (current.get("labels") or {}).get(OWNER_LABEL) != previous.get("owner"):
+                log(f"{configuration_id}: not owned by this stack; left in place")
+                return
+            status, answer, _ = self.client.call("DELETE", self._path(configuration_id), if_match=f'"{current.get("etag")}"')
+            if status in (200, 204, 404):
+                log(f"{configuration_id}: deleted")
+                return
+            if status != 412:
+                raise RegistryError(status, f"deleting configuration {configuration_id!r}: {error_message(answer)}")
+            # Changed since it was read (a priority or label edit): read it again and decide again.
+            log(f"{configuration_id}: changed meanwhile (HTTP 412); reading it again")
+        raise RegistryError(412, f"deleting configuration {configuration_id!r}: it kept changing underneath")
 
 
 def _operate(operation: str, client, env: dict, previous: dict) -> Optional[dict]:

@@ -299,6 +299,9 @@ class DeviceRegistry:
                     raise RegistryError(409, f"device {spec.device_id!r} changed owner while being updated; nothing more written")
                 unchanged_identity = fresh.get("deviceEtag") == device_etag
                 return self._converge(spec, fresh, created, nonce, previous_tags, keys if unchanged_identity else None)
+            if status == 404:  # deleted between the twin read and this write
+                log(f"{spec.device_id}: deleted while its tags were being written; creating it again")
+                return self.create(spec)
             if status != 200:
                 raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
             log(f"{spec.device_id}: tags written")
