@@ -294,3 +294,17 @@ def configuration_created(hub):
     result = run_configuration_helper(hub, "create")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# --- 10. a nested child whose parent was re-created ------------------------------------------------
+
+def test_a_child_whose_parent_was_created_again_takes_the_new_parents_scope(hub):
+    parent = created(hub, device_id="gw")
+    child = created(hub, device_id="cell", parentId="gw")
+    old_scope = hub.devices["gw"]["deviceScope"]
+    assert run_helper(hub, "delete", previous=parent).returncode == 0
+    created(hub, device_id="gw")  # the parent, created again: a new generation, a new scope
+    assert hub.devices["gw"]["deviceScope"] != old_scope
+    result = no_traceback(run_helper(hub, "update", {"deviceId": "cell", "parentId": "gw"}, previous=child))
+    assert result.returncode == 0 and "already as declared" not in result.stderr, result.stderr
+    assert hub.devices["cell"]["parentScopes"] == [hub.devices["gw"]["deviceScope"]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import sys
 import urllib.parse
@@ -219,9 +218,17 @@ class DeviceRegistry:
 
     # --- update ---------------------------------------------------------------------------
 
+    def _parent_scope(self, spec: DeviceSpec) -> Optional[str]:
+        """The parent's current device scope, from its twin (a twin read, not an identity operation),
+        or None without a parent or when the parent is not there (then the write path names it)."""
+        if spec.parent_id is None:
+            return None
+        return (self.get_twin(spec.parent_id) or {}).get("deviceScope")
+
     @staticmethod
-    def _identity_matches(spec: DeviceSpec, twin: dict) -> bool:
-        """Whether the identity already is what `spec` asks for (status, IoT Edge, authentication)."""
+    def _identity_matches(spec: DeviceSpec, twin: dict, parent_scope: Optional[str] = None) -> bool:
+        """Whether the identity already is what `spec` asks for (status, IoT Edge, authentication, and
+        for a nested device `parent_scope`, its parent's scope as the parent's twin has it now)."""
         if twin.get("status") != spec.status or (twin.get("capabilities") or {}).get("iotEdge") is not True:
             return False
         if twin.get("authenticationType") != spec.auth:
@@ -230,8 +237,10 @@ class DeviceRegistry:
         if spec.parent_id is None:
             if scopes:
                 return False
-        elif len(scopes) != 1 or not re.fullmatch(rf"ms-azure-iot-edge://{re.escape(spec.parent_id)}-\d+", str(scopes[0])):
-            return False  # an edge device's scope is ms-azure-iot-edge://<device id>-<generation id>
+        elif parent_scope is None or scopes != [parent_scope]:
+            # The parent's current scope, not any scope of that name: a parent deleted and created
+            # again has a new generation id in its scope (ms-azure-iot-edge://<device id>-<generation id>).
+            return False
         if spec.auth == "selfSigned":
             thumbprints = twin.get("x509Thumbprint") or {}
             return (thumbprints.get("primaryThumbprint"), thumbprints.get("secondaryThumbprint")) == (
@@ -271,7 +280,8 @@ class DeviceRegistry:
         """Brings an identity this resource may manage to `spec`, writing only what differs."""
         device_etag = twin.get("deviceEtag")
         keys = {k: known_keys.get(k) for k in ("primaryKey", "secondaryKey")} if known_keys else None
-        matches = self._identity_matches(spec, twin)
+        parent_scope = self._parent_scope(spec)
+        matches = self._identity_matches(spec, twin, parent_scope)
         if not matches or (spec.auth == "sas" and not keys):
             device = self.get_device(spec.device_id)
             if device is None:
