@@ -1,8 +1,11 @@
-"""The VM restart helper under the faults of issue #28: a trickling answer and a hanging
-credential plugin. Before this change: 92 s on a 20 s deadline for a trickling answer and 120 s on
-a 10 s deadline for a hanging kubeconfig credential plugin, both ending in tracebacks.
+"""The VM restart helper under the faults of issue #28: unreadable or missing previous state, a
+trickling answer, a hanging credential plugin, a VM that is gone. Before this change: a traceback
+for unreadable state; a restart of a running VM whose trigger had not changed when the previous
+stdout was lost; 92 s on a 20 s deadline for a trickling answer and 120 s on a 10 s deadline for a
+hanging kubeconfig credential plugin, both ending in tracebacks; a failed `pulumi up` for a 404.
 """
 
+import json
 import time
 
 import pytest
@@ -20,6 +23,27 @@ def api():
 def no_traceback(result):
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+@pytest.mark.parametrize("recorded", ["{not json", "[]", "null"])
+def test_unreadable_previous_state_stops_naming_the_vm_and_the_way_out(api, recorded):
+    result = no_traceback(run_helper(api, "update", "b", PULUMI_COMMAND_STDOUT=recorded))
+    assert result.returncode == 1 and result.stdout == "" and api.requests == []
+    assert "VM kedge-vms/edge-1" in result.stderr and "cannot be read" in result.stderr and "pulumi state edit" in result.stderr
+
+
+def test_missing_previous_state_restarts_nothing_and_says_so(api):
+    result = no_traceback(run_helper(api, "update", "b", PULUMI_COMMAND_STDOUT=""))
+    assert result.returncode == 0, result.stderr
+    assert api.requests == [] and json.loads(result.stdout) == {"trigger": "b"}
+    assert "not restarting" in result.stderr and "virtctl restart" in result.stderr
+
+
+def test_a_vm_that_is_gone_needs_no_restart(api):
+    api.answers = [404]
+    result = no_traceback(run_helper(api, "update", "b", previous={"trigger": "a"}))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"trigger": "b", "last": "gone"} and "nothing to restart" in result.stderr
 
 
 def test_a_trickling_answer_cannot_hold_the_restart_past_its_deadline(api):

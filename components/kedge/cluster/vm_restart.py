@@ -7,9 +7,11 @@ pulumi-command as ``python -m kedge.cluster.vm_restart create|update|delete`` (n
 preview): `create` only records the VM's restart trigger (a new VM starts with its spec);
 `update` restarts the VM through KubeVirt's `restart` subresource when the trigger differs from
 the recorded one (an input that changed for another reason, e.g. a rotated kubeconfig, restarts
-nothing). One deadline (KEDGE_DEADLINE_SECONDS) covers the whole run: a kubeconfig
+nothing). It restarts only when it knows the trigger changed: with no recorded trigger (an empty
+previous stdout) it restarts nothing and says so; a record it cannot read stops it, naming the VM
+and the way out. One deadline (KEDGE_DEADLINE_SECONDS) covers the whole run: a kubeconfig
 credential plugin, every request (however slowly an answer trickles) and the pauses between
-retries.
+retries. A VM that is gone (404) needs no restart.
 
 Environment: KEDGE_VM_NAMESPACE, KEDGE_VM_NAME, KEDGE_RESTART_TRIGGER, KEDGE_KUBECONFIG (the
 kubeconfig's text; empty: $KUBECONFIG or ~/.kube/config), KEDGE_KUBE_CONTEXT (empty: the current
@@ -37,6 +39,7 @@ import yaml
 from ..backoff import jittered_delay
 from ..bounded_http import NoAnswer, exchange
 from ..clock import SYSTEM, Clock, Deadline
+from ..helper_state import UnreadableState, read_previous
 
 RESTART_PATH = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -179,6 +182,10 @@ def restart(api: KubeApi, namespace: str, name: str, deadline: Deadline, clock: 
             # Not running (halted, or not started yet): it starts with the new spec when it does.
             log(f"{namespace}/{name} is not running ({text.strip()[:200]}); nothing to restart")
             return "not running"
+        if status == 404:
+            # Deleted (or never made): a VM created later starts with its spec, so there is nothing to restart.
+            log(f"{namespace}/{name} is gone ({text.strip()[:200]}); nothing to restart")
+            return "gone"
         if status not in RETRYABLE:
             raise RestartError(f"restart of {namespace}/{name}: HTTP {status}: {text.strip()[:300]}")
         delay = jittered_delay(attempt + 1, base=0.5, cap=10.0)
@@ -200,16 +207,26 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
     if operation == "delete":
         return 0
     state = {"trigger": trigger}
-    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if operation == "update" else {}
-    if operation == "update" and previous.get("trigger") != trigger:
-        namespace, name = env["KEDGE_VM_NAMESPACE"], env["KEDGE_VM_NAME"]
+    if operation == "update":
+        namespace, name = env.get("KEDGE_VM_NAMESPACE", ""), env.get("KEDGE_VM_NAME", "")
         try:
-            deadline = Deadline(float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS), clock)
-            state["last"] = restart(make_api(env, deadline), namespace, name, deadline, clock)
-        except (RestartError, OSError, KeyError, ValueError) as error:
+            previous = read_previous(env, f"VM {namespace}/{name} (its restart command)")
+        except UnreadableState as error:
             log(str(error))
             return 1
-        log(f"{namespace}/{name}: {state['last']}")
+        if "trigger" not in previous:
+            # Not knowing is no reason to restart a running VM: a restart happens only on a known change.
+            log(f"{namespace}/{name}: no restart trigger recorded (the command's previous stdout is empty), so whether "
+                "this change needs a restart is unknown; not restarting. If it does, restart it by hand: "
+                f"`virtctl restart {name} -n {namespace}`")
+        elif previous["trigger"] != trigger:
+            try:
+                deadline = Deadline(float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS), clock)
+                state["last"] = restart(make_api(env, deadline), namespace, name, deadline, clock)
+            except (RestartError, OSError, KeyError, ValueError) as error:
+                log(str(error))
+                return 1
+            log(f"{namespace}/{name}: {state['last']}")
     print(json.dumps(state, sort_keys=True))
     return 0
 
