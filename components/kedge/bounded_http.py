@@ -59,7 +59,9 @@ def exchange(connection: http.client.HTTPConnection, method: str, target: str, b
     # Everything that can go wrong in transit: refused or reset connections, timeouts, a malformed
     # status line, a truncated body, the watchdog's close.
     except (http.client.HTTPException, OSError, ValueError) as error:
-        if expired.is_set():
+        # The socket's own timeout equals the call's, so either one firing means the same thing,
+        # whichever of the two threads got there first.
+        if expired.is_set() or isinstance(error, TimeoutError):
             raise NoAnswer(f"no complete answer within {timeout:.0f} s") from None
         raise NoAnswer(f"{type(error).__name__}: {getattr(error, 'reason', error)}", absent=host_absent(error)) from None
     finally:
