@@ -216,11 +216,12 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
             return 1
         if "trigger" not in previous:
             # Not knowing is no reason to restart a running VM: a restart happens only on a known change.
-            log(f"{namespace}/{name}: no restart trigger recorded (the command's previous stdout is empty), so whether "
+            log(f"{namespace}/{name}: no restart trigger recorded (none in the command's previous stdout), so whether "
                 "this change needs a restart is unknown; not restarting. If it does, restart it by hand: "
                 f"`virtctl restart {name} -n {namespace}`")
         elif previous["trigger"] != trigger:
             try:
+                namespace, name = env["KEDGE_VM_NAMESPACE"], env["KEDGE_VM_NAME"]  # never a restart of "" (a 404: "gone")
                 deadline = Deadline(float(env.get("KEDGE_DEADLINE_SECONDS") or DEFAULT_DEADLINE_SECONDS), clock)
                 state["last"] = restart(make_api(env, deadline), namespace, name, deadline, clock)
             except (RestartError, OSError, KeyError, ValueError) as error:
