@@ -32,3 +32,15 @@ class SystemClock:
 
 
 SYSTEM: Clock = SystemClock()
+
+
+class Deadline:
+    """One wall-clock limit for a whole helper run, on `clock`: every wait inside it (a credential
+    plugin, a request, a pause between retries) takes at most what `remaining` says."""
+
+    def __init__(self, seconds: float, clock: Clock = SYSTEM):
+        self.seconds, self.clock = seconds, clock
+        self.started = clock.monotonic()
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock.monotonic() - self.started)

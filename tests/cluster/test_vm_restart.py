@@ -3,6 +3,7 @@ changes make the component's command restart at all."""
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pulumi
@@ -25,6 +26,7 @@ class FakeApiServer:
     def __init__(self):
         self.requests: list[tuple[str, str, str]] = []
         self.answers: list[int] = []
+        self.trickle = False  # answer 202, then the body one byte a second
         self.clock = FastForwardClock()  # what the helper waits on between retries
         server = self
 
@@ -37,10 +39,25 @@ class FakeApiServer:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     status = 401
                 body = json.dumps({"message": "VM is not running"} if status == 409 else {}).encode()
+                if server.trickle:
+                    self._trickle()
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _trickle(self):
+                self.send_response(202)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                try:
+                    for _ in range(1000):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(1)
+                except OSError:  # the helper gave up: what the test wants
+                    pass
 
             def log_message(self, *args):
                 pass

@@ -44,7 +44,11 @@ class EdgeDeviceIdentityArgs(TypedDict):
     as its parent scope, so the parent's edgeHub accepts it (make this component depend on the
     parent's when both are in one program)."""
     adopt_existing: NotRequired[bool]
-    """Manage an identity that already exists in the hub (it is then never deleted; default false)."""
+    """Manage an identity that already exists in the hub (it is then never deleted; default false).
+    One whose kedgeOwner tag names another stack is refused unless adopt_replaces_owner names that owner."""
+    adopt_replaces_owner: NotRequired[Optional[str]]
+    """With adopt_existing: the other stack's owner (its kedgeOwner tag) whose identity this one may take
+    over, because that stack is gone or hands the device over (default: none may be replaced)."""
     timeout_seconds: NotRequired[int]
     """Wall-clock limit of one create, update or delete, retries included (default 600)."""
 
@@ -82,6 +86,7 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                     "status": "enabled" if args.get("enabled", True) else "disabled",
                     "tags": dict(args.get("tags") or {}),
                     "adopt": bool(args.get("adopt_existing")),
+                    **({"adoptReplacesOwner": args["adopt_replaces_owner"]} if args.get("adopt_replaces_owner") else {}),
                     **({"parentId": args["parent_device_id"]} if args.get("parent_device_id") else {}),
                 },
                 sort_keys=True,

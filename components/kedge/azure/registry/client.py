@@ -17,16 +17,16 @@ import http.client
 import json
 import os
 import re
-import socket
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ...backoff import jittered_delay, retry_after
+from ...bounded_http import NoAnswer, exchange
 from ...clock import SYSTEM, Clock
+from ...helper_state import UnreadableState, read_previous
 
 API_VERSION = "2021-04-12"
 ENTRA_SCOPE = "https://iothubs.azure.net/.default"
@@ -39,6 +39,20 @@ class RegistryError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+
+
+class HubGone(Exception):
+    """The hub's host answered, several times in a row, that it does not exist (see bounded_http.host_absent).
+
+    Raised only where the client is told to (`gone_after`, set for deletes): a destroy after the hub
+    was deleted then finishes at once, its identities and deployments gone with the hub, instead of
+    retrying for the whole deadline and failing. Create and update never skip anything on it.
+    """
+
+
+# A delete treats the hub as deleted after this many "not there" answers in a row, each after the
+# client's backoff (a few seconds in all): one such answer can be a blip, three in a row are not.
+HUB_GONE_AFTER = 3
 
 
 # Anything that could be a credential in text a server sent back (a proxy may echo the request,
@@ -151,6 +165,8 @@ class RegistryClient:
     max_delay: float = 30.0
     clock: Clock = SYSTEM
     started: float = field(default=-1.0)
+    gone_after: Optional[int] = None  # see HubGone; set for deletes only
+    absent_in_a_row: int = 0
 
     def __post_init__(self) -> None:
         if self.started < 0:
@@ -168,6 +184,9 @@ class RegistryClient:
                 raise RegistryError(504, f"{method} {path}: no answer within the {self.deadline_seconds:.0f} s deadline "
                                          f"(timeout_seconds) after {attempt - 1} attempts")
             status, raw, headers = self._once(method, path, data, if_match, min(self.call_timeout, self.remaining()))
+            if self.gone_after is not None and self.absent_in_a_row >= self.gone_after:
+                raise HubGone(f"{urllib.parse.urlsplit(self.endpoint).hostname} answered {self.absent_in_a_row} attempts in a "
+                              f"row that it is not there ({raw.decode(errors='replace')[:120]})")
             if status in (401, 403) and self.credentials.can_fall_back():
                 log(f"{method} {path}: HTTP {status} with the Entra ID token (role not granted or not yet propagated); retrying with SAS")
                 self.credentials.entra_failed = True
@@ -188,49 +207,27 @@ class RegistryClient:
             self.clock.sleep(delay)
 
     def _once(self, method: str, path: str, data: Optional[bytes], if_match: Optional[str], timeout: float) -> tuple[int, bytes, dict]:
-        """One request and its whole answer within `timeout`, or a transient 503 describing what broke."""
+        """One request and its whole answer within `timeout`, or a transient 503 describing what broke
+        (and counted in `absent_in_a_row` when the host said it is not there, see host_absent)."""
         url = urllib.parse.urlsplit(self.endpoint)
         connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(url.netloc, timeout=timeout)
-        # A watchdog closes the socket at the call's deadline: a server trickling bytes slower
-        # than any per-read timeout still cannot hold the call longer than `timeout`.
-        sockets: list[socket.socket] = []
-        expired = threading.Event()  # set by the watchdog before it closes anything
-        watchdog = threading.Timer(timeout, _shut, args=(connection, sockets, expired))
-        watchdog.daemon = True
-        watchdog.start()
+        headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         try:
-            headers = {"Authorization": self.credentials.header(path), "Content-Type": "application/json; charset=utf-8"}
-            if if_match is not None:
-                headers["If-Match"] = if_match
-            connection.request(method, f"{path}?api-version={API_VERSION}", body=data, headers=headers)
-            if connection.sock is not None:  # kept: the connection lets go of it when the answer says close
-                sockets.append(connection.sock)
-            response = connection.getresponse()
-            raw = response.read()
-            return response.status, raw, dict(response.headers)
-        # Everything that can go wrong in transit is transient: refused or reset connections,
-        # timeouts, a malformed status line, a truncated body, the watchdog's close.
-        except (http.client.HTTPException, OSError, ValueError) as error:
-            reason = f"no complete answer within {timeout:.0f} s" if expired.is_set() else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-            return 503, reason.encode(), {}
-        finally:
-            watchdog.cancel()
-            connection.close()
+            answer = exchange(connection_class(url.netloc, timeout=timeout), method, f"{path}?api-version={API_VERSION}",
+                              data, headers, timeout)
+        except NoAnswer as failure:
+            self.absent_in_a_row = self.absent_in_a_row + 1 if failure.absent else 0
+            return 503, failure.reason.encode(), {}
+        self.absent_in_a_row = 0
+        return answer
 
     def _delay(self, attempt: int, headers: dict) -> float:
         asked = retry_after(headers, self.max_delay)
-        return asked if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
-
-
-def _shut(connection: http.client.HTTPConnection, sockets: list, expired: threading.Event) -> None:
-    expired.set()
-    for sock in [*sockets, connection.sock]:
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        # Retry-After: 0 (or a fraction) still waits the base backoff: an answer asking for no pause
+        # must not turn a fleet's helpers into a busy loop against a throttled hub.
+        return max(asked, self.base_delay) if asked is not None else jittered_delay(attempt, self.base_delay, self.max_delay)
 
 
 def _parse_error(raw: bytes) -> Any:
@@ -272,25 +269,51 @@ def client_from_env(env: dict, clock: Clock = SYSTEM) -> RegistryClient:
 
 def run_helper(
     name: str, argv: Optional[list], env: Optional[dict], operate: Callable[[str, RegistryClient, dict, dict], Optional[dict]],
-    clock: Clock = SYSTEM,
+    clock: Clock = SYSTEM, resource: Callable[[dict], str] = lambda env: "this resource", state_on_delete: bool = True,
 ) -> int:
     """Shared entry point of the registry helpers: `<name> create|update|delete`.
 
     `operate(operation, client, env, previous)` does the work and returns the new state, which
     is printed as JSON on stdout (pulumi-command keeps it as the resource's stdout). The client
-    waits on `clock` (its deadline and its pauses between retries).
+    waits on `clock` (its deadline and its pauses between retries). `resource(env)` names what the
+    helper manages in its messages. A previous state that cannot be read stops the run with that
+    name and the way out (helper_state.UnreadableState), except a delete that needs none
+    (`state_on_delete` false); a delete whose hub no longer exists succeeds and says so (HubGone).
     """
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
     if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
         log(f"usage: {name} create|update|delete")
         return 2
-    previous = json.loads(env.get("PULUMI_COMMAND_STDOUT") or "{}") if argv[0] != "create" else {}
+    operation, previous = argv[0], {}
     try:
-        state = operate(argv[0], client_from_env(env, clock), env, previous)
-    except RegistryError as error:
+        reads_state = operation == "update" or (operation == "delete" and state_on_delete)
+        previous = read_previous(env, _named(resource, env)) if reads_state else {}
+        client = client_from_env(env, clock)
+        if operation == "delete":
+            client.gone_after = HUB_GONE_AFTER
+        state = operate(operation, client, env, previous)
+    except (RegistryError, UnreadableState) as error:
         log(str(error))
         return 1
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        if not previous:
+            raise
+        # A record that parses but holds other shapes than the helper writes (edited by hand, cut short).
+        log(str(UnreadableState(_named(resource, env), f"its fields are not what the helper writes ({type(error).__name__}: {error})")))
+        return 1
+    except HubGone as gone:
+        log(f"{_named(resource, env)}: treated as gone with its hub, nothing left to delete: {gone}. If the hub still "
+            "exists (a DNS or firewall fault), delete the identity or deployment there by hand")
+        return 0
     if state is not None:
         print(json.dumps(state, sort_keys=True))
     return 0
+
+
+def _named(resource: Callable[[dict], str], env: dict) -> str:
+    """What the helper manages, for its messages; built from its own inputs, which can be malformed too."""
+    try:
+        return resource(env)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "this resource"

@@ -118,17 +118,23 @@ class ConfigurationRegistry:
         if not configuration_id:
             log("no recorded configuration; nothing to delete")
             return
-        current = self.get(configuration_id)
-        if current is None:
-            log(f"{configuration_id}: already gone")
-            return
-        if (current.get("labels") or {}).get(OWNER_LABEL) != previous.get("owner"):
-            log(f"{configuration_id}: not owned by this stack; left in place")
-            return
-        status, answer, _ = self.client.call("DELETE", self._path(configuration_id), if_match=f'"{current.get("etag")}"')
-        if status not in (200, 204, 404):
-            raise RegistryError(status, f"deleting configuration {configuration_id!r}: {error_message(answer)}")
-        log(f"{configuration_id}: deleted")
+        for _ in range(5):
+            current = self.get(configuration_id)
+            if current is None:
+                log(f"{configuration_id}: already gone")
+                return
+            if (current.get("labels") or {}).get(OWNER_LABEL) != previous.get("owner"):
+                log(f"{configuration_id}: not owned by this stack; left in place")
+                return
+            status, answer, _ = self.client.call("DELETE", self._path(configuration_id), if_match=f'"{current.get("etag")}"')
+            if status in (200, 204, 404):
+                log(f"{configuration_id}: deleted")
+                return
+            if status != 412:
+                raise RegistryError(status, f"deleting configuration {configuration_id!r}: {error_message(answer)}")
+            # Changed since it was read (a priority or label edit): read it again and decide again.
+            log(f"{configuration_id}: changed meanwhile (HTTP 412); reading it again")
+        raise RegistryError(412, f"deleting configuration {configuration_id!r}: it kept changing underneath")
 
 
 def _operate(operation: str, client, env: dict, previous: dict) -> Optional[dict]:
@@ -144,7 +150,11 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock =
     """Environment: KEDGE_HUB_HOSTNAME, KEDGE_CONFIGURATION (JSON: id, owner, targetCondition,
     priority, labels), KEDGE_CONTENT (JSON: modulesContent), the KEDGE_AUTH/KEDGE_REGISTRY_*
     variables of the identity helper (kedge.azure.registry.device), and PULUMI_COMMAND_STDOUT (the previous state) for delete."""
-    return run_helper("kedge.azure.registry.configuration", argv, env, _operate, clock)
+    return run_helper("kedge.azure.registry.configuration", argv, env, _operate, clock, resource=_resource)
+
+
+def _resource(env: dict) -> str:
+    return f"deployment {json.loads(env['KEDGE_CONFIGURATION'])['id']!r}"
 
 
 if __name__ == "__main__":

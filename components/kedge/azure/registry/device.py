@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import sys
 import urllib.parse
@@ -51,6 +50,7 @@ class DeviceSpec:
     status: str = "enabled"
     tags: dict = field(default_factory=dict)
     adopt: bool = False
+    replaces_owner: Optional[str] = None  # adoption: the other stack's owner tag this one may replace
     parent_id: Optional[str] = None  # nested edge: the parent edge device (its scope becomes this one's parent scope)
 
     def desired_tags(self, nonce: str) -> dict:
@@ -69,6 +69,7 @@ class DeviceSpec:
             status=raw.get("status", "enabled"),
             tags=dict(raw.get("tags") or {}),
             adopt=bool(raw.get("adopt", False)),
+            replaces_owner=raw.get("adoptReplacesOwner"),
             parent_id=raw.get("parentId"),
         )
 
@@ -181,9 +182,9 @@ class DeviceRegistry:
             raise RegistryError(status, f"creating device {spec.device_id!r}: {detail}")
         return self._take_existing(spec)
 
-    def _take_existing(self, spec: DeviceSpec) -> dict:
+    def _take_existing(self, spec: DeviceSpec, twin: Optional[dict] = None, created_if_ours: bool = True) -> dict:
         """The id exists: ours from a create whose answer was lost, adoptable, or refused."""
-        twin = self.get_twin(spec.device_id)
+        twin = twin or self.get_twin(spec.device_id)
         if twin is None:  # deleted meanwhile: start again
             log(f"{spec.device_id}: gone again meanwhile; creating it")
             return self.create(spec)
@@ -192,21 +193,42 @@ class DeviceRegistry:
             # Only this stack writes this owner value, and only this resource manages this id:
             # an earlier create of ours whose answer never arrived.
             log(f"{spec.device_id}: exists with this stack's owner tag (an earlier create's answer was lost); converging")
-            return self._converge(spec, twin, created=True, nonce=str(tags.get(RESOURCE_TAG) or self.new_nonce()), previous_tags=[])
+            return self._converge(spec, twin, created=created_if_ours, nonce=str(tags.get(RESOURCE_TAG) or self.new_nonce()),
+                                  previous_tags=[])
         if not spec.adopt:
             raise RegistryError(
                 409,
                 f"device {spec.device_id!r} already exists in {self.hostname} and is not this stack's "
                 f"(owner tag: {tags.get(OWNER_TAG)!r}); set adoptExisting: true on the device to manage it, or pick another id",
             )
-        log(f"{spec.device_id}: exists; adopting it (it will be left in the hub on destroy)")
+        other = tags.get(OWNER_TAG)
+        if other and other != spec.replaces_owner:
+            # Another kedge stack manages it: taking it over would make that stack fail on every `up`
+            # and leave the identity to no one. Only an owner named here (that stack is gone, or hands
+            # the device over) is replaced.
+            raise RegistryError(
+                409,
+                f"device {spec.device_id!r} is managed by another stack (owner tag: {other!r}); adoptExisting takes over "
+                f"identities no stack owns. If that stack is gone or hands the device over, name the owner it replaces: "
+                f"adoptReplacesOwner: {other!r}",
+            )
+        replaced = f", replacing owner {other!r}" if other else ""
+        log(f"{spec.device_id}: exists; adopting it{replaced} (it will be left in the hub on destroy)")
         return self._converge(spec, twin, created=False, nonce=self.new_nonce(), previous_tags=[])
 
     # --- update ---------------------------------------------------------------------------
 
+    def _parent_scope(self, spec: DeviceSpec) -> Optional[str]:
+        """The parent's current device scope, from its twin (a twin read, not an identity operation),
+        or None without a parent or when the parent is not there (then the write path names it)."""
+        if spec.parent_id is None:
+            return None
+        return (self.get_twin(spec.parent_id) or {}).get("deviceScope")
+
     @staticmethod
-    def _identity_matches(spec: DeviceSpec, twin: dict) -> bool:
-        """Whether the identity already is what `spec` asks for (status, IoT Edge, authentication)."""
+    def _identity_matches(spec: DeviceSpec, twin: dict, parent_scope: Optional[str] = None) -> bool:
+        """Whether the identity already is what `spec` asks for (status, IoT Edge, authentication, and
+        for a nested device `parent_scope`, its parent's scope as the parent's twin has it now)."""
         if twin.get("status") != spec.status or (twin.get("capabilities") or {}).get("iotEdge") is not True:
             return False
         if twin.get("authenticationType") != spec.auth:
@@ -215,8 +237,10 @@ class DeviceRegistry:
         if spec.parent_id is None:
             if scopes:
                 return False
-        elif len(scopes) != 1 or not re.fullmatch(rf"ms-azure-iot-edge://{re.escape(spec.parent_id)}-\d+", str(scopes[0])):
-            return False  # an edge device's scope is ms-azure-iot-edge://<device id>-<generation id>
+        elif parent_scope is None or scopes != [parent_scope]:
+            # The parent's current scope, not any scope of that name: a parent deleted and created
+            # again has a new generation id in its scope (ms-azure-iot-edge://<device id>-<generation id>).
+            return False
         if spec.auth == "selfSigned":
             thumbprints = twin.get("x509Thumbprint") or {}
             return (thumbprints.get("primaryThumbprint"), thumbprints.get("secondaryThumbprint")) == (
@@ -231,6 +255,8 @@ class DeviceRegistry:
         return patch
 
     def update(self, spec: DeviceSpec, previous: dict) -> dict:
+        if not previous:
+            return self._recover(spec)
         if "nonce" not in previous:
             return self._migrate(spec, previous)
         twin = self.get_twin(spec.device_id)
@@ -254,12 +280,14 @@ class DeviceRegistry:
         """Brings an identity this resource may manage to `spec`, writing only what differs."""
         device_etag = twin.get("deviceEtag")
         keys = {k: known_keys.get(k) for k in ("primaryKey", "secondaryKey")} if known_keys else None
-        if not self._identity_matches(spec, twin) or (spec.auth == "sas" and not keys):
+        parent_scope = self._parent_scope(spec)
+        matches = self._identity_matches(spec, twin, parent_scope)
+        if not matches or (spec.auth == "sas" and not keys):
             device = self.get_device(spec.device_id)
             if device is None:
                 return self.create(spec)
             keys = _sas_keys(device)
-            if not self._identity_matches(spec, twin):
+            if not matches:
                 try:
                     device = self._put_device(spec, device, keys, self._parent_scopes(spec))
                 except _Vanished:
@@ -281,10 +309,13 @@ class DeviceRegistry:
                     raise RegistryError(409, f"device {spec.device_id!r} changed owner while being updated; nothing more written")
                 unchanged_identity = fresh.get("deviceEtag") == device_etag
                 return self._converge(spec, fresh, created, nonce, previous_tags, keys if unchanged_identity else None)
+            if status == 404:  # deleted between the twin read and this write
+                log(f"{spec.device_id}: deleted while its tags were being written; creating it again")
+                return self.create(spec)
             if status != 200:
                 raise RegistryError(status, f"writing twin tags of {spec.device_id!r}: {error_message(answer)}")
             log(f"{spec.device_id}: tags written")
-        if not patch and self._identity_matches(spec, twin) and known_keys:
+        if not patch and matches and known_keys:
             log(f"{spec.device_id}: already as declared; nothing written")
         return self._state(spec, created, nonce, device_etag, keys, list(desired))
 
@@ -313,6 +344,15 @@ class DeviceRegistry:
                 continue
             raise RegistryError(status, f"writing device {spec.device_id!r}: {error_message(answer)}")
         raise RegistryError(412, f"writing device {spec.device_id!r}: it kept changing underneath")
+
+    def _recover(self, spec: DeviceSpec) -> dict:
+        """No record (its stdout emptied, the way out of an unreadable one): the identity is taken up
+        again only as create would, by this stack's owner tag (or adoption), and read afresh."""
+        log(f"{spec.device_id}: no recorded state; looking the identity up by this stack's owner tag")
+        twin = self.get_twin(spec.device_id)
+        if twin is None:
+            return self.create(spec)
+        return self._take_existing(spec, twin, created_if_ours=not spec.adopt)
 
     def _migrate(self, spec: DeviceSpec, previous: dict) -> dict:
         """State from before owner ids and nonces: take the identity over only if it provably is
@@ -389,14 +429,19 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, clock: Clock =
     """Entry point. Environment:
 
     KEDGE_HUB_HOSTNAME       <hub>.azure-devices.net
-    KEDGE_DEVICE             the DeviceSpec as JSON (create/update)
+    KEDGE_DEVICE             the DeviceSpec as JSON (create/update); with adopt, adoptReplacesOwner
+                             names another stack's owner tag that adoption may replace
     KEDGE_AUTH               auto (Entra ID, then SAS) | entra | sas; default auto
     KEDGE_REGISTRY_POLICY / KEDGE_REGISTRY_KEY   policy with RegistryWrite (SAS fallback)
     KEDGE_SERVICE_POLICY / KEDGE_SERVICE_KEY     policy with ServiceConnect (twin tags)
     KEDGE_REGISTRY_ENDPOINT  override https://<hostname> (tests use a local server)
     PULUMI_COMMAND_STDOUT    the previous state (update/delete), set by pulumi-command
     """
-    return run_helper("kedge.azure.registry.device", argv, env, _operate, clock)
+    return run_helper("kedge.azure.registry.device", argv, env, _operate, clock, resource=_resource)
+
+
+def _resource(env: dict) -> str:
+    return f"device {json.loads(env['KEDGE_DEVICE'])['deviceId']!r}"
 
 
 if __name__ == "__main__":
