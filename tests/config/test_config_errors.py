@@ -244,3 +244,12 @@ def test_declared_cluster_ranges_are_closed_to_device_egress_and_only_for_existi
     # An egress rule into a declared range is refused like one into the pod range.
     problems = problems_of({**EXISTING_CLUSTER, **DECLARED_RANGES, "egressRules": [{"cidrs": ["10.43.1.0/24"], "ports": [443]}]})
     assert any("lies inside 10.43.0.0/16" in p for p in problems)
+
+
+def test_taking_over_another_stacks_identity_names_its_owner_and_needs_adoption():
+    settings = load({"devices": [{"id": "a", "adoptExisting": True, "adoptReplacesOwner": "organization/kedge/old-site"}]})
+    assert settings.devices[0].identity.adopt_replaces_owner == "organization/kedge/old-site"
+    (problem,) = problems_of({"devices": [{"id": "a", "adoptReplacesOwner": "organization/kedge/old-site"}]})
+    assert problem.startswith("kedge:devices[0].adoptReplacesOwner: takes over another stack's identity")
+    (problem,) = problems_of({"devices": [{"id": "a", "adoptExisting": True, "adoptReplacesOwner": ""}]})
+    assert problem.startswith("kedge:devices[0].adoptReplacesOwner: '' is not allowed")

@@ -104,3 +104,10 @@ def test_deployment_modules_are_confined_unless_the_stack_accepts_unconfined_one
                                                   "modules": [{"name": "m", "image": "reg.example/m:1.0"}]}])
     (deployment,) = settings.deployments
     assert deployment_args(deployment, settings, access(), read_secret)["confined_modules"] is confined
+
+
+def test_adoption_passes_the_owner_it_may_replace_and_nothing_otherwise():
+    owned = site(devices=[{"id": "a", "adoptExisting": True, "adoptReplacesOwner": "organization/kedge/old-site"}])
+    plain = site(devices=[{"id": "a", "adoptExisting": True}])
+    assert identity_args(owned.devices[0], owned, access(), read_secret)["adopt_replaces_owner"] == "organization/kedge/old-site"
+    assert identity_args(plain.devices[0], plain, access(), read_secret)["adopt_replaces_owner"] is None

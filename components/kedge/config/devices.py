@@ -40,7 +40,8 @@ RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMES
 
 
 COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
-                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices", "acceptHostnameChange")
+                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices", "acceptHostnameChange",
+                      "adoptReplacesOwner")
 
 
 # IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '

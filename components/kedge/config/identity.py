@@ -43,6 +43,8 @@ class IdentitySettings:
     enabled: bool
     certificates: CertificateKeys
     dps_symmetric_key_secret: Optional[str] = None
+    # With adopt_existing: the other stack's kedgeOwner whose identity this stack may take over.
+    adopt_replaces_owner: Optional[str] = None
 
 
 def read_secret_key_name(r: Reader, key: str, name: Any) -> Optional[str]:
@@ -91,6 +93,14 @@ def read_identity(r: Reader, key: str, raw: dict) -> IdentitySettings:
     if not isinstance(adopt, bool):
         r.problem(f"{key}.adoptExisting", f"{adopt!r} is not allowed; allowed: true, false")
         adopt = False
+    replaces = raw.get("adoptReplacesOwner")
+    if replaces is not None and (not isinstance(replaces, str) or not replaces.strip()):
+        r.problem(f"{key}.adoptReplacesOwner", f"{replaces!r} is not allowed; allowed: the other stack's owner, as its identities' "
+                                               "kedgeOwner tag names it (e.g. organization/kedge/old-site)")
+        replaces = None
+    elif replaces is not None and not adopt:
+        r.problem(f"{key}.adoptReplacesOwner", "takes over another stack's identity, which only adoptExisting does; allowed: "
+                                               "with adoptExisting: true")
     status = raw.get("status", "enabled")
     if status not in ("enabled", "disabled"):
         r.problem(f"{key}.status", f"{status!r} is not allowed; allowed: enabled, disabled")
@@ -130,5 +140,5 @@ def read_identity(r: Reader, key: str, raw: dict) -> IdentitySettings:
         r.problem(f"{key}.dpsSymmetricKeySecret", "applies to provisioning dps only")
     return IdentitySettings(
         auth=auth, provisioning=provisioning, adopt_existing=adopt, enabled=status != "disabled",
-        certificates=certificates, dps_symmetric_key_secret=dps_key,
+        certificates=certificates, dps_symmetric_key_secret=dps_key, adopt_replaces_owner=replaces,
     )

@@ -105,6 +105,7 @@ def identity_args(device: DeviceSettings, settings: Settings, hub: HubAccess, re
         enabled=device.identity.enabled,
         tags=dict(device.tags),
         adopt_existing=device.identity.adopt_existing,
+        adopt_replaces_owner=device.identity.adopt_replaces_owner,
         timeout_seconds=settings.hub.registry_timeout_seconds,
         parent_device_id=device.parent.device_id if device.parent else None,
     )
