@@ -64,7 +64,7 @@ def test_the_program_reports_an_undeclared_key_from_the_real_pulumi_config():
 
 def test_a_registry_timeout_outside_its_range_names_the_key_and_the_range():
     (problem,) = problems_of({"registryTimeoutSeconds": 5, "devices": [{"id": "a"}]})
-    assert problem == "kedge:registryTimeoutSeconds: '5' is not allowed; allowed: a whole number from 30 to 7200"
+    assert problem == "kedge:registryTimeoutSeconds: 5 is not allowed; allowed: a whole number from 30 to 7200"
 
 
 @pytest.mark.parametrize("values, problem", [

@@ -6,6 +6,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
+from ..spec import helpers as helper_spec
 from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
@@ -67,7 +68,7 @@ class EdgeDeploymentArgs(TypedDict):
 
 _ARG_RULES = {
     "priority": whole_number(0, 2_147_483_647),
-    "timeout_seconds": whole_number(30, 7200),
+    "timeout_seconds": helper_spec.TIMEOUT_SECONDS.rule,  # declared once with kedge:registryTimeoutSeconds
 }
 
 

@@ -6,10 +6,11 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
+from ..spec import helpers as helper_spec
 from ..options import ChildOptions
 from .registry import device as device_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
-from ..args import check_args, choice_value, one_of, whole_number
+from ..args import check_args, choice_value, one_of
 from ..choices import IdentityAuth
 
 HELPER_MODULE = device_registry.__name__
@@ -55,7 +56,7 @@ class EdgeDeviceIdentityArgs(TypedDict):
 
 _ARG_RULES = {
     "auth": one_of(*AUTH_TYPES),
-    "timeout_seconds": whole_number(30, 7200),
+    "timeout_seconds": helper_spec.TIMEOUT_SECONDS.rule,  # declared once with kedge:registryTimeoutSeconds
 }
 
 

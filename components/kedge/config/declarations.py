@@ -169,9 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hubProtect", False,
             "Protect a hub this stack creates: Pulumi refuses to delete it (pulumi destroy too) until you set this to false "
             "and run pulumi up. Production stacks should set it.", allowed="true, false"),
-    Setting("registryTimeoutSeconds", helper_spec.DEFAULT_TIMEOUT_SECONDS,
-            "Wall-clock limit of one registry helper run (a device identity or deployment create, update or delete, "
-            "retries on throttling included), in seconds.", allowed="30-7200"),
+    _input(helper_spec.TIMEOUT_SECONDS),
     Setting("rolloutBatchSize", 1,
             "Devices changed together on pulumi up: the next batch waits until this one reports the new IoT Edge version "
             "running and connected (a gate that runs only on up, never in a preview). New devices are not held up.",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from ..spec import hub as hub_spec
+from ..spec import helpers as helper_spec, hub as hub_spec
 from ..choices import (
     HubSku, HubSource,
 )
@@ -95,7 +95,8 @@ def read_hub(r: Reader) -> HubSettings:
     return HubSettings(
         source=source, name=name, resource_group=resource_group, sku=sku, capacity=capacity,
         sas_fallback=r.boolean("hubSasFallback"),
-        registry_timeout_seconds=r.integer("registryTimeoutSeconds", 30, 7200),
+        registry_timeout_seconds=read_input(r, helper_spec.TIMEOUT_SECONDS, r.raw("registryTimeoutSeconds"),
+                                            f"{NAMESPACE}:registryTimeoutSeconds"),
         protect=r.boolean("hubProtect"),
         stack_name=stack_name if source is HubSource.STACK else None,
         site_principals=site_principals,
