@@ -342,3 +342,21 @@ def test_a_hostname_change_without_module_containers_applies_at_once(guest):
     guest.publish({**FILES, "config.toml": 'hostname = "gw.plant.local"\n'})
     assert guest.run().returncode == 0
     assert [line for line in guest.log() if line.startswith("iotedge")][-1].startswith("iotedge config apply")
+
+
+def test_a_proxy_change_recreates_edge_agent_after_the_apply_that_carries_it(guest):
+    """edgeAgent keeps the environment it was created with (Microsoft's proxy page: docker rm -f edgeAgent)."""
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    docker = guest.fake / "bin" / "docker"
+    docker.write_text('#!/bin/sh\necho "docker $*" >> "$FAKE/log"\ncase "$1" in inspect) exit 0;; esac\n')
+    docker.chmod(0o755)
+    (guest.fake / "iotedge-fails").touch()
+    guest.publish({**FILES, **runtime_files(PROXY)})
+    assert guest.run().returncode == 1
+    assert not any(line.startswith("docker rm") for line in guest.log())  # not before the proxy is applied
+    (guest.fake / "iotedge-fails").unlink()
+    assert guest.run().returncode == 0
+    log = guest.log()
+    assert log.index(next(line for line in log if line.startswith("iotedge config apply"))) < log.index("docker rm -f edgeAgent")
+    assert guest.run().returncode == 0 and not any(line.startswith("docker rm") for line in guest.log())  # once

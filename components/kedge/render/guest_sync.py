@@ -55,6 +55,8 @@ SYNC_INTERVAL_SECONDS = 30
 REPOSITORY_FILE = "/etc/kedge/microsoft-repository"
 REPOSITORY_PACKAGE = "packages-microsoft-prod"
 GUEST_STATE_DIR = "/var/lib/kedge"  # 0700 root
+# Set when the proxy changed, cleared once edgeAgent was removed after the apply (see the program).
+RECREATE_EDGE_AGENT = f"{GUEST_STATE_DIR}/recreate-edge-agent"
 APPLY_PENDING = f"{GUEST_STATE_DIR}/apply-pending"  # survives a failed apply, so the next run retries
 STATUS_FILE = f"{GUEST_STATE_DIR}/sync-status"  # the last run's result: `result=converged` or `result=failing` and why
 TRUST_STORE_FILE = "/usr/local/share/ca-certificates/kedge-trust-bundle.crt"
@@ -209,6 +211,7 @@ else
   rm -f "$apt_proxy" || fail {SYNC_FAILED_EXIT} "removing $apt_proxy"
 fi
 if [ -n "$proxy_changed" ]; then
+  touch "$root{RECREATE_EDGE_AGENT}" || fail {SYNC_FAILED_EXIT} "recording that edgeAgent must be created again"
   # Moby pulls images through it now; the IoT Edge services restart with the apply below.
   {{ systemctl daemon-reload && systemctl try-restart docker.service; }} || fail {SYNC_FAILED_EXIT} "restarting Moby for the proxy"
 fi
@@ -319,6 +322,16 @@ if [ -f "$pending" ] && [ -z "$unplaced" ] && [ -z "$hostname_held" ]; then
     rm -f "$pending"
   else
     fail {SYNC_FAILED_EXIT} "iotedge config apply (retried on the next run)"
+  fi
+fi
+# An edgeAgent container keeps the environment it was created with, so a proxy added, changed or
+# removed reaches it only when IoT Edge creates it again: Microsoft's proxy page has `docker rm -f
+# edgeAgent` for it. Done once the configuration with the new proxy is applied.
+if [ -f "$root{RECREATE_EDGE_AGENT}" ] && [ ! -f "$pending" ] && command -v iotedge >/dev/null 2>&1; then
+  if ! docker inspect edgeAgent >/dev/null 2>&1 || docker rm -f edgeAgent >/dev/null; then
+    rm -f "$root{RECREATE_EDGE_AGENT}"
+  else
+    fail {SYNC_FAILED_EXIT} "removing edgeAgent so that IoT Edge creates it with the new proxy (retried on the next run)"
   fi
 fi
 
