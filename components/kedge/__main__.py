@@ -1,13 +1,22 @@
-"""`python -m kedge <command>`: kedge's offline tools (today: check)."""
+"""`kedge <command>` (or `python -m kedge <command>`): kedge's offline tools; today `check`."""
+
+from __future__ import annotations
 
 import sys
+from typing import Optional, Sequence
 
 from .check import main as check
 
 COMMANDS = {"check": check}
 
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        print(f"usage: kedge {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        return 2
+    return COMMANDS[args[0]](args[1:])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: python -m kedge {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+    sys.exit(main())

@@ -107,3 +107,13 @@ def test_the_python_example_composes_the_components_from_the_installed_package(c
 def test_the_python_example_type_checks_against_the_shipped_annotations():
     stdout, stderr, status = api.run(["--config-file", str(ROOT / "pyproject.toml"), str(EXAMPLE / "__main__.py")])
     assert status == 0, stdout + stderr
+
+
+def test_the_installed_console_script_checks_an_example_stack(consumer, tmp_path):
+    """`kedge check` from the installed package, outside the repository, with no Pulumi CLI."""
+    python, _ = consumer
+    kedge = Path(python).parent / "kedge"
+    result = subprocess.run([kedge, "check", str(ROOT / "stacks" / "Pulumi.dev-dind.yaml")], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("stack dev-dind: environment dev, cluster aks, hub create")
+    assert subprocess.run([kedge], capture_output=True, text=True).returncode == 2
