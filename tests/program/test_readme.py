@@ -36,3 +36,17 @@ def test_readme_error_example_is_what_the_settings_layer_says():
         assert str(error) == example
     else:
         raise AssertionError("expected a SettingsError")
+
+
+def test_the_quick_starts_check_command_runs_verbatim_and_passes():
+    import shlex
+    import subprocess
+    import sys
+
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    (command,) = [line.strip() for line in re.findall(r"```text\n(.*?)\n\s*```", section, re.S)]
+    argv = shlex.split(command)
+    assert argv[:3] == ["venv/bin/python", "-m", "kedge"]
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("stack dev-dind: ")
