@@ -1,4 +1,4 @@
-"""`kedge <command>` (or `python -m kedge <command>`): kedge's offline tools; today `check`."""
+"""`kedge <command>` (or `python -m kedge <command>`): `check` a stack file offline, read the fleet's `health`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Optional, Sequence
 
 from .check import main as check
 
-COMMANDS = {"check": check}
+
+def health(argv: Sequence[str]) -> int:
+    from .health import main  # loads the registry client (and Azure's identity library) only when asked
+
+    return main(argv)
+
+
+COMMANDS = {"check": check, "health": health}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
