@@ -48,3 +48,14 @@ def test_the_schemas_dir_prefers_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("KEDGE_SCHEMAS_DIR")
     assert schemas.schemas_dir() in (schemas.SHARED_DIR, schemas.FETCHED_DIR)
     assert os.path.isabs(schemas.schemas_dir())
+
+
+def test_fetching_offline_says_so_plainly_instead_of_a_traceback(tmp_path, capsys):
+    import urllib.error
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    assert schemas.main(tmp_path, offline) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("could not fetch the pinned schemas (") and "../shared/schemas" in err and "Traceback" not in err
