@@ -253,3 +253,29 @@ def test_taking_over_another_stacks_identity_names_its_owner_and_needs_adoption(
     assert problem.startswith("kedge:devices[0].adoptReplacesOwner: takes over another stack's identity")
     (problem,) = problems_of({"devices": [{"id": "a", "adoptExisting": True, "adoptReplacesOwner": ""}]})
     assert problem.startswith("kedge:devices[0].adoptReplacesOwner: '' is not allowed")
+
+
+@pytest.mark.parametrize("vms, nodes, expected", [
+    (2, 1, None),  # 2 x (4Gi + 280Mi) = 8,752 Mi: under 75 % of 16 GiB less 100 Mi
+    (3, 1, "may not all start"),  # 13,128 Mi: over what surely fits, under what could
+    (4, 1, "more than the nodes can hold"),  # 17,504 Mi: over 16 GiB less AKS's smallest reservations
+    (4, 2, None),
+])
+def test_aks_pools_are_checked_against_what_their_nodes_can_hold(vms, nodes, expected):
+    """AKS reserves min(20 MB x maxPods + 50 MB, 25 %) and evicts below 100 Mi (AKS docs); kedge sets no maxPods."""
+    values = {"devices": [{"id": f"vm-{i}"} for i in range(vms)], "aksVirtPoolNodeCount": nodes}
+    notices = [n for n in load(values).notices if n.startswith("kedge:aksVirtPoolNodeCount: its devices request")]
+    if expected is None:
+        assert notices == []
+    else:
+        (notice,) = notices
+        assert expected in notice and "on %d x Standard_D4s_v5 (16 GiB each)" % nodes in notice
+    if expected == "more than the nodes can hold":
+        problems = problems_of({**values, "environment": "production", "clusterApiServerCidrs": ["20.50.1.10/32"],
+                                "nodeRemediationCatalogTagAccepted": True})
+        assert any(p.startswith("kedge:aksVirtPoolNodeCount: its devices request 17504 Mi") for p in problems)
+
+
+def test_a_size_whose_memory_kedge_does_not_know_is_not_guessed():
+    values = {"devices": [{"id": f"vm-{i}"} for i in range(8)], "aksVirtPoolVmSize": "Standard_E4s_v5"}
+    assert not [n for n in load(values).notices if "its devices request" in n]

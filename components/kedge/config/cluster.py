@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
 from ..spec import aks as aks_spec, virtualization as virtualization_spec
+from ..spec.vm_sizes import memory_gib
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
 from .declarations import NAMESPACE
@@ -221,3 +222,35 @@ UNDECLARED_REACHES = {
     "clusterServiceCidr": "the cluster's Services",
     "clusterNodeCidrs": "the nodes (kubelets, node ports)",
 }
+
+
+# AKS 1.29 and later reserve for the kubelet the smaller of 20 MB per pod the node supports + 50 MB
+# and 25 % of the node's memory, and evict below 100 Mi available (AKS docs, "Node resource
+# reservations"). kedge does not set the pools' maxPods, so only bounds are known: at least 75 %
+# minus 100 Mi is allocatable, at most everything minus 100 Mi and 50 MB.
+MI = 2**20
+GUARANTEED_SHARE = 0.75
+EVICTION_RESERVE = 100 * MI
+SMALLEST_KUBE_RESERVED = 50 * 10**6
+
+
+def check_aks_capacity(r: Reader, aks: AksSettings, pools: Mapping[str, tuple[int, str, int]], environment: Environment,
+                       notices: list[str]) -> None:
+    """Each AKS pool's device requests against what its nodes can hold: `pools` maps a pool's
+    size setting to (node count, VM size, bytes its devices request). More than the nodes can ever
+    hold is refused in production (a warning elsewhere); more than they surely hold is a warning."""
+    for key, (nodes, size, requested) in pools.items():
+        gib = memory_gib(size)
+        if gib is None or not requested:
+            continue
+        memory = gib * 2**30
+        at_most = nodes * (memory - EVICTION_RESERVE - SMALLEST_KUBE_RESERVED)
+        at_least = nodes * int(memory * GUARANTEED_SHARE - EVICTION_RESERVE)
+        need = f"its devices request {requested // MI} Mi on {nodes} x {size} ({gib} GiB each)"
+        if requested > at_most:
+            refused_in_production(r, environment, f"{NAMESPACE}:{key}: {need}, more than the nodes can hold after AKS's "
+                                  f"reservations (at most {at_most // MI} Mi); allowed: more or larger nodes, or smaller devices",
+                                  notices)
+        elif requested > at_least:
+            notices.append(f"{NAMESPACE}:{key}: {need}; AKS keeps up to 25 % of a node's memory for itself, so only "
+                           f"{at_least // MI} Mi are sure to fit and the devices may not all start")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ..render.deployment_manifest import DeploymentSpec
+from ..render.quantities import VM_MEMORY_OVERHEAD, parse_quantity
 from ..render.module_gate import confinement_problems
 from ..choices import (
     ClusterSource, Environment, EvictionStrategy, HostingMode, HubSource, ProvisioningSource, VirtualizationSource,
@@ -45,7 +46,7 @@ from ..choices import (  # re-exported: the closed sets the settings' fields tak
 from .reader import ConfigSource, DEFAULTS, OBJECT_KEYS, Reader, SECRET_KEYS, SettingsError, is_network, read_aziot_edge_version, read_login
 from .hub import HubSettings, read_hub
 from .devices import DeviceExtras, DeviceSettings, DindDevice, VmDevice, is_ssh_public_key, read_devices
-from .cluster import AksSettings, ExistingClusterSettings, KubevirtSettings, read_aks, read_cluster_ranges, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
+from .cluster import AksSettings, check_aks_capacity, ExistingClusterSettings, KubevirtSettings, read_aks, read_cluster_ranges, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
 from .storage import DeviceStorageSettings, read_device_storage
 from .remediation import RemediationSettings, read_remediation
 from .deployments import EDGE_AGENT_IMAGE_PATTERN, read_deployments
@@ -299,6 +300,12 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
                 "is false but the fleet has vm devices, which need the virtualization pool; "
                 "allowed: true, or give those devices mode: dind",
             )
+        check_aks_capacity(r, aks, {
+            "aksVirtPoolNodeCount": (aks.virt_pool_node_count, aks.virt_pool_vm_size,
+                                     sum(int(parse_quantity(d.vm.memory) + VM_MEMORY_OVERHEAD) for d in devices if d.vm)),
+            "aksSystemNodeCount": (aks.system_node_count, aks.system_vm_size,
+                                   sum(int(parse_quantity(d.dind.memory_request)) for d in devices if d.dind)),
+        }, environment, notices)
 
     if https_proxy and kubevirt.source is VirtualizationSource.EXISTING and any(d.mode is HostingMode.VM for d in devices):
         notices.append(f"{NAMESPACE}:httpsProxy: CDI belongs to the cluster (kedge:kubevirt existing), so kedge does not set its "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Optional
 
 # Azure VM sizes with nested virtualization (needed by KubeVirt without emulation):
 # family letter, version, and the feature suffixes Azure documents for that version.
@@ -33,3 +33,17 @@ def supports_nested_virtualization(vm_size: str) -> bool:
         return False
     allowed = NESTED_VIRT_SUFFIXES.get((match["family"], match["version"]))
     return allowed is not None and match["suffix"] in allowed
+
+
+# General-purpose D sizes carry 4 GiB of memory per vCPU (Standard_D4s_v5: 4 vCPUs, 16 GiB; the same
+# for the Dv4, Dsv4, Ddsv4, Dv5, Dsv5, Ddsv5 and Dasv5 families: microsoft/aspire
+# src/Aspire.Hosting.Azure.Kubernetes/AksNodeVmSizes.cs, generated from Azure's size list).
+D_FAMILY_GIB_PER_VCPU = 4
+
+
+def memory_gib(vm_size: str) -> Optional[int]:
+    """A nested-virtualization D size's memory in GiB; None where kedge does not know it (E sizes)."""
+    match = VM_SIZE_PATTERN.match(vm_size)
+    if not match or match["family"] != "D" or not supports_nested_virtualization(vm_size):
+        return None
+    return int(match["cpus"]) * D_FAMILY_GIB_PER_VCPU
