@@ -15,8 +15,9 @@ from .devices import DeviceSettings
 REPLACED_SETTINGS = {
     "rolloutBatchSize": "is replaced by waves (a bounded number per nesting level, so a fleet of thousands evaluates and "
                         "rolls out in hours, not days); allowed: remove it, and set rolloutWaveMaxSize (the largest wave; "
-                        "rolloutWaveMaxSize: N with rolloutCanaryDevices: 0 gives waves of N, as rolloutBatchSize: N did), "
-                        "rolloutCanaryDevices, rolloutWaveMaxPercent or rolloutMaxWaves",
+                        "rolloutWaveMaxSize: N with rolloutCanaryDevices: 0 gives waves of N "
+                        "as rolloutBatchSize: N did, as long as rolloutMaxWaves waves cover the level), rolloutCanaryDevices, "
+                        "rolloutWaveMaxPercent or rolloutMaxWaves",
 }
 
 
