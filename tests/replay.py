@@ -16,6 +16,7 @@ from pulumi.runtime.sync_await import _sync_await
 from pulumi_command import local
 
 from kedge.cluster.kubernetes_object import keyword_arguments, kubernetes_object
+from kedge.options import ordered_after
 from tests.harness import KedgeMocks, Registered, fresh_mocks
 
 Constructor = Callable[[str, dict, pulumi.ResourceOptions], pulumi.Resource]
@@ -43,6 +44,16 @@ def rewrap_secrets(inputs: Any, secret_paths) -> Any:
     return inputs
 
 
+# What the program depends on through `ordered_after` (kedge.options): a rollout gate's command.
+ORDERED_AFTER = "kedge:index:DeviceRolloutGate$command:local:Command::"
+
+
+def replay_dependency(urn: str, created: dict[str, pulumi.Resource]) -> pulumi.Resource:
+    """A recorded dependency, declared as the program declares it: a rollout gate's command through
+    `ordered_after` (the same URN; the SDK's cycle check does not walk on from it), else directly."""
+    return ordered_after(created[urn]) if ORDERED_AFTER in urn else created[urn]
+
+
 def replay_options(resource: Registered, created: dict[str, pulumi.Resource]) -> pulumi.ResourceOptions:
     """The recorded registration's options (parent, provider, dependencies, ...), pointing at
     the resources already replayed (`created`, by their recorded URN)."""
@@ -50,7 +61,7 @@ def replay_options(resource: Registered, created: dict[str, pulumi.Resource]) ->
     return pulumi.ResourceOptions(
         parent=created.get(resource.parent),
         provider=created.get(provider_urn),
-        depends_on=[created[urn] for urn in resource.dependencies if urn in created] or None,
+        depends_on=[replay_dependency(urn, created) for urn in resource.dependencies if urn in created] or None,
         deleted_with=created.get(resource.deleted_with),
         delete_before_replace=resource.delete_before_replace or None,
         additional_secret_outputs=list(resource.additional_secret_outputs) or None,

@@ -3,6 +3,7 @@
 from typing import Any, Optional, Sequence, TypeVar, cast
 
 import pulumi
+from pulumi.resource import DependencyResource
 
 T = TypeVar("T")
 
@@ -14,6 +15,24 @@ def after(resource: pulumi.Resource, value: T) -> pulumi.Output[T]:
     `resource` (e.g. a VM after its namespace), in every language, without `depends_on`.
     """
     return pulumi.Output.all(resource.urn, value).apply(lambda resolved: resolved[1])
+
+
+def ordered_after(resource: pulumi.CustomResource) -> pulumi.Resource:
+    """`resource` for another resource's `depends_on`, standing for it without its dependencies.
+
+    The engine orders the dependent after `resource` exactly as with `resource` itself: the same
+    URN, known only once `resource` is registered. What differs is the SDK's cycle check
+    (`pulumi.runtime.resource_cycle_breaker`): for each new dependency it walks, recursively,
+    everything the dependency depends on. Through a chain of rollout gates, each depending on its
+    wave's runtimes, that walk covers every earlier device once per resource of the next wave:
+    quadratic time, and a RecursionError once the chain is a few hundred deep (issue 28). The
+    stand-in has no recorded dependencies, so the walk stops at it. Use it only where a cycle is
+    impossible by construction: `resource` is declared first, and nothing it depends on can depend
+    on what is declared after it.
+    """
+    stand_in = DependencyResource("")  # registers nothing: a URN for dependencies
+    stand_in.__dict__["urn"] = resource.urn
+    return stand_in
 
 
 class ChildOptions:

@@ -92,23 +92,23 @@ def test_the_childs_identity_names_its_parent_and_waits_for_it(plant):
     assert commands["plant-gw"].urn in commands["plant-cell-7"].dependencies
 
 
-@pytest.mark.parametrize("batch_size", [1, 10])
-def test_a_parent_rolls_out_and_reports_healthy_before_its_child_starts(batch_size):
-    run = run_example_stack("plant", {"rolloutBatchSize": batch_size})
+@pytest.mark.parametrize("waves", [{"rolloutCanaryDevices": 0, "rolloutWaveMaxSize": 1}, {}, {"rolloutCanaryDevices": 0, "rolloutWaveMaxSize": 10}])
+def test_a_parent_rolls_out_and_reports_healthy_before_its_child_starts(waves):
+    run = run_example_stack("plant", waves)
     gates = {g.name: g for g in run.of_type("kedge:index:DeviceRolloutGate")}
 
     def gate_command(name):
         return run.children_of(gates[name])[0]
 
-    def batch_of(device):
-        return next(name for name in gates if name.startswith("rollout-batch-")
+    def wave_of(device):
+        return next(name for name in gates if name.startswith("rollout-wave-")
                     and device in json.loads(gate_command(name).get("environment")["KEDGE_GATE_DEVICES"]))
 
-    parent_batch, child_batch = batch_of("plant-gw"), batch_of("plant-cell-7")
-    assert int(parent_batch.rsplit("-", 1)[1]) < int(child_batch.rsplit("-", 1)[1])
-    # The child's runtime waits on the gate that waits for its parent's batch to be healthy.
+    parent_wave, child_wave = wave_of("plant-gw"), wave_of("plant-cell-7")
+    assert int(parent_wave.rsplit("-", 1)[1]) < int(child_wave.rsplit("-", 1)[1])
+    # The child's runtime waits on the gate that waits for its parent's wave to be healthy.
     child_config = run.one(SECRET, "plant-cell-7-config")
-    later = [n for n in gates if n.startswith("rollout-batch-") and int(n.rsplit("-", 1)[1]) < int(child_batch.rsplit("-", 1)[1])]
+    later = [n for n in gates if n.startswith("rollout-wave-") and int(n.rsplit("-", 1)[1]) < int(child_wave.rsplit("-", 1)[1])]
     assert gate_command(sorted(later, key=lambda n: int(n.rsplit("-", 1)[1]))[-1]).urn in child_config.dependencies
 
 

@@ -65,12 +65,12 @@ def test_renaming_one_device_changes_no_other_resource():
     assert gone and added
     assert all("edge-0002" in name for _, name in gone) and all("edge-renamed" in name for _, name in added)
     for key in set(before) & set(after):
-        # A rollout gate lists its batch's devices: only the gates that list the renamed one change.
+        # A rollout gate lists its wave's devices: only the gates that list the renamed one change.
         if "edge-renamed" in str((after[key].get("environment") or {}).get("KEDGE_GATE_DEVICES")):
             continue
         assert before[key] == after[key], key
     changed_gates = [key for key in set(before) & set(after) if before[key] != after[key]]
-    assert sorted(name for _, name in changed_gates) == ["rollout-batch-3-gate", "rollout-new-devices-gate", "rollout-version-guard-gate"]
+    assert sorted(name for _, name in changed_gates) == ["rollout-new-devices-gate", "rollout-version-guard-gate", "rollout-wave-2-gate"]
 
 
 def test_footprint_follows_the_emitted_requests():
@@ -111,3 +111,53 @@ def test_the_benchmark_floors_replay_exactly_what_the_program_registered(tmp_pat
     # Each floor asserts it registered the same graph, inputs and secrets as the program.
     assert fleet.measure_floor(record)["resources"] == program["resources"]
     assert fleet.measure_floor(record, typed=True)["resources"] == program["resources"]
+
+
+def cycle_check_steps(devices, **settings):
+    """How many resources the SDK's cycle check (resource_cycle_breaker) visits while the program
+    registers `devices`: it walks everything a new dependency depends on, once per dependency."""
+    from pulumi.runtime import resource_cycle_breaker
+
+    visits = [0]
+    walk = resource_cycle_breaker._deps
+
+    def counted(resource):
+        visits[0] += 1
+        return walk(resource)
+
+    resource_cycle_breaker._deps = counted
+    try:
+        config = load_stack_config("dev")
+        config.update({"devices": devices, "dindImage": "reg.example/iotedge-dind:1.6.0-1", **USER_NAMESPACE_READY, **settings})
+        run_program("dev", config, secrets=stack_secrets(config))
+    finally:
+        resource_cycle_breaker._deps = walk
+    return visits[0]
+
+
+def test_the_cycle_check_stays_linear_through_a_long_chain_of_waves():
+    """One wave per device (the longest chain the settings allow for 40 devices): twice the
+    devices, about twice the walk. Through the gates themselves, each wave's dependents walked
+    every earlier wave: four times (the RecursionError at 600 devices, issue 28)."""
+    one_by_one = {"rolloutCanaryDevices": 0, "rolloutWaveMaxSize": 1, "rolloutMaxWaves": 50}
+    small, large = cycle_check_steps(fleet(20), **one_by_one), cycle_check_steps(fleet(40), **one_by_one)
+    assert large / small < 2.5, (small, large)
+
+
+@pytest.mark.slow
+def test_a_fleet_of_five_thousand_devices_evaluates_within_the_issues_bounds(tmp_path):
+    """The benchmark's 5,000-device fleet (half vm, half dind, default rollout settings), in a fresh
+    interpreter at Python's default recursion limit: no RecursionError, 5,000 identities, a
+    bounded number of gates, and within issue 28's ~4 GB (its ~5 minutes on this machine class
+    is the benchmark's; here a CI machine's slack)."""
+    from benchmarks import fleet as benchmark
+
+    record = tmp_path / "fleet.json"
+    program = benchmark.run_child("program", 5000, record)  # raises, with the traceback, if the program does
+    assert program["peak_mb"] < 4096 and program["seconds"] < 900, program
+    import json
+
+    types = [r["type"] for r in json.loads(record.read_text())]
+    assert types.count("kedge:index:EdgeDeviceIdentity") == 5000
+    # The version guard, 20 waves (rolloutMaxWaves) and the new devices' wait.
+    assert types.count("kedge:index:DeviceRolloutGate") == 22

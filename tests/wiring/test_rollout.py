@@ -1,10 +1,10 @@
-"""kedge.wiring.rollout: batches in order, each batch's runtimes after the gate before them."""
+"""kedge.wiring.rollout: waves in order, each wave's runtimes after the gate before them."""
 
 import pulumi
 import pytest
 
 from kedge.wiring.hub import HubAccess
-from kedge.wiring.rollout import Rollout, merged_health, roll_out, rollout_batches
+from kedge.wiring.rollout import Rollout, merged_health, roll_out, rollout_waves
 from kedge.wiring.site_network import nesting_levels
 from kedge.wiring.device_files import symmetric_key_files
 from tests.harness import run_components
@@ -42,35 +42,49 @@ def test_devices_without_a_cluster_to_run_on_are_refused():
         run_components(lambda: roll_out(settings, HUB, {}, {"a": 0}, None))
 
 
-def test_each_batch_waits_for_the_gate_before_it_and_the_new_devices_wait_for_every_batch():
-    run, rollout = rolled_out(site(devices=[{"id": "a"}, {"id": "b"}, {"id": "c"}], rolloutBatchSize=2))
+def test_each_wave_waits_for_the_gate_before_it_and_the_new_devices_wait_for_every_wave():
+    run, rollout = rolled_out(site(devices=[{"id": "a"}, {"id": "b"}, {"id": "c"}], rolloutCanaryDevices=0, rolloutWaveMaxSize=2))
     assert list(rollout.runtimes) == ["a", "b", "c"]
-    assert sorted(g.name for g in run.of_type(GATE)) == ["rollout-batch-1", "rollout-batch-2", "rollout-new-devices", "rollout-version-guard"]
+    assert sorted(g.name for g in run.of_type(GATE)) == ["rollout-new-devices", "rollout-version-guard", "rollout-wave-1", "rollout-wave-2"]
     a, b, c = (run.one(RUNTIME, name) for name in "abc")
-    assert after(run, a, "rollout-version-guard") and after(run, b, "rollout-version-guard") and not after(run, a, "rollout-batch-1")
-    assert after(run, c, "rollout-batch-1") and not after(run, c, "rollout-version-guard")
-    batch_1 = run.one(GATE, "rollout-batch-1")
-    assert {a.urn, b.urn} <= set(batch_1.dependencies) and c.urn not in batch_1.dependencies
+    assert after(run, a, "rollout-version-guard") and after(run, b, "rollout-version-guard") and not after(run, a, "rollout-wave-1")
+    assert after(run, c, "rollout-wave-1") and not after(run, c, "rollout-version-guard")
+    wave_1 = run.one(GATE, "rollout-wave-1")
+    assert {a.urn, b.urn} <= set(wave_1.dependencies) and c.urn not in wave_1.dependencies
     new_devices = run.one(GATE, "rollout-new-devices")
-    assert after(run, new_devices, "rollout-batch-1") and after(run, new_devices, "rollout-batch-2")
+    assert after(run, new_devices, "rollout-wave-1") and after(run, new_devices, "rollout-wave-2")
     assert len(rollout.gates) == 3  # the version guard reads no health
 
 
-def test_without_the_new_devices_wait_only_the_batches_gates_remain():
+def test_a_canary_wave_comes_first_then_waves_double_up_to_the_largest():
+    devices = [{"id": f"d{i:02d}"} for i in range(12)]
+    run, _ = rolled_out(site(devices=devices, rolloutCanaryDevices=1, rolloutWaveMaxSize=4))
+    gates = sorted((g for g in run.of_type(GATE) if g.name.startswith("rollout-wave-")), key=lambda g: int(g.name.rsplit("-", 1)[1]))
+    members = [sorted(d.name for d in run.of_type(RUNTIME) if d.urn in g.dependencies) for g in gates]
+    assert [len(m) for m in members] == [1, 2, 4, 4, 1]
+    assert [name for wave in members for name in wave] == [d["id"] for d in devices]
+
+
+def test_without_the_new_devices_wait_only_the_waves_gates_remain():
     _, rollout = rolled_out(site(devices=[{"id": "a"}], rolloutWaitForNewDevices=False))
     assert len(rollout.gates) == 1
 
 
-def test_a_parent_rolls_out_in_a_batch_before_its_children():
-    run, rollout = rolled_out(nested(rolloutBatchSize=5))
+def test_a_parent_rolls_out_in_a_wave_before_its_children():
+    run, rollout = rolled_out(nested(rolloutCanaryDevices=0, rolloutWaveMaxSize=5))
     assert list(rollout.runtimes) == ["gw", "leaf"]
-    assert after(run, run.one(RUNTIME, "leaf"), "rollout-batch-1")
+    assert after(run, run.one(RUNTIME, "leaf"), "rollout-wave-1")
 
 
-def test_batches_keep_stack_order_within_a_level_and_never_mix_levels():
+def test_waves_keep_stack_order_within_a_level_and_never_mix_levels():
     levels = {"a": 1, "b": 0, "c": 1, "d": 0, "e": 1}
-    assert rollout_batches(list("abcde"), 2, level=levels.__getitem__) == [("b", "d"), ("a", "c"), ("e",)]
-    assert rollout_batches(list("abc"), 5) == [("a", "b", "c")]
+    in_twos = lambda count: [2] * (count // 2) + [count % 2] * (count % 2)  # noqa: E731
+    assert rollout_waves(list("abcde"), in_twos, level=levels.__getitem__) == [("b", "d"), ("a", "c"), ("e",)]
+    assert rollout_waves(list("abc"), lambda count: [count]) == [("a", "b", "c")]
+    # Each level gets its own plan (its own canary), sized by the level's device count.
+    counts: list[int] = []
+    rollout_waves(list("abcde"), lambda count: counts.append(count) or [count], level=levels.__getitem__)
+    assert counts == [2, 3]
 
 
 def test_a_devices_health_is_what_the_last_gate_that_read_it_saw():

@@ -1,4 +1,4 @@
-"""A rollout gate: one batch of devices must report a running IoT Edge before the next batch changes."""
+"""A rollout gate: one wave of devices must report a running IoT Edge before the next wave changes."""
 
 import json
 from typing import Any, NotRequired, Optional, TypedDict
@@ -7,7 +7,7 @@ import pulumi
 from pulumi_command import local
 
 from ..args import check_args, whole_number
-from ..options import ChildOptions
+from ..options import ChildOptions, ordered_after
 from .helper_command import credential_environment, deadline_environment, helper_command
 from .registry import rollout_gate as gate_helper
 from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, DEFAULT_SETTLE_SECONDS
@@ -21,13 +21,13 @@ class DeviceRolloutGateArgs(TypedDict):
     hub_hostname: pulumi.Input[str]
     """Hostname of the IoT Hub."""
     device_ids: list[str]
-    """The batch's devices, as IoT Hub knows them."""
+    """The wave's devices, as IoT Hub knows them."""
     aziot_edge_version: str
-    """The aziot-edge package version the batch should run, e.g. 1.6.2-1."""
+    """The aziot-edge package version the wave should run, e.g. 1.6.2-1."""
     device_versions: NotRequired[dict[str, str]]
     """Devices that run another version than aziot_edge_version (canaries), by device id."""
     change: pulumi.Input[str]
-    """A digest of what the batch gets (its config files): a changed digest makes the gate wait on `pulumi up`."""
+    """A digest of what the wave gets (its config files): a changed digest makes the gate wait on `pulumi up`."""
     wait_on_create: NotRequired[bool]
     """Wait when created, and on update only for devices new to the list (the new-devices wait;
     default false: a new gate only records)."""
@@ -41,7 +41,7 @@ class DeviceRolloutGateArgs(TypedDict):
     settle_seconds: NotRequired[int]
     """After a config-only change, wait this long before health counts (default 150)."""
     timeout_seconds: NotRequired[int]
-    """How long the gate waits for its batch (default 900)."""
+    """How long the gate waits for its wave (default 900)."""
     registry_policy_key: NotRequired[pulumi.Input[Optional[str]]]
     """Registry policy key (SAS fallback); omitted: Entra ID only."""
     service_policy_key: NotRequired[pulumi.Input[Optional[str]]]
@@ -54,7 +54,8 @@ _ARG_RULES = {"settle_seconds": whole_number(0, 1800), "timeout_seconds": whole_
 class DeviceRolloutGate(pulumi.ComponentResource):
     """Waits, on `pulumi up` only (pulumi-command never runs during a preview), until its devices
     report the wanted IoT Edge version with edgeAgent and edgeHub running and connected. Make the
-    next batch's runtimes depend on it; make it depend on its own batch's runtimes."""
+    next wave's runtimes depend on it (on `ordered_after()` in a long chain); make it depend on
+    its own wave's runtimes."""
 
     health: pulumi.Output[dict[str, dict[str, str]]]
     """Per device: connectionState, runtimeVersion, edgeAgent, edgeHub, as last read by a wait."""
@@ -82,8 +83,14 @@ class DeviceRolloutGate(pulumi.ComponentResource):
             local.Logging.STDOUT_AND_STDERR,  # progress and health: no secret in either
             ChildOptions(self, opts).child(),
         )
+        self._command = command
         self.health = command.stdout.apply(_health)
         self.register_outputs({"health": self.health})
+
+    def ordered_after(self) -> pulumi.Resource:
+        """The gate for `depends_on` in a chain of gates and waves: the same order, without the SDK's
+        cycle check walking every earlier wave for each dependent (kedge.options.ordered_after)."""
+        return ordered_after(self._command)
 
 
 def _health(stdout: Optional[str]) -> dict[str, Any]:

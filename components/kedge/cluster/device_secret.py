@@ -21,7 +21,7 @@ def config_secret(
 def content_digest(texts: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     """A sha256 of `texts`, in order. The dind runtime puts its config files' digest into its pod
     template, so a changed config.toml or certificate rolls the pod; rollout gates compare a
-    batch's. A hash of 32-byte random keys and PEMs reveals nothing, so it need not stay a secret.
+    wave's. A hash of 32-byte random keys and PEMs reveals nothing, so it need not stay a secret.
     """
     return pulumi.Output.unsecret(
         pulumi.Output.all(*texts).apply(lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest())

@@ -170,14 +170,25 @@ SETTINGS: tuple[Setting, ...] = (
             "Protect a hub this stack creates: Pulumi refuses to delete it (pulumi destroy too) until you set this to false "
             "and run pulumi up. Production stacks should set it.", allowed="true, false"),
     _input(helper_spec.TIMEOUT_SECONDS),
-    Setting("rolloutBatchSize", 1,
-            "Devices changed together on pulumi up: the next batch waits until this one reports the new IoT Edge version "
-            "running and connected (a gate that runs only on up, never in a preview). New devices are not held up.",
-            allowed="1-1000"),
+    Setting("rolloutCanaryDevices", 1,
+            "Changes reach existing devices on pulumi up in waves, parents' nesting level first, in stack order: each wave "
+            "waits until the one before reports the new IoT Edge version running and connected (a gate that runs only on "
+            "up, never in a preview; new devices are not held up). The first wave of each level, the canary, has this many "
+            "devices; each later wave doubles the one before up to rolloutWaveMaxSize. 0: no canary, every wave at the "
+            "largest size. Replaces rolloutBatchSize.", allowed="0-1000"),
+    Setting("rolloutWaveMaxSize", 100,
+            "The largest wave, in devices (rolloutMaxWaves may make it larger).", allowed="1-10000"),
+    Setting("rolloutWaveMaxPercent", 0,
+            "The largest wave as a percentage of its nesting level's devices, when smaller than rolloutWaveMaxSize (rounded "
+            "up, at least one device). 0: no percentage.", allowed="0-100"),
+    Setting("rolloutMaxWaves", 20,
+            "The most waves a nesting level rolls out in, whatever the fleet's size: when the sizes above would take more, "
+            "the largest wave grows (as little as it must) until they fit; if the doubling alone takes more, the last wave "
+            "takes the rest.", allowed="2-50"),
     Setting("rolloutTimeoutSeconds", rollout_spec.DEFAULT_TIMEOUT_SECONDS,
-            "How long a batch may take to report healthy before the rollout stops, in seconds.", allowed="60-7200"),
+            "How long a wave may take to report healthy before the rollout stops, in seconds.", allowed="60-7200"),
     Setting("rolloutSettleSeconds", rollout_spec.DEFAULT_SETTLE_SECONDS,
-            "After a config-only change, how long a batch gets to pick it up before its health counts, in seconds.",
+            "After a config-only change, how long a wave gets to pick it up before its health counts, in seconds.",
             allowed="0-1800"),
     Setting("rolloutWaitForNewDevices", True,
             "pulumi up waits (once, for all of them) until newly added devices report a running IoT Edge."),
@@ -195,7 +206,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("defaultMode", HostingMode.VM.value,
             "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode),
     Setting("aziotEdgeVersion", vm_spec.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1. "
-            "A change upgrades running devices batch by batch; a device's own aziotEdgeVersion makes it a canary.", allowed="1.6.N[-N]",
+            "A change upgrades running devices wave by wave; a device's own aziotEdgeVersion makes it a canary.", allowed="1.6.N[-N]",
             device_key="aziotEdgeVersion", device_mode=ANY_MODE),
     Setting("edgeAgentImage", EDGE_AGENT_IMAGE,
             "edgeAgent image the runtime starts first (config.toml [agent]); pinned to the 1.6 LTS line.", allowed=":1.6[.N] or a digest"),

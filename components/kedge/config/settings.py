@@ -50,7 +50,7 @@ from .cluster import AksSettings, check_aks_capacity, ExistingClusterSettings, K
 from .storage import DeviceStorageSettings, read_device_storage
 from .remediation import RemediationSettings, read_remediation
 from .deployments import EDGE_AGENT_IMAGE_PATTERN, read_deployments
-from .rollout import RolloutSettings, check_dind_image_versions, read_rollout
+from .rollout import REPLACED_SETTINGS, RolloutSettings, check_dind_image_versions, read_rollout
 from .reader import (  # re-exported: the settings' public names stay importable here
     AZIOT_EDGE_VERSION_PATTERN as AZIOT_EDGE_VERSION_PATTERN,
     MAX_NESTING as MAX_NESTING,
@@ -363,7 +363,8 @@ def _undeclared_keys(r: Reader, devices: Sequence[DeviceSettings], deployments: 
     named_secrets |= {c["password_secret"] for spec in deployments for c in spec.registry_credentials.values()}
     named_secrets |= {d.identity.dps_symmetric_key_secret for d in devices if d.identity.dps_symmetric_key_secret}
     known = [*DEFAULTS, *OBJECT_KEYS]
-    for key in sorted(set(r.source.keys()) - set(known) - named_secrets):
+    # A replaced setting gets its own message (naming what replaced it) from its section's reader.
+    for key in sorted(set(r.source.keys()) - set(known) - named_secrets - set(REPLACED_SETTINGS)):
         guess = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
         hint = f"did you mean {NAMESPACE}:{guess[0]}? " if guess else ""
         r.problem(

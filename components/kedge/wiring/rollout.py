@@ -1,4 +1,4 @@
-"""The rollout: batches of devices, each device's runtime and the gates between the batches."""
+"""The rollout: waves of devices, each device's runtime and the gates between the waves."""
 
 from __future__ import annotations
 
@@ -18,19 +18,23 @@ from .runtimes import Runtime, RuntimeBuilder
 T = TypeVar("T")
 
 
-def rollout_batches(devices: Sequence[T], batch_size: int, level: Callable[[T], int] = lambda _: 0) -> list[tuple[T, ...]]:
-    """The devices in stack order, `batch_size` at a time: the order changes roll out in. A lower
-    `level` rolls out first and never shares a batch with a higher one (nested edge: a parent is
-    upgraded and healthy before its children start)."""
-    batches: list[tuple[T, ...]] = []
+def rollout_waves(devices: Sequence[T], wave_sizes: Callable[[int], Sequence[int]], level: Callable[[T], int] = lambda _: 0) -> list[tuple[T, ...]]:
+    """The devices in the order changes roll out in: level by level, each level in stack order
+    split into waves of `wave_sizes(the level's device count)`. A lower `level` rolls out first and
+    never shares a wave with a higher one (nested edge: a parent is upgraded and healthy before its
+    children start)."""
+    waves: list[tuple[T, ...]] = []
     for current in sorted({level(d) for d in devices}):
         members = [d for d in devices if level(d) == current]
-        batches += [tuple(members[start:start + batch_size]) for start in range(0, len(members), batch_size)]
-    return batches
+        start = 0
+        for size in wave_sizes(len(members)):
+            waves.append(tuple(members[start:start + size]))
+            start += size
+    return waves
 
 
 def change_digest(files: Sequence[DeviceFiles], versions: str) -> pulumi.Output[str]:
-    """What a batch gets, hashed: its devices' IoT Edge versions, config.toml and certificates."""
+    """What a wave gets, hashed: its devices' IoT Edge versions, config.toml and certificates."""
     return content_digest([versions, *(text for device_files in files for _, text in sorted(device_files.runtime_files.items()))])
 
 
@@ -44,7 +48,7 @@ def gate_args(
     wait_on_create: bool,
     guard: bool = False,
 ) -> DeviceRolloutGateArgs:
-    """`files`: the batch's config files (its change digest); None for the new-devices wait and the
+    """`files`: the wave's config files (its change digest); None for the new-devices wait and the
     version guard, which change only with the device list and the versions."""
     device_ids = [d.device_id for d in devices]
     change: pulumi.Input[str] = (
@@ -85,38 +89,40 @@ class Rollout:
     runtimes: dict[str, Runtime]
     """Each device's runtime, by device id, in rollout order."""
     gates: list[DeviceRolloutGate]
-    """The gates that wait for devices (every batch's and the new devices' wait), whose health the stack exports."""
+    """The gates that wait for devices (every wave's and the new devices' wait), whose health the stack exports."""
 
 
 def roll_out(
     settings: Settings, hub: HubAccess, files: Mapping[str, DeviceFiles], levels: Mapping[str, int], runtime: Optional[RuntimeBuilder],
 ) -> Rollout:
-    """Each device's runtime, batch by batch: a batch's runtimes wait on the gate of the batch before
-    it, which on `pulumi up` waits until that batch reports the new IoT Edge running (a gate's create
-    only records, so a fresh stack's devices come up in parallel). `levels`: nesting, parents' batches
-    first. `runtime`: None where the stack has no cluster (and so no device)."""
+    """Each device's runtime, wave by wave: a wave's runtimes wait on the gate of the wave before
+    it, which on `pulumi up` waits until that wave reports the new IoT Edge running (a gate's create
+    only records, so a fresh stack's devices come up in parallel). The waves are few whatever the
+    fleet's size (RolloutSettings.wave_sizes), and each gate is depended on through its
+    `ordered_after()`, so evaluating the chain stays linear in the fleet. `levels`: nesting,
+    parents' waves first. `runtime`: None where the stack has no cluster (and so no device)."""
     devices = settings.devices
     if not devices:
         return Rollout({}, [])
     if runtime is None:
         raise ValueError("devices need a cluster; load_settings refuses them with kedge:cluster none")
 
-    def gate(name: str, members: Sequence[DeviceSettings], batch_files: Optional[Sequence[DeviceFiles]], depends_on: Sequence[pulumi.Resource],
+    def gate(name: str, members: Sequence[DeviceSettings], wave_files: Optional[Sequence[DeviceFiles]], depends_on: Sequence[pulumi.Resource],
              wait_on_create: bool = False, guard: bool = False) -> DeviceRolloutGate:
-        args = gate_args(members, batch_files, settings, hub.hostname, hub.registry_key, hub.service_key, wait_on_create, guard)
+        args = gate_args(members, wave_files, settings, hub.hostname, hub.registry_key, hub.service_key, wait_on_create, guard)
         return DeviceRolloutGate(name, args, opts=pulumi.ResourceOptions(depends_on=[*depends_on, *hub.data_plane_roles]))
 
     runtimes: dict[str, Runtime] = {}
     gates: list[DeviceRolloutGate] = []
     # The version guard first: a refused downgrade stops the update before any runtime changes.
     previous = gate("rollout-version-guard", devices, None, [], guard=True)
-    for index, batch in enumerate(rollout_batches(devices, settings.rollout.batch_size, level=lambda d: levels[d.device_id]), start=1):
-        after_previous = pulumi.ResourceOptions(depends_on=[previous])
-        built = {device.device_id: runtime(device, after_previous) for device in batch}
+    for index, wave in enumerate(rollout_waves(devices, settings.rollout.wave_sizes, level=lambda d: levels[d.device_id]), start=1):
+        after_previous = pulumi.ResourceOptions(depends_on=[previous.ordered_after()])
+        built = {device.device_id: runtime(device, after_previous) for device in wave}
         runtimes.update(built)
-        previous = gate(f"rollout-batch-{index}", batch, [files[d.device_id] for d in batch], list(built.values()))
+        previous = gate(f"rollout-wave-{index}", wave, [files[d.device_id] for d in wave], list(built.values()))
         gates.append(previous)
     if settings.rollout.wait_for_new_devices:
         # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
-        gates.append(gate("rollout-new-devices", devices, None, list(gates), wait_on_create=True))
+        gates.append(gate("rollout-new-devices", devices, None, [g.ordered_after() for g in gates], wait_on_create=True))
     return Rollout(runtimes, gates)

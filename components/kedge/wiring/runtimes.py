@@ -20,7 +20,7 @@ from .site_network import proxy_url
 
 Runtime = Union[EdgeVirtualMachine, EdgeDindRuntime]
 RuntimeBuilder = Callable[[DeviceSettings, pulumi.ResourceOptions], Runtime]
-"""Makes a device's runtime with the given options (the rollout's: after the previous batch)."""
+"""Makes a device's runtime with the given options (the rollout's: after the previous wave)."""
 
 
 def vm_restart_args(platform: Platform) -> VmRestartArgs:

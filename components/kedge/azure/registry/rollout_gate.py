@@ -1,8 +1,8 @@
-"""Rollout gates: wait until a batch of devices reports a running IoT Edge at the wanted version.
+"""Rollout gates: wait until a wave of devices reports a running IoT Edge at the wanted version.
 
 Run by pulumi-command as ``python -m kedge.azure.registry.rollout_gate create|update|delete``
 (never during a preview). A gate's `create` only records (new devices are not held up, so a fresh
-stack's devices come up in parallel); its `update`, which runs when its batch changed, waits.
+stack's devices come up in parallel); its `update`, which runs when its wave changed, waits.
 What it reads, per device, with twin reads (their own IoT Hub budget, not the identity one):
 
 - the device twin's ``connectionState`` (``Connected``);
@@ -181,7 +181,7 @@ def wait_for(client: RegistryClient, devices: list[str], package_versions: dict[
                 f"edgeHub running and {CONNECTED} on {HEALTHY_READS} reads in a row, within {client.deadline_seconds:.0f} s "
                 "(kedge:rolloutTimeoutSeconds)"
                 + (f"; also waiting for {', '.join(waiting[1:])}" if len(waiting) > 1 else "")
-                + ". Devices after this batch are untouched. Fix the device and run `pulumi up` again to resume; a device "
+                + ". Devices after this wave are untouched. Fix the device and run `pulumi up` again to resume; a device "
                   f"that stays offline can be left out of the wait with kedge:rolloutSkipDevices: [{first}]")
         client.clock.sleep(poll_seconds)
 
