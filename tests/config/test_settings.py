@@ -289,3 +289,22 @@ def test_an_aks_setting_and_the_argument_it_feeds_are_checked_by_one_declaration
     shown = int(bad) if isinstance(bad, str) and bad.isdigit() else bad  # Pulumi config's text, read as a number
     assert f"kedge:{spec_input.setting}: {shown!r} is not allowed; allowed: {spec_input.rule(shown)}" in problems_of({spec_input.setting: bad})
     assert spec_input.rule(spec_input.default) is None and DEFAULTS[spec_input.setting] == spec_input.default
+
+
+@pytest.mark.parametrize("module, component_module, names", [
+    ("hub", "kedge.azure.iot_hub", ["SKU", "CAPACITY"]),
+    ("virtualization", "kedge.cluster.virtualization", ["KUBEVIRT_VERSION", "CDI_VERSION", "INFRA_REPLICAS"]),
+    ("remediation", "kedge.cluster.node_remediation", ["UNHEALTHY_SECONDS"]),
+    ("rollout", "kedge.azure.rollout_gate", ["TIMEOUT_SECONDS", "SETTLE_SECONDS"]),
+    ("helpers", "kedge.azure.edge_device", ["TIMEOUT_SECONDS"]),
+    ("helpers", "kedge.azure.edge_deployment", ["TIMEOUT_SECONDS"]),
+])
+def test_stack_wide_inputs_share_their_rule_with_the_component_argument_they_feed(module, component_module, names):
+    import importlib
+
+    spec_module = importlib.import_module(f"kedge.spec.{module}")
+    rules = importlib.import_module(component_module)._ARG_RULES
+    for name in names:
+        spec_input = getattr(spec_module, name)
+        assert rules[spec_input.arg] is spec_input.rule, name
+        assert DEFAULTS[spec_input.setting] == spec_input.default and spec_input.rule(spec_input.default) is None

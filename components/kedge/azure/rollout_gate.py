@@ -6,11 +6,12 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
-from ..args import check_args, whole_number
+from ..args import check_args
 from ..options import ChildOptions, ordered_after
 from .helper_command import credential_environment, deadline_environment, helper_command
 from .registry import rollout_gate as gate_helper
-from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, DEFAULT_SETTLE_SECONDS
+from ..spec.inputs import rules_of
+from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, DEFAULT_SETTLE_SECONDS, INPUTS
 
 HELPER_MODULE = gate_helper.__name__
 
@@ -48,7 +49,7 @@ class DeviceRolloutGateArgs(TypedDict):
     """Service policy key: twin reads need ServiceConnect (SAS fallback)."""
 
 
-_ARG_RULES = {"settle_seconds": whole_number(0, 1800), "timeout_seconds": whole_number(60, 7200)}
+_ARG_RULES = rules_of(INPUTS)  # settle_seconds, timeout_seconds: declared once with their settings
 
 
 class DeviceRolloutGate(pulumi.ComponentResource):

@@ -185,16 +185,11 @@ SETTINGS: tuple[Setting, ...] = (
             "The most waves a nesting level rolls out in, whatever the fleet's size: when the sizes above would take more, "
             "the largest wave grows (as little as it must) until they fit; if the doubling alone takes more, the last wave "
             "takes the rest.", allowed="2-50"),
-    Setting("rolloutTimeoutSeconds", rollout_spec.DEFAULT_TIMEOUT_SECONDS,
-            "How long a wave may take to report healthy before the rollout stops, in seconds.", allowed="60-7200"),
-    Setting("rolloutSettleSeconds", rollout_spec.DEFAULT_SETTLE_SECONDS,
-            "After a config-only change, how long a wave gets to pick it up before its health counts, in seconds.",
-            allowed="0-1800"),
+    _input(rollout_spec.TIMEOUT_SECONDS),
+    _input(rollout_spec.SETTLE_SECONDS),
     Setting("rolloutWaitForNewDevices", True,
             "pulumi up waits (once, for all of them) until newly added devices report a running IoT Edge."),
-    Setting("rolloutNewDevicesTimeoutSeconds", rollout_spec.DEFAULT_NEW_DEVICES_TIMEOUT_SECONDS,
-            "How long new devices may take to report a running IoT Edge (a new VM imports its image, boots and "
-            "installs IoT Edge first), in seconds.", allowed="60-7200"),
+    _input(rollout_spec.NEW_DEVICES_TIMEOUT_SECONDS),
     Setting("rolloutSkipDevices", [],
             "Device ids the rollout does not wait for (e.g. one that stays offline): they still get every change.",
             allowed="device ids of this stack"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
+
+from ..spec import rollout as rollout_spec
+from ..spec.inputs import Input
 from .declarations import NAMESPACE
 
-from .reader import Reader
+from .reader import Reader, read_input
 from .devices import DeviceSettings
 
 
@@ -96,6 +99,9 @@ def check_dind_image_versions(r: Reader, devices: Sequence[DeviceSettings]) -> N
 
 
 def read_rollout(r: Reader, devices: Sequence[DeviceSettings]) -> RolloutSettings:
+    def gate_input(spec_input: Input) -> Any:
+        return read_input(r, spec_input, r.raw(spec_input.setting), f"{NAMESPACE}:{spec_input.setting}")
+
     skip = r.string_list("rolloutSkipDevices")
     known = {d.device_id for d in devices}
     for device_id in skip:
@@ -110,9 +116,9 @@ def read_rollout(r: Reader, devices: Sequence[DeviceSettings]) -> RolloutSetting
         wave_max_size=r.integer("rolloutWaveMaxSize", 1, 10000),
         wave_max_percent=r.integer("rolloutWaveMaxPercent", 0, 100),
         max_waves=r.integer("rolloutMaxWaves", 2, 50),
-        timeout_seconds=r.integer("rolloutTimeoutSeconds", 60, 7200),
-        new_devices_timeout_seconds=r.integer("rolloutNewDevicesTimeoutSeconds", 60, 7200),
-        settle_seconds=r.integer("rolloutSettleSeconds", 0, 1800),
+        timeout_seconds=gate_input(rollout_spec.TIMEOUT_SECONDS),
+        new_devices_timeout_seconds=gate_input(rollout_spec.NEW_DEVICES_TIMEOUT_SECONDS),
+        settle_seconds=gate_input(rollout_spec.SETTLE_SECONDS),
         wait_for_new_devices=r.boolean("rolloutWaitForNewDevices"),
         skip_device_ids=skip,
         allow_downgrade=r.boolean("aziotEdgeAllowDowngrade"),
