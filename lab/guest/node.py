@@ -1,0 +1,274 @@
+"""Runs in the node guest (python3 of Debian trixie), started by /job/run.sh.
+
+Puts kedge's profiles in place by running the loader's own script, prepares each case's pod
+(root filesystem, volumes, files) as a kubelet would, runs the dind container with the OCI runtime,
+checks it, runs the escape corpus (corpus.py) and writes /job/results/results.json.
+Everything here changes only this guest.
+"""
+
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import time
+
+JOB = "/job"
+RESULTS = f"{JOB}/results"
+STARTED = time.monotonic()
+
+
+def log(*args):
+    print(f"[{time.monotonic() - STARTED:7.1f}s]", *args, flush=True)
+
+
+def sh(command, timeout=300, input=None):
+    """(exit code, stdout+stderr) of a shell command; never raises."""
+    try:
+        done = subprocess.run(["sh", "-c", command], input=input, capture_output=True, text=True, timeout=timeout)
+        return done.returncode, (done.stdout + done.stderr).strip()
+    except subprocess.TimeoutExpired as error:
+        return 124, f"timeout after {timeout}s: {error.stdout or ''}{error.stderr or ''}"
+
+
+def must(command, timeout=300):
+    rc, out = sh(command, timeout)
+    if rc:
+        raise RuntimeError(f"{command!r} failed ({rc}): {out}")
+    return out
+
+
+def facts():
+    def first(cmd):
+        return sh(cmd)[1].splitlines()[0] if sh(cmd)[1] else ""
+    return {
+        "kernel": os.uname().release,
+        "apparmor_enabled": open("/sys/module/apparmor/parameters/enabled").read().strip(),
+        "lsm": open("/sys/kernel/security/lsm").read().strip(),
+        "cgroup_fs": sh("stat -fc %T /sys/fs/cgroup")[1],
+        "apparmor_parser": first("apparmor_parser --version"),
+        "crun": first("crun --version"),
+        "runc": first("runc --version"),
+        "core_pattern": open("/proc/sys/kernel/core_pattern").read().strip(),
+    }
+
+
+def load_profiles(lab):
+    """The loader's init container script, with its volumes bound where the DaemonSet mounts them."""
+    binds = []
+    for target, host_path in lab["loader_mounts"].items():
+        source = f"{JOB}/profiles" if not host_path else host_path
+        binds.append(f"mkdir -p {source} {target} && mount --bind {source} {target}")
+    wrapper = " && ".join(binds) + " && sh /job/loader.sh"
+    rc, out = sh(f"unshare -m --propagation private sh -c {shlex.quote(wrapper)}")
+    loaded = [line for line in open("/sys/kernel/security/apparmor/profiles").read().splitlines() if "kedge-dind" in line]
+    return {"rc": rc, "output": out, "loaded": loaded}
+
+
+def replace_apparmor(path):
+    return sh(f"apparmor_parser --replace {shlex.quote(path)}")
+
+
+def setup_disks():
+    must("mkfs.ext4 -q -F /dev/vdc && mkdir -p /scratch /mnt/dind && mount /dev/vdc /scratch && mount -o ro /dev/vdb /mnt/dind")
+
+
+def prepare_pod(case):
+    """Root filesystem (overlay on the image), volumes and files, where the spec expects them."""
+    name, pod = case["name"], case["layout"]
+    base = pod["dir"]
+    lower = "/mnt/dind/shifted" if case["userns"] else "/mnt/dind/plain"
+    owner = "100000:100000" if case["userns"] else "0:0"
+    must(f"mkdir -p {base}/rootfs {base}/files /scratch/{name}/upper /scratch/{name}/work && chown {owner} /scratch/{name}/upper")
+    must(f"mount -t overlay overlay -o lowerdir={lower},upperdir=/scratch/{name}/upper,workdir=/scratch/{name}/work {base}/rootfs")
+    for volume in case["volumes"]:
+        target = f"{base}/volumes/{volume['name']}"
+        must(f"mkdir -p {target}")
+        if volume["kind"] == "claim":  # a PVC: an ext4 filesystem of its own
+            image = f"/scratch/{name}/{volume['name']}.ext4"
+            must(f"truncate -s {volume['size']} {image} && mkfs.ext4 -q -F {image} && mount -o loop {image} {target}")
+        elif volume["kind"] == "memory":  # emptyDir medium Memory: a tmpfs of sizeLimit, as the kubelet mounts it
+            must(f"mount -t tmpfs -o size={volume['size']},mode=0777 tmpfs {target}")
+        elif volume["kind"] == "secret":
+            must(f"mount -t tmpfs -o size=16m,mode=0755 tmpfs {target}")
+            write_secret(target, f"{JOB}/cases/{name}/config", volume["mode"], "..2026_01_01_00_00_00.000000001")
+    files = {"hostname": case["hostname"] + "\n", "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n10.244.0.10\t{case['hostname']}\n",
+             "resolv.conf": "nameserver 10.0.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\n",
+             "termination-log": ""}
+    for file_name, text in files.items():
+        with open(f"{base}/files/{file_name}", "w") as handle:
+            handle.write(text)
+    os.chmod(f"{base}/files/termination-log", 0o666)
+    os.makedirs(f"{base}/bundle", exist_ok=True)
+    with open(f"{base}/bundle/config.json", "w") as handle:
+        handle.write(open(f"{JOB}/cases/{name}/config.json").read())
+
+
+def write_secret(target, source, mode, stamp):
+    """The kubelet's atomic writer: files in a timestamped folder, `..data` pointing at it, links to ..data."""
+    folder = f"{target}/{stamp}"
+    os.makedirs(folder)
+    for file_name in sorted(os.listdir(source)):
+        with open(f"{source}/{file_name}", "rb") as src, open(f"{folder}/{file_name}", "wb") as dst:
+            dst.write(src.read())
+        os.chmod(f"{folder}/{file_name}", mode)
+    os.symlink(stamp, f"{target}/..data_tmp")
+    os.rename(f"{target}/..data_tmp", f"{target}/..data")
+    for file_name in os.listdir(folder):
+        if not os.path.lexists(f"{target}/{file_name}"):
+            os.symlink(f"..data/{file_name}", f"{target}/{file_name}")
+
+
+def runtime_command(case):
+    return f"{case['runtime']} --root /run/lab-{case['runtime']}"
+
+
+def start(case, bundle, container_id):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1048576, 1048576))  # a node's containerd runs with a high limit
+    console = open(f"{RESULTS}/{container_id}.console.log", "w")
+    return subprocess.run(shlex.split(runtime_command(case)) + ["run", "-d", "--bundle", bundle, container_id],
+                          stdin=subprocess.DEVNULL, stdout=console, stderr=console, timeout=120).returncode
+
+
+def exec_in(case, container_id, command, timeout=300):
+    return sh(f"{runtime_command(case)} exec {container_id} sh -c {shlex.quote(command)}", timeout)
+
+
+def wait_running(case, container_id, timeout):
+    deadline = time.monotonic() + timeout
+    state, last_log = "", 0.0
+    while time.monotonic() < deadline:
+        rc, state = exec_in(case, container_id, "systemctl is-system-running", 30)
+        if state in ("running", "degraded"):
+            return state, round(time.monotonic() - (deadline - timeout))
+        if time.monotonic() - last_log > 30:
+            last_log = time.monotonic()
+            log("waiting:", state[:300], "|", sh(f"{runtime_command(case)} list")[1][-300:])
+        time.sleep(3)
+    log("diagnostics:", exec_in(case, container_id, "systemctl list-jobs --no-pager | head -20; journalctl -b --no-pager | tail -40", 60)[1])
+    return state, None
+
+
+MODULE_BUILD = r"""
+set -e
+mkdir -p /tmp/module && cp /bin/busybox /tmp/module/busybox
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "kedge-lab-module-ran"]\n' > /tmp/module/Dockerfile
+DOCKER_BUILDKIT=0 docker build -q -t kedge-lab/module:1 /tmp/module
+"""
+
+
+def dind_checks(case, cid):
+    checks = {}
+    checks["pid1"] = exec_in(case, cid, "cat /proc/1/attr/current; grep -E '^(Seccomp|NoNewPrivs|CapBnd):' /proc/1/status; cat /proc/1/uid_map")[1]
+    checks["system_state"] = exec_in(case, cid, "systemctl is-system-running")[1]
+    checks["failed_units"] = exec_in(case, cid, "systemctl --failed --no-legend --plain | cut -d' ' -f1")[1]
+    checks["cgroup_mount"] = exec_in(case, cid, "findmnt -no FSTYPE,OPTIONS /sys/fs/cgroup")[1]
+    rc, out = exec_in(case, cid, "mkdir /sys/fs/cgroup/kedge-lab-probe && rmdir /sys/fs/cgroup/kedge-lab-probe")
+    checks["cgroup_writable"] = {"rc": rc, "output": out}
+    checks["docker_active"] = exec_in(case, cid, "systemctl is-active docker.service")[1]
+    if checks["docker_active"] != "active":
+        checks["docker_journal"] = exec_in(case, cid, "journalctl -u docker.service -u containerd.service --no-pager -o cat | tail -n 40")[1]
+    checks["docker_info"] = exec_in(case, cid, "docker info --format '{{.Driver}}|{{.ServerVersion}}|{{.CgroupVersion}}|{{json .SecurityOptions}}'", 120)[1]
+    checks["docker_root_fs"] = exec_in(case, cid, "findmnt -no FSTYPE,SOURCE /var/lib/docker")[1]
+    rc, out = exec_in(case, cid, MODULE_BUILD, 600)
+    checks["module_build"] = {"rc": rc, "output": out[-2000:]}
+    rc, out = exec_in(case, cid, "docker run --rm --network none kedge-lab/module:1", 300)
+    checks["module_run"] = {"rc": rc, "output": out[-2000:]}
+    rc, out = exec_in(case, cid, "docker run --rm kedge-lab/module:1", 300)
+    checks["module_run_bridge"] = {"rc": rc, "output": out[-2000:]}
+    checks["edged_active"] = exec_in(case, cid, "systemctl is-active aziot-edged.service")[1]
+    checks["config_apply_unit"] = exec_in(case, cid, "systemctl is-active kedge-config-apply.service; journalctl -u kedge-config-apply.service --no-pager -o cat | tail -n 20")[1]
+    checks["config_installed"] = exec_in(case, cid, "stat -c '%a %U' /etc/aziot/config.toml; sha256sum /etc/aziot/config.toml | cut -d' ' -f1; cat /var/lib/kedge-lab/iotedge-calls.log")[1]
+    # A changed Secret, swapped in the kubelet's way; the unit runs again (as when the pod restarts on the new checksum).
+    secret_volume = f"{case['layout']['dir']}/volumes/config"
+    write_secret(secret_volume, f"{JOB}/cases/{case['name']}/config-changed", case["secret_mode"], "..2026_01_01_00_05_00.000000002")
+    checks["config_changed_expected_sha"] = sh(f"sha256sum {JOB}/cases/{case['name']}/config-changed/config.toml | cut -d' ' -f1")[1]
+    rc, out = exec_in(case, cid, "systemctl restart kedge-config-apply.service; systemctl is-active kedge-config-apply.service; "
+                                 "stat -c '%a %U' /etc/aziot/config.toml; sha256sum /etc/aziot/config.toml | cut -d' ' -f1; "
+                                 "cat /var/lib/kedge-lab/iotedge-calls.log", 300)
+    checks["config_changed"] = {"rc": rc, "output": out}
+    return checks
+
+
+def stop(case, cid):
+    runtime = runtime_command(case)
+    sh(f"{runtime} kill {cid} 37", 30)  # SIGRTMIN+3: systemd's clean shutdown (the image's STOPSIGNAL)
+    for _ in range(20):
+        if '"stopped"' in sh(f"{runtime} state {cid}", 10)[1] or sh(f"{runtime} state {cid}", 10)[0]:
+            break
+        time.sleep(2)
+    sh(f"{runtime} kill -a {cid} 9", 30)
+    time.sleep(1)
+    sh(f"{runtime} delete -f {cid}", 60)
+
+
+def teardown_pod(case):
+    base = case["layout"]["dir"]
+    sh(f"for m in $(findmnt -rno TARGET | grep '^{base}' | sort -r); do umount -l \"$m\"; done")
+
+
+def run_corpus(case):
+    """The corpus in each of the case's variants (lab/guest/corpus_judge.py, copied into the job)."""
+    sys.path.insert(0, JOB)
+    from corpus_judge import run_variants
+
+    return run_variants(case, runtime_command(case), start, stop, case["variants"], case.get("attempts"))
+
+
+def run_case(case, lab):
+    log("case", case["name"], "userns" if case["userns"] else "host users", case["runtime"])
+    result = {"name": case["name"], "userns": case["userns"], "runtime": case["runtime"]}
+    prepare_pod(case)
+    cid = case["name"]
+    if not case.get("dind", True):  # the corpus alone, in containers of its own (e.g. a known-bad profile)
+        result["corpus"] = run_corpus(case)
+        teardown_pod(case)
+        return result
+    result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
+    t0 = time.monotonic()
+    state, seconds = wait_running(case, cid, case.get("boot_timeout", 600))
+    result["systemd"] = {"state": state, "seconds": seconds}
+    log("systemd", state, seconds)
+    if state in ("running", "degraded"):
+        result["checks"] = dind_checks(case, cid) if case.get("checks", True) else {}
+        log("checks done")
+        if case.get("command"):
+            rc, out = exec_in(case, cid, case["command"], 1800)
+            result["command"] = {"rc": rc, "output": out}
+        if case.get("variants"):
+            result["corpus"] = run_corpus(case)
+            log("corpus done")
+    result["seconds"] = round(time.monotonic() - t0)
+    stop(case, cid)
+    teardown_pod(case)
+    return result
+
+
+def main():
+    os.makedirs(RESULTS, exist_ok=True)
+    lab = json.load(open(f"{JOB}/lab.json"))
+    results = {"facts": facts()}
+    log("facts", results["facts"])
+    results["loader"] = load_profiles(lab)
+    results["profiles_loaded"] = open("/sys/kernel/security/apparmor/profiles").read().count("kedge-dind")
+    log("loader", results["loader"])
+    setup_disks()
+    results["cases"] = []
+    for case in lab["cases"]:
+        try:
+            results["cases"].append(run_case(case, lab))
+        except Exception as error:  # recorded: the host-side tests fail on it
+            results["cases"].append({"name": case["name"], "error": repr(error)})
+            log("case failed", repr(error))
+        with open(f"{RESULTS}/results.json", "w") as handle:
+            json.dump(results, handle, indent=1)
+    results["core_pattern_after"] = open("/proc/sys/kernel/core_pattern").read().strip()
+    results["seconds"] = round(time.monotonic() - STARTED)
+    with open(f"{RESULTS}/results.json", "w") as handle:
+        json.dump(results, handle, indent=1)
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
