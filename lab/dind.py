@@ -22,16 +22,19 @@ class Case:
     device: DindDevice
     userns: bool | None = None  # None: as the StatefulSet says
     runtime: str = ""  # "" -> crun (the only Debian runtime meeting kedge's user-namespace minimums)
-    command: str | None = None
-    boot_timeout: int = 600
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def lab_patched_apparmor(text: str) -> str:
-    """kedge's profile with its `-> /**` mount targets widened to `/{,**}`: `/**` does not match the mount
-    point `/` itself (parser 4.1, kernel 6.12), so systemd's rslave of `/` is denied and systemd exits.
-    Only for going past that defect to the rest of the checks; docs/lab.md says which runs use it."""
-    return text.replace(") -> /**,", ") -> /{,**},").replace("remount /**,", "remount /{,**},")
+def lab_complain_apparmor(text: str) -> str:
+    """kedge's profile in complain mode: every rule as written, denials logged instead of enforced.
+
+    systemd cannot start under the profile as emitted (docs/lab.md), so the rest of the dind checks
+    (dockerd, a module, config apply) run with this one; the kernel log then lists each operation the
+    profile would have denied. docs/lab.md says which runs use it."""
+    flags = "flags=(attach_disconnected,mediate_deleted)"
+    if flags not in text:
+        raise ValueError(f"the profile's flags changed: update lab_complain_apparmor ({flags} not found)")
+    return text.replace(flags, "flags=(attach_disconnected,mediate_deleted,complain)")
 
 
 def changed_config(config_toml: str) -> str:
@@ -70,15 +73,17 @@ def case_job(case: Case, image: dict[str, Any], job: Path) -> dict[str, Any]:
             raise ValueError(f"volume {volume['name']} ({list(volume)}) is not modelled by the lab")
     return {
         "name": case.name, "userns": userns, "runtime": case.runtime or "crun", "hostname": spec["hostname"],
-        "layout": {"dir": layout.dir}, "volumes": volumes, "secret_mode": secret_mode, "command": case.command,
-        "boot_timeout": case.boot_timeout, "shift": USERNS_HOST_ID if userns else 0, **case.extra,
+        "layout": {"dir": layout.dir}, "volumes": volumes, "secret_mode": secret_mode,
+        "shift": USERNS_HOST_ID if userns else 0, **case.extra,
     }
 
 
-def run(cases: list[Case], corpus: bool = False, extra_files: dict[str, str] | None = None, timeout: float = 2400,
-        keep: bool = False, apparmor: str | None = None) -> dict[str, Any]:
-    """`apparmor`: the profile text to load instead of kedge's (a lab patch, or a known-bad profile)."""
-    """Boots the node guest once for all `cases`; returns results.json (plus the run's own facts)."""
+def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str] | None = None, timeout: float = 2400) -> dict[str, Any]:
+    """Boots the node guest once and runs `steps` in order; returns results.json plus the run's own facts.
+
+    A step: {"label", "case" (a Case name), "dind": start the dind container, "checks": prove it,
+    "command": run it inside, "variants": corpus variants, "profile": a file of `apparmor` to load first}.
+    kedge's profiles are loaded first by the loader's own script, as emitted."""
     node, dind = images.node_image(), images.dind_image()
     image = json.loads((dind / "image-config.json").read_text())
     jobs = cache_dir() / "jobs"
@@ -87,16 +92,15 @@ def run(cases: list[Case], corpus: bool = False, extra_files: dict[str, str] | N
     shutil.rmtree(job, ignore_errors=True)
     job.mkdir()
     device = cases[0].device
-    (job / "profiles").mkdir()
-    for file_name, text in device.profiles.items():
-        (job / "profiles" / file_name).write_text(apparmor if apparmor is not None and file_name.endswith(".apparmor") else text)
+    for folder, files in (("profiles", device.profiles), ("apparmor", apparmor or {})):
+        (job / folder).mkdir()
+        for file_name, text in files.items():
+            (job / folder / file_name).write_text(text)
     (job / "loader.sh").write_text(device.loader_script)
     for file_name in ("node.py", "corpus.py", "corpus_judge.py"):
         shutil.copy(GUEST_FILES / file_name, job / file_name)
-    for file_name, text in (extra_files or {}).items():
-        (job / file_name).write_text(text)
     (job / "run.sh").write_text("exec python3 -u /job/node.py\n")
-    lab = {"loader_mounts": device.loader_mounts, "corpus": corpus, "cases": [case_job(c, image, job) for c in cases]}
+    lab = {"loader_mounts": device.loader_mounts, "cases": [case_job(c, image, job) for c in cases], "steps": steps}
     (job / "lab.json").write_text(json.dumps(lab, indent=1))
     scratch = job.parent / f"{job.name}.scratch.raw"
     subprocess.run(["truncate", "-s", SCRATCH_SIZE, str(scratch)], check=True)
@@ -111,8 +115,13 @@ def run(cases: list[Case], corpus: bool = False, extra_files: dict[str, str] | N
     if outcome.rc != 0 or not results_file.exists():
         results["run"]["output_tail"] = outcome.output[-6000:]
         results["run"]["console_tail"] = outcome.console[-4000:]
-    for old in sorted(jobs.iterdir())[:-4]:  # keep the last few jobs for inspection
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-    if not keep and outcome.rc == 0:
-        pass
+    for old in sorted(p for p in jobs.iterdir() if p.is_dir())[:-3]:  # keep the last few jobs for inspection
+        shutil.rmtree(old, ignore_errors=True)
     return results
+
+
+def step(results: dict[str, Any], label: str) -> dict[str, Any]:
+    for entry in results.get("steps", []):
+        if entry.get("label") == label:
+            return entry
+    raise KeyError(f"no step {label!r} in the lab run (run: {results.get('run')})")

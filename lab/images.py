@@ -33,7 +33,7 @@ NODE_PACKAGES = [
     "e2fsprogs", "util-linux", "mount", "kmod", "iproute2", "procps", "python3",
 ]
 DIND_PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "ca-certificates", "curl", "iproute2", "iptables", "docker.io",
+    "systemd", "systemd-sysv", "dbus", "ca-certificates", "curl", "iproute2", "iptables", "docker.io", "docker-cli",
     "python3", "busybox-static", "procps", "keyutils", "util-linux", "adduser",
 ]
 DOCKERFILE = ROOT / "images" / "iotedge-dind" / "Dockerfile"

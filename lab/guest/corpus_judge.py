@@ -164,7 +164,7 @@ class Corpus:
             handle.write(token)
         add_user_key(f"kedgelab-{token}", token)
         write("/dev/kmsg", f"kedge lab token {token}\n")
-        bystander = subprocess.Popen(["sh", "-c", f"exec -a {token} sleep 120"])
+        bystander = subprocess.Popen(["python3", "-c", "import time; time.sleep(120)", token])
         planted.append(bystander)
         self.kmsg.new()
         pid = self.pid(cid)

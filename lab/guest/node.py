@@ -142,6 +142,9 @@ def wait_running(case, container_id, timeout):
         rc, state = exec_in(case, container_id, "systemctl is-system-running", 30)
         if state in ("running", "degraded"):
             return state, round(time.monotonic() - (deadline - timeout))
+        if container_stopped(case, container_id):
+            log("container stopped:", open(f"{RESULTS}/{container_id}.console.log").read()[-1500:])
+            return state, None
         if time.monotonic() - last_log > 30:
             last_log = time.monotonic()
             log("waiting:", state[:300], "|", sh(f"{runtime_command(case)} list")[1][-300:])
@@ -163,12 +166,18 @@ def dind_checks(case, cid):
     checks["pid1"] = exec_in(case, cid, "cat /proc/1/attr/current; grep -E '^(Seccomp|NoNewPrivs|CapBnd):' /proc/1/status; cat /proc/1/uid_map")[1]
     checks["system_state"] = exec_in(case, cid, "systemctl is-system-running")[1]
     checks["failed_units"] = exec_in(case, cid, "systemctl --failed --no-legend --plain | cut -d' ' -f1")[1]
+    checks["failed_status"] = exec_in(case, cid, "for u in $(systemctl --failed --no-legend --plain | cut -d' ' -f1 | head -n 6); do "
+                                      "systemctl status --no-pager -n 4 $u 2>&1 | tail -n 6; done")[1][-5000:]
     checks["cgroup_mount"] = exec_in(case, cid, "findmnt -no FSTYPE,OPTIONS /sys/fs/cgroup")[1]
     rc, out = exec_in(case, cid, "mkdir /sys/fs/cgroup/kedge-lab-probe && rmdir /sys/fs/cgroup/kedge-lab-probe")
     checks["cgroup_writable"] = {"rc": rc, "output": out}
-    checks["docker_active"] = exec_in(case, cid, "systemctl is-active docker.service")[1]
+    for _ in range(60):  # dockerd may still be starting when systemd reports its state
+        checks["docker_active"] = exec_in(case, cid, "systemctl is-active docker.service")[1]
+        if checks["docker_active"] not in ("activating", "inactive"):
+            break
+        time.sleep(3)
     if checks["docker_active"] != "active":
-        checks["docker_journal"] = exec_in(case, cid, "journalctl -u docker.service -u containerd.service --no-pager -o cat | tail -n 40")[1]
+        checks["docker_journal"] = exec_in(case, cid, "systemctl status --no-pager -n 30 docker.service containerd.service 2>&1 | tail -n 60")[1]
     checks["docker_info"] = exec_in(case, cid, "docker info --format '{{.Driver}}|{{.ServerVersion}}|{{.CgroupVersion}}|{{json .SecurityOptions}}'", 120)[1]
     checks["docker_root_fs"] = exec_in(case, cid, "findmnt -no FSTYPE,SOURCE /var/lib/docker")[1]
     rc, out = exec_in(case, cid, MODULE_BUILD, 600)
@@ -177,6 +186,10 @@ def dind_checks(case, cid):
     checks["module_run"] = {"rc": rc, "output": out[-2000:]}
     rc, out = exec_in(case, cid, "docker run --rm kedge-lab/module:1", 300)
     checks["module_run_bridge"] = {"rc": rc, "output": out[-2000:]}
+    checks["kernel_denials"] = sh("dmesg | grep 'apparmor=\"DENIED\"' | tail -n 20")[1]
+    # In complain mode: what the profile would have denied (the kernel log's ALLOWED lines), one line per operation.
+    checks["complain_log"] = sh("dmesg | grep 'apparmor=\"ALLOWED\"' | grep -o 'operation=.*' | "
+                                "sed -e 's/ pid=[0-9]*//' -e 's/audit([^)]*)//' | sort | uniq | head -n 60")[1]
     checks["edged_active"] = exec_in(case, cid, "systemctl is-active aziot-edged.service")[1]
     checks["config_apply_unit"] = exec_in(case, cid, "systemctl is-active kedge-config-apply.service; journalctl -u kedge-config-apply.service --no-pager -o cat | tail -n 20")[1]
     checks["config_installed"] = exec_in(case, cid, "stat -c '%a %U' /etc/aziot/config.toml; sha256sum /etc/aziot/config.toml | cut -d' ' -f1; cat /var/lib/kedge-lab/iotedge-calls.log")[1]
@@ -208,40 +221,45 @@ def teardown_pod(case):
     sh(f"for m in $(findmnt -rno TARGET | grep '^{base}' | sort -r); do umount -l \"$m\"; done")
 
 
-def run_corpus(case):
-    """The corpus in each of the case's variants (lab/guest/corpus_judge.py, copied into the job)."""
-    sys.path.insert(0, JOB)
-    from corpus_judge import run_variants
-
-    return run_variants(case, runtime_command(case), start, stop, case["variants"], case.get("attempts"))
+def container_stopped(case, cid):
+    return '"stopped"' in sh(f"{runtime_command(case)} state {cid}", 10)[1]
 
 
-def run_case(case, lab):
-    log("case", case["name"], "userns" if case["userns"] else "host users", case["runtime"])
-    result = {"name": case["name"], "userns": case["userns"], "runtime": case["runtime"]}
+def run_step(step, case):
+    """One step: the dind container (systemd, checks, a command) and/or the corpus, on a fresh pod."""
+    log("step", step["label"], case["name"], "userns" if case["userns"] else "host users", case["runtime"])
+    result = {"label": step["label"], "case": case["name"], "userns": case["userns"], "runtime": case["runtime"],
+              "profile": step.get("profile") or "as loaded by the loader"}
+    t0 = time.monotonic()
     prepare_pod(case)
     cid = case["name"]
-    if not case.get("dind", True):  # the corpus alone, in containers of its own (e.g. a known-bad profile)
-        result["corpus"] = run_corpus(case)
-        teardown_pod(case)
-        return result
-    result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
-    t0 = time.monotonic()
-    state, seconds = wait_running(case, cid, case.get("boot_timeout", 600))
-    result["systemd"] = {"state": state, "seconds": seconds}
-    log("systemd", state, seconds)
-    if state in ("running", "degraded"):
-        result["checks"] = dind_checks(case, cid) if case.get("checks", True) else {}
-        log("checks done")
-        if case.get("command"):
-            rc, out = exec_in(case, cid, case["command"], 1800)
-            result["command"] = {"rc": rc, "output": out}
-        if case.get("variants"):
-            result["corpus"] = run_corpus(case)
+    try:
+        if step.get("dind"):
+            result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
+            state, seconds = wait_running(case, cid, step.get("boot_timeout", 600))
+            result["systemd"] = {"state": state, "seconds": seconds, "container_stopped": container_stopped(case, cid)}
+            if not seconds:
+                result["systemd"]["kernel_denials"] = sh("dmesg | grep 'apparmor=\"DENIED\"' | tail -n 5")[1]
+            log("systemd", state, seconds)
+            if state in ("running", "degraded"):
+                if step.get("checks"):
+                    result["checks"] = dind_checks(case, cid)
+                    log("checks done")
+                if step.get("command"):
+                    rc, out = exec_in(case, cid, step["command"], 3600)
+                    result["command"] = {"rc": rc, "output": out}
+            stop(case, cid)
+        if step.get("variants"):
+            sys.path.insert(0, JOB)
+            from corpus_judge import run_variants
+
+            case = dict(case, dind=False)
+            result["corpus"] = run_variants(case, runtime_command(case), start, stop, step["variants"], step.get("attempts"))
             log("corpus done")
+    finally:
+        teardown_pod(case)
+        sh(f"rm -rf /scratch/{case['name']} {case['layout']['dir']}")
     result["seconds"] = round(time.monotonic() - t0)
-    stop(case, cid)
-    teardown_pod(case)
     return result
 
 
@@ -251,16 +269,19 @@ def main():
     results = {"facts": facts()}
     log("facts", results["facts"])
     results["loader"] = load_profiles(lab)
-    results["profiles_loaded"] = open("/sys/kernel/security/apparmor/profiles").read().count("kedge-dind")
     log("loader", results["loader"])
     setup_disks()
-    results["cases"] = []
-    for case in lab["cases"]:
+    cases = {case["name"]: case for case in lab["cases"]}
+    results["steps"] = []
+    for step in lab["steps"]:
+        if step.get("profile"):
+            rc, out = replace_apparmor(f"{JOB}/apparmor/{step['profile']}")
+            log("profile", step["profile"], rc, out)
         try:
-            results["cases"].append(run_case(case, lab))
+            results["steps"].append(run_step(step, cases[step["case"]]))
         except Exception as error:  # recorded: the host-side tests fail on it
-            results["cases"].append({"name": case["name"], "error": repr(error)})
-            log("case failed", repr(error))
+            results["steps"].append({"label": step["label"], "error": repr(error)})
+            log("step failed", repr(error))
         with open(f"{RESULTS}/results.json", "w") as handle:
             json.dump(results, handle, indent=1)
     results["core_pattern_after"] = open("/proc/sys/kernel/core_pattern").read().strip()
