@@ -8,18 +8,28 @@ list is shortened when the profiles close a route. Anything else that succeeds f
 
 from typing import Any
 
-# Routes issue #27 found open with the host user namespace (Debian 13 guest, parser 4.1), that the lab reproduces.
+# Routes open with the host user namespace (Debian 13 guest: kernel 6.12, parser 4.1, crun 1.21), as the
+# lab finds them; each says where issue #27 names it.
 EXPECTED_OPEN_HOST_USERS: dict[str, str] = {
-    "proc_mount_bind_kernel_core_pattern": "#27: procfs under /var/lib/docker, its sys/kernel bound elsewhere, core_pattern written",
-    "proc_mount_bind_sys_under_docker_core_pattern": "#27: the same, bound to another path under /var/lib/docker",
-    "proc_mount_bind_kernel_modprobe": "#27: the same route changed modprobe",
-    "proc_mount_bind_sysrq_trigger": "#27: a bound sysrq-trigger fired",
-    "sysfs_module_parameter": "#27: a fresh sysfs in a new network namespace changed a module parameter",
+    "proc_mount_bind_kernel_core_pattern": "#27 found: procfs under /var/lib/docker, its sys/kernel bound elsewhere, core_pattern written",
+    "proc_mount_bind_sys_under_docker_core_pattern": "#27 found: the same, its sys bound to another path under /var/lib/docker",
+    "proc_mount_bind_kernel_modprobe": "#27 found: the same route changed modprobe",
+    "proc_mount_bind_sysrq_trigger": "#27 found: a bound sysrq-trigger fired",
+    "sysfs_module_parameter": "#27 found: a fresh sysfs in a new network namespace changed a module parameter",
+    "bind_proc_sys_kernel_remount_rw": "#27 found (Debian 13): /proc/sys/kernel bound elsewhere, remount,bind,rw, core_pattern",
+    "bind_proc_sys_remount_rw": "#27 by reading: a bind mount of /proc/sys to another path reaches core_pattern",
+    "remount_proc_sys_rw": "#27 by reading: remounting /proc/sys read-write opens every global sysctl",
+    "remount_sys_rw": "lab: remounting /sys read-write, then a global sysfs file no deny rule names (#26 item 3 lists the route)",
+    "mount_setattr_proc_sys": "#27 by reading: mount_setattr is not mediated by AppArmor (here: /proc/sys made writable)",
+    "bpf_tracing_program": "#27 by reading: bpf with SYS_ADMIN in the host user namespace loads tracing programs",
+    "bpf_detach_device_filter": "#27 by reading: bpf detaches the pod's device cgroup filter, then mknod opens the node's disk",
 }
 
-# The attempt cannot work on this kernel at all (its positive control fails for that reason).
+# The attempt cannot work on this kernel, confined or not: its positive control fails for that reason.
 NOT_APPLICABLE = {
-    "uevent_helper": "Debian's kernels are built without CONFIG_UEVENT_HELPER: /sys/kernel/uevent_helper does not exist",
+    "uevent_helper": "Debian's kernels are built without CONFIG_UEVENT_HELPER: there is no uevent_helper to write",
+    "unshare_user_regain": "a user namespace made from inside owns none of the node's settings: the kernel refuses them "
+                           "even unconfined (and AppArmor 4.1 denies userns_create to kedge-dind first)",
 }
 
 # Recorded, not escapes by themselves.

@@ -203,14 +203,16 @@ def open_tree_clone_proc_sys(token, *_):
 
 
 def pivot_root_out(token, *_):
-    """A new mount namespace and pivot_root, then look for the guest's token file at the new root's old root."""
+    """A new mount namespace and pivot_root, then look for the guest's token file through the old root,
+    `..` past the new root, and PID 1's root (the node's, where PID 1 is the node's)."""
     syscall("unshare", 0x00020000)  # CLONE_NEWNS
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("/tmp", "/tmp", None, MS_BIND)
     os.makedirs("/tmp/kedgelab-old", exist_ok=True)
     syscall("pivot_root", b"/tmp", b"/tmp/kedgelab-old")
     found = []
-    for candidate in ("/kedgelab-old/kedgelab-token", "/kedgelab-old/../kedgelab-token", "/../../kedgelab-token"):
+    for candidate in ("/kedgelab-old/kedgelab-token", "/kedgelab-old/../kedgelab-token", "/../../kedgelab-token",
+                      "/kedgelab-old/proc/1/root/kedgelab-token"):
         try:
             found.append(read(candidate))
         except Failed:
@@ -324,12 +326,12 @@ def dev_kmsg(token, *_):
 def ptrace_guest_process(token, *_):
     """PTRACE_ATTACH to a guest process outside the pod (one whose command line carries the token)."""
     for pid in os.listdir("/proc"):
-        if pid.isdigit():
+        if pid.isdigit() and int(pid) != os.getpid():
             try:
                 cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
             except OSError:
                 continue
-            if token.encode() in cmdline:
+            if token.encode() in cmdline and b"corpus.py" not in cmdline:
                 steps.append(f"found pid {pid}")
                 syscall("ptrace", 16, int(pid), 0, 0)  # PTRACE_ATTACH
                 syscall("ptrace", 17, int(pid), 0, 0)  # PTRACE_DETACH
@@ -382,6 +384,8 @@ ATTEMPTS = {
 }
 for _fstype in ("debugfs", "tracefs", "securityfs", "configfs", "bpf"):
     ATTEMPTS[f"mount_{_fstype}"] = _fs_mount(_fstype)
+# Last: it leaves the container without a device filter (nothing can re-attach it from inside).
+ATTEMPTS["bpf_detach_device_filter"] = ATTEMPTS.pop("bpf_detach_device_filter")
 
 
 def main():
