@@ -184,13 +184,12 @@ def dind_steps(instructions: list[tuple[str, str]]) -> tuple[list[str], list[str
 
 def _shift_tree(source: Path, target: Path, offset: int) -> None:
     subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-    for directory, dirs, files in os.walk(target):
-        for name in [*dirs, *files, None]:
-            path = Path(directory) if name is None else Path(directory) / name
-            st = path.lstat()
-            os.lchown(path, st.st_uid + offset, st.st_gid + offset)
-            if not path.is_symlink():
-                os.chmod(path, st.st_mode & 0o7777)  # chown clears setuid/setgid: keep the modes
+    paths = [target] + [Path(directory) / name for directory, dirs, files in os.walk(target) for name in [*dirs, *files]]
+    for path in paths:  # each once: the top, then every entry as its parent lists it
+        st = path.lstat()
+        os.lchown(path, st.st_uid + offset, st.st_gid + offset)
+        if not path.is_symlink():
+            os.chmod(path, st.st_mode & 0o7777)  # chown clears setuid/setgid: keep the modes
 
 
 def dind_image() -> Path:

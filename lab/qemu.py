@@ -3,7 +3,9 @@
 A job is a folder shared into the guest with virtio-9p (mount tag `job`): the guest's lab-job
 unit runs its run.sh, leaves out.log and rc there and powers off. The guest has no network device
 at all (`-nic none`), so nothing in it can reach the outside. TCG by default: KVM only when
-KEDGE_LAB_ACCEL=kvm asks for it (a KVM guest hung at boot on this machine kind, see docs/lab.md).
+KEDGE_LAB_ACCEL=kvm asks for it, or with KEDGE_LAB_ACCEL=auto once a probe boot under KVM has
+shown that it works on this machine (the verdict is cached); a KVM guest hung at boot on this machine
+kind before, see docs/lab.md.
 """
 
 import os
@@ -28,12 +30,43 @@ class JobResult:
         return self.rc == 0
 
 
-def accel() -> str:
-    return "kvm" if os.environ.get("KEDGE_LAB_ACCEL") == "kvm" and os.access("/dev/kvm", os.W_OK) else "tcg"
+def accel(node: Path | None = None) -> str:
+    wanted = os.environ.get("KEDGE_LAB_ACCEL", "tcg")
+    if wanted == "tcg" or not os.access("/dev/kvm", os.W_OK):
+        return "tcg"
+    if wanted == "kvm":
+        return "kvm"
+    return "kvm" if node is not None and kvm_works(node) else "tcg"
+
+
+def kvm_works(node: Path) -> bool:
+    """Boots the node guest once under KVM with a trivial job (90 s at most); the verdict is cached per QEMU and host kernel."""
+    import json
+    import tempfile
+
+    from . import cache_dir
+
+    version = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    key = f"{version}|{os.uname().release}|{node.name}"
+    verdict_file = cache_dir() / "kvm-verdict.json"
+    verdicts = json.loads(verdict_file.read_text()) if verdict_file.exists() else {}
+    if key not in verdicts:
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            job = Path(tmp)
+            (job / "run.sh").write_text("echo kvm-ok\n")
+            os.environ["KEDGE_LAB_ACCEL"], saved = "kvm", os.environ.get("KEDGE_LAB_ACCEL")
+            try:
+                result = run_job(node, job, timeout=90, memory_mib=1024)
+            finally:
+                os.environ["KEDGE_LAB_ACCEL"] = saved or "auto"
+            verdicts[key] = {"ok": result.rc == 0 and "kvm-ok" in result.output, "seconds": round(result.seconds)}
+        verdict_file.write_text(json.dumps(verdicts, indent=1))
+    return bool(verdicts[key]["ok"])
 
 
 def command(node: Path, job: Path, disks: list[tuple[Path, bool]], memory_mib: int, cpus: int, how: str) -> list[str]:
-    cpu = ["-accel", "kvm", "-cpu", "host"] if how == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    # QEMU 7.2 on this machine kind needs arch-capabilities off with -cpu host (../shared/FACTS.md).
+    cpu = ["-accel", "kvm", "-cpu", "host,-arch-capabilities"] if how == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
     drives = [f"file={node / 'node.img'},if=virtio,format=raw,snapshot=on"]
     drives += [f"file={path},if=virtio,format=raw" + (",readonly=on" if read_only else "") for path, read_only in disks]
     append = ("root=/dev/vda rw console=ttyS0 apparmor=1 security=apparmor panic=-1 loglevel=4 "
@@ -52,7 +85,7 @@ def run_job(node: Path, job: Path, disks: list[tuple[Path, bool]] = (), timeout:
     """Boots the guest on `job` (a folder with run.sh); returns when the guest powered off or timed out."""
     for stale in ("rc", "out.log", "console.log"):
         (job / stale).unlink(missing_ok=True)
-    how = accel()
+    how = accel(node)
     started = time.monotonic()
     process = subprocess.Popen(command(node, job, list(disks), memory_mib, cpus, how), stdin=subprocess.DEVNULL,
                                stdout=open(job / "qemu.log", "w"), stderr=subprocess.STDOUT)

@@ -70,6 +70,16 @@ def replace_apparmor(path):
     return sh(f"apparmor_parser --replace {shlex.quote(path)}")
 
 
+# What a Kubernetes node has loaded for its network (kube-proxy, the CNI): a container cannot load modules.
+NODE_MODULES = ["overlay", "br_netfilter", "bridge", "veth", "nf_tables", "nft_chain_nat", "nft_compat", "nf_nat", "nf_conntrack",
+                "xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_nat", "iptable_nat", "iptable_filter", "ip_tables", "ip6_tables",
+                "ip6table_nat", "ip6table_filter"]
+
+
+def load_node_modules():
+    return {module: sh(f"modprobe {module}")[0] == 0 for module in NODE_MODULES}
+
+
 def setup_disks():
     must("mkfs.ext4 -q -F /dev/vdc && mkdir -p /scratch /mnt/dind && mount /dev/vdc /scratch && mount -o ro /dev/vdb /mnt/dind")
 
@@ -177,7 +187,7 @@ def dind_checks(case, cid):
             break
         time.sleep(3)
     if checks["docker_active"] != "active":
-        checks["docker_journal"] = exec_in(case, cid, "systemctl status --no-pager -n 30 docker.service containerd.service 2>&1 | tail -n 60")[1]
+        checks["docker_journal"] = exec_in(case, cid, "journalctl -u docker.service --no-pager -o cat | grep -v '^docker.service' | tail -n 25")[1]
     checks["docker_info"] = exec_in(case, cid, "docker info --format '{{.Driver}}|{{.ServerVersion}}|{{.CgroupVersion}}|{{json .SecurityOptions}}'", 120)[1]
     checks["docker_root_fs"] = exec_in(case, cid, "findmnt -no FSTYPE,SOURCE /var/lib/docker")[1]
     rc, out = exec_in(case, cid, MODULE_BUILD, 600)
@@ -222,7 +232,9 @@ def teardown_pod(case):
 
 
 def container_stopped(case, cid):
-    return '"stopped"' in sh(f"{runtime_command(case)} state {cid}", 10)[1]
+    """Stopped, or not there at all (it never started)."""
+    rc, out = sh(f"{runtime_command(case)} state {cid}", 10)
+    return rc != 0 or '"stopped"' in out
 
 
 def run_step(step, case):
@@ -236,6 +248,8 @@ def run_step(step, case):
     try:
         if step.get("dind"):
             result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
+            if result["start_rc"]:
+                result["start_error"] = open(f"{RESULTS}/{cid}.console.log").read()[-2000:]
             state, seconds = wait_running(case, cid, step.get("boot_timeout", 600))
             result["systemd"] = {"state": state, "seconds": seconds, "container_stopped": container_stopped(case, cid)}
             if not seconds:
@@ -271,6 +285,7 @@ def main():
     results["loader"] = load_profiles(lab)
     log("loader", results["loader"])
     setup_disks()
+    results["node_modules"] = load_node_modules()
     cases = {case["name"]: case for case in lab["cases"]}
     results["steps"] = []
     for step in lab["steps"]:

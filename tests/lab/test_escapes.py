@@ -22,6 +22,14 @@ def test_the_containers_are_confined_as_emitted(lab_run):
         assert record["attr"] == "kedge-dind (enforce)", record
 
 
+def test_attribution_with_a_user_namespace(lab_run):
+    """Which layer stops what once the pod has a user namespace: the unconfined control in the same user namespace says."""
+    entry = step(lab_run, "corpus-userns")
+    rows = {row["attempt"]: row["denied_by"] for row in table(entry["corpus"], True)}
+    print(json.dumps(rows, indent=1))
+    assert rows["proc_mount_bind_kernel_core_pattern"] == "user namespace"
+
+
 def test_every_attempt_succeeds_in_an_unconfined_container(lab_run):
     """Positive controls: each attempt works on this kernel when nothing confines it (host user namespace)."""
     entry = step(lab_run, "corpus-host")
@@ -35,6 +43,8 @@ def test_every_attempt_succeeds_in_an_unconfined_container(lab_run):
 def test_nothing_escapes_with_a_user_namespace(lab_run):
     entry = step(lab_run, "corpus-userns")
     show(entry, True)
+    ran = [name for name, records in entry["corpus"].items() if (records["confined"].get("attr") or "").startswith("kedge-dind")]
+    assert sorted(ran) == sorted(entry["corpus"]), "every attempt ran in the confined container"
     assert verdict(entry["corpus"], userns=True)["unexpected"] == []
 
 
