@@ -220,13 +220,10 @@ def pivot_root_out(token, *_):
     return "".join(found)
 
 
-def keyctl_guest_key(token, *_):
-    """keyctl: find the key the guest put in uid 0's user keyring (keyrings are not namespaced) and read it."""
-    keyring = syscall("keyctl", 0, ctypes.c_long(-4), 0)  # KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING
-    key = syscall("keyctl", 10, keyring, b"user", f"kedgelab-{token}".encode(), 0)  # KEYCTL_SEARCH
-    buffer = ctypes.create_string_buffer(256)
-    syscall("keyctl", 11, key, buffer, 256)  # KEYCTL_READ
-    return buffer.value.decode(errors="replace")
+def keyctl_node_keyring(token, *_):
+    """keyctl/add_key: put a key into uid 0's user keyring, the node root's own (keyrings are not namespaced)."""
+    payload = ctypes.create_string_buffer(token.encode())
+    syscall("add_key", b"user", f"kedgelab-{token}".encode(), payload, len(token), ctypes.c_long(-4))  # KEY_SPEC_USER_KEYRING
 
 
 def io_uring(token, *_):
@@ -334,7 +331,11 @@ def ptrace_guest_process(token, *_):
             if token.encode() in cmdline and b"corpus.py" not in cmdline:
                 steps.append(f"found pid {pid}")
                 syscall("ptrace", 16, int(pid), 0, 0)  # PTRACE_ATTACH
-                syscall("ptrace", 17, int(pid), 0, 0)  # PTRACE_DETACH
+                try:
+                    os.waitpid(int(pid), 0x40000000)  # __WALL: the tracee stops
+                    libc.syscall(SYS["ptrace"], 17, int(pid), 0, 0)  # PTRACE_DETACH
+                except OSError:
+                    pass
                 return token
     steps.append("no guest process visible")
     raise Failed("ptrace")
@@ -377,7 +378,7 @@ ATTEMPTS = {
         proc_mount_core_pattern, proc_mount_bind_kernel_core_pattern, proc_mount_bind_sys_under_docker_core_pattern,
         proc_mount_bind_kernel_modprobe, proc_mount_bind_sysrq_trigger, bind_proc_sys_kernel_remount_rw, bind_proc_sys_remount_rw,
         remount_proc_sys_rw, remount_sys_rw, uevent_helper, sysfs_module_parameter, cgroup_v1_release_agent, binfmt_misc_register,
-        mount_setattr_proc_sys, new_mount_api_proc, open_tree_clone_proc_sys, pivot_root_out, keyctl_guest_key, io_uring,
+        mount_setattr_proc_sys, new_mount_api_proc, open_tree_clone_proc_sys, pivot_root_out, keyctl_node_keyring, io_uring,
         bpf_tracing_program, bpf_detach_device_filter, mknod_node_disk, perf_event_system_wide, userfaultfd, dev_kmsg,
         ptrace_guest_process, unshare_user_regain, open_by_handle_guest_root, setuid_on_volume,
     ]
@@ -388,8 +389,9 @@ for _fstype in ("debugfs", "tracefs", "securityfs", "configfs", "bpf"):
 ATTEMPTS["bpf_detach_device_filter"] = ATTEMPTS.pop("bpf_detach_device_filter")
 
 
-def main():
-    name, token, *args = sys.argv[1:]
+def run_one(name, token, *args):
+    """Runs one attempt; returns its report."""
+    steps.clear()
     done, result = True, None
     try:
         result = ATTEMPTS[name](token, *args)
@@ -402,7 +404,42 @@ def main():
         current = open("/proc/self/attr/current").read().strip()
     except OSError:
         current = "?"
-    print(json.dumps({"done": done, "steps": steps, "read": result if isinstance(result, str) else "", "attr": current}))
+    return {"done": done, "steps": list(steps), "read": result if isinstance(result, str) else "", "attr": current}
+
+
+def serve():
+    """One attempt per line on stdin (`NAME TOKEN [ARG...]`), each in a child process of its own (attempts change
+    their namespaces); one JSON report per line on stdout. Saves a runtime exec and a Python start per attempt."""
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            report = json.dumps(run_one(*words)).encode() + b"\n"
+            os.write(write_end, report)
+            os._exit(0)
+        os.close(write_end)
+        chunks = []
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        report = b"".join(chunks).decode(errors="replace").strip() or json.dumps({"done": False, "steps": ["the attempt died"], "read": ""})
+        sys.stdout.write(report + "\n")
+        sys.stdout.flush()
+
+
+def main():
+    if sys.argv[1:] == ["serve"]:
+        serve()
+    else:
+        print(json.dumps(run_one(*sys.argv[1:])))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Runs in the node guest: each escape attempt (corpus.py) in each container variant, judged by the guest's state.
 
-Before an attempt the guest plants what only an escape could reach (a token file at its root, a key
-in uid 0's keyring, a token in the kernel log, a process outside the pod) and snapshots the kernel
+Before an attempt the guest plants what only an escape could reach (a token file at its root, a token
+in the kernel log, a process outside the pod) and snapshots the kernel
 settings the corpus aims at; after it, any setting that changed is an escape (and is restored), and
 the attempt-specific check decides the rest. New kernel log lines (AppArmor denials) are kept as evidence.
 """
@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import secrets
+import select
 import shlex
 import subprocess
 import time
@@ -39,7 +40,7 @@ SYSCTL_ATTEMPTS = {
     "sysfs_module_parameter": "printk_time", "mount_setattr_proc_sys": "printk_ratelimit", "new_mount_api_proc": "core_pattern",
     "open_tree_clone_proc_sys": "core_pattern", "unshare_user_regain": "core_pattern",
 }
-TOKEN_ATTEMPTS = {"pivot_root_out", "keyctl_guest_key", "dev_kmsg", "ptrace_guest_process", "open_by_handle_guest_root"}
+TOKEN_ATTEMPTS = {"pivot_root_out", "dev_kmsg", "ptrace_guest_process", "open_by_handle_guest_root"}
 SELF_ATTEMPTS = {"io_uring", "bpf_tracing_program", "perf_event_system_wide", "userfaultfd"}
 DISK_ATTEMPTS = {"mknod_node_disk", "bpf_detach_device_filter"}
 MOUNT_ATTEMPTS = {f"mount_{t}": t for t in ("debugfs", "tracefs", "securityfs", "configfs", "bpf")}
@@ -85,23 +86,6 @@ class Kmsg:
                 continue
 
 
-def add_user_key(description, payload):
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    key = libc.syscall(248, b"user", description.encode(), payload.encode(), len(payload), ctypes.c_long(-4))  # add_key, @u
-    if key > 0:  # searchable and readable by uid 0, not only by its possessor (the guest's session)
-        libc.syscall(250, 5, key, 0x3f3f0000)  # KEYCTL_SETPERM
-    return key
-
-
-def open_user_keyring():
-    """uid 0's user keyring searchable by uid 0 (not only by its possessor), so a container's root can look in it."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    keyring = libc.syscall(250, 0, ctypes.c_long(-4), 1)  # KEYCTL_GET_KEYRING_ID @u, create
-    return libc.syscall(250, 5, keyring, 0x3f3f0000) if keyring > 0 else keyring  # KEYCTL_SETPERM
-
-
 def disk_uuid():
     with open("/dev/vda", "rb") as handle:
         data = handle.read(2048)
@@ -126,11 +110,36 @@ def variant_spec(spec, variant):
     return spec
 
 
+class Server:
+    """corpus.py serving attempts inside the container: one runtime exec for all of a variant's attempts."""
+
+    def __init__(self, runtime, cid):
+        self.command = shlex.split(runtime) + ["exec", cid, "python3", "-u", "/usr/local/lib/kedge-lab/corpus.py", "serve"]
+        self.process = None
+
+    def ask(self, line, timeout=90):
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            return None
+        return self.process.stdout.readline()
+
+    def close(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
 class Corpus:
     def __init__(self, case, runtime, start, stop):
         self.case, self.runtime, self.start, self.stop = case, runtime, start, stop
         self.kmsg = Kmsg()
-        self.keyring = open_user_keyring()
+        self.servers = {}
         self.vda_dev = read("/sys/block/vda/dev")
         self.vda_uuid = disk_uuid()
         self.base = case["layout"]["dir"]
@@ -174,17 +183,17 @@ class Corpus:
         planted = []
         with open("/kedgelab-token", "w") as handle:
             handle.write(token)
-        add_user_key(f"kedgelab-{token}", token)
         write("/dev/kmsg", f"kedge lab token {token}\n")
-        bystander = subprocess.Popen(["python3", "-c", "import time; time.sleep(120)", token])
+        bystander = subprocess.Popen([token, "120"], executable="/usr/bin/sleep")  # argv[0] carries the token
         planted.append(bystander)
         self.kmsg.new()
         pid = self.pid(cid)
-        rc, out = sh(f"{self.runtime} exec {cid} python3 /usr/local/lib/kedge-lab/corpus.py {name} {token} {' '.join(args)}", 90)
+        server = self.servers.setdefault(cid, Server(self.runtime, cid))
+        out = server.ask(" ".join([name, token, *args])) or ""
         try:
-            report = json.loads(out.splitlines()[-1])
-        except (ValueError, IndexError):
-            report = {"done": False, "steps": [f"no report (rc {rc}): {out[-500:]}"], "read": ""}
+            report = json.loads(out)
+        except ValueError:
+            report = {"done": False, "steps": [f"no report: {out[-500:]}"], "read": ""}
         after = {key: read(path) for key, path in WATCHED.items()}
         changed = {key: after[key] for key in WATCHED if after[key] != before[key]}
         for key in changed:
@@ -209,6 +218,12 @@ class Corpus:
             mounts = read(f"/proc/{pid}/mountinfo") if pid else ""
             seen = [line for line in mounts.splitlines() if target in line]
             escaped, evidence["mount"] = escaped or bool(seen), seen[:1]
+        elif name == "keyctl_node_keyring":
+            keys = [line for line in read("/proc/keys").splitlines() if token in line]
+            escaped, evidence["keys"] = escaped or bool(keys), keys[:1]
+            for line in keys:  # KEYCTL_INVALIDATE the container's key
+                libc = ctypes.CDLL("libc.so.6", use_errno=True)
+                libc.syscall(250, 21, int(line.split()[0], 16))
         elif name in TOKEN_ATTEMPTS:
             escaped = escaped or token in (report.get("read") or "")
         elif name in DISK_ATTEMPTS:
@@ -261,6 +276,7 @@ def run_variants(case, exec_runtime, start, stop, variants, names=None):
             time.sleep(1)
         for name in names:
             results[name][variant_name] = corpus.attempt(cid, name)
+        corpus.servers.pop(cid, Server("", "")).close()
         if variant != "confined":
             stop(case, cid)
     return results

@@ -245,6 +245,19 @@ def run_step(step, case):
     t0 = time.monotonic()
     prepare_pod(case)
     cid = case["name"]
+    if step.get("sysctls") or step.get("cgroup_writable"):
+        # What a fixed StatefulSet or node could give the pod: `securityContext.sysctls`, containerd's
+        # `cgroup_writable` runtime option (a read-write cgroup mount). docs/lab.md says which steps use them.
+        bundle = f"{case['layout']['dir']}/bundle/config.json"
+        spec = json.load(open(bundle))
+        spec["linux"]["sysctl"] = dict(step.get("sysctls") or {})
+        if step.get("cgroup_writable"):
+            for mount in spec["mounts"]:
+                if mount["destination"] == "/sys/fs/cgroup":
+                    mount["options"] = [o for o in mount["options"] if o != "ro"]
+        with open(bundle, "w") as handle:
+            json.dump(spec, handle)
+        result["adjusted"] = {"sysctls": step.get("sysctls"), "cgroup_writable": bool(step.get("cgroup_writable"))}
     try:
         if step.get("dind"):
             result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
@@ -253,6 +266,7 @@ def run_step(step, case):
             state, seconds = wait_running(case, cid, step.get("boot_timeout", 600))
             result["systemd"] = {"state": state, "seconds": seconds, "container_stopped": container_stopped(case, cid)}
             if not seconds:
+                result["systemd"]["console"] = open(f"{RESULTS}/{cid}.console.log").read()[-1500:]
                 result["systemd"]["kernel_denials"] = sh("dmesg | grep 'apparmor=\"DENIED\"' | tail -n 5")[1]
             log("systemd", state, seconds)
             if state in ("running", "degraded"):
