@@ -22,7 +22,6 @@ def _device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apparmor", choices=["emitted", "lab-complain"], default="emitted",
                         help="kedge's profile as emitted (enforcing), or the same in complain mode (denials only logged): "
                              "systemd cannot start under the emitted one, see docs/lab.md")
-    parser.add_argument("--runtime", choices=["crun", "runc"], default="crun")
 
 
 def _case(args):
@@ -31,7 +30,7 @@ def _case(args):
 
     device = dind_device(args.stack, args.device)
     userns = {"as-emitted": None, "on": True, "off": False}[args.userns]
-    case = dind.Case("cli", device, userns=userns, runtime=args.runtime)
+    case = dind.Case("cli", device, userns=userns)
     emitted = device.profiles["kedge-dind.apparmor"]
     profiles = {"lab-complain.apparmor": dind.lab_complain_apparmor(emitted)}
     return dind, case, (None if args.apparmor == "emitted" else "lab-complain.apparmor"), profiles
