@@ -245,7 +245,7 @@ def run_step(step, case):
     t0 = time.monotonic()
     prepare_pod(case)
     cid = case["name"]
-    if step.get("sysctls") or step.get("cgroup_writable"):
+    if step.get("sysctls") or step.get("cgroup_writable") or step.get("args"):
         # What a fixed StatefulSet or node could give the pod: `securityContext.sysctls`, containerd's
         # `cgroup_writable` runtime option (a read-write cgroup mount). docs/lab.md says which steps use them.
         bundle = f"{case['layout']['dir']}/bundle/config.json"
@@ -255,9 +255,11 @@ def run_step(step, case):
             for mount in spec["mounts"]:
                 if mount["destination"] == "/sys/fs/cgroup":
                     mount["options"] = [o for o in mount["options"] if o != "ro"]
+        if step.get("args"):
+            spec["process"]["args"] = list(step["args"])
         with open(bundle, "w") as handle:
             json.dump(spec, handle)
-        result["adjusted"] = {"sysctls": step.get("sysctls"), "cgroup_writable": bool(step.get("cgroup_writable"))}
+        result["adjusted"] = {"sysctls": step.get("sysctls"), "cgroup_writable": bool(step.get("cgroup_writable")), "args": step.get("args")}
     try:
         if step.get("dind"):
             result["start_rc"] = start(case, f"{case['layout']['dir']}/bundle", cid)
