@@ -1,6 +1,7 @@
 """Host side of the dind lab: builds the job for the node guest from what kedge emits, runs it, reads the results."""
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -88,7 +89,7 @@ def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str]
     image = json.loads((dind / "image-config.json").read_text())
     jobs = cache_dir() / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    job = jobs / time.strftime("%Y%m%dT%H%M%S")
+    job = jobs / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     shutil.rmtree(job, ignore_errors=True)
     job.mkdir()
     device = cases[0].device
@@ -105,7 +106,9 @@ def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str]
     scratch = job.parent / f"{job.name}.scratch.raw"
     subprocess.run(["truncate", "-s", SCRATCH_SIZE, str(scratch)], check=True)
     try:
-        outcome = qemu.run_job(node, job, [(dind / "dind.img", True), (scratch, False)], timeout=timeout)
+        # One guest at a time on a machine (4 GiB and both cores each): a concurrent run waits here.
+        with images._locked("guest"):
+            outcome = qemu.run_job(node, job, [(dind / "dind.img", True), (scratch, False)], timeout=timeout)
     finally:
         scratch.unlink(missing_ok=True)
     results_file = job / "results" / "results.json"
@@ -115,8 +118,9 @@ def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str]
     if outcome.rc != 0 or not results_file.exists():
         results["run"]["output_tail"] = outcome.output[-6000:]
         results["run"]["console_tail"] = outcome.console[-4000:]
-    for old in sorted(p for p in jobs.iterdir() if p.is_dir())[:-3]:  # keep the last few jobs for inspection
-        shutil.rmtree(old, ignore_errors=True)
+    for old in jobs.iterdir():  # jobs of earlier runs are kept a day for inspection (not a concurrent run's)
+        if old.is_dir() and old != job and time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
     return results
 
 
