@@ -1,0 +1,224 @@
+"""The lab's images, built from Debian packages with mmdebstrap and cached by a hash of their inputs.
+
+- node: Debian trixie (kernel 6.12, systemd 257, AppArmor 4.1, crun 1.21, runc 1.1.15), booted by
+  QEMU; its root filesystem is an ext4 image used read-only (QEMU snapshot), its kernel and initrd
+  are booted directly.
+- dind: kedge's images/iotedge-dind (the Dockerfile's COPY and RUN steps after the package step)
+  on a trixie base with systemd, docker.io and the stand-in IoT Edge packages (lab/standins.py),
+  in an ext4 image holding the tree twice: `plain/` (owned by 0..65535) and `shifted/` (owned by
+  100000..165535, the user-namespace case, as a runtime without idmapped root filesystems shifts it).
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import GUEST_FILES, LAB, ROOT, cache_dir, standins
+from .debian import mmdebstrap
+
+SUITE = "trixie"
+SHIFT = 100000
+SHIFT_SIZE = 65536
+
+NODE_PACKAGES = [
+    "linux-image-amd64", "initramfs-tools", "systemd", "systemd-sysv", "udev", "dbus", "apparmor", "crun", "runc",
+    "e2fsprogs", "util-linux", "mount", "kmod", "iproute2", "procps", "python3",
+]
+DIND_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "ca-certificates", "curl", "iproute2", "iptables", "docker.io", "docker-cli",
+    "python3", "busybox-static", "procps", "keyutils", "util-linux", "adduser",
+]
+DOCKERFILE = ROOT / "images" / "iotedge-dind" / "Dockerfile"
+
+
+def _digest(parts: list[Any]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.read_bytes() if isinstance(part, Path) else json.dumps(part, sort_keys=True).encode()
+        digest.update(data + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def node_key() -> str:
+    return _digest([SUITE, NODE_PACKAGES, LAB / "images.py", LAB / "debian.py", *sorted(GUEST_FILES.glob("lab-job*"))])
+
+
+def dind_key() -> str:
+    kedge_files = sorted(p for p in DOCKERFILE.parent.iterdir() if p.is_file())
+    return _digest([SUITE, DIND_PACKAGES, standins.SOURCES, LAB / "images.py", LAB / "debian.py", LAB / "standins.py",
+                    *kedge_files])
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[None]:
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _ext4_image(tree: Path, image: Path, spare_mib: int = 512) -> None:
+    used = int(subprocess.run(["du", "-sxm", str(tree)], check=True, capture_output=True, text=True).stdout.split()[0])
+    size = int(used * 1.25) + spare_mib
+    subprocess.run(["truncate", "-s", f"{size}M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", image.stem, "-E", "root_owner=0:0", "-d", str(tree), str(image)], check=True)
+
+
+def _versions(rootfs: Path, packages: list[str]) -> dict[str, str]:
+    out = subprocess.run(["chroot", str(rootfs), "dpkg-query", "-W", "-f=${Package} ${Version}\\n", *packages],
+                         capture_output=True, text=True).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def _prune(current: Path) -> None:
+    """Older builds of the same image (other input hashes) go: each is over a GiB."""
+    kind = current.name.split("-")[0]
+    for other in current.parent.glob(f"{kind}-*"):
+        if other != current and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def node_image() -> Path:
+    """The node guest's folder (node.img, vmlinuz, initrd.img, manifest.json), built when missing."""
+    target = cache_dir() / f"node-{node_key()}"
+    with _locked("node"):
+        if (target / "manifest.json").exists():
+            return target
+        work = cache_dir() / f".build-node-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        rootfs = work / "rootfs"
+        started = time.monotonic()
+        hooks = [
+            'echo lab-node > "$1/etc/hostname"',
+            'printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\\n" > "$1/etc/fstab"',
+            f'install -m 0755 {GUEST_FILES / "lab-job"} "$1/usr/local/sbin/lab-job"',
+            f'install -m 0644 {GUEST_FILES / "lab-job.service"} "$1/etc/systemd/system/lab-job.service"',
+            'chroot "$1" systemctl enable lab-job.service',
+            'chroot "$1" systemctl mask serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service '
+            'apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer',
+            'printf "9p\\n9pnet_virtio\\nloop\\noverlay\\n" > "$1/etc/modules-load.d/lab.conf"',
+        ]
+        mmdebstrap(SUITE, NODE_PACKAGES, rootfs, hooks, log=work / "mmdebstrap.log")
+        boot = sorted((rootfs / "boot").glob("vmlinuz-*"))[-1]
+        kernel_version = boot.name[len("vmlinuz-"):]
+        shutil.copy(boot, work / "vmlinuz")
+        shutil.copy(rootfs / "boot" / f"initrd.img-{kernel_version}", work / "initrd.img")
+        versions = _versions(rootfs, ["linux-image-" + kernel_version, "systemd", "apparmor", "crun", "runc"])
+        _ext4_image(rootfs, work / "node.img", spare_mib=768)
+        shutil.rmtree(rootfs)
+        manifest = {"suite": SUITE, "kernel": kernel_version, "packages": versions, "key": node_key(),
+                    "build_seconds": round(time.monotonic() - started)}
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        shutil.rmtree(target, ignore_errors=True)
+        work.rename(target)
+        _prune(target)
+        return target
+
+
+def parse_dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        pending += stripped
+        keyword, _, rest = pending.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+        pending = ""
+    return instructions
+
+
+def image_config(instructions: list[tuple[str, str]]) -> dict[str, Any]:
+    """What an OCI image config would carry: Env, Entrypoint, Cmd, StopSignal, Volumes."""
+    config: dict[str, Any] = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Volumes": []}
+    for keyword, rest in instructions:
+        if keyword == "ENV":
+            for item in shlex.split(rest):
+                config["Env"].append(item)
+        elif keyword in ("ENTRYPOINT", "CMD"):
+            config[keyword.title()] = json.loads(rest)
+        elif keyword == "STOPSIGNAL":
+            config["StopSignal"] = rest
+        elif keyword == "VOLUME":
+            config["Volumes"] += json.loads(rest)
+    return config
+
+
+def dind_steps(instructions: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """mmdebstrap hooks for the Dockerfile's COPY and RUN steps, and what was replaced (for the docs).
+
+    The package step (Microsoft's repository, moby-engine, aziot-edge) is replaced: Debian's docker.io
+    and the stand-ins are installed by mmdebstrap, and held as the Dockerfile holds its packages."""
+    hooks, replaced = [], []
+    context = DOCKERFILE.parent
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            source, destination = rest.split()
+            hooks.append(f'install -D -m 0644 {context / source} "$1{destination}"')
+        elif keyword == "RUN" and "packages-microsoft-prod" in rest:
+            replaced.append(rest)
+            hooks.append('cp "$KEDGE_LAB_STANDINS"/*.deb "$1/tmp/" && chroot "$1" sh -c '
+                         '"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/aziot-identity-service_*.deb /tmp/aziot-edge_*.deb '
+                         '&& rm /tmp/*.deb"')
+            hooks.append('chroot "$1" apt-mark hold docker.io aziot-edge aziot-identity-service')
+        elif keyword == "RUN":
+            hooks.append(f'chroot "$1" sh -c {shlex.quote(rest)}')
+    return hooks, replaced
+
+
+def _shift_tree(source: Path, target: Path, offset: int) -> None:
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    paths = [target] + [Path(directory) / name for directory, dirs, files in os.walk(target) for name in [*dirs, *files]]
+    for path in paths:  # each once: the top, then every entry as its parent lists it
+        st = path.lstat()
+        os.lchown(path, st.st_uid + offset, st.st_gid + offset)
+        if not path.is_symlink():
+            os.chmod(path, st.st_mode & 0o7777)  # chown clears setuid/setgid: keep the modes
+
+
+def dind_image() -> Path:
+    """The dind test root filesystem's folder (dind.img, image-config.json, manifest.json)."""
+    target = cache_dir() / f"dind-{dind_key()}"
+    with _locked("dind"):
+        if (target / "manifest.json").exists():
+            return target
+        work = cache_dir() / f".build-dind-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "tree").mkdir(parents=True)
+        started = time.monotonic()
+        debs = standins.build(work / "standins")
+        instructions = parse_dockerfile()
+        hooks, replaced = dind_steps(instructions)
+        plain = work / "tree" / "plain"
+        os.environ["KEDGE_LAB_STANDINS"] = str(debs[0].parent)
+        mmdebstrap(SUITE, DIND_PACKAGES, plain,
+                   ['echo iotedge > "$1/etc/hostname"', *hooks, 'rm -f "$1/etc/machine-id"; : > "$1/etc/machine-id"'],
+                   log=work / "mmdebstrap.log")
+        versions = _versions(plain, ["systemd", "docker.io", "containerd", "runc", "aziot-edge", "aziot-identity-service"])
+        _shift_tree(plain, work / "tree" / "shifted", SHIFT)
+        _ext4_image(work / "tree", work / "dind.img", spare_mib=256)
+        shutil.rmtree(work / "tree")
+        (work / "image-config.json").write_text(json.dumps(image_config(instructions), indent=1))
+        manifest = {"suite": SUITE, "packages": versions, "key": dind_key(), "replaced_dockerfile_steps": replaced,
+                    "build_seconds": round(time.monotonic() - started)}
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        shutil.rmtree(target, ignore_errors=True)
+        work.rename(target)
+        _prune(target)
+        return target

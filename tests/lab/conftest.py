@@ -1,0 +1,101 @@
+"""The lab's tests boot QEMU guests (lab/, docs/lab.md). Skipped locally when the machine cannot run
+them; in CI (CI=true or KEDGE_STRICT_VALIDATORS=1) a lab test that cannot run fails instead."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT
+
+REQUIRED_TOOLS = ("qemu-system-x86_64", "mmdebstrap", "mkfs.ext4", "dpkg-deb", "chroot", "truncate", "du")
+
+
+def strict() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("KEDGE_STRICT_VALIDATORS") == "1"
+
+
+def cannot_run(reason: str):
+    if strict():
+        pytest.fail(f"lab test cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def lab_machine():
+    """The machine can build and boot the lab's guests (root, QEMU, mmdebstrap)."""
+    if os.geteuid() != 0:
+        cannot_run("the lab builds root filesystems with mmdebstrap --mode=root and needs root")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        cannot_run(f"missing {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap e2fsprogs; .ci/run does)")
+
+
+def known_bad_profile() -> str:
+    """The first dind AppArmor profile, from git history (a bare `mount,` rule: the procfs escape)."""
+    log = subprocess.run(["git", "log", "--follow", "--format=%H", "--", "profiles/kedge-dind.apparmor"], cwd=ROOT,
+                         capture_output=True, text=True)
+    commits = log.stdout.split()
+    if log.returncode or not commits:
+        cannot_run(f"no git history for profiles/kedge-dind.apparmor: {log.stderr.strip()}")
+    return subprocess.run(["git", "show", f"{commits[-1]}:profiles/kedge-dind.apparmor"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+HOST_VARIANTS = ["confined", "no-apparmor", "no-seccomp", "control"]
+USERNS_VARIANTS = ["confined", "control-userns"]
+
+
+@pytest.fixture(scope="session")
+def devices():
+    from lab.stack import dind_device
+
+    return {
+        # dev-dind's pods run in the node's user namespace (hostUsers unset), site's gateway with hostUsers: false.
+        "host": dind_device(ROOT / "stacks" / "Pulumi.dev-dind.yaml", "dind-edge-02"),
+        "userns": dind_device(ROOT / "stacks" / "Pulumi.site.yaml", "site-a-gateway"),
+    }
+
+
+@pytest.fixture(scope="session")
+def lab_run(lab_machine, devices):
+    """One node guest boot for every lab test: the steps below, in order, and their results."""
+    from lab import dind
+
+    emitted = devices["host"].profiles["kedge-dind.apparmor"]
+    assert devices["userns"].profiles["kedge-dind.apparmor"] == emitted
+    forward = {"net.ipv4.ip_forward": "1"}
+    steps = [
+        {"label": "emitted-host", "case": "host", "dind": True, "boot_timeout": 240},
+        {"label": "corpus-host", "case": "host", "variants": HOST_VARIANTS},
+        {"label": "corpus-userns", "case": "userns", "variants": USERNS_VARIANTS},
+        {"label": "known-bad-host", "case": "host", "variants": ["confined"], "profile": "known-bad.apparmor"},
+        # From here kedge's profile runs in complain mode: systemd cannot start under it enforcing.
+        {"label": "complain-userns-as-emitted", "case": "userns", "dind": True, "boot_timeout": 240, "profile": "lab-complain.apparmor"},
+        {"label": "complain-host-as-emitted", "case": "host", "dind": True, "checks": True, "boot_timeout": 400},
+        {"label": "complain-host", "case": "host", "dind": True, "checks": True, "sysctls": forward},
+        # The entrypoint cannot make the cgroup mount writable in a user namespace (finding 5): what a fixed pod
+        # would do instead, a read-write cgroup mount from the runtime and systemd started directly.
+        {"label": "complain-userns", "case": "userns", "dind": True, "checks": True, "sysctls": forward, "cgroup_writable": True,
+         "args": ["/sbin/init"]},
+    ]
+    started = time.monotonic()
+    results = dind.run([dind.Case("host", devices["host"]), dind.Case("userns", devices["userns"])], steps,
+                       apparmor={"known-bad.apparmor": known_bad_profile(), "lab-complain.apparmor": dind.lab_complain_apparmor(emitted)},
+                       timeout=3000)
+    results["run"]["pytest_seconds"] = round(time.monotonic() - started)
+    print(json.dumps({k: results.get(k) for k in ("facts", "loader", "run")}, indent=1))
+    if not results.get("steps"):
+        pytest.fail(f"the lab run produced no results: {json.dumps(results.get('run'), indent=1)}", pytrace=False)
+    return results
