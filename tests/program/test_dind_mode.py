@@ -158,3 +158,14 @@ def test_production_stacks_and_a_declared_ready_cluster_get_user_namespaces():
     assert [s.get("spec.template.spec.hostUsers") for s in run.of_type(STATEFULSET)] == [False] * len(run.of_type(STATEFULSET))
 
 
+
+
+def test_the_loader_script_is_valid_sh(run):
+    """An unquoted `(` in its last line made sh refuse it after the profiles had loaded, so no node
+    was ever labelled (found in the lab, docs/lab.md); `sh -n` parses without running anything."""
+    import subprocess
+
+    script = run.one(DAEMONSET, "profiles").get("spec.template.spec.initContainers")[0]["command"][2]
+    for shell in ("sh", "dash"):
+        checked = subprocess.run([shell, "-n", "-c", script], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr

@@ -123,7 +123,9 @@ class ProfileLoader(pulumi.ComponentResource):
                 f"cp /profiles/{APPARMOR_FILE} /host/kedge/apparmor/{APPARMOR_FILE}",
                 # The node's own parser, in the node's mount namespace: matches its kernel.
                 f"nsenter -t 1 -m -- apparmor_parser --replace /etc/kedge/apparmor/{APPARMOR_FILE}",
-                f"echo loaded {APPARMOR_PROFILE} and {SECCOMP_LOCALHOST_PROFILE} ({checksum})",
+                # Quoted: bare parentheses are a syntax error for sh, which failed the init container
+                # after the profiles had loaded (found in the lab, docs/lab.md).
+                f"echo 'loaded {APPARMOR_PROFILE} and {SECCOMP_LOCALHOST_PROFILE} ({checksum})'",
             ]
         )
         labels = {"app.kubernetes.io/name": "kedge-profile-loader"}
