@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import InvalidOperation
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Optional, Protocol, Sequence
 
 from ..spec.inputs import Input
 from ..spec.rules import DNS_SUBDOMAIN_PATTERN, parse_network
 from ..spec import vm as vm_spec
-from ..render.quantities import parse_quantity
 from ..choices import (
     Choice, as_choice, Environment,
 )
@@ -57,9 +55,6 @@ SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
 
 
 AZIOT_EDGE_VERSION_PATTERN = re.compile(vm_spec.AZIOT_EDGE_VERSION_PATTERN)
-
-
-OPERATOR_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+$")
 
 
 class Reader:
@@ -166,21 +161,6 @@ def read_input(r: Reader, spec_input: Input, value: Any, key: str) -> Any:
         r.problem(key, f"{value!r} is not allowed; allowed: {problem}")
         value = spec_input.default
     return spec_input.choices(value) if spec_input.choices else value
-
-
-def check_quantity(value: Any, key: str, problems: list[str], minimum: Optional[str] = None) -> None:
-    try:
-        amount = parse_quantity(value)
-    except (ValueError, InvalidOperation):
-        problems.append(
-            f"{key}: {value!r} is not a Kubernetes quantity; allowed: a number with an optional "
-            "suffix such as 500m, 2, 512Mi, 4Gi"
-        )
-        return
-    if amount <= 0:
-        problems.append(f"{key}: {value!r} is not allowed; allowed: a positive quantity such as 500m, 2, 512Mi, 4Gi")
-    elif minimum is not None and amount < parse_quantity(minimum):
-        problems.append(f"{key}: {value!r} is too small; allowed: at least {minimum}")
 
 
 def read_aziot_edge_version(r: Reader, key: str, value: Any) -> str:

@@ -54,10 +54,8 @@ from .rollout import REPLACED_SETTINGS, RolloutSettings, check_dind_image_versio
 from .reader import (  # re-exported: the settings' public names stay importable here
     AZIOT_EDGE_VERSION_PATTERN as AZIOT_EDGE_VERSION_PATTERN,
     MAX_NESTING as MAX_NESTING,
-    OPERATOR_VERSION_PATTERN as OPERATOR_VERSION_PATTERN,
     as_boolean as as_boolean,
     as_integer as as_integer,
-    check_quantity as check_quantity,
     check_unknown_keys as check_unknown_keys,
     described as described,
     nesting_depth as nesting_depth,
