@@ -90,6 +90,9 @@ class FakeIotHub:
         self.twin_updates = 0
         self.twin_etags: dict[str, str] = {}
         self.connection_states: dict[str, str] = {}  # device -> connectionState (default Disconnected)
+        self.connection_times: dict[str, float] = {}  # device -> when its connectionState last changed (epoch seconds)
+        self.keys_in_use: dict[str, str] = {}  # device -> the key its connection authenticated with
+        self.dropped: list[tuple[str, str]] = []  # (device, why): connections the hub ended
         self.edge_agent_reported: dict[str, dict] = {}  # device -> $edgeAgent reported properties
         self.hang_seconds = 5.0  # how long a "hang" fault holds a request
         self.retry_after: Optional[str] = "0"  # the Retry-After a 429 fault sends (None: no header)
@@ -208,6 +211,7 @@ class FakeIotHub:
             "tags": dict(self.twin_tags.get(device_id) or {}),
             "version": 2,
             "connectionState": self.connection_states.get(device_id, "Disconnected"),
+            "lastActivityTime": self._with_connection(device)["lastActivityTime"],
         }
         if authentication.get("type") == "selfSigned":
             twin["x509Thumbprint"] = dict(authentication.get("x509Thumbprint") or {})
@@ -229,10 +233,57 @@ class FakeIotHub:
         device["parentScopes"] = scopes
         return None
 
+    def now(self) -> float:
+        """The hub's wall clock: real time plus every sleep its clock skipped."""
+        return time.time() + self.clock.skipped
+
+    def _set_connection(self, device_id: str, state: str) -> None:
+        if self.connection_states.get(device_id, "Disconnected") != state:
+            self.connection_times[device_id] = self.now()
+        self.connection_states[device_id] = state
+
+    def connect(self, device_id: str, key: str) -> bool:
+        """A device (re)connecting with `key`: accepted when it is one of its identity's keys. A
+        reconnect (IoT Edge restarting after `iotedge config apply`) changes connectionStateUpdatedTime."""
+        with self.lock:
+            return self.connect_locked(device_id, key)
+
+    def connect_locked(self, device_id: str, key: str) -> bool:
+        """`connect` for a caller that holds the lock already (an after_next callback)."""
+        keys = ((self.devices.get(device_id) or {}).get("authentication") or {}).get("symmetricKey") or {}
+        if key not in [k for k in keys.values() if k]:
+            self._set_connection(device_id, "Disconnected")
+            self.keys_in_use.pop(device_id, None)
+            return False
+        self.connection_states[device_id] = "Connected"
+        self.connection_times[device_id] = self.now()
+        self.keys_in_use[device_id] = key
+        return True
+
+    def _drop_stale_connections(self, device_id: str) -> None:
+        key = self.keys_in_use.get(device_id)
+        keys = ((self.devices.get(device_id) or {}).get("authentication") or {}).get("symmetricKey") or {}
+        if key is not None and key not in keys.values():
+            self.keys_in_use.pop(device_id)
+            self._set_connection(device_id, "Disconnected")
+            self.dropped.append((device_id, "the key its connection used was replaced"))
+
+    @staticmethod
+    def _iso(moment: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 10_000_000):07d}Z"
+
+    def _with_connection(self, device: dict) -> dict:
+        """The identity as GET /devices/{id} answers it: with its connection state and times."""
+        device_id = device["deviceId"]
+        changed = self.connection_times.get(device_id)
+        stamp = self._iso(changed) if changed else "0001-01-01T00:00:00Z"
+        return {**device, "connectionState": self.connection_states.get(device_id, "Disconnected"),
+                "connectionStateUpdatedTime": stamp, "lastActivityTime": stamp}
+
     def report(self, device_id: str, version: str, edge_agent: str = "running", edge_hub: str = "running",
                connected: bool = True) -> None:
         """What a device's IoT Edge runtime would report: its connection and $edgeAgent's reported properties."""
-        self.connection_states[device_id] = "Connected" if connected else "Disconnected"
+        self._set_connection(device_id, "Connected" if connected else "Disconnected")
         self.edge_agent_reported[device_id] = {
             "runtime": {"type": "docker", "platform": {"os": "linux", "architecture": "x86_64", "version": version}},
             "systemModules": {"edgeAgent": {"runtimeStatus": edge_agent}, "edgeHub": {"runtimeStatus": edge_hub}},
@@ -299,7 +350,7 @@ class FakeIotHub:
                 self.twin_updates += method == "PATCH"
             if kind == "devices":
                 if method == "GET":
-                    return (200, current, {}) if current else (404, {"Message": "DeviceNotFound"}, {})
+                    return (200, self._with_connection(current), {}) if current else (404, {"Message": "DeviceNotFound"}, {})
                 if method == "PUT":
                     if current is None:
                         if if_match not in (None, "*"):
@@ -328,6 +379,7 @@ class FakeIotHub:
                         etag=self._etag(),
                     )
                     self._scoped(current, body.get("parentScopes", current.get("parentScopes")))
+                    self._drop_stale_connections(device_id)
                     return 200, current, {}
                 if method == "DELETE":
                     if current is None:
@@ -487,6 +539,9 @@ class FakeIotHub:
                 self.wfile.write(raw)
 
             do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _serve
+
+            def date_time_string(self, timestamp=None):
+                return super().date_time_string(hub.now() if timestamp is None else timestamp)
 
             def log_message(self, *args):
                 pass

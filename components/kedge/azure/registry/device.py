@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
@@ -26,6 +28,11 @@ from .client import RegistryClient, RegistryError, error_message, log, run_helpe
 OWNER_TAG = "kedgeOwner"
 RESOURCE_TAG = "kedgeResource"
 KEY_BYTES = 32  # IoT Hub accepts SAS keys of 16 to 64 bytes
+KEY_SLOTS = ("primaryKey", "secondaryKey")  # authentication.symmetricKey's two keys, both valid at once
+
+
+def other_slot(slot: str) -> str:
+    return KEY_SLOTS[1] if slot == KEY_SLOTS[0] else KEY_SLOTS[0]
 
 
 def _sas_keys(device: dict) -> Optional[dict]:
@@ -52,6 +59,7 @@ class DeviceSpec:
     adopt: bool = False
     replaces_owner: Optional[str] = None  # adoption: the other stack's owner tag this one may replace
     parent_id: Optional[str] = None  # nested edge: the parent edge device (its scope becomes this one's parent scope)
+    key_generation: int = 0  # kedge:keyRotation: a change makes the next update rotate the device's key (see _rotate)
 
     def desired_tags(self, nonce: str) -> dict:
         """The twin tags this resource sets: the declared ones, its owner and its nonce."""
@@ -71,6 +79,7 @@ class DeviceSpec:
             adopt=bool(raw.get("adopt", False)),
             replaces_owner=raw.get("adoptReplacesOwner"),
             parent_id=raw.get("parentId"),
+            key_generation=int(raw.get("keyGeneration") or 0),
         )
 
 
@@ -88,6 +97,7 @@ class DeviceRegistry:
         self.client = client
         self.hostname = hostname
         self.new_nonce = new_nonce
+        self.created_now = False  # this run made the identity, with fresh keys: nothing to rotate
 
     def _path(self, kind: str, device_id: str) -> str:
         return f"/{kind}/{urllib.parse.quote(device_id, safe='')}"
@@ -140,7 +150,10 @@ class DeviceRegistry:
         return {name: base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() for name in ("primaryKey", "secondaryKey")}
 
     def _state(self, spec: DeviceSpec, created: bool, nonce: str, device_etag: Optional[str], keys: Optional[dict],
-               managed_tags: list) -> dict:
+               managed_tags: list, rotation: Optional[dict] = None) -> dict:
+        """The record: `rotation` carries keyGeneration, activeKey (the slot the device's config.toml uses),
+        and after a rotation retireKey (the slot the device used before, still valid until the key
+        retirement regenerates it) and rotatedAt (the hub's time of the change)."""
         state = {
             "deviceId": spec.device_id,
             "hostname": self.hostname,
@@ -151,15 +164,20 @@ class DeviceRegistry:
             "auth": spec.auth,
             "managedTags": sorted(managed_tags),
         }
+        rotation = rotation or {"keyGeneration": spec.key_generation, "activeKey": KEY_SLOTS[0]}
+        state.update(rotation)
         if spec.auth == "sas" and keys:
+            active = keys.get(rotation["activeKey"])
             state["primaryKey"] = keys.get("primaryKey")
             state["secondaryKey"] = keys.get("secondaryKey")
-            state["connectionString"] = f"HostName={self.hostname};DeviceId={spec.device_id};SharedAccessKey={keys.get('primaryKey')}"
+            state["deviceKey"] = active
+            state["connectionString"] = f"HostName={self.hostname};DeviceId={spec.device_id};SharedAccessKey={active}"
         return state
 
     # --- create ---------------------------------------------------------------------------
 
     def create(self, spec: DeviceSpec) -> dict:
+        self.created_now = True
         nonce = self.new_nonce()
         keys = self._new_keys() if spec.auth == "sas" else None
         entry = {
@@ -272,8 +290,53 @@ class DeviceRegistry:
             )
         created = bool(previous.get("created")) and tags.get(RESOURCE_TAG) == previous.get("nonce")
         keys = previous if twin.get("deviceEtag") == previous.get("deviceEtag") else None
-        return self._converge(spec, twin, created=created, nonce=str(tags.get(RESOURCE_TAG) or previous["nonce"]),
-                              previous_tags=list(previous.get("managedTags") or []), known_keys=keys)
+        state = self._converge(spec, twin, created=created, nonce=str(tags.get(RESOURCE_TAG) or previous["nonce"]),
+                               previous_tags=list(previous.get("managedTags") or []), known_keys=keys)
+        return self._key_rotation(spec, previous, state)
+
+    # --- key rotation ---------------------------------------------------------------------
+
+    def _key_rotation(self, spec: DeviceSpec, previous: dict, state: dict) -> dict:
+        """Carries the recorded rotation forward, and rotates when kedge:keyRotation changed.
+
+        A rotation is one identity write: the slot the device does not use (its standby) gets a new
+        key, and that slot becomes the active one, which the device's config.toml then carries. The
+        key the device used until now stays valid (IoT Hub accepts either key of an identity), so the
+        device keeps its connection until it applies the new config; the key retirement
+        (kedge.azure.registry.key_retirement) regenerates the old slot once the hub saw the device
+        connect again after this write. A rotation whose record was lost (the run died after the
+        write) is done again on the next run: the standby's key then reached no device yet."""
+        if self.created_now or spec.auth != "sas":
+            return state  # fresh keys (or none): the generation is recorded as reached
+        active = previous.get("activeKey") if previous.get("activeKey") in KEY_SLOTS else KEY_SLOTS[0]
+        recorded = {"keyGeneration": int(previous.get("keyGeneration") or 0), "activeKey": active,
+                    **{k: previous[k] for k in ("retireKey", "rotatedAt") if previous.get(k)}}
+        if recorded["keyGeneration"] == spec.key_generation:
+            return self._with_rotation(spec, state, recorded)
+        return self._rotate(spec, state, active, recorded["keyGeneration"])
+
+    def _with_rotation(self, spec: DeviceSpec, state: dict, rotation: dict) -> dict:
+        keys = {slot: state.get(slot) for slot in KEY_SLOTS}
+        return self._state(spec, state["created"], state["nonce"], state["deviceEtag"], keys if any(keys.values()) else None,
+                           state["managedTags"], rotation)
+
+    def _rotate(self, spec: DeviceSpec, state: dict, active: str, generation: int) -> dict:
+        standby = other_slot(active)
+        current = self.get_device(spec.device_id)
+        if current is None:
+            log(f"{spec.device_id}: missing from the hub while rotating its key; creating it again")
+            return self.create(spec)
+        keys = dict(_sas_keys(current) or {})
+        keys[standby] = self._new_keys()[standby]
+        try:
+            device, headers = self._put_device(spec, current, keys, list(current.get("parentScopes") or []))
+        except _Vanished:
+            log(f"{spec.device_id}: deleted while its key was being rotated; creating it again")
+            return self.create(spec)
+        log(f"{spec.device_id}: key rotation {generation} -> {spec.key_generation}: new {standby}, which the device's config now "
+            f"uses; {active} stays valid until the device is seen connected again")
+        rotation = {"keyGeneration": spec.key_generation, "activeKey": standby, "retireKey": active, "rotatedAt": _hub_time(headers)}
+        return self._state(spec, state["created"], state["nonce"], device.get("etag"), _sas_keys(device), state["managedTags"], rotation)
 
     def _converge(self, spec: DeviceSpec, twin: dict, created: bool, nonce: str, previous_tags: list,
                   known_keys: Optional[dict] = None) -> dict:
@@ -289,7 +352,7 @@ class DeviceRegistry:
             keys = _sas_keys(device)
             if not matches:
                 try:
-                    device = self._put_device(spec, device, keys, self._parent_scopes(spec))
+                    device, _ = self._put_device(spec, device, keys, self._parent_scopes(spec))
                 except _Vanished:
                     log(f"{spec.device_id}: deleted while being updated; creating it again")
                     return self.create(spec)
@@ -319,8 +382,9 @@ class DeviceRegistry:
             log(f"{spec.device_id}: already as declared; nothing written")
         return self._state(spec, created, nonce, device_etag, keys, list(desired))
 
-    def _put_device(self, spec: DeviceSpec, current: dict, keys: Optional[dict], parent_scopes: list) -> dict:
-        """PUT the identity over `current` (If-Match its etag); on a lost race, read and try again."""
+    def _put_device(self, spec: DeviceSpec, current: dict, keys: Optional[dict], parent_scopes: list) -> tuple[dict, dict]:
+        """PUT the identity over `current` (If-Match its etag); on a lost race, read and try again.
+        The written identity and the answer's headers."""
         for _ in range(5):
             body: dict[str, Any] = {
                 "deviceId": spec.device_id,
@@ -330,9 +394,9 @@ class DeviceRegistry:
                 "parentScopes": parent_scopes,
                 "etag": current.get("etag"),
             }
-            status, answer, _ = self.client.call("PUT", self._path("devices", spec.device_id), body, if_match=f'"{current.get("etag")}"')
+            status, answer, headers = self.client.call("PUT", self._path("devices", spec.device_id), body, if_match=f'"{current.get("etag")}"')
             if status in (200, 201):
-                return answer
+                return answer, headers
             if status in (404, 409, 412):
                 log(f"{spec.device_id}: HTTP {status} (changed meanwhile); reading it again")
                 fresh = self.get_device(spec.device_id)
@@ -414,6 +478,19 @@ class DeviceRegistry:
             if status != 412:
                 raise RegistryError(status, f"deleting device {device_id!r}: {error_message(answer)}")
         raise RegistryError(412, f"deleting device {device_id!r}: it kept changing underneath")
+
+
+def _hub_time(headers: dict) -> str:
+    """The hub's time of an answer (its Date header, RFC 9110), ISO 8601 in UTC, rounded up to the
+    next second (Date has whole seconds: what happened within that second counts as before it)."""
+    date = next((value for name, value in (headers or {}).items() if name.lower() == "date"), None)
+    try:
+        moment = parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None:  # no Date: this machine's clock, one second late to stay on the safe side
+        moment = datetime.now(timezone.utc)
+    return datetime.fromtimestamp(int(moment.timestamp()) + 1, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _operate(operation: str, client: RegistryClient, env: dict, previous: dict) -> Optional[dict]:
