@@ -11,6 +11,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.azure.key_retirement import DeviceKeyRetirement
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
@@ -35,6 +36,7 @@ COMPONENTS = [
     ProfileLoader,
     EdgeDindRuntime,
     NodeRemediation,
+    DeviceKeyRetirement,
 ]
 
 # The installed package's version (pyproject.toml), not the host's default 0.0.0, so generated SDKs

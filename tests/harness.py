@@ -248,6 +248,9 @@ class KedgeMocks(pulumi.runtime.Mocks):
         self.registered: list[Registered] = []
         self.read: list[tuple[str, dict]] = []
         self.invokes: list[tuple[str, dict]] = []
+        # Device id -> what the identity helper printed, where a test ran the real helper (against the
+        # fake hub) and wants the program to see its state; otherwise registry_state's.
+        self.identity_states: dict[str, dict] = {}
 
     def resource_group_id(self, name: str) -> str:
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
@@ -290,7 +293,8 @@ class KedgeMocks(pulumi.runtime.Mocks):
         if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment and isinstance(environment.get("KEDGE_HUB_HOSTNAME"), str):
             # What the device-registry helper prints after creating the identity.
             spec = json.loads(environment["KEDGE_DEVICE"])
-            state["stdout"] = json.dumps(self.registry_state(environment["KEDGE_HUB_HOSTNAME"], spec))
+            given = self.identity_states.get(spec["deviceId"])
+            state["stdout"] = json.dumps(given if given is not None else self.registry_state(environment["KEDGE_HUB_HOSTNAME"], spec))
             state["stderr"] = ""
             return f"{args.name}-id", state
         if args.typ.startswith("kubernetes:"):
@@ -315,8 +319,8 @@ class KedgeMocks(pulumi.runtime.Mocks):
         }
         if spec["auth"] == "sas":
             key = fake_key(f"device/{device_id}")
-            state.update(primaryKey=key, secondaryKey=fake_key(f"device2/{device_id}"),
-                         connectionString=f"HostName={hostname};DeviceId={device_id};SharedAccessKey={key}")
+            state.update(primaryKey=key, secondaryKey=fake_key(f"device2/{device_id}"), deviceKey=key,
+                         keyGeneration=0, activeKey="primaryKey", connectionString=f"HostName={hostname};DeviceId={device_id};SharedAccessKey={key}")
         return state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -415,7 +419,7 @@ def fresh_mocks(stack: str, preview: bool = False, project: str = PROJECT) -> Ke
 
 def run_program(
     stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False,
-    main: Path = MAIN, project: str = PROJECT,
+    main: Path = MAIN, project: str = PROJECT, identity_states: Optional[dict[str, dict]] = None,
 ) -> ProgramRun:
     """Runs `main` (kedge's __main__.py) for `stack` with `config` (keys without namespace) under fresh mocks.
 
@@ -425,6 +429,7 @@ def run_program(
     flat = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     pulumi.runtime.set_all_config(flat, [f"{project}:{k}" for k in secrets])
     mocks = fresh_mocks(stack, preview, project)
+    mocks.identity_states = dict(identity_states or {})
     root = pulumi_settings.get_root_resource()
     run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes, read=mocks.read)
 
@@ -481,7 +486,7 @@ def resolve(value: Any) -> tuple[Any, bool]:
 
 def run_example_stack(
     stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
-    omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (),
+    omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (), identity_states: Optional[dict[str, dict]] = None,
 ) -> ProgramRun:
     """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
     config = load_stack_config(stack)
@@ -489,7 +494,7 @@ def run_example_stack(
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
     config.update({k: TEST_SECRETS[k] for k in secrets if k not in (overrides or {})})  # a test's own value wins
     secrets += [k for k in secrets_extra if k not in secrets]  # keys the overrides set, to be passed as secrets
-    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error)
+    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error, identity_states=identity_states)
 
 
 def stack_secrets(config: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
 from kedge.azure.iot_hub import IotHub
+from kedge.azure.key_retirement import DeviceKeyRetirement
 from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
@@ -23,7 +24,7 @@ from tests.harness import ROOT
 
 HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
           EdgeVirtualMachine,
-          ProfileLoader, EdgeDindRuntime, NodeRemediation]
+          ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement]
 
 
 def test_the_provider_hosts_exactly_these_components():

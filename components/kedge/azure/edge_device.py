@@ -6,7 +6,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
-from ..spec import helpers as helper_spec
+from ..spec import helpers as helper_spec, rotation as rotation_spec
 from ..options import ChildOptions
 from .registry import device as device_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
@@ -52,9 +52,13 @@ class EdgeDeviceIdentityArgs(TypedDict):
     over, because that stack is gone or hands the device over (default: none may be replaced)."""
     timeout_seconds: NotRequired[int]
     """Wall-clock limit of one create, update or delete, retries included (default 600)."""
+    key_generation: NotRequired[int]
+    """Generation of the symmetric key (default 0): a change rotates it on the next update (the
+    device gets a new key, the old one stays valid until a DeviceKeyRetirement regenerates it)."""
 
 
 _ARG_RULES = {
+    "key_generation": rotation_spec.KEY_ROTATION.rule,  # declared once with kedge:keyRotation
     "auth": one_of(*AUTH_TYPES),
     "timeout_seconds": helper_spec.TIMEOUT_SECONDS.rule,  # declared once with kedge:registryTimeoutSeconds
 }
@@ -68,7 +72,14 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
     primary_key: pulumi.Output[Optional[str]]
     """The device's primary symmetric key (secret; empty for X.509)."""
     connection_string: pulumi.Output[Optional[str]]
-    """The device connection string (secret; empty for X.509)."""
+    """The device connection string with its current key (secret; empty for X.509)."""
+    device_key: pulumi.Output[Optional[str]]
+    """The key the device's config.toml carries (secret): the primary key until a rotation makes it the other one."""
+    key_rotation: pulumi.Output[dict[str, str]]
+    """The last rotation, no key in it: keyGeneration, activeKey, and once rotated retireKey (the slot
+    the device used before, still valid) and rotatedAt (the hub's time of the change)."""
+    retiring_key: pulumi.Output[Optional[str]]
+    """The key in the retireKey slot, which a DeviceKeyRetirement regenerates (secret; empty when none)."""
 
     def __init__(self, name: str, args: EdgeDeviceIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDeviceIdentity", args, EdgeDeviceIdentityArgs, _ARG_RULES)
@@ -89,6 +100,8 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                     "adopt": bool(args.get("adopt_existing")),
                     **({"adoptReplacesOwner": args["adopt_replaces_owner"]} if args.get("adopt_replaces_owner") else {}),
                     **({"parentId": args["parent_device_id"]} if args.get("parent_device_id") else {}),
+                    # Only once rotated, so identities that never were keep the command they have.
+                    **({"keyGeneration": args["key_generation"]} if args.get("key_generation") else {}),
                 },
                 sort_keys=True,
             )
@@ -125,14 +138,35 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
         self.device_id = pulumi.Output.from_input(args["device_id"])
         self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
         self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))
+        # State written before rotations has no deviceKey: the device used the primary key then.
+        self.device_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("deviceKey") or _state(text).get("primaryKey")))
+        self.retiring_key = pulumi.Output.secret(command.stdout.apply(_retiring_key))
+        # Slot names, a generation and a time: nothing secret, so readable in the stack's outputs.
+        self.key_rotation = pulumi.Output.unsecret(command.stdout.apply(_rotation))
         self.register_outputs(
             {
                 "device_id": self.device_id,
                 "primary_key": self.primary_key,
                 "connection_string": self.connection_string,
+                "device_key": self.device_key,
+                "key_rotation": self.key_rotation,
+                "retiring_key": self.retiring_key,
             }
         )
 
 
 def _state(stdout: Optional[str]) -> dict[str, Any]:
     return json.loads(stdout) if stdout else {}
+
+
+ROTATION_FIELDS = ("keyGeneration", "activeKey", "retireKey", "rotatedAt")
+
+
+def _rotation(stdout: Optional[str]) -> dict[str, str]:
+    state = _state(stdout)
+    return {name: str(state[name]) for name in ROTATION_FIELDS if state.get(name) is not None}
+
+
+def _retiring_key(stdout: Optional[str]) -> str:
+    state = _state(stdout)
+    return str(state.get(state.get("retireKey") or "") or "")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..spec.inputs import Input
-from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
+from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, rotation as rotation_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
@@ -275,6 +275,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubevirtUseEmulation", False, "Run VMs with software emulation where nodes have no /dev/kvm (dev/test only)."),
     Setting("kubevirtFeatureGates", [], "KubeVirt feature gates to enable, e.g. [Snapshot]."),
     _input(virtualization_spec.INFRA_REPLICAS),
+    _input(rotation_spec.KEY_ROTATION, ANY_MODE),
 )
 
 # Keys whose value is a list or map of objects, which Pulumi.yaml's config schema cannot declare.

@@ -12,13 +12,13 @@ import dataclasses
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from ..spec.rules import IMAGE_REFERENCE_PATTERN
-from ..spec import dind as dind_spec, vm as vm_spec
+from ..spec import dind as dind_spec, rotation as rotation_spec, vm as vm_spec
 from ..spec.inputs import Input
 from ..render.edge_config import deep_merge
 from ..render.names import DIND_NAMESPACE, VM_NAMESPACE, derived_mac_address, kubernetes_name
 from ..render.quantities import parse_quantity
 from ..choices import (
-    as_choice, EvictionStrategy, HostingMode, RunStrategy, SshService,
+    as_choice, EvictionStrategy, HostingMode, IdentityAuth, ProvisioningSource, RunStrategy, SshService,
 )
 from .declarations import NAMESPACE, device_overrides
 from .escape_hatches import check_device_usb, read_config_toml_extra
@@ -103,6 +103,8 @@ class DeviceSettings:
     # The stack accepts that a change of this device's hostname deletes its module containers and
     # their data (IoT Edge's only way to apply one while they exist).
     accept_hostname_change: bool = False
+    # kedge:keyRotation, the device's own or the stack's: the generation of its symmetric key.
+    key_rotation: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,12 +285,26 @@ def _one_device(r: Reader, key: str, raw: dict, default_mode: HostingMode, exclu
         usb_devices=read_resource_names(r, f"{key}.usbDevices", raw.get("usbDevices", [])),
         accept_hostname_change=as_boolean(raw.get("acceptHostnameChange", False), f"{key}.acceptHostnameChange", r.problems, False),
     )
+    common["key_rotation"] = _key_rotation(r, key, raw, identity, setting("keyRotation"), where("keyRotation"))
     check_device_usb(common["usb_devices"], key, mode, vm.eviction_strategy if vm else None, where("evictionStrategy"),
                      device_id, extras, r.problems)
     if vm is not None:
         return VmDevice(**common, vm=vm)
     assert dind is not None  # each mode's settings are built above
     return DindDevice(**common, dind=dind)
+
+
+def _key_rotation(r: Reader, key: str, raw: dict, identity: IdentitySettings, value: Any, where: str) -> int:
+    """The key generation; a device's own keyRotation only where kedge holds its symmetric key (the
+    stack-wide one does not apply to the others: their keys are certificates or DPS's)."""
+    generation = read_input(r, rotation_spec.KEY_ROTATION, value, where)
+    rotatable = identity.auth is IdentityAuth.SYMMETRIC_KEY and identity.provisioning is ProvisioningSource.MANUAL
+    if "keyRotation" in raw and not rotatable:
+        r.problem(f"{key}.keyRotation", "rotates the symmetric key of an identity kedge manages; this device has "
+                                        f"auth {identity.auth.value}, provisioning {identity.provisioning.value}. Allowed: on a "
+                                        "device with auth symmetricKey and provisioning manual; a certificate is rotated by "
+                                        "replacing its secret (docs/rotation.md)")
+    return generation if rotatable else 0
 
 
 SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",

@@ -32,12 +32,21 @@ PRIVATE_KEY_FILES = frozenset({"device-identity.key.pem", "edge-ca.key.pem"})
 
 
 @dataclass(frozen=True)
+class KeyRotation:
+    """What a device's key retirement needs from its identity (EdgeDeviceIdentity's outputs)."""
+
+    rotation: pulumi.Output[dict[str, str]]
+    retiring_key: pulumi.Output[Optional[str]]  # secret
+
+
+@dataclass(frozen=True)
 class DeviceFiles:
     """config.toml and certificate files of one device, each a secret Output of its text."""
 
     config_toml: pulumi.Output[str]
     certificates: Mapping[str, pulumi.Output[str]]  # file name -> PEM
     service_files: Mapping[str, str] = field(default_factory=dict)  # the proxy's systemd and apt settings
+    key_rotation: Optional[KeyRotation] = None  # a device whose key was rotated (kedge:keyRotation above 0)
 
     @property
     def runtime_files(self) -> dict[str, pulumi.Input[str]]:

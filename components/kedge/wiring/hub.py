@@ -3,6 +3,7 @@ device's config files) and the edge deployments."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
@@ -17,7 +18,7 @@ from ..config.settings import ClusterSource, DeviceSettings, HubSource, Identity
 from ..render.deployment_manifest import DeploymentSpec, modules_content
 from ..render.edge_config import certificate_thumbprint
 from ..render.names import kubernetes_name
-from .device_files import DeviceFiles, device_files
+from .device_files import DeviceFiles, KeyRotation, device_files
 from .given import ReadSecret, required
 
 def resource_group(settings: Settings) -> Optional[resources.ResourceGroup]:
@@ -108,6 +109,7 @@ def identity_args(device: DeviceSettings, settings: Settings, hub: HubAccess, re
         adopt_replaces_owner=device.identity.adopt_replaces_owner,
         timeout_seconds=settings.hub.registry_timeout_seconds,
         parent_device_id=device.parent.device_id if device.parent else None,
+        key_generation=device.key_rotation,
     )
 
 
@@ -129,7 +131,10 @@ def device_identities(
                 opts=pulumi.ResourceOptions(depends_on=[*hub.data_plane_roles, *([parent] if parent else [])]),
             )
             identities[device.device_id] = identity
-        files[device.device_id] = device_files(device, settings, hub.hostname, identity.primary_key if identity else None, read_secret)
+        files[device.device_id] = device_files(device, settings, hub.hostname, identity.device_key if identity else None, read_secret)
+        if identity is not None and device.key_rotation:
+            files[device.device_id] = dataclasses.replace(
+                files[device.device_id], key_rotation=KeyRotation(identity.key_rotation, identity.retiring_key))
     return files
 
 

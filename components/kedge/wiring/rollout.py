@@ -8,6 +8,7 @@ from typing import Callable, Mapping, Optional, Sequence, TypeVar
 
 import pulumi
 
+from ..azure.key_retirement import DeviceKeyRetirement, DeviceKeyRetirementArgs
 from ..azure.rollout_gate import DeviceRolloutGate, DeviceRolloutGateArgs
 from ..cluster.device_secret import content_digest
 from ..config.settings import DeviceSettings, Settings
@@ -84,6 +85,29 @@ def merged_health(healths: Sequence[dict]) -> dict:
     return dict(sorted(merged.items()))
 
 
+def key_retirements(settings: Settings, hub: HubAccess, wave: Sequence[DeviceSettings], files: Mapping[str, DeviceFiles],
+                    gate: DeviceRolloutGate) -> list[DeviceKeyRetirement]:
+    """For each rotated device of a wave, the retirement of its old key, after the wave's gate
+    (which, on a config change, waited for the wave to apply it and report connected)."""
+    retirements = []
+    for device in wave:
+        rotation = files[device.device_id].key_rotation
+        if rotation is None:
+            continue
+        args = DeviceKeyRetirementArgs(
+            hub_hostname=hub.hostname, device_id=device.device_id, owner=hub.owner, key_rotation=rotation.rotation,
+            retiring_key=rotation.retiring_key, skip=device.device_id in settings.rollout.skip_device_ids,
+            timeout_seconds=settings.rollout.timeout_seconds,
+        )
+        if hub.registry_key is not None:
+            args["registry_policy_key"] = hub.registry_key
+        if hub.service_key is not None:
+            args["service_policy_key"] = hub.service_key
+        retirements.append(DeviceKeyRetirement(f"{device.kubernetes_name}-key-retirement", args, opts=pulumi.ResourceOptions(
+            depends_on=[gate.ordered_after(), *hub.data_plane_roles])))
+    return retirements
+
+
 @dataclass(frozen=True)
 class Rollout:
     runtimes: dict[str, Runtime]
@@ -122,6 +146,7 @@ def roll_out(
         runtimes.update(built)
         previous = gate(f"rollout-wave-{index}", wave, [files[d.device_id] for d in wave], list(built.values()))
         gates.append(previous)
+        key_retirements(settings, hub, wave, files, previous)
     if settings.rollout.wait_for_new_devices:
         # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
         gates.append(gate("rollout-new-devices", devices, None, [g.ordered_after() for g in gates], wait_on_create=True))

@@ -308,7 +308,7 @@ class DeviceRegistry:
         write) is done again on the next run: the standby's key then reached no device yet."""
         if self.created_now or spec.auth != "sas":
             return state  # fresh keys (or none): the generation is recorded as reached
-        active = previous.get("activeKey") if previous.get("activeKey") in KEY_SLOTS else KEY_SLOTS[0]
+        active = str(previous.get("activeKey")) if previous.get("activeKey") in KEY_SLOTS else KEY_SLOTS[0]
         recorded = {"keyGeneration": int(previous.get("keyGeneration") or 0), "activeKey": active,
                     **{k: previous[k] for k in ("retireKey", "rotatedAt") if previous.get(k)}}
         if recorded["keyGeneration"] == spec.key_generation:

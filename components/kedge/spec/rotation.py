@@ -1,0 +1,19 @@
+"""Key rotation: the generation of a device's symmetric key, shared by the identity component and the settings. Pure."""
+
+from __future__ import annotations
+
+from .inputs import Input
+from .rules import whole_number
+
+MAXIMUM_GENERATION = 1_000_000
+
+KEY_ROTATION = Input(
+    "key_generation", 0,
+    "Generation of the devices' symmetric keys (auth symmetricKey, provisioning manual): change it (e.g. add 1) and pulumi "
+    "up rotates each device's key without an outage: a new key in the identity's unused slot becomes the one its "
+    "config.toml carries while the old one stays valid, and once the hub has seen the device connect again after its "
+    "wave the old key is regenerated (see docs/rotation.md). A device's own keyRotation rotates that device alone.",
+    whole_number(0, MAXIMUM_GENERATION), f"0-{MAXIMUM_GENERATION}", setting="keyRotation", device_key="keyRotation",
+)
+
+INPUTS = (KEY_ROTATION,)
