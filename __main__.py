@@ -12,6 +12,7 @@ from kedge.wiring.pulumi_source import read_stack_settings
 from kedge.wiring.cluster import aks_cluster, connect
 from kedge.wiring.exports import export_stack
 from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
+from kedge.wiring.monitoring import fleet_monitoring
 from kedge.wiring.platform import site_platform
 from kedge.wiring.rollout import roll_out
 from kedge.wiring.runtimes import runtime_builder
@@ -42,7 +43,9 @@ access = hub_access(settings, hub)
 # (a child's takes its parent's scope) and for rollouts (a parent's batch is healthy first).
 levels = nesting_levels(settings.devices)
 files = device_identities(settings, access, levels, read_secret)
-edge_deployments(settings, access, read_secret)
+# kedge:monitoring: a workspace and alerts, and the metrics collector in every base deployment.
+monitoring = fleet_monitoring(settings, hub, read_secret)
+edge_deployments(settings, access, read_secret, (hub, monitoring) if monitoring else None)
 aks = aks_cluster(settings, group)
 
 # 3. In-cluster layer, on the one Kubernetes provider; none for a hub stack (kedge:cluster none).

@@ -10,6 +10,7 @@ from pulumi.provider.experimental import component_provider_host
 from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
+from kedge.azure.fleet_monitoring import FleetMonitoring
 from kedge.azure.iot_hub import IotHub
 from kedge.azure.key_retirement import DeviceKeyRetirement
 from kedge.azure.rollout_gate import DeviceRolloutGate
@@ -37,6 +38,7 @@ COMPONENTS = [
     EdgeDindRuntime,
     NodeRemediation,
     DeviceKeyRetirement,
+    FleetMonitoring,
 ]
 
 # The installed package's version (pyproject.toml), not the host's default 0.0.0, so generated SDKs

@@ -269,12 +269,17 @@ class KedgeMocks(pulumi.runtime.Mocks):
                 "azure-native:iothub:IotHubResource": "Microsoft.Devices/IotHubs",
                 "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters",
                 "azure-native:authorization:RoleAssignment": "Microsoft.Authorization/roleAssignments",
+                "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces",
+                "azure-native:monitor:ActionGroup": "microsoft.insights/actionGroups",
+                "azure-native:monitor:ScheduledQueryRule": "microsoft.insights/scheduledQueryRules",
             }.get(args.typ, "Microsoft.Unknown/things")
             resource_id = self.resource_group_id(rg) if provider_path is None else f"{self.resource_group_id(rg)}/providers/{provider_path}/{name}"
             if args.typ == "azure-native:iothub:IotHubResource":
                 properties = dict(inputs.get("properties") or {})
                 properties["hostName"] = f"{name}.azure-devices.net"
                 state["properties"] = properties
+            if args.typ == "azure-native:operationalinsights:Workspace":
+                state["customerId"] = str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
             if args.typ == "azure-native:containerservice:ManagedCluster":
                 state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
                 state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
@@ -352,6 +357,13 @@ class KedgeMocks(pulumi.runtime.Mocks):
                 )
                 ]
             }, []
+        if args.token == "azure-native:operationalinsights:getSharedKeys":
+            workspace = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
+            return {"primarySharedKey": fake_key(f"workspace/{workspace}/1"), "secondarySharedKey": fake_key(f"workspace/{workspace}/2")}, []
+        if args.token == "azure-native:operationalinsights:getWorkspace":
+            name = args.args["workspaceName"]
+            return {"id": f"{self.resource_group_id(args.args['resourceGroupName'])}/providers/Microsoft.OperationalInsights/workspaces/{name}",
+                    "name": name, "customerId": str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32])), "location": "westeurope"}, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": "00000000-0000-4000-8000-000000000004", "objectId": DEPLOYER_OBJECT_ID, "subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID}, []
         return {}, []

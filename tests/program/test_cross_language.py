@@ -9,6 +9,7 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from kedge.azure.aks_cluster import AksCluster
 from kedge.azure.edge_deployment import EdgeDeployment
 from kedge.azure.edge_device import EdgeDeviceIdentity
+from kedge.azure.fleet_monitoring import FleetMonitoring
 from kedge.azure.iot_hub import IotHub
 from kedge.azure.key_retirement import DeviceKeyRetirement
 from kedge.azure.rollout_gate import DeviceRolloutGate
@@ -24,7 +25,7 @@ from tests.harness import ROOT
 
 HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
           EdgeVirtualMachine,
-          ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement]
+          ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement, FleetMonitoring]
 
 
 def test_the_provider_hosts_exactly_these_components():

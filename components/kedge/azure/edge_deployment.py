@@ -11,9 +11,11 @@ from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..render.deployment_manifest import (
-    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, with_registry_credentials,
+    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, UPSTREAM_REGISTRY, with_registry_credentials,
 )
+from ..render.metrics_collector import collector_module, with_module
 from ..render.module_gate import deployed_confinement_problems
+from ..spec import monitoring as monitoring_spec
 from ..args import ComponentArgsError, check_args, whole_number
 
 HELPER_MODULE = configuration_registry.__name__
@@ -28,6 +30,21 @@ class RegistryCredentialArgs(TypedDict):
     """User name (for ACR, e.g. a repository-scoped token's name)."""
     password: pulumi.Input[str]
     """Password (a secret)."""
+
+
+class MetricsCollectorArgs(TypedDict):
+    """Microsoft's IoT Edge metrics collector, uploading to a Log Analytics workspace (kedge.render.metrics_collector)."""
+
+    image: str
+    """The collector's image, e.g. mcr.microsoft.com/azureiotedge-metrics-collector:1.0 (a nested device's: its upstream path)."""
+    resource_id: pulumi.Input[str]
+    """The IoT hub's resource id (ResourceId), which every metric carries."""
+    workspace_id: pulumi.Input[str]
+    """The workspace's id (its customerId GUID, LogAnalyticsWorkspaceId)."""
+    shared_key: pulumi.Input[str]
+    """The workspace's shared key (LogAnalyticsSharedKey; a secret)."""
+    scrape_frequency_seconds: NotRequired[int]
+    """ScrapeFrequencyInSecs (default 300)."""
 
 
 class EdgeDeploymentArgs(TypedDict):
@@ -64,10 +81,14 @@ class EdgeDeploymentArgs(TypedDict):
     confined_modules_allow_devices: NotRequired[bool]
     """With confined_modules: modules may still be given serial and USB device nodes (HostConfig.Devices
     such as /dev/ttyUSB0) that a device plugin put into the dind runtime (default false)."""
+    metrics_collector: NotRequired[MetricsCollectorArgs]
+    """Add Microsoft's metrics collector module (base deployments only). The content then carries the
+    workspace key: a secret here, and a new key replaces the configuration."""
 
 
 _ARG_RULES = {
     "priority": whole_number(0, 2_147_483_647),
+    "metrics_collector": lambda value: _collector_problem(value),
     "timeout_seconds": helper_spec.TIMEOUT_SECONDS.rule,  # declared once with kedge:registryTimeoutSeconds
 }
 
@@ -86,7 +107,10 @@ class EdgeDeployment(pulumi.ComponentResource):
         if problems:
             raise ComponentArgsError(f"EdgeDeployment: modules_content is not allowed where dind devices run: {'; '.join(problems)}")
         credentials = args.get("registry_credentials") or {}
+        collector = args.get("metrics_collector")
         problems = _credential_problems(credentials, args["modules_content"])
+        if collector and "properties.desired" not in (args["modules_content"].get("$edgeAgent") or {}):
+            problems.append("metrics_collector belongs in a base deployment; this modules_content is a layer")
         if problems:
             raise ComponentArgsError(f"EdgeDeployment: {'; '.join(problems)}")
         super().__init__("kedge:index:EdgeDeployment", name, None, opts)
@@ -113,7 +137,7 @@ class EdgeDeployment(pulumi.ComponentResource):
                 "KEDGE_CONFIGURATION": (
                     configuration_json(owner) if isinstance(owner, str) else pulumi.Output.all(owner).apply(lambda v: configuration_json(v[0]))
                 ),
-                "KEDGE_CONTENT": _content_json(args["modules_content"], credentials),
+                "KEDGE_CONTENT": _content_json(args["modules_content"], credentials, collector),
                 **credential_environment(args.get("registry_policy_key")),
             },
             local.Logging.STDOUT_AND_STDERR,  # nothing secret is printed
@@ -129,18 +153,42 @@ class EdgeDeployment(pulumi.ComponentResource):
         self.register_outputs({"deployment_id": self.deployment_id})
 
 
-def _content_json(content: dict[str, Any], credentials: dict[str, RegistryCredentialArgs]) -> pulumi.Input[str]:
-    """The content as the helper sends it; a secret as soon as it carries a password."""
-    if not credentials:
+def _content_json(content: dict[str, Any], credentials: dict[str, RegistryCredentialArgs],
+                  collector: Optional[MetricsCollectorArgs] = None) -> pulumi.Input[str]:
+    """The content as the helper sends it; a secret as soon as it carries a password or a workspace key."""
+    if not credentials and not collector:
         return json.dumps(content, sort_keys=True, separators=(",", ":"))
     names = sorted(credentials)
     passwords = [pulumi.Output.secret(credentials[name]["password"]) for name in names]
+    collector_values = ([collector["resource_id"], collector["workspace_id"], pulumi.Output.secret(collector["shared_key"])]
+                        if collector else [])
 
     def render(values: list) -> str:
-        filled = {name: {**credentials[name], "password": password} for name, password in zip(names, values, strict=True)}
-        return json.dumps(with_registry_credentials(content, filled), sort_keys=True, separators=(",", ":"))
+        filled = {name: {**credentials[name], "password": password} for name, password in zip(names, values[:len(names)], strict=True)}
+        rendered = with_registry_credentials(content, filled) if filled else dict(content)
+        if collector:
+            resource_id, workspace_id, shared_key = values[len(names):]
+            rendered = with_module(rendered, collector_module(
+                monitoring_spec.COLLECTOR_MODULE, collector["image"], resource_id, workspace_id, shared_key,
+                collector.get("scrape_frequency_seconds", monitoring_spec.SCRAPE_SECONDS.default)))
+        return json.dumps(rendered, sort_keys=True, separators=(",", ":"))
 
-    return pulumi.Output.secret(pulumi.Output.all(*passwords).apply(render))
+    return pulumi.Output.secret(pulumi.Output.all(*passwords, *collector_values).apply(render))
+
+
+def _collector_problem(collector: Any) -> Optional[str]:
+    """The component's own check of the collector's image and frequency (the rules kedge:monitoring's settings use)."""
+    if not isinstance(collector, dict):
+        return "a MetricsCollectorArgs"
+    image_reference = str(collector.get("image") or "")
+    if image_reference.startswith(UPSTREAM_REGISTRY + "/"):  # a nested device pulls it through its parent
+        image_reference = "mcr.microsoft.com/" + image_reference[len(UPSTREAM_REGISTRY) + 1:]
+    image = monitoring_spec.COLLECTOR_IMAGE.rule(image_reference)
+    if image:
+        return f"image: {image}"
+    frequency = collector.get("scrape_frequency_seconds", monitoring_spec.SCRAPE_SECONDS.default)
+    problem = monitoring_spec.SCRAPE_SECONDS.rule(frequency)
+    return f"scrape_frequency_seconds: {problem}" if problem else None
 
 
 def _credential_problems(credentials: dict[str, RegistryCredentialArgs], content: dict[str, Any]) -> list[str]:

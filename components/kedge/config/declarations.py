@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from ..spec.inputs import Input
-from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, remediation as remediation_spec, rollout as rollout_spec, rotation as rotation_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
+from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, monitoring as monitoring_spec, remediation as remediation_spec, rollout as rollout_spec, rotation as rotation_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
 from ..choices import (
@@ -276,6 +276,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubevirtFeatureGates", [], "KubeVirt feature gates to enable, e.g. [Snapshot]."),
     _input(virtualization_spec.INFRA_REPLICAS),
     _input(rotation_spec.KEY_ROTATION, ANY_MODE),
+    Setting("monitoring", False,
+            "Fleet monitoring as code: a Log Analytics workspace (or monitoringWorkspace), Microsoft's IoT Edge metrics collector "
+            "in every base deployment of the stack uploading to it, and alert rules (a device silent, a module not running, "
+            "longer than a threshold) with an action group. Adding it replaces the base deployments (IoT Hub cannot change a "
+            "configuration's content). Costs: docs/monitoring.md."),
+    Setting("monitoringWorkspace", "",
+            "With monitoring: an existing Log Analytics workspace's resource id to use. Empty: the stack creates one in its "
+            "resource group.", allowed="empty or /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.OperationalInsights/workspaces/<name>"),
+    Setting("monitoringAlertEmails", [], "With monitoring: email addresses the alerts' action group notifies.",
+            allowed="email addresses"),
+    Setting("monitoringAlertWebhook", "", "With monitoring: an https:// webhook the alerts' action group calls (common alert "
+            "schema), set with --secret (the URL usually carries its token).", allowed="an https:// URL, as a secret", secret=True),
+    _input(monitoring_spec.COLLECTOR_IMAGE),
+    _input(monitoring_spec.SCRAPE_SECONDS),
+    _input(monitoring_spec.RETENTION_DAYS),
+    _input(monitoring_spec.DISCONNECTED_MINUTES),
+    _input(monitoring_spec.MODULE_FAILING_MINUTES),
 )
 
 # Keys whose value is a list or map of objects, which Pulumi.yaml's config schema cannot declare.

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
+from .monitoring import MonitoringSettings, read_monitoring
 from ..render.deployment_manifest import DeploymentSpec
 from ..render.quantities import VM_MEMORY_OVERHEAD, parse_quantity
 from ..render.module_gate import confinement_problems
@@ -162,6 +163,8 @@ class Settings:
     # What the stack allows but an operator should hear about (logged as warnings at preview).
     notices: tuple[str, ...] = ()
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
+    # kedge:monitoring: the workspace, the collector in the base deployments, the alerts; None when off.
+    monitoring: Optional[MonitoringSettings] = None
 
     @property
     def vm_devices(self) -> tuple[VmDevice, ...]:
@@ -311,6 +314,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     rollout = read_rollout(r, devices)
     dind_registry_username = read_login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = read_login(r, "vmImageUsername", "vmImagePassword")
+    monitoring = read_monitoring(r, any(not spec.layered for spec in deployments))
     _undeclared_keys(r, devices, deployments)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
@@ -351,6 +355,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         devices=devices,
         rollout=rollout,
         deployments=deployments,
+        monitoring=monitoring,
     )
 
 

@@ -13,12 +13,14 @@ from pulumi_azure_native import resources
 
 from ..azure.edge_deployment import EdgeDeployment, EdgeDeploymentArgs, RegistryCredentialArgs
 from ..azure.edge_device import EdgeDeviceIdentity, EdgeDeviceIdentityArgs
+from ..azure.fleet_monitoring import FleetMonitoring
 from ..azure.iot_hub import IotHub, IotHubArgs
 from ..config.settings import ClusterSource, DeviceSettings, HubSource, IdentityAuth, ProvisioningSource, Settings
 from ..render.deployment_manifest import DeploymentSpec, modules_content
 from ..render.edge_config import certificate_thumbprint
 from ..render.names import kubernetes_name
 from .device_files import DeviceFiles, KeyRotation, device_files
+from .monitoring import collector_args
 from .given import ReadSecret, required
 
 def resource_group(settings: Settings) -> Optional[resources.ResourceGroup]:
@@ -138,10 +140,11 @@ def device_identities(
     return files
 
 
-def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> EdgeDeploymentArgs:
+def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAccess, read_secret: ReadSecret,
+                    monitoring: Optional[tuple[IotHub, FleetMonitoring]] = None) -> EdgeDeploymentArgs:
     """Modules for every device whose twin tags match, on any stack sharing the hub: some may be
     dind, so modules are confined unless the stack accepts unconfined ones."""
-    return EdgeDeploymentArgs(
+    args = EdgeDeploymentArgs(
         hub_hostname=hub.hostname,
         deployment_id=deployment.deployment_id,
         target_condition=deployment.target_condition,
@@ -158,14 +161,19 @@ def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAcce
             for name, c in deployment.registry_credentials.items()
         },
     )
+    if monitoring is not None and not deployment.layered:
+        args["metrics_collector"] = collector_args(settings, deployment, *monitoring)
+    return args
 
 
-def edge_deployments(settings: Settings, hub: HubAccess, read_secret: ReadSecret) -> list[EdgeDeployment]:
-    """The stack's edge deployments, applied by priority."""
+def edge_deployments(settings: Settings, hub: HubAccess, read_secret: ReadSecret,
+                     monitoring: Optional[tuple[IotHub, FleetMonitoring]] = None) -> list[EdgeDeployment]:
+    """The stack's edge deployments, applied by priority; with `monitoring` (the hub and its
+    FleetMonitoring) every base deployment carries the metrics collector."""
     return [
         EdgeDeployment(
             kubernetes_name(deployment.deployment_id),
-            deployment_args(deployment, settings, hub, read_secret),
+            deployment_args(deployment, settings, hub, read_secret, monitoring),
             opts=pulumi.ResourceOptions(depends_on=hub.data_plane_roles),
         )
         for deployment in settings.deployments

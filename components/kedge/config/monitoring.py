@@ -1,0 +1,81 @@
+"""Fleet monitoring settings (kedge:monitoring and its keys). Pure: no Pulumi."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from ..spec import monitoring as spec
+from .declarations import NAMESPACE
+from .reader import Reader, read_input
+
+# /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.OperationalInsights/workspaces/<name>
+WORKSPACE_ID_PATTERN = re.compile(
+    r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/(?P<group>[-\w._()]{1,90})/providers/"
+    r"Microsoft\.OperationalInsights/workspaces/(?P<name>[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9])", re.I)
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MONITORING_KEYS = ("monitoringWorkspace", "monitoringAlertEmails", "monitoringAlertWebhook",
+                   *(i.setting for i in spec.INPUTS))
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    collector_image: str
+    scrape_seconds: int
+    retention_days: int
+    disconnected_minutes: int
+    module_failing_minutes: int
+    # An existing Log Analytics workspace's resource id; None: the stack creates one.
+    workspace_id: Optional[str] = None
+    alert_emails: tuple[str, ...] = ()
+    # The secret kedge:monitoringAlertWebhook is set (its URL is read as a secret by the wiring).
+    alert_webhook: bool = False
+
+    @property
+    def workspace_group_and_name(self) -> Optional[tuple[str, str]]:
+        match = WORKSPACE_ID_PATTERN.fullmatch(self.workspace_id or "")
+        return (match.group("group"), match.group("name")) if match else None
+
+
+def read_monitoring(r: Reader, has_base_deployment: bool) -> Optional[MonitoringSettings]:
+    """None unless kedge:monitoring; every monitoring key set without it is a mistake named as such."""
+    if not r.boolean("monitoring"):
+        for key in MONITORING_KEYS:
+            if r.source.get(key) not in (None, "", [], "[]"):
+                r.problem(f"{NAMESPACE}:{key}", "applies with kedge:monitoring: true only; allowed: set kedge:monitoring: true, or remove it")
+        return None
+    values = {i.setting: read_input(r, i, r.raw(i.setting), f"{NAMESPACE}:{i.setting}") for i in spec.INPUTS}
+    for key in ("monitoringDisconnectedMinutes", "monitoringModuleFailingMinutes"):
+        if values[key] * 60 < 2 * values["monitoringScrapeSeconds"]:
+            r.problem(f"{NAMESPACE}:{key}", f"{values[key]} minutes is less than two uploads at monitoringScrapeSeconds "
+                                            f"{values['monitoringScrapeSeconds']}: every device would alert between uploads; "
+                                            f"allowed: at least {-(-2 * values['monitoringScrapeSeconds'] // 60)}")
+    workspace = r.string("monitoringWorkspace") or None
+    if workspace and not WORKSPACE_ID_PATTERN.fullmatch(workspace):
+        r.problem(f"{NAMESPACE}:monitoringWorkspace", f"{workspace!r} is not allowed; allowed: empty (kedge creates a workspace) or a "
+                                                      "Log Analytics workspace's resource id, /subscriptions/<id>/resourceGroups/<group>/"
+                                                      "providers/Microsoft.OperationalInsights/workspaces/<name>")
+    emails = r.string_list("monitoringAlertEmails")
+    for email in emails:
+        if not EMAIL_PATTERN.fullmatch(email):
+            r.problem(f"{NAMESPACE}:monitoringAlertEmails", f"{email!r} is not an email address; allowed: addresses like ops@contoso.com")
+    webhook = r.secret_content("monitoringAlertWebhook")
+    webhook_set = bool(r.source.get("monitoringAlertWebhook"))
+    if webhook_set and not r.source.is_secret("monitoringAlertWebhook"):
+        r.problem(f"{NAMESPACE}:monitoringAlertWebhook", "is stored in plain text; allowed: a secret (pulumi config set --secret "
+                                                         "monitoringAlertWebhook https://...), a webhook URL usually carries its token")
+    elif webhook and not webhook.startswith("https://"):
+        r.problem(f"{NAMESPACE}:monitoringAlertWebhook", "is not an https:// URL; allowed: the receiver's https:// URL, as a secret")
+    if not emails and not webhook_set:
+        r.problem(f"{NAMESPACE}:monitoringAlertEmails", "is empty and no monitoringAlertWebhook is set: the alerts would reach no one; "
+                                                        "allowed: at least one email address, or the webhook")
+    if not has_base_deployment:
+        r.problem(f"{NAMESPACE}:monitoring", "adds the metrics collector to the stack's base deployments, and this stack declares "
+                                             "none; allowed: a stack with a base deployment (kedge:deployments with layered: false)")
+    return MonitoringSettings(
+        collector_image=values["monitoringCollectorImage"], scrape_seconds=values["monitoringScrapeSeconds"],
+        retention_days=values["monitoringRetentionDays"], disconnected_minutes=values["monitoringDisconnectedMinutes"],
+        module_failing_minutes=values["monitoringModuleFailingMinutes"], workspace_id=workspace, alert_emails=emails,
+        alert_webhook=webhook_set,
+    )

@@ -1,0 +1,48 @@
+"""kedge:monitoring: the Azure side (workspace, action group, alerts) and what the base deployments' collector gets."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from ..azure.edge_deployment import MetricsCollectorArgs
+from ..azure.fleet_monitoring import FleetMonitoring, FleetMonitoringArgs
+from ..azure.iot_hub import IotHub
+from ..config.settings import Settings
+from ..render.deployment_manifest import DeploymentSpec, upstream_image
+from .given import ReadSecret
+
+
+def fleet_monitoring(settings: Settings, hub: IotHub, read_secret: ReadSecret) -> Optional[FleetMonitoring]:
+    """The workspace and alerts, in the hub's resource group; None unless kedge:monitoring."""
+    monitoring = settings.monitoring
+    if monitoring is None:
+        return None
+    args = FleetMonitoringArgs(
+        location=settings.location,
+        resource_group_name=hub.resource_group_name,
+        hub_resource_id=hub.resource_id,
+        alert_emails=list(monitoring.alert_emails),
+        retention_days=monitoring.retention_days,
+        disconnected_minutes=monitoring.disconnected_minutes,
+        module_failing_minutes=monitoring.module_failing_minutes,
+    )
+    if monitoring.workspace_id:
+        args["existing_workspace_id"] = monitoring.workspace_id
+    if monitoring.alert_webhook:
+        args["alert_webhook"] = read_secret("monitoringAlertWebhook")
+    return FleetMonitoring("monitoring", args, opts=pulumi.ResourceOptions(depends_on=[hub]))
+
+
+def collector_args(settings: Settings, deployment: DeploymentSpec, hub: IotHub, monitoring: FleetMonitoring) -> MetricsCollectorArgs:
+    """The collector a base deployment gets: uploading to the stack's workspace, its key a secret."""
+    assert settings.monitoring is not None  # a FleetMonitoring exists only with it
+    image = settings.monitoring.collector_image
+    return MetricsCollectorArgs(
+        image=upstream_image(image) if deployment.through_parent else image,
+        resource_id=hub.resource_id,
+        workspace_id=monitoring.workspace_id,
+        shared_key=monitoring.shared_key,
+        scrape_frequency_seconds=settings.monitoring.scrape_seconds,
+    )
