@@ -134,3 +134,4 @@ def test_the_alert_queries_filter_on_the_hub_and_use_the_thresholds():
     assert "_ResourceId =~ 'it\\'s-a-hub'" not in silent and "it\\'s-a-hub'" in silent  # quoted, not cut short
     assert "ago(45m)" in silent and "edge_device" in silent
     assert "ago(20m)" in failing and "module_name" in failing and "running == 0" in failing
+

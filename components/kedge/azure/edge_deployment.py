@@ -45,6 +45,8 @@ class MetricsCollectorArgs(TypedDict):
     """The workspace's shared key (LogAnalyticsSharedKey; a secret)."""
     scrape_frequency_seconds: NotRequired[int]
     """ScrapeFrequencyInSecs (default 300)."""
+    proxy_env: NotRequired[dict[str, str]]
+    """The site's HTTPS proxy (https_proxy, no_proxy) where devices reach Azure only through it."""
 
 
 class EdgeDeploymentArgs(TypedDict):
@@ -170,7 +172,7 @@ def _content_json(content: dict[str, Any], credentials: dict[str, RegistryCreden
             resource_id, workspace_id, shared_key = values[len(names):]
             rendered = with_module(rendered, collector_module(
                 monitoring_spec.COLLECTOR_MODULE, collector["image"], resource_id, workspace_id, shared_key,
-                collector.get("scrape_frequency_seconds", monitoring_spec.SCRAPE_SECONDS.default)))
+                collector.get("scrape_frequency_seconds", monitoring_spec.SCRAPE_SECONDS.default), collector.get("proxy_env") or {}))
         return json.dumps(rendered, sort_keys=True, separators=(",", ":"))
 
     return pulumi.Output.secret(pulumi.Output.all(*passwords, *collector_values).apply(render))

@@ -14,7 +14,7 @@ and how-to-access-built-in-metrics.md. The two alerts are scheduled query rules 
 """
 
 
-from typing import NotRequired, Optional, TypedDict
+from typing import Callable, NotRequired, Optional, TypedDict, cast
 
 import pulumi
 from pulumi_azure_native import monitor, operationalinsights
@@ -83,6 +83,14 @@ class FleetMonitoringArgs(TypedDict):
 _ARG_RULES = rules_of((spec.RETENTION_DAYS, spec.DISCONNECTED_MINUTES, spec.MODULE_FAILING_MINUTES))
 
 
+def _query(hub_resource_id: pulumi.Input[str], build: Callable[[str, int], str], minutes: int) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(hub_resource_id).apply(lambda hub_id: build(hub_id, minutes))
+
+
+def _secret_url(url: pulumi.Input[Optional[str]]) -> pulumi.Output[str]:
+    return pulumi.Output.secret(cast(pulumi.Input[str], url))
+
+
 def _window(minutes: int) -> str:
     return f"PT{minutes}M" if minutes < 60 or minutes % 60 else f"PT{minutes // 60}H"
 
@@ -137,8 +145,8 @@ class FleetMonitoring(pulumi.ComponentResource):
             enabled=True,
             email_receivers=[{"name": f"email-{index}", "email_address": address, "use_common_alert_schema": True}
                              for index, address in enumerate(args["alert_emails"])],
-            webhook_receivers=[{"name": "webhook", "service_uri": pulumi.Output.secret(webhook), "use_common_alert_schema": True}]
-            if webhook is not None else [],
+            webhook_receivers=[{"name": "webhook", "service_uri": _secret_url(webhook),
+                                "use_common_alert_schema": True}] if webhook is not None else [],
             opts=child.child(additional_secret_outputs=["webhookReceivers"]),
         )
         self.action_group_id = action_group.id
@@ -160,7 +168,7 @@ class FleetMonitoring(pulumi.ComponentResource):
                 evaluation_frequency=EVALUATION_FREQUENCY,
                 window_size=_window(max(minutes, 5)),
                 criteria={"all_of": [{
-                    "query": pulumi.Output.from_input(hub).apply(lambda hub_id, q=query, m=minutes: q(hub_id, m)),
+                    "query": _query(hub, query, minutes),
                     "time_aggregation": "Count",
                     "operator": "GreaterThan",
                     "threshold": 0,

@@ -19,8 +19,11 @@ from .deployment_manifest import ModuleSpec, _module, DeploymentSpec
 BUILT_IN_ENDPOINTS = ("http://edgeHub:9600/metrics", "http://edgeAgent:9600/metrics")
 
 
-def collector_module(name: str, image: str, resource_id: str, workspace_id: str, shared_key: str, scrape_seconds: int) -> ModuleSpec:
+def collector_module(name: str, image: str, resource_id: str, workspace_id: str, shared_key: str, scrape_seconds: int,
+                     proxy_env: Mapping[str, str] = {}) -> ModuleSpec:
+    """`proxy_env`: the site's proxy (https_proxy, no_proxy), for a collector that uploads through it."""
     return ModuleSpec(name=name, image=image, env={
+        **{k: v for k, v in proxy_env.items() if k in ("https_proxy", "no_proxy")},
         "ResourceId": resource_id,
         "UploadTarget": "AzureMonitor",
         "LogAnalyticsWorkspaceId": workspace_id,

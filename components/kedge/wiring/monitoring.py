@@ -11,6 +11,7 @@ from ..azure.fleet_monitoring import FleetMonitoring, FleetMonitoringArgs
 from ..azure.iot_hub import IotHub
 from ..config.settings import Settings
 from ..render.deployment_manifest import DeploymentSpec, upstream_image
+from ..render.proxy import runtime_module_env
 from .given import ReadSecret
 
 
@@ -39,10 +40,14 @@ def collector_args(settings: Settings, deployment: DeploymentSpec, hub: IotHub, 
     """The collector a base deployment gets: uploading to the stack's workspace, its key a secret."""
     assert settings.monitoring is not None  # a FleetMonitoring exists only with it
     image = settings.monitoring.collector_image
-    return MetricsCollectorArgs(
+    args = MetricsCollectorArgs(
         image=upstream_image(image) if deployment.through_parent else image,
         resource_id=hub.resource_id,
         workspace_id=monitoring.workspace_id,
         shared_key=monitoring.shared_key,
         scrape_frequency_seconds=settings.monitoring.scrape_seconds,
     )
+    proxy = runtime_module_env(deployment.https_proxy)
+    if proxy:  # the collector uploads to the workspace itself: through the site's proxy, like edgeHub
+        args["proxy_env"] = proxy
+    return args
