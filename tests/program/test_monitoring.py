@@ -135,3 +135,16 @@ def test_the_alert_queries_filter_on_the_hub_and_use_the_thresholds():
     assert "ago(45m)" in silent and "edge_device" in silent
     assert "ago(20m)" in failing and "module_name" in failing and "running == 0" in failing
 
+
+def test_the_hub_stack_monitors_its_fleet_and_a_proxied_sites_collector_uploads_through_the_proxy():
+    run = run_example_stack("hub")
+    assert len(run.of_type(RULE)) == 2 and run.one(WORKSPACE)
+    content, _ = deployment_content(run, "plant-base")
+    assert deployment_errors(content) == []
+    env = {k: v["value"] for k, v in content["$edgeAgent"]["properties.desired"]["modules"][COLLECTOR_MODULE]["env"].items()}
+    assert env["https_proxy"] == "http://10.20.0.5:3128" and ".plant.contoso.local" in env["no_proxy"]
+    # Layers carry no collector of their own: the base deployment's reaches their devices.
+    for command in run.of_type(COMMAND):
+        environment, _ = unwrap_secrets(command.inputs.get("environment") or {})
+        layer = json.loads(environment.get("KEDGE_CONTENT") or "{}").get("$edgeAgent") or {}
+        assert not any(key.endswith(f".{COLLECTOR_MODULE}") for key in layer)
