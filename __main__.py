@@ -12,7 +12,7 @@ from kedge.wiring.pulumi_source import read_stack_settings
 from kedge.wiring.cluster import aks_cluster, connect
 from kedge.wiring.exports import export_stack
 from kedge.wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
-from kedge.wiring.monitoring import fleet_monitoring
+from kedge.wiring.monitoring import cluster_monitoring, fleet_monitoring
 from kedge.wiring.platform import site_platform
 from kedge.wiring.rollout import roll_out
 from kedge.wiring.runtimes import runtime_builder
@@ -51,6 +51,8 @@ aks = aks_cluster(settings, group)
 # 3. In-cluster layer, on the one Kubernetes provider; none for a hub stack (kedge:cluster none).
 cluster = connect(settings, aks, read_secret)
 platform = site_platform(settings, cluster, read_secret) if cluster else None
+if platform:
+    cluster_monitoring(settings, platform)  # KubeVirt's ServiceMonitor, where the stack declares a Prometheus operator
 runtime = runtime_builder(settings, platform, files, read_secret) if platform else None
 rollout = roll_out(settings, access, files, levels, runtime)
 

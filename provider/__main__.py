@@ -21,6 +21,7 @@ from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
+from kedge.cluster.service_monitor import KubevirtServiceMonitor
 from kedge.cluster.virtualization import Virtualization
 
 COMPONENTS = [
@@ -39,6 +40,7 @@ COMPONENTS = [
     NodeRemediation,
     DeviceKeyRetirement,
     FleetMonitoring,
+    KubevirtServiceMonitor,
 ]
 
 # The installed package's version (pyproject.toml), not the host's default 0.0.0, so generated SDKs

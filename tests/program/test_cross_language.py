@@ -19,13 +19,15 @@ from kedge.cluster.edge_vm import EdgeVirtualMachine
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
+from kedge.cluster.service_monitor import KubevirtServiceMonitor
 from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
 HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
           EdgeVirtualMachine,
-          ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement, FleetMonitoring]
+          ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement, FleetMonitoring,
+          KubevirtServiceMonitor]
 
 
 def test_the_provider_hosts_exactly_these_components():

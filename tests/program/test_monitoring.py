@@ -148,3 +148,32 @@ def test_the_hub_stack_monitors_its_fleet_and_a_proxied_sites_collector_uploads_
         environment, _ = unwrap_secrets(command.inputs.get("environment") or {})
         layer = json.loads(environment.get("KEDGE_CONTENT") or "{}").get("$edgeAgent") or {}
         assert not any(key.endswith(f".{COLLECTOR_MODULE}") for key in layer)
+
+
+SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+
+
+def test_no_service_monitor_unless_the_stack_declares_the_prometheus_operator():
+    assert not run_example_stack("dev").of_type(SERVICE_MONITOR)
+
+
+def test_a_declared_prometheus_operator_gets_a_service_monitor_for_kubevirts_metrics():
+    run = run_example_stack("dev", {"monitoringServiceMonitors": True, "monitoringServiceMonitorLabels": ["release=kube-prometheus-stack"]})
+    monitor = run.one(SERVICE_MONITOR)
+    assert monitor.get("metadata")["namespace"] == "kubevirt" and monitor.get("metadata")["labels"]["release"] == "kube-prometheus-stack"
+    spec = monitor.get("spec")
+    assert spec["selector"] == {"matchLabels": {"prometheus.kubevirt.io": "true"}} and spec["namespaceSelector"] == {"matchNames": ["kubevirt"]}
+    assert spec["endpoints"] == [{"port": "metrics", "scheme": "https", "tlsConfig": {"insecureSkipVerify": True}, "honorLabels": True}]
+    # After KubeVirt is up (its Service is made by virt-operator).
+    parent = next(r for r in run.ancestors(monitor) if r.type == "kedge:index:KubevirtServiceMonitor")
+    assert any("Virtualization" in urn or "kubevirt" in urn for urn in parent.dependencies + monitor.dependencies)
+
+
+@pytest.mark.parametrize("stack, overrides, key, allowed", [
+    ("dev-dind", {"monitoringServiceMonitors": True}, "kedge:monitoringServiceMonitors", "installs none"),
+    ("dev", {"monitoringServiceMonitors": True, "monitoringServiceMonitorLabels": ["release"]}, "kedge:monitoringServiceMonitorLabels", "key=value"),
+    ("dev", {"monitoringServiceMonitorLabels": ["release=x"]}, "kedge:monitoringServiceMonitorLabels", "monitoringServiceMonitors: true"),
+])
+def test_service_monitor_settings_are_checked_at_preview(stack, overrides, key, allowed):
+    run = run_example_stack(stack, overrides, preview=True, expect_error=True)
+    assert key in str(run.error) and allowed in str(run.error), str(run.error)

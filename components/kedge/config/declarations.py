@@ -293,6 +293,12 @@ SETTINGS: tuple[Setting, ...] = (
     _input(monitoring_spec.RETENTION_DAYS),
     _input(monitoring_spec.DISCONNECTED_MINUTES),
     _input(monitoring_spec.MODULE_FAILING_MINUTES),
+    Setting("monitoringServiceMonitors", False,
+            "The cluster runs the Prometheus operator (its ServiceMonitor CRD, monitoring.coreos.com/v1) and a Prometheus: kedge adds "
+            "a ServiceMonitor for the KubeVirt it installs. kedge cannot look into the cluster at preview, so this declares it."),
+    Setting("monitoringServiceMonitorLabels", [],
+            "With monitoringServiceMonitors: labels the cluster's Prometheus selects ServiceMonitors by (its "
+            "serviceMonitorSelector), e.g. [release=kube-prometheus-stack].", allowed="key=value strings"),
 )
 
 # Keys whose value is a list or map of objects, which Pulumi.yaml's config schema cannot declare.

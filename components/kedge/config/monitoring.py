@@ -19,6 +19,32 @@ MONITORING_KEYS = ("monitoringWorkspace", "monitoringAlertEmails", "monitoringAl
                    *(i.setting for i in spec.INPUTS))
 
 
+LABEL_PATTERN = re.compile(r"(?P<key>([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)="
+                           r"(?P<value>([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)")
+
+
+def read_service_monitors(r: Reader, kedge_installs_kubevirt: bool) -> Optional[dict[str, str]]:
+    """The labels of KubeVirt's ServiceMonitor, or None where the stack does not declare the Prometheus operator."""
+    labels = r.string_list("monitoringServiceMonitorLabels")
+    if not r.boolean("monitoringServiceMonitors"):
+        if labels:
+            r.problem(f"{NAMESPACE}:monitoringServiceMonitorLabels", "applies with kedge:monitoringServiceMonitors: true only; "
+                                                                     "allowed: set that, or remove it")
+        return None
+    parsed = {}
+    for label in labels:
+        match = LABEL_PATTERN.fullmatch(label)
+        if not match:
+            r.problem(f"{NAMESPACE}:monitoringServiceMonitorLabels", f"{label!r} is not a label; allowed: key=value, e.g. "
+                                                                     "release=kube-prometheus-stack")
+        else:
+            parsed[match.group("key")] = match.group("value")
+    if not kedge_installs_kubevirt:
+        r.problem(f"{NAMESPACE}:monitoringServiceMonitors", "adds a ServiceMonitor for the KubeVirt kedge installs, and this stack "
+                                                            "installs none (no vm device, or kedge:kubevirt existing); allowed: false")
+    return parsed
+
+
 @dataclass(frozen=True)
 class MonitoringSettings:
     collector_image: str

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from .monitoring import MonitoringSettings, read_monitoring
+from .monitoring import MonitoringSettings, read_monitoring, read_service_monitors
 from ..render.deployment_manifest import DeploymentSpec
 from ..render.quantities import VM_MEMORY_OVERHEAD, parse_quantity
 from ..render.module_gate import confinement_problems
@@ -165,6 +165,8 @@ class Settings:
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
     # kedge:monitoring: the workspace, the collector in the base deployments, the alerts; None when off.
     monitoring: Optional[MonitoringSettings] = None
+    # kedge:monitoringServiceMonitors: the labels of KubeVirt's ServiceMonitor; None when not declared.
+    service_monitor_labels: Optional[Mapping[str, str]] = None
 
     @property
     def vm_devices(self) -> tuple[VmDevice, ...]:
@@ -315,6 +317,8 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     dind_registry_username = read_login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = read_login(r, "vmImageUsername", "vmImagePassword")
     monitoring = read_monitoring(r, any(not spec.layered for spec in deployments))
+    service_monitor_labels = read_service_monitors(r, kubevirt.source is VirtualizationSource.KEDGE and any(
+        d.mode is HostingMode.VM for d in devices))
     _undeclared_keys(r, devices, deployments)
     if r.problems:
         # A stack-wide value that several devices inherit is reported once, against its own key.
@@ -356,6 +360,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
         rollout=rollout,
         deployments=deployments,
         monitoring=monitoring,
+        service_monitor_labels=service_monitor_labels,
     )
 
 

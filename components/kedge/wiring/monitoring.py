@@ -9,10 +9,13 @@ import pulumi
 from ..azure.edge_deployment import MetricsCollectorArgs
 from ..azure.fleet_monitoring import FleetMonitoring, FleetMonitoringArgs
 from ..azure.iot_hub import IotHub
+from ..cluster.service_monitor import KubevirtServiceMonitor, KubevirtServiceMonitorArgs
+from ..cluster.virtualization import KUBEVIRT_NAMESPACE
 from ..config.settings import Settings
 from ..render.deployment_manifest import DeploymentSpec, upstream_image
 from ..render.proxy import runtime_module_env
 from .given import ReadSecret
+from .platform import Platform
 
 
 def fleet_monitoring(settings: Settings, hub: IotHub, read_secret: ReadSecret) -> Optional[FleetMonitoring]:
@@ -51,3 +54,14 @@ def collector_args(settings: Settings, deployment: DeploymentSpec, hub: IotHub, 
     if proxy:  # the collector uploads to the workspace itself: through the site's proxy, like edgeHub
         args["proxy_env"] = proxy
     return args
+
+
+def cluster_monitoring(settings: Settings, platform: Platform) -> Optional[KubevirtServiceMonitor]:
+    """KubeVirt's ServiceMonitor where the stack declares the Prometheus operator and kedge installs KubeVirt."""
+    if settings.service_monitor_labels is None or platform.vm is None or platform.vm.virtualization is None:
+        return None
+    return KubevirtServiceMonitor(
+        "kubevirt-metrics",
+        KubevirtServiceMonitorArgs(kubevirt_namespace=KUBEVIRT_NAMESPACE, labels=dict(settings.service_monitor_labels)),
+        opts=pulumi.ResourceOptions.merge(platform.cluster.opts, pulumi.ResourceOptions(depends_on=platform.vm.virtualization.ready)),
+    )
