@@ -207,3 +207,16 @@ def test_x509_devices_have_no_key_to_rotate(hub):
                                                      "secondaryThumbprint": "A" * 40, "keyGeneration": 3}, previous=state)
     assert rotate_x509.returncode == 0, again.stderr
     assert "deviceKey" not in json.loads(again.stdout) and hub.identity_operations == 1
+
+
+def test_an_update_after_the_retirement_records_that_nothing_is_left_to_retire(hub):
+    first = created(hub)
+    second = rotate(hub, first, 1)
+    applies_config(hub, second)
+    assert json.loads(retire(hub, second).stdout)["result"] == "retired"
+    # The identity's next update (a tag changed, say) reads the regenerated slot: no retirement is pending any more,
+    # so the retirement is not asked to regenerate a key nobody holds, and the device keeps its key.
+    result = run_helper(hub, "update", {"deviceId": "edge-1", "keyGeneration": 1, "tags": {"line": 3}}, previous=second)
+    later = json.loads(result.stdout)
+    assert "retireKey" not in later and later["deviceKey"] == second["deviceKey"] and later["activeKey"] == "secondaryKey"
+    assert json.loads(retire(hub, later).stdout)["result"] == "nothing to retire"

@@ -122,7 +122,7 @@ def symmetric_key_files(
     device_key: pulumi.Input[Optional[str]],
     agent_image: str = EDGE_AGENT_IMAGE,
 ) -> DeviceFiles:
-    """config.toml for a device whose identity this program made (EdgeDeviceIdentity's primary_key),
+    """config.toml for a device whose identity this program made (EdgeDeviceIdentity's device_key),
     ready for EdgeVirtualMachine's or EdgeDindRuntime's config_files: for programs that compose the
     components without kedge's stack settings."""
 

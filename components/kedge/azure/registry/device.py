@@ -312,6 +312,10 @@ class DeviceRegistry:
         recorded = {"keyGeneration": int(previous.get("keyGeneration") or 0), "activeKey": active,
                     **{k: previous[k] for k in ("retireKey", "rotatedAt") if previous.get(k)}}
         if recorded["keyGeneration"] == spec.key_generation:
+            retiring = recorded.get("retireKey")
+            if retiring and state.get(retiring) and state.get(retiring) != previous.get(retiring):
+                # The retirement regenerated that slot since: nothing is left to retire.
+                recorded = {k: v for k, v in recorded.items() if k not in ("retireKey", "rotatedAt")}
             return self._with_rotation(spec, state, recorded)
         return self._rotate(spec, state, active, recorded["keyGeneration"])
 
