@@ -177,3 +177,20 @@ def test_a_declared_prometheus_operator_gets_a_service_monitor_for_kubevirts_met
 def test_service_monitor_settings_are_checked_at_preview(stack, overrides, key, allowed):
     run = run_example_stack(stack, overrides, preview=True, expect_error=True)
     assert key in str(run.error) and allowed in str(run.error), str(run.error)
+
+
+def test_a_nested_devices_base_deployment_gets_no_collector_it_could_not_upload_from():
+    run = run_example_stack("hub")
+    nested = [c for c in deployment_contents_all(run) if c["$edgeAgent"]["properties.desired"]["systemModules"]["edgeAgent"]
+              ["settings"]["image"].startswith("$upstream")]
+    assert nested and all(COLLECTOR_MODULE not in c["$edgeAgent"]["properties.desired"]["modules"] for c in nested)
+
+
+def deployment_contents_all(run):
+    contents = []
+    for command in run.of_type(COMMAND):
+        environment, _ = unwrap_secrets(command.inputs.get("environment") or {})
+        content = json.loads(environment.get("KEDGE_CONTENT") or "{}")
+        if "properties.desired" in (content.get("$edgeAgent") or {}):
+            contents.append(content)
+    return contents

@@ -11,7 +11,7 @@ from ..options import ChildOptions
 from .registry import configuration as configuration_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..render.deployment_manifest import (
-    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, UPSTREAM_REGISTRY, with_registry_credentials,
+    CONFINED_MODULES_MARKER, CONFINED_WITH_DEVICES, REGISTRY_ADDRESS, REGISTRY_CREDENTIAL_NAME, with_registry_credentials,
 )
 from ..render.metrics_collector import collector_module, with_module
 from ..render.module_gate import deployed_confinement_problems
@@ -36,7 +36,7 @@ class MetricsCollectorArgs(TypedDict):
     """Microsoft's IoT Edge metrics collector, uploading to a Log Analytics workspace (kedge.render.metrics_collector)."""
 
     image: str
-    """The collector's image, e.g. mcr.microsoft.com/azureiotedge-metrics-collector:1.0 (a nested device's: its upstream path)."""
+    """The collector's image, e.g. mcr.microsoft.com/azureiotedge-metrics-collector:1.0."""
     resource_id: pulumi.Input[str]
     """The IoT hub's resource id (ResourceId), which every metric carries."""
     workspace_id: pulumi.Input[str]
@@ -182,10 +182,7 @@ def _collector_problem(collector: Any) -> Optional[str]:
     """The component's own check of the collector's image and frequency (the rules kedge:monitoring's settings use)."""
     if not isinstance(collector, dict):
         return "a MetricsCollectorArgs"
-    image_reference = str(collector.get("image") or "")
-    if image_reference.startswith(UPSTREAM_REGISTRY + "/"):  # a nested device pulls it through its parent
-        image_reference = "mcr.microsoft.com/" + image_reference[len(UPSTREAM_REGISTRY) + 1:]
-    image = monitoring_spec.COLLECTOR_IMAGE.rule(image_reference)
+    image = monitoring_spec.COLLECTOR_IMAGE.rule(collector.get("image"))
     if image:
         return f"image: {image}"
     frequency = collector.get("scrape_frequency_seconds", monitoring_spec.SCRAPE_SECONDS.default)

@@ -161,7 +161,9 @@ def deployment_args(deployment: DeploymentSpec, settings: Settings, hub: HubAcce
             for name, c in deployment.registry_credentials.items()
         },
     )
-    if monitoring is not None and not deployment.layered:
+    # Not through a parent: a nested device reaches only its parent, and the collector uploads to
+    # Azure Monitor itself (its IoTMessage target would need a cloud route kedge does not build).
+    if monitoring is not None and not deployment.layered and not deployment.through_parent:
         args["metrics_collector"] = collector_args(settings, deployment, *monitoring)
     return args
 

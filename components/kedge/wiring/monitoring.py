@@ -12,7 +12,7 @@ from ..azure.iot_hub import IotHub
 from ..cluster.service_monitor import KubevirtServiceMonitor, KubevirtServiceMonitorArgs
 from ..cluster.virtualization import KUBEVIRT_NAMESPACE
 from ..config.settings import Settings
-from ..render.deployment_manifest import DeploymentSpec, upstream_image
+from ..render.deployment_manifest import DeploymentSpec
 from ..render.proxy import runtime_module_env
 from .given import ReadSecret
 from .platform import Platform
@@ -42,9 +42,8 @@ def fleet_monitoring(settings: Settings, hub: IotHub, read_secret: ReadSecret) -
 def collector_args(settings: Settings, deployment: DeploymentSpec, hub: IotHub, monitoring: FleetMonitoring) -> MetricsCollectorArgs:
     """The collector a base deployment gets: uploading to the stack's workspace, its key a secret."""
     assert settings.monitoring is not None  # a FleetMonitoring exists only with it
-    image = settings.monitoring.collector_image
     args = MetricsCollectorArgs(
-        image=upstream_image(image) if deployment.through_parent else image,
+        image=settings.monitoring.collector_image,
         resource_id=hub.resource_id,
         workspace_id=monitoring.workspace_id,
         shared_key=monitoring.shared_key,
