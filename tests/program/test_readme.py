@@ -59,14 +59,14 @@ def test_the_quick_starts_commands_run_verbatim_and_print_what_it_shows():
     commands = [line for block in fenced(quick_start, "bash")[1:] for line in block.splitlines()]
     shown = fenced(quick_start, "text")
     assert commands and len(shown) == len(commands)
-    for command, expected in zip(commands, shown):
+    for command, expected in zip(commands, shown, strict=True):
         argv = shlex.split(command)
         assert argv[:3] == ["venv/bin/python", "-m", "kedge"], command  # run with this venv's interpreter
         done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
         printed = done.stdout.splitlines()
         assert len(printed) == len(expected.splitlines()), done.stdout
-        for line, want in zip(printed, expected.splitlines()):
+        for line, want in zip(printed, expected.splitlines(), strict=True):
             if want.endswith(" …"):  # cut on the page: the start must match
                 assert line.startswith(want[:-2]), (line, want)
             else:
