@@ -156,6 +156,16 @@ def test_the_components_table_imports_and_lists_the_required_arguments():
         assert set(re.findall(r"`(\w+)`", required)) == set(getattr(loaded, args).__required_keys__), name
 
 
+def test_every_file_of_this_repository_the_pages_name_exists():
+    """`tests/...`, `components/...` and the like in the pages are this repository's paths (upstream
+    paths are named with their project), so each must exist: a moved or renamed file fails here."""
+    local = re.compile(r"`((?:tests|components|lab|benchmarks|images|profiles|policy|examples|stacks|\.github|\.ci)/[\w./-]+)`")
+    named = {(p, path) for p in PAGES for path in local.findall(p.read_text())}
+    assert len(named) > 30  # the pattern finds the paths the pages cite
+    missing = {f"{p.relative_to(ROOT)}: {path}" for p, path in named if not (ROOT / path.rstrip("/")).exists()}
+    assert not missing
+
+
 # Generated from kedge/config/declarations.py, which this work does not own: the two descriptions
 # still send readers to README sections that are now docs/devices.md and docs/deployments.md. The
 # coordinator removes these once the descriptions are changed and the table regenerated.
