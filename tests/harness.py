@@ -500,7 +500,7 @@ def run_example_stack(
     stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
     omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (),
 ) -> ProgramRun:
-    """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
+    """Runs an example stack file, with the secrets its header's set-up steps set supplied as secrets."""
     config = load_stack_config(stack)
     config.update(overrides or {})
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
@@ -510,14 +510,14 @@ def run_example_stack(
 
 
 def stack_secrets(config: dict[str, Any]) -> list[str]:
-    """Adds to `config` the test values of the secrets its README steps set; returns their keys."""
+    """Adds to `config` the test values of the secrets its header's set-up steps set; returns their keys."""
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
     config.update({k: TEST_SECRETS[k] for k in secrets})
     return secrets
 
 
 def needs_secret(config: dict[str, Any], key: str) -> bool:
-    """Whether the stack's README steps set `key` with --secret."""
+    """Whether the stack file's set-up steps set `key` with --secret."""
     if key == "kubeconfig":
         return config.get("cluster") == "existing"
     if key in LOGIN_PASSWORDS:
