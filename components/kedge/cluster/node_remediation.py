@@ -2,8 +2,8 @@
 
 Neither hosting mode recovers from a dead node alone: KubeVirt fails a VMI only once its
 virt-launcher pod object is gone, and a StatefulSet replaces its pod only once the node is
-deleted or tainted out-of-service; on a dead node neither happens by itself (see the README,
-"When a node dies"). medik8s Node Healthcheck (NHC) watches node conditions and, after the
+deleted or tainted out-of-service; on a dead node neither happens by itself (see
+docs/node-failure.md). medik8s Node Healthcheck (NHC) watches node conditions and, after the
 unhealthy duration, creates a Self Node Remediation (SNR) request; SNR's agents make the node
 reboot itself (watchdog), wait a safe time, then put the `node.kubernetes.io/out-of-service`
 taint on it (its `Automatic` strategy on Kubernetes ≥ 1.28): pods are force-deleted and volumes
