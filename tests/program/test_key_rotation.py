@@ -114,3 +114,30 @@ def test_a_replaced_certificate_reaches_the_devices_config_secret():
     after = rotated.one(SECRET, device_secret.name)
     assert after.get("stringData")[pem_name].strip() == new_certificate.strip() != old.strip()
     assert "stringData" in after.secret_paths
+    # And it is applied like any config change: the device's wave gate sees a new change digest, so
+    # on `pulumi up` it waits (settle time, then three healthy reads) before the next wave moves.
+    assert gate_changes(rotated) != gate_changes(run)
+
+
+def gate_changes(run):
+    changes = {}
+    for command in run.of_type(COMMAND):
+        if command.name.startswith("rollout-wave-"):
+            environment, _ = unwrap_secrets(command.inputs["environment"])
+            changes[command.name] = environment["KEDGE_GATE_CHANGE"]
+    assert changes
+    return changes
+
+
+def test_a_rotation_makes_the_devices_wave_gate_wait_for_the_new_config():
+    with FakeIotHub() as hub:
+        owner = identity_spec(run_example_stack("dev"), "dev-edge-01")["owner"]
+        env = {**sas_environment(hub), "KEDGE_DEVICE": json.dumps({"deviceId": "dev-edge-01", "owner": owner})}
+        first = json.loads(run_helper_in_process(hub.clock, "kedge.azure.registry.device", "create", env).stdout)
+        env["KEDGE_DEVICE"] = json.dumps({"deviceId": "dev-edge-01", "owner": owner, "keyGeneration": 1})
+        env["PULUMI_COMMAND_STDOUT"] = json.dumps(first)
+        second = json.loads(run_helper_in_process(hub.clock, "kedge.azure.registry.device", "update", env).stdout)
+    before = gate_changes(run_example_stack("dev", identity_states={"dev-edge-01": first}))
+    after = gate_changes(run_example_stack("dev", {"keyRotation": 1}, identity_states={"dev-edge-01": second}))
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"rollout-wave-1-gate"}  # dev-edge-01 is the canary; dev-edge-02's key did not change here
