@@ -113,8 +113,8 @@ class Recorded:
     """What one run registered, exported and handed out as secrets."""
 
     registrations: list[Registration] = field(default_factory=list)
-    outputs: dict = field(default_factory=dict)
-    output_secret_paths: frozenset = frozenset()
+    outputs: dict = field(default_factory=dict)  # the stack's exports
+    secret_outputs: set[str] = field(default_factory=set)
     secrets: dict[str, str] = field(default_factory=dict)  # secret value -> what it is (for redaction)
 
 
@@ -250,12 +250,6 @@ class RecordingMonitor(MockMonitor):
                 urn=response.urn, type=request.type, name=request.name, custom=request.custom, parent=request.parent,
                 inputs=inputs, secret_paths=frozenset(secret_paths), dependencies=tuple(request.dependencies)))
         return response
-
-    def RegisterResourceOutputs(self, request):
-        if "::pulumi:pulumi:Stack::" in request.urn:
-            outputs, secret_paths = decode(json_format.MessageToDict(request.outputs))
-            self.recorded.outputs, self.recorded.output_secret_paths = outputs, frozenset(secret_paths)
-        return super().RegisterResourceOutputs(request)
 
 
 def registration_by_urn(recorded: Recorded) -> dict[str, Registration]:

@@ -53,5 +53,16 @@ def run(settings: Settings, secrets: Mapping[str, str], organization: str,
             raise pulumi.RunError(f"kedge:{key} is not set")
         return pulumi.Output.secret(secrets[key])
 
-    pulumi.runtime.test(lambda: declare(settings, read_secret))()
+    async def read_exports(exports: Mapping[str, Any]) -> None:
+        for name, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            recorded.outputs[name] = await output.future()
+            if await output.is_secret():
+                recorded.secret_outputs.add(name)
+
+    def program() -> Any:
+        declare(settings, read_secret)
+        return read_exports(dict(getattr(pulumi.runtime.get_root_resource(), "outputs", {})))
+
+    pulumi.runtime.test(program)()
     return recorded
