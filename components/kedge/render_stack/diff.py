@@ -22,6 +22,8 @@ from .layout import INDEX
 VM_TYPE = "kubernetes:kubevirt.io/v1:VirtualMachine"
 STATEFUL_SET_TYPE = "kubernetes:apps/v1:StatefulSet"
 REGISTRY_HELPER = "kedge.azure.registry.device"
+RESTART_HELPER = "kedge.cluster.vm_restart"
+VM_RESTART = "VM template changed -> VM restart"
 
 
 @dataclass
@@ -65,13 +67,14 @@ def _label(resource: dict) -> str:
 def device_effects(before: Render, after: Render, device: str) -> list[str]:
     """What the change does to one device present in both renders."""
     effects = []
+    restart_triggered = False
     old_files, new_files = before.device_files(device), after.device_files(device)
     changed_files = sorted(n for n in set(old_files) | set(new_files) if old_files.get(n) != new_files.get(n))
     config = [n for n in changed_files if n not in ("user-data", "identity.json")]
     if config:
         effects.append(f"{', '.join(config)} changed -> config apply (the guest sync applies it, no restart)")
     if "user-data" in changed_files:
-        effects.append("cloud-init user-data changed -> read at the VM's next boot")
+        effects.append("cloud-init user-data changed (cloud-init reads it when the VM boots)")
     if "identity.json" in changed_files:
         effects.append("identity changed -> the device registry helper updates the IoT Hub identity")
     urns = set((before.index["devices"].get(device) or {}).get("resources", [])) | set(
@@ -79,13 +82,13 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
     for urn in sorted(urns):
         old, new = before.resources.get(urn), after.resources.get(urn)
         if old is None or new is None:
-            effects.append(f"{_label(old or new)} {'added' if old is None else 'removed'}")
+            effects.append(f"{_label(old or new or {})} {'added' if old is None else 'removed'}")
             continue
         old_data, new_data = before.data(old["file"]), after.data(new["file"])
         if old_data == new_data:
             continue
         if new["type"] == VM_TYPE:
-            effects.append("VM template changed -> VM restart" if _template(old_data) != _template(new_data)
+            effects.append(VM_RESTART if _template(old_data) != _template(new_data)
                            else "VirtualMachine changed outside its template -> no restart")
         elif new["type"] == STATEFUL_SET_TYPE:
             effects.append("StatefulSet pod template changed -> pod restart" if _template(old_data) != _template(new_data)
@@ -95,8 +98,12 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
             continue  # reported above as its files
         elif new["type"] == "command:local:Command" and REGISTRY_HELPER in json.dumps(new_data):
             continue  # reported above as identity.json
+        elif new["type"] == "command:local:Command" and RESTART_HELPER in json.dumps(new_data):
+            restart_triggered = True  # kedge's restart of the VM: said once below
         else:
             effects.append(f"{_label(new)} changed")
+    if restart_triggered and VM_RESTART not in effects:
+        effects.append("VM restart (kedge's restart helper is triggered)")
     return effects
 
 
@@ -133,13 +140,12 @@ def compare(before: Render, after: Render) -> list[str]:
     lines += _listed(before, after, "gates", "gate")
     for urn in sorted(set(before.resources) | set(after.resources)):
         old, new = before.resources.get(urn), after.resources.get(urn)
-        resource = new or old
-        if resource["device"] or (old and old["device"]):
+        if (new and new["device"]) or (old and old["device"]):
             continue  # reported with its device
-        if old is None:
+        if old is None and new is not None:
             lines.append(f"added: {_label(new)}" + (f" ({new['file']})" if new["file"] else ""))
-        elif new is None:
+        elif new is None and old is not None:
             lines.append(f"removed: {_label(old)}" + (f" ({old['file']})" if old["file"] else ""))
-        elif before.data(old["file"]) != after.data(new["file"]):
+        elif old is not None and new is not None and before.data(old["file"]) != after.data(new["file"]):
             lines.append(f"changed: {_label(new)}" + (f" ({new['file']})" if new["file"] else ""))
     return lines

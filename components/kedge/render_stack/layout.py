@@ -143,7 +143,7 @@ def object_file(registration: Registration, taken: set[str]) -> Optional[str]:
 def device_of(registration: Registration, by_urn: Mapping[str, Registration], devices: Mapping[str, str]) -> Optional[str]:
     """The device a resource belongs to: its label, or the device component it sits in."""
     label = ((registration.inputs.get("metadata") or {}).get("labels") or {}).get(DEVICE_LABEL)
-    if label in devices:
+    if isinstance(label, str) and label in devices:
         return devices[label]
     for owner in [registration, *ancestors(registration, by_urn)]:
         if not owner.custom and owner.name in devices:

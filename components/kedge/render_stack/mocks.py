@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 
 import pulumi
 import yaml
-from google.protobuf import json_format
+from google.protobuf import json_format  # type: ignore[import-untyped]
 from pulumi.runtime.mocks import MockMonitor
 
 # The wire encoding of special property values (Pulumi's property value protocol, pulumi/pulumi
@@ -139,7 +139,8 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.typ.startswith("azure-native:"):
             return self.azure_resource(args, inputs, state)
         if args.typ == "pulumi:pulumi:StackReference":
-            state["outputs"] = dict(self.hub_outputs.get(inputs.get("name"), {}) or self.stack_placeholders(inputs.get("name") or args.name))
+            stack_name = str(inputs.get("name") or args.name)
+            state["outputs"] = dict(self.hub_outputs.get(stack_name) or self.stack_placeholders(stack_name))
             return inputs.get("name"), state
         if args.typ == "random:index/randomId:RandomId":
             raw = hashlib.sha256(args.name.encode()).digest()[: int(inputs.get("byteLength", 8))]
