@@ -259,3 +259,31 @@ def test_encrypted_secrets_render_as_placeholders(tmp_path):
     assert "placeholders for kedge:gatewayIdentityCert, kedge:gatewayIdentityKey, kedge:siteRootCa" in result.stdout
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert index["placeholders"] == ["kedge:gatewayIdentityCert", "kedge:gatewayIdentityKey", "kedge:siteRootCa"]
+
+
+def test_incomplete_hub_outputs_are_refused_as_a_usage_error(tmp_path):
+    (tmp_path / "hub.json").write_text(json.dumps({"hubName": "contoso-fleet-hub"}))
+    result = render(STACKS_DIR / "Pulumi.site.yaml", tmp_path / "out", "--hub-outputs", str(tmp_path / "hub.json"))
+    assert result.returncode == 2 and "lacks hubResourceGroup" in result.stderr, result.stderr
+
+
+def test_a_refusal_inside_the_program_exits_1_and_keeps_the_earlier_render(tmp_path, monkeypatch):
+    """A component's own check stops the render as it stops preview: its message, exit 1, no
+    traceback, and the earlier render in --out left as it was."""
+    import io
+
+    from kedge.render_stack import cli
+
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "index.json").write_text("{}")
+
+    def refusing_run(*args, **kwargs):
+        raise RuntimeError("While processing resource 'dind-edge-01'") from ValueError(
+            "EdgeDindRuntime dind-edge-01: namespace: refused for the test")
+
+    monkeypatch.setattr(cli, "run", refusing_run)
+    printed = io.StringIO()
+    status = cli.main([str(STACKS_DIR / "Pulumi.dev-dind.yaml"), "--out", str(out)], printed)
+    assert status == 1 and "error: EdgeDindRuntime dind-edge-01: namespace: refused for the test" in printed.getvalue()
+    assert "Traceback" not in printed.getvalue() and (out / "index.json").read_text() == "{}"

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO
 
+import pulumi
 import yaml
 
 from ..check import _secret_files, summary
@@ -27,6 +28,8 @@ from . import diff, layout
 from .program import run
 
 DEFAULT_PROJECT = "kedge"
+# What a site stack reads from its hub stack (kedge.wiring.hub).
+HUB_STACK_OUTPUTS = ("hubName", "hubResourceGroup")
 # The organization of a stack in a self-managed (DIY) backend; Pulumi Cloud stacks name theirs.
 DEFAULT_ORGANIZATION = "organization"
 
@@ -48,8 +51,10 @@ def sealed_placeholder(key: str) -> str:
 
 def innermost(error: BaseException) -> BaseException:
     """The error the program raised, under the SDK's "While processing resource" wrappers."""
-    while error.__cause__ is not None:
+    seen = {id(error)}
+    while error.__cause__ is not None and id(error.__cause__) not in seen:  # the SDK's chains can loop
         error = error.__cause__
+        seen.add(id(error))
     return error
 
 
@@ -89,6 +94,10 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
             hub_outputs = json.loads(Path(args.hub_outputs).read_text())
         except (OSError, ValueError) as error:
             p.error(f"--hub-outputs {args.hub_outputs}: {error}")
+        missing = [k for k in HUB_STACK_OUTPUTS if not isinstance(hub_outputs, dict) or not hub_outputs.get(k)]
+        if missing:
+            p.error(f"--hub-outputs {args.hub_outputs}: lacks {', '.join(missing)}; allowed: a JSON object with "
+                    f"{', '.join(HUB_STACK_OUTPUTS)} (pulumi stack output --json of the hub stack)")
     source = StackFileSource.from_file(str(stack_file), _secret_files(args.secret, p))
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     try:
@@ -97,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
         print(error, file=out)
         return 1
     try:
-        layout.prepare(target)
+        layout.check_target(target)
     except FileExistsError as error:
         p.error(f"--out: {error}")
     for line in summary(settings):
@@ -112,7 +121,10 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     try:
         recorded = run(settings, secrets, args.organization, outputs_by_stack)
     except Exception as error:  # noqa: BLE001 - a refusal from the program, printed as preview would, without a traceback
-        print(f"error: {innermost(error)}", file=out)
+        cause = innermost(error)
+        # A refusal (RunError, a component's ValueError) is its message alone, as Pulumi prints it.
+        print(f"error: {cause}" if isinstance(cause, (pulumi.RunError, ValueError)) else f"error: {type(cause).__name__}: {cause}",
+              file=out)
         return 1
     devices = {}
     for device in settings.devices:
@@ -120,6 +132,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     header = {"stack": settings.stack, "project": settings.project, "organization": args.organization,
               "stackFile": str(stack_file), "placeholders": sorted(f"kedge:{k}" for k in source.sealed_keys()),
               "hubOutputs": "given" if hub_outputs else ("placeholders" if settings.hub.stack_name else "not used")}
+    layout.prepare(target)  # only now: a refused render leaves an earlier one in place
     index = layout.write(target, recorded, header, devices, args.show_secrets)
     print(f"rendered {len(index['resources'])} resources, {len(index['devices'])} devices to {target}"
           + ("" if args.show_secrets else " (secrets redacted)"), file=out)

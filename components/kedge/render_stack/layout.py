@@ -187,11 +187,16 @@ def _parsed(text: Any) -> Any:
         return text
 
 
+def check_target(out: Path) -> None:
+    """Refuses a folder that holds anything but an earlier render (which a new render replaces)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file())):
+        raise FileExistsError(f"{out} exists and is not an earlier render (no {INDEX}); choose an empty or new folder")
+
+
 def prepare(out: Path) -> None:
-    """An empty folder for the render: a previous render there is replaced, anything else is refused."""
+    """An empty folder for the render, replacing an earlier render there."""
+    check_target(out)
     if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file()):
-            raise FileExistsError(f"{out} exists and is not an earlier render (no {INDEX}); choose an empty or new folder")
         shutil.rmtree(out)
     out.mkdir(parents=True)
 
