@@ -205,6 +205,14 @@ def test_diff_names_the_pod_restart_of_a_dind_device(tmp_path):
     assert not any("dind-edge-01" in line for line in lines), lines
 
 
+def test_diff_says_a_dind_config_change_replaces_the_pod(tmp_path):
+    lines = diff_after(tmp_path, "dev-dind", lambda c: device(c, "dind-edge-01").update(
+        configTomlExtra="auto_reprovisioning_mode = \"OnErrorOnly\"\n"))
+    assert "  device dind-edge-01: config.toml changed -> config apply in the replaced pod" in lines
+    assert "  device dind-edge-01: StatefulSet pod template changed -> pod restart" in lines
+    assert not any("no restart" in line for line in lines), lines
+
+
 def test_diff_names_a_deployment_whose_modules_change_and_an_added_device(tmp_path):
     def edit(config):
         config["kedge:deployments"][0]["modules"][1]["image"] = "contoso.azurecr.io/filter:2.2.0"

@@ -71,14 +71,18 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
     old_files, new_files = before.device_files(device), after.device_files(device)
     changed_files = sorted(n for n in set(old_files) | set(new_files) if old_files.get(n) != new_files.get(n))
     config = [n for n in changed_files if n not in ("user-data", "identity.json")]
-    if config:
+    urns = set((before.index["devices"].get(device) or {}).get("resources", [])) | set(
+        (after.index["devices"].get(device) or {}).get("resources", []))
+    in_a_pod = any((after.resources.get(urn) or {}).get("type") == STATEFUL_SET_TYPE for urn in urns)
+    if config and in_a_pod:
+        # A dind pod's template carries its config files' checksum (cluster/edge_dind.py): the pod is replaced.
+        effects.append(f"{', '.join(config)} changed -> config apply in the replaced pod")
+    elif config:
         effects.append(f"{', '.join(config)} changed -> config apply (the guest sync applies it, no restart)")
     if "user-data" in changed_files:
         effects.append("cloud-init user-data changed (cloud-init reads it when the VM boots)")
     if "identity.json" in changed_files:
         effects.append("identity changed -> the device registry helper updates the IoT Hub identity")
-    urns = set((before.index["devices"].get(device) or {}).get("resources", [])) | set(
-        (after.index["devices"].get(device) or {}).get("resources", []))
     for urn in sorted(urns):
         old, new = before.resources.get(urn), after.resources.get(urn)
         if old is None or new is None:
