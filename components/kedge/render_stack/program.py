@@ -1,8 +1,8 @@
 """kedge's program for one stack, run under the render mocks.
 
-`declare` is the program's wiring in the order __main__.py runs it (settings -> Azure layer ->
-in-cluster layer -> exports); `run` installs the mocks with Pulumi's public API and waits for every
-registration (`pulumi.runtime.test` runs a function as the language host runs a program).
+`run` declares the stack with the wiring __main__.py runs (kedge.wiring.stack.declare_stack)
+under mocks installed with Pulumi's public API, and waits for every registration
+(`pulumi.runtime.test` runs a function as the language host runs a program).
 tests/render_cli checks that a render registers exactly what the program's snapshots record.
 """
 
@@ -13,30 +13,8 @@ from typing import Any, Mapping
 import pulumi
 
 from ..config.settings import Settings
-from ..wiring.cluster import aks_cluster, connect
-from ..wiring.exports import export_stack
-from ..wiring.hub import device_identities, edge_deployments, hub_access, iot_hub, resource_group
-from ..wiring.platform import site_platform
-from ..wiring.rollout import roll_out
-from ..wiring.runtimes import runtime_builder
-from ..wiring.site_network import nesting_levels
+from ..wiring.stack import declare_stack
 from .mocks import Recorded, RecordingMonitor, StackMocks
-
-
-def declare(settings: Settings, read_secret) -> None:
-    """What __main__.py declares for `settings`, step by step."""
-    group = resource_group(settings)
-    hub = iot_hub(settings, group)
-    access = hub_access(settings, hub)
-    levels = nesting_levels(settings.devices)
-    files = device_identities(settings, access, levels, read_secret)
-    edge_deployments(settings, access, read_secret)
-    aks = aks_cluster(settings, group)
-    cluster = connect(settings, aks, read_secret)
-    platform = site_platform(settings, cluster, read_secret) if cluster else None
-    runtime = runtime_builder(settings, platform, files, read_secret) if platform else None
-    rollout = roll_out(settings, access, files, levels, runtime)
-    export_stack(settings, hub, aks, platform, rollout)
 
 
 def run(settings: Settings, secrets: Mapping[str, str], organization: str,
@@ -61,7 +39,7 @@ def run(settings: Settings, secrets: Mapping[str, str], organization: str,
                 recorded.secret_outputs.add(name)
 
     def program() -> Any:
-        declare(settings, read_secret)
+        declare_stack(settings, read_secret)
         return read_exports(dict(getattr(pulumi.runtime.get_root_resource(), "outputs", {})))
 
     pulumi.runtime.test(program)()
