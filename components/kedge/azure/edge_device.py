@@ -12,6 +12,7 @@ from .registry import device as device_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..args import check_args, choice_value, one_of
 from ..choices import IdentityAuth
+from ..arg_docs import document_args
 
 HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
@@ -170,3 +171,6 @@ def _rotation(stdout: Optional[str]) -> dict[str, str]:
 def _retiring_key(stdout: Optional[str]) -> str:
     state = _state(stdout)
     return str(state.get(state.get("retireKey") or "") or "")
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -19,6 +19,7 @@ from typing import Callable, NotRequired, Optional, TypedDict, cast
 import pulumi
 from pulumi_azure_native import monitor, operationalinsights
 
+from ..arg_docs import document_args
 from ..args import check_args
 from ..options import ChildOptions
 from ..spec import monitoring as spec
@@ -181,3 +182,6 @@ class FleetMonitoring(pulumi.ComponentResource):
             )
         self.register_outputs({"workspace_resource_id": self.workspace_resource_id, "workspace_id": self.workspace_id,
                                "shared_key": self.shared_key, "action_group_id": self.action_group_id})
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

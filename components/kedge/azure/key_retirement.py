@@ -6,6 +6,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 from pulumi_command import local
 
+from ..arg_docs import document_args
 from ..args import check_args
 from ..options import ChildOptions
 from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, TIMEOUT_SECONDS
@@ -74,3 +75,6 @@ class DeviceKeyRetirement(pulumi.ComponentResource):
         )
         self.result = command.stdout.apply(lambda text: str((json.loads(text) if text else {}).get("result") or ""))
         self.register_outputs({"result": self.result})
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

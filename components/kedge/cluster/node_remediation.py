@@ -42,6 +42,7 @@ from ..spec.power_fencing import (
 )
 from ..spec.inputs import rules_of
 from ..spec.remediation import DEFAULT_CATALOG_IMAGE, DEFAULT_UNHEALTHY_SECONDS, INPUTS
+from ..arg_docs import document_args
 
 DEFAULT_NAMESPACE = "medik8s"
 DEFAULT_OLM_VERSION = "v0.46.0"
@@ -397,3 +398,6 @@ def catalog_image_transform(image: str):
         spec["image"] = image
         return pulumi.ResourceTransformResult(props={**args.props, "spec": spec}, opts=args.opts)
     return transform
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

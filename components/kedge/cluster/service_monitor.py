@@ -4,6 +4,7 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
+from ..arg_docs import document_args
 from ..args import check_args
 from ..options import ChildOptions
 from .kubernetes_object import kubernetes_object
@@ -54,3 +55,6 @@ class KubevirtServiceMonitor(pulumi.ComponentResource):
                           ChildOptions(self, opts).child())
         self.namespace = pulumi.Output.from_input(args["kubevirt_namespace"])
         self.register_outputs({"namespace": self.namespace})
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first
