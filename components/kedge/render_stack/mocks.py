@@ -50,6 +50,11 @@ def placeholder_key(seed: str) -> str:
     return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
 
 
+def workspace_customer_id(name: str) -> str:
+    """A Log Analytics workspace's id (a GUID), derived from its name."""
+    return str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
+
+
 def placeholder_kubeconfig(cluster: str, server: str) -> str:
     """A kubeconfig of the shape AKS hands out; its credentials are not real."""
     blob = base64.b64encode(f"not-a-real-certificate-for-{cluster}".encode()).decode()
@@ -185,11 +190,16 @@ class StackMocks(pulumi.runtime.Mocks):
                 "azure-native:iothub:IotHubResource": "Microsoft.Devices/IotHubs",
                 "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters",
                 "azure-native:authorization:RoleAssignment": "Microsoft.Authorization/roleAssignments",
+                "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces",
+                "azure-native:monitor:ActionGroup": "microsoft.insights/actionGroups",
+                "azure-native:monitor:ScheduledQueryRule": "microsoft.insights/scheduledQueryRules",
             }.get(args.typ, "Microsoft.Unknown/things")
             resource_id = f"{self.resource_group_id(group)}/providers/{provider}/{name}"
         state["id"] = resource_id
         if args.typ == "azure-native:iothub:IotHubResource":
             state["properties"] = {**(inputs.get("properties") or {}), "hostName": f"{name}.azure-devices.net"}
+        if args.typ == "azure-native:operationalinsights:Workspace":
+            state["customerId"] = workspace_customer_id(name)
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', LOCATION)}.azmk8s.io"
             state["identityProfile"] = {"kubeletidentity": {"objectId": KUBELET_OBJECT_ID}}
@@ -230,6 +240,14 @@ class StackMocks(pulumi.runtime.Mocks):
                  "secondaryKey": self.handed_out(placeholder_key(f"{name}/{policy}/2"), f"hub key {policy}")}
                 for policy, rights in HUB_POLICIES
             ]}, []
+        if args.token == "azure-native:operationalinsights:getSharedKeys":
+            workspace = f"workspace/{args.args['resourceGroupName']}/{args.args['workspaceName']}"
+            return {"primarySharedKey": self.handed_out(placeholder_key(f"{workspace}/1"), "monitoring workspace key"),
+                    "secondarySharedKey": self.handed_out(placeholder_key(f"{workspace}/2"), "monitoring workspace key")}, []
+        if args.token == "azure-native:operationalinsights:getWorkspace":
+            name = args.args["workspaceName"]
+            return {"id": f"{self.resource_group_id(args.args['resourceGroupName'])}/providers/Microsoft.OperationalInsights/workspaces/{name}",
+                    "name": name, "customerId": workspace_customer_id(name), "location": LOCATION}, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": DEPLOYER_CLIENT_ID, "objectId": DEPLOYER_OBJECT_ID, "subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID}, []
         return {}, []
