@@ -8,6 +8,7 @@ from ..choices import NetworkPolicyEngine
 from .inputs import Input, choice_input
 from .rules import matches, whole_number
 from .vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
+from .changes import (AKS_MANAGED_CLUSTER, fails_at_up, no_device_effect)
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_NETWORK_POLICY = "calico"
@@ -35,14 +36,27 @@ def _nested_virtualization_size(value: object) -> Optional[str]:
 # check, the settings declarations and the settings reader.
 SYSTEM_VM_SIZE = Input("system_vm_size", DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool.",
                        matches(r"Standard_[A-Za-z0-9_-]+", "an Azure VM size, e.g. Standard_D2s_v5"), "an Azure VM size",
-                       setting="aksSystemVmSize")
+                       setting="aksSystemVmSize",
+    changes=(fails_at_up("AKS does not change an existing VM Scale Set pool's VM size (its in-place resize is a preview), so "
+                                   "pulumi up fails at Azure; the way out: add a pool of the new size, drain, remove the old one "
+                                   "(not modelled by kedge). Devices are untouched.", f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}",
+                                   "Standard_D4s_v5", stack="dev"),))
 SYSTEM_NODE_COUNT = Input("system_node_count", DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).",
-                          whole_number(1, 100), "1-100", setting="aksSystemNodeCount")
+                          whole_number(1, 100), "1-100", setting="aksSystemNodeCount",
+    changes=(no_device_effect("AKS scales the pool in place; devices on a removed node are rescheduled like on a dead one "
+                                         "(see docs: When a node dies).", AKS_MANAGED_CLUSTER, 2, stack="dev"),))
 VIRT_POOL_VM_SIZE = Input("virt_pool_vm_size", DEFAULT_VIRT_POOL_VM_SIZE,
                           "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
-                          _nested_virtualization_size, "a D or E size with nested virtualization", setting="aksVirtPoolVmSize")
+                          _nested_virtualization_size, "a D or E size with nested virtualization", setting="aksVirtPoolVmSize",
+    changes=(fails_at_up("As aksSystemVmSize, for the virtualization pool, where the VMs run.",
+                                      f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}", "Standard_D8s_v5", stack="dev"),))
 VIRT_POOL_NODE_COUNT = Input("virt_pool_node_count", DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).",
-                             whole_number(1, 100), "1-100", setting="aksVirtPoolNodeCount")
+                             whole_number(1, 100), "1-100", setting="aksVirtPoolNodeCount",
+    changes=(no_device_effect("AKS scales the virtualization pool in place; VMs of a removed node restart elsewhere "
+                                           "(runStrategy Always) once the node is gone.", AKS_MANAGED_CLUSTER, 2, stack="dev"),))
 NETWORK_POLICY = choice_input("network_policy", NetworkPolicyEngine, DEFAULT_NETWORK_POLICY,
-                              "Network policy engine with Azure CNI Overlay: calico, cilium or azure.", setting="aksNetworkPolicy")
+                              "Network policy engine with Azure CNI Overlay: calico, cilium or azure.", setting="aksNetworkPolicy",
+    changes=(no_device_effect("Changes the cluster's network policy engine (AKS updates networkProfile.networkPolicy, "
+                                       "restarting its network agents); the device NetworkPolicies stay as declared.",
+                                       AKS_MANAGED_CLUSTER, "cilium", stack="dev"),))
 INPUTS = (SYSTEM_VM_SIZE, SYSTEM_NODE_COUNT, VIRT_POOL_VM_SIZE, VIRT_POOL_NODE_COUNT, NETWORK_POLICY)
