@@ -142,13 +142,15 @@ SETTINGS: tuple[Setting, ...] = (
             changes=(live("The device NetworkPolicies open the proxy's new addresses.", KEDGE_NETWORK, ["10.20.0.6/32"], stack="plant"),)),
     Setting("httpsProxyUpstreamProtocol", DEFAULT_UPSTREAM_PROTOCOL,
             "How edgeAgent and edgeHub reach IoT Hub through httpsProxy.", allowed=", ".join(UPSTREAM_PROTOCOLS),
-            changes=(live("edgeAgent's and edgeHub's UpstreamProtocol in the base deployment: edgeAgent applies it.", KEDGE_EDGE_AGENT,
-                                  "MqttWs", stack="plant"),)),
+            changes=(live("edgeAgent's and edgeHub's UpstreamProtocol, in the base deployment (edgeAgent applies it) and "
+                         "config.toml's [agent] env (iotedge config apply).", f"{KEDGE_EDGE_AGENT}; {KEDGE_GUEST_SYNC}",
+                         "MqttWs", stack="plant", mode="vm"),
+                    dind_pod_restart("config.toml's [agent] env", "MqttWs", stack="plant"))),
     Setting("noProxy", [], "With httpsProxy: hosts, .domains, addresses or CIDRs reached directly (localhost always is).",
             allowed="hosts, .domains, IPs, CIDRs",
             changes=(live("As httpsProxy: the guest's NO_PROXY in config.toml and the proxy units.", KEDGE_GUEST_SYNC, ["historian.plant.local"],
              mode="vm", stack="plant"),
-        dind_pod_restart("NO_PROXY in config.toml", ["historian.plant.local"]))),
+        dind_pod_restart("NO_PROXY in config.toml", ["historian.plant.local"], stack="plant"))),
     Setting("clusterDeviceNodes", 0,
             "Existing cluster only: how many nodes may run devices (kedge cannot count them at preview). A device comes "
             "back elsewhere only if there is an elsewhere: 1 is refused in production. 0: not declared.", allowed="0-1000",
@@ -249,10 +251,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hubName", "", "IoT Hub name (3-50 letters, digits, hyphens). Required with hub=existing; empty: auto-named.",
             changes=(recreate("A created hub's name cannot change: Pulumi replaces the hub (every identity and key lost, devices get new "
                "ones; a protected hub fails the up instead). With hub existing it names another hub (as hub).",
-               AZURE_NATIVE_REPLACE, "kedge-other-hub", stack="dev", resource=("azure-native:devices:IotHub", "resourceName")),)),
+               AZURE_NATIVE_REPLACE, "kedge-other-hub", stack="dev", resource=("azure-native:iothub:IotHubResource", "resourceName")),)),
     Setting("hubResourceGroup", "", "Resource group of an existing IoT Hub (hub=existing).",
-            changes=(recreate("With hub existing: another hub's resource group, as hub.", "kedge wiring/hub.py",
-                        "contoso-iot-2", stack="site"),)),
+            changes=(no_device_effect("IoT Hub names are global (<name>.azure-devices.net): with the same hubName it is the "
+                                     "same hub, which kedge looks up and grants roles on in this group; another hub is "
+                                     "another hubName (see hub).", "kedge wiring/hub.py", "contoso-iot-2", stack="site"),)),
     _input(hub_spec.SKU),
     _input(hub_spec.CAPACITY),
     Setting("hubProtect", False,
@@ -299,12 +302,14 @@ SETTINGS: tuple[Setting, ...] = (
             "and a created hub gets local (SAS policy) auth disabled.",
             changes=(no_device_effect("Whether the registry helpers may use the hub's shared access keys; false also disables local "
                       "auth on a created hub (service SAS policies; devices keep their own keys).", "kedge azure/iot_hub.py",
-                      False, stack="dev", resource=("azure-native:devices:IotHub", "properties.disableLocalAuth")),)),
+                      False, stack="dev", resource=("azure-native:iothub:IotHubResource", "properties.disableLocalAuth")),)),
     Setting("defaultMode", HostingMode.VM.value,
             "Hosting mode of devices that do not set one: vm (KubeVirt VM, supported by Microsoft) or dind.", choices=HostingMode,
             changes=(recreate("Devices without their own mode change hosting: the VM goes (its root disk is kept) and a dind pod "
-                   "with new, empty volumes comes (or the reverse); the identity stays in the hub, modules start afresh. "
-                   "Set mode on the devices that must stay.", "kedge wiring/runtimes.py", "dind", stack="site"),)),
+                              "with new, empty volumes comes (or the reverse); the identity stays in the hub, modules start "
+                              "afresh. Keys of the old mode left on a device are refused at preview. Set mode on the devices "
+                              "that must stay.", "kedge wiring/runtimes.py", untested="the example stacks' devices carry keys of "
+                              "their mode; devices.mode runs the same change on one device"),)),
     Setting("aziotEdgeVersion", vm_spec.DEFAULT_AZIOT_EDGE_VERSION, "Pinned aziot-edge package version, IoT Edge 1.6 LTS, e.g. 1.6.0-1. "
             "A change upgrades running devices wave by wave; a device's own aziotEdgeVersion makes it a canary.", allowed="1.6.N[-N]",
             device_key="aziotEdgeVersion", device_mode=ANY_MODE,
@@ -330,7 +335,8 @@ SETTINGS: tuple[Setting, ...] = (
             "6.3+, containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+ (clusterNodeVersions); refused otherwise. "
             "false accepts the node's user namespace, with a warning listing what a module can then reach; refused in "
             "production.",
-            changes=(dind_pod_restart("hostUsers", True),)),
+            changes=(dind_pod_restart("hostUsers", True, given={"aksKubernetesVersion": "1.33", "clusterNodeVersions": {
+                "linux": "6.8", "containerd": "2.0", "runc": "1.2"}}),)),
     Setting("dindAllowModuleDevices", False,
             "Let dind devices take device plugin resources (a device's usbDevices) and deployments map serial and USB device "
             "nodes (HostConfig.Devices such as /dev/ttyUSB0) into modules; everything else stays confined.",
@@ -354,11 +360,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dpsIdScope", "", "ID scope of your Device Provisioning Service, for devices with provisioning: dps.", allowed="0neXXXXXXXX",
             changes=(live("config.toml's provisioning: the guest's iotedge config apply re-provisions through DPS.", KEDGE_GUEST_SYNC,
                   mode="vm", untested="the example stacks provision no device by DPS"),
-        dind_pod_restart("config.toml's provisioning", None))),
+        dind_pod_restart("config.toml's provisioning", None, untested="the example stacks provision no device by DPS"))),
     Setting("dpsGlobalEndpoint", "https://global.azure-devices-provisioning.net", "DPS global endpoint for devices with provisioning: dps.",
             allowed="an https:// URL",
             changes=(live("As dpsIdScope.", KEDGE_GUEST_SYNC, mode="vm", untested="the example stacks provision no device by DPS"),
-        dind_pod_restart("config.toml's provisioning", None))),
+        dind_pod_restart("config.toml's provisioning", None, untested="the example stacks provision no device by DPS"))),
     Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices.",
             changes=(no_device_effect("cloud-init user-data, which runs once per VM (its NoCloud instance-id is the VM's firmware UUID): "
                          "running VMs keep their keys, new ones get the new list.", "kubevirt/kubevirt pkg/cloud-init/cloud-init.go@v1.9.0",
@@ -380,7 +386,10 @@ SETTINGS: tuple[Setting, ...] = (
                            "waits for a restart by hand).", KEDGE_VM_RESTART, False, mode="vm"),)),
     Setting("vmUbuntuRelease", "24.04", "Ubuntu release of the VM image (22.04 or 24.04): picks Microsoft's package repository.",
             allowed="22.04, 24.04",
-            changes=(live("The Microsoft package repository the guest sync sets up.", KEDGE_GUEST_SYNC, "22.04", mode="vm"),)),
+            changes=(no_device_effect("cloud-init user-data, which runs once per VM (its NoCloud instance-id is the VM's "
+                                     "firmware UUID): running VMs keep the repository they were set up with, new ones get "
+                                     "this release's.", "kubevirt/kubevirt pkg/cloud-init/cloud-init.go@v1.9.0; kedge "
+                                     "render/cloud_init.py", "22.04", mode="vm"),)),
     _vm("vmStorageClass", "", "Storage class of VM root disks. Empty: kedge:deviceStorageClass.", "storageClass",
             changes=(new_disks_only("The storage class of new root disks", "kedge-other"),)),
     _vm("vmAdoptTemplateDisks", False,
@@ -511,8 +520,8 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
     DeviceKey("id", ANY_MODE, (recreate("Another id is another device: the old one's identity (unless adoptExisting) and runtime "
                                         "are deleted, its root disk or claims kept under the old name; a new device starts "
                                         "afresh.", "kedge wiring/runtimes.py, azure/edge_device.py", "dev-edge-09", stack="dev"),)),
-    DeviceKey("mode", ANY_MODE, (recreate("As defaultMode, for this device.", "kedge wiring/runtimes.py", "dind", stack="site",
-                                          device="Site-A.Line1"),)),
+    DeviceKey("mode", ANY_MODE, (recreate("As defaultMode, for this device.", "kedge wiring/runtimes.py", "vm", stack="site",
+                                          device="site-a-gateway"),)),
     DeviceKey("tags", ANY_MODE, (live("The twin's tags: the hub re-evaluates which deployments target the device and edgeAgent "
                                       "applies the result.", f"{KEDGE_EDGE_AGENT}; kedge azure/registry/device.py",
                                       {"site": "lab", "line": "3"}, stack="dev"),)),
@@ -543,7 +552,10 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
     DeviceKey("parent", ANY_MODE, (live("config.toml's parent_hostname (vm: iotedge config apply; dind: the pod restarts).",
                                         KEDGE_GUEST_SYNC, untested="the plant stack's only parent"),)),
     DeviceKey("configTomlExtra", ANY_MODE, BY_KEY["configTomlExtra"].changes),
-    DeviceKey("usbDevices", ANY_MODE, (vm_template_restart("hostDevices", ["kedge.io/serial-adapter"]),)),
+    DeviceKey("usbDevices", ANY_MODE, (vm_template_restart("hostDevices", [], stack="plant",
+                                                           device="plant-line-1"),
+                                       dind_pod_restart("Device plugin resources", [], stack="plant",
+                                                        device="plant-line-2"))),
     DeviceKey("acceptHostnameChange", ANY_MODE,
               (live("A file on the share; the guest sync then removes the module containers and applies the new hostname.",
                     KEDGE_GUEST_SYNC, True, mode="vm"),

@@ -55,47 +55,49 @@ class Change:
     resource: tuple[str, str] = ()
     untested: str = ""  # why no example change can be run under mocks
     device: str = ""  # a device key's row: the device of the example stack it is set on (default: the first of `mode`)
+    given: Any = None  # settings the example stack needs for the change to be allowed, set before and after it
 
 
-def live(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def live(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.LIVE, effect, source, example, **where)
 
 
-def restart(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def restart(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.RESTART, effect, source, example, **where)
 
 
-def recreate(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def recreate(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.RECREATE, effect, source, example, **where)
 
 
-def held(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def held(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.HELD, effect, source, example, **where)
 
 
-def refused(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def refused(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.REFUSED, effect, source, example, **where)
 
 
-def fails_at_up(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def fails_at_up(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.FAILS, effect, source, example, **where)
 
 
-def no_device_effect(effect: str, source: str, example: Any = None, **where: str) -> Change:
+def no_device_effect(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.NONE, effect, source, example, **where)
 
 
 # Rows several settings share.
-def vm_template_restart(what: str, example: Any) -> Change:
+def vm_template_restart(what: str, example: Any, **where: Any) -> Change:
     return restart(f"{what} is part of the VM template; KubeVirt applies it only when the VM starts again, so kedge's "
                    "restart command restarts the VM on pulumi up (vmRestartWhenNeeded). The root disk and the IoT Edge "
                    "identity, images and queue on it are kept.", f"{KUBEVIRT_LIVE_UPDATE}; {KEDGE_VM_RESTART}", example,
-                   mode="vm")
+                   mode="vm", **where)
 
 
-def dind_pod_restart(what: str, example: Any) -> Change:
+def dind_pod_restart(what: str, example: Any, **where: Any) -> Change:
     return restart(f"{what} is part of the dind pod template: the StatefulSet replaces the pod; its volumes "
-                   "(/var/lib/docker, /var/lib/aziot) are kept, modules restart.", K8S_STATEFULSET, example, mode="dind")
+                   "(/var/lib/docker, /var/lib/aziot) are kept, modules restart.", K8S_STATEFULSET, example, mode="dind",
+                   **where)
 
 
 def new_disks_only(what: str, example: Any, mode: str = "vm") -> Change:

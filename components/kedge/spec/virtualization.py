@@ -12,6 +12,11 @@ DEFAULT_CDI_VERSION = "v1.66.0"
 DEFAULT_INFRA_REPLICAS = 1
 DEFAULT_EVICTION_STRATEGY = "LiveMigrateIfPossible"
 
+# The oldest Kubernetes each KubeVirt minor release is supported and tested on: the latest three
+# Kubernetes releases at its GA (kubevirt docs/kubernetes-compatibility.md at v1.9.0; kubevirt/sig-release
+# releases/k8s-support-matrix.md, 2026-07-22: KubeVirt 1.9 on Kubernetes 1.34, 1.35 and 1.36).
+KUBEVIRT_OLDEST_KUBERNETES = {(1, 9): (1, 34)}
+
 
 # KubeVirt's and CDI's inputs that stack settings feed: each declared once (Virtualization's
 # argument check, the settings declarations and reader).
