@@ -116,12 +116,14 @@ SETTINGS: tuple[Setting, ...] = (
             changes=(live("The device NetworkPolicies' egress exclusions change; the network plugin enforces them as they change.",
                  KEDGE_NETWORK, ["192.168.61.0/24"], stack="site"),)),
     Setting("clusterServiceCidr", "",
-            "Existing cluster only: its Service IPv4 range (e.g. 10.43.0.0/16 for k3s), which device workloads never reach. "
+            "Existing cluster only (on AKS: aksServiceCidr): its Service IPv4 range (e.g. 10.43.0.0/16 for k3s), which device "
+            "workloads never reach. "
             "Required in production for a stack with devices.", allowed="an IPv4 CIDR",
             changes=(live("The device NetworkPolicies' egress exclusions change; the network plugin enforces them as they change.",
                  KEDGE_NETWORK, "10.53.0.0/16", stack="site"),)),
     Setting("clusterNodeCidrs", [],
-            "Existing cluster only: the IPv4 ranges of its nodes (kubelets, node ports), which device workloads never reach. "
+            "Existing cluster only (on AKS: aksNodeSubnetCidr): the IPv4 ranges of its nodes (kubelets, node ports), which "
+            "device workloads never reach. "
             "Required in production for a stack with devices.", allowed="IPv4 CIDRs",
             changes=(live("The device NetworkPolicies' egress exclusions change; the network plugin enforces them as they change.",
                  KEDGE_NETWORK, ["192.168.60.0/24"], stack="site"),)),
@@ -232,6 +234,8 @@ SETTINGS: tuple[Setting, ...] = (
                             ["/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
                              "Microsoft.ContainerRegistry/registries/contosoregistry"], stack="dev-dind"),)),
     _input(aks_spec.NETWORK_POLICY),
+    _input(aks_spec.SERVICE_CIDR),
+    _input(aks_spec.NODE_SUBNET_CIDR),
     Setting("hub", HubSource.CREATE.value,
             "create (a new IoT Hub), existing (hubName in hubResourceGroup) or stack (the hub of the kedge stack hubStack, "
             "for one hub across sites).", choices=HubSource,

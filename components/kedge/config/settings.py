@@ -232,7 +232,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24 (host bits zero)")
     # The cluster's own ranges, which device egress never reaches (they are excluded from every rule).
     notices: list[str] = []
-    excluded = read_cluster_ranges(r, cluster_source, environment, bool(r.json_value("devices", [])), notices)
+    excluded = read_cluster_ranges(r, cluster_source, environment, bool(r.json_value("devices", [])), notices, aks)
 
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_agent_image):
