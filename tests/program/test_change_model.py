@@ -156,6 +156,7 @@ def _config_toml(run: ProgramRun, device: str) -> tuple[Optional[str], dict]:
     return tomllib.loads(files["config.toml"]).get("hostname"), files
 
 
+@pytest.mark.slow  # about two minutes: a program run per row
 @pytest.mark.parametrize("row, change", cases())
 def test_change_does_what_its_row_says(row: Row, change: Change):
     if change.untested:

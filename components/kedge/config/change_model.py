@@ -120,9 +120,22 @@ def document() -> str:
         "new files). A replaced object of the same name is deleted first, then created (`Diff`'s "
         "`deleteBeforeReplace`).",
         "- **The hostname cannot be refused at preview**: a Pulumi program sees the stack's new settings only, and no "
-        "resource output or stack output of kedge records a device's previous hostname, so the guest holds the "
-        "change instead (its sync keeps the running config, exits with a failure that names "
-        "`acceptHostnameChange`, and the rollout gate and `deviceHealth` show the device not converging).",
+        "resource output or stack output of kedge records a device's previous hostname (the rendered config.toml is "
+        "a Kubernetes Secret's input, which a program cannot read back at preview). So the guest holds the change: "
+        "its sync keeps the running config, fails with a message naming `acceptHostnameChange`, and writes "
+        "`result=failing` and the reason to `/var/lib/kedge/sync-status` (`render/guest_sync.py`). That status does "
+        "not reach the device twin, so `deviceHealth` and the rollout gate see the device connected and running on "
+        "its old config: look in the guest. With `acceptHostnameChange`, the share names the new hostname and the "
+        "sync removes the module containers before `iotedge config apply`.",
+        "- **AKS ranges** (device egress never reaches them, as an existing cluster's declared ranges): the pod range "
+        "10.244.0.0/16 (kedge sets it), the Service range `kedge:aksServiceCidr` (default 10.0.0.0/16 with "
+        "dnsServiceIP 10.0.0.10, AKS's own defaults: pulumi-azure-native 3.29.0 fills them in from the managedClusters "
+        "API 2025-09-01, so a cluster made before kedge set them explicitly registers unchanged), and the node subnet "
+        "`kedge:aksNodeSubnetCidr` (default 10.224.0.0/16: the subnet of the virtual network AKS makes when a pool "
+        "names none, which the managedClusters API does not expose, so it is declared; check it with "
+        "`az network vnet subnet list -g <node resource group> --vnet-name <aks-vnet-...>`). A public API server is "
+        "known only by its FQDN until the cluster exists: `kedge:clusterApiServerCidrs` declares its address "
+        "(resolved from `az aks show --query fqdn`), required in production and a warning elsewhere.",
         f"- **Kubernetes minimum**: kedge refuses a declared version older than {shown(MINIMUM_KUBERNETES)} (the pod "
         "`appArmorProfile` field and ValidatingAdmissionPolicy v1 are GA there). A stack with vm devices and the KubeVirt "
         "kedge installs needs what that release supports: KubeVirt 1.9 is supported on Kubernetes "

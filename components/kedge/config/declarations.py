@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional
 
 from ..spec.inputs import Input
 from ..spec.changes import (
-    AZURE_NATIVE_REPLACE, K8S_FORCE_NEW, K8S_STATEFULSET, KEDGE_EDGE_AGENT, KEDGE_GUEST_SYNC, KEDGE_NETWORK, KEDGE_ROLLOUT,
+    AZURE_NATIVE_REPLACE, K8S_FORCE_NEW, fails_at_up, K8S_STATEFULSET, KEDGE_EDGE_AGENT, KEDGE_GUEST_SYNC, KEDGE_NETWORK, KEDGE_ROLLOUT,
     KEDGE_SETTINGS, KEDGE_VM_RESTART, Change, dind_pod_restart, held, live, new_disks_only, no_device_effect, recreate, refused,
     restart, vm_template_restart,
 )
@@ -86,10 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
             changes=(no_device_effect("Which findings preview refuses and which it only warns about; nothing registered changes.", KEDGE_SETTINGS, "dev", stack="site"),)),
     Setting("location", "westeurope", "Azure region of the resource group, IoT Hub and AKS cluster, e.g. westeurope.",
             allowed="an Azure region name",
-            changes=(recreate("A resource group's location cannot change, so Pulumi replaces it and everything in it: the IoT Hub (every "
-                "device identity and key; a protected hub fails the up instead) and the AKS cluster with every device on it, "
-                "disks included. Move a fleet by a new stack instead.", AZURE_NATIVE_REPLACE, "northeurope", stack="dev",
-                resource=("azure-native:resources:ResourceGroup", "location")),)),
+            changes=(fails_at_up("Azure resources do not move between regions: the resource group, IoT Hub and AKS cluster "
+                                 "would have to be made anew, and pulumi-azure-native may plan the change as an update that "
+                                 "Azure then refuses (InvalidResourceLocation, pulumi/pulumi-azure-native#3053). Devices are "
+                                 "untouched. Move a fleet by a new stack, not by this setting.", AZURE_NATIVE_REPLACE,
+                                 "northeurope", stack="dev", resource=("azure-native:resources:ResourceGroup", "location")),)),
     Setting("cluster", ClusterSource.AKS.value,
             "aks (create an AKS cluster), existing (any cluster reachable by kubeconfig: k3s at a site, Arc) or none (a hub "
             "stack: the hub and its deployments, for site stacks' devices).", choices=ClusterSource,
@@ -546,10 +547,12 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
                                              KEDGE_NETWORK, [{"cidrs": ["10.20.31.0/24"], "ports": [502]}], stack="dev"),)),
     DeviceKey("gateway", ANY_MODE, (held("Adding, removing or renaming the gateway changes config.toml's hostname, which IoT Edge "
                                          "refuses to apply while module containers exist (its way out deletes them and their "
-                                         "data). The device keeps running as it was and its sync reports the refusal (the guest's "
-                                         "sync status; deviceHealth and the rollout gate see the device not converge) until the "
-                                         "device's acceptHostnameChange is set, or the hostname reverted. Preview cannot refuse "
-                                         "it: a program sees only the new settings, and kedge records no previous hostname.",
+                                         "data). The guest keeps running on its old config and its sync holds the change, "
+                                         "failing with a message that names acceptHostnameChange (the guest's "
+                                         "/var/lib/kedge/sync-status and journal) until the device's acceptHostnameChange is "
+                                         "set, or the hostname reverted. Preview cannot refuse it: a program sees only the new "
+                                         "settings, and kedge records no previous hostname. Nothing of it reaches the twin: "
+                                         "deviceHealth and the rollout gate show the device connected on its old config.",
                                          KEDGE_GUEST_SYNC, {"serviceType": "LoadBalancer", "sourceRanges": ["10.20.40.0/24"],
                                                             "hostname": "gw.plant.contoso.local"},
                                          stack="plant", device="plant-gw"),)),

@@ -35,7 +35,8 @@ KEDGE_ROLLOUT = "kedge wiring/rollout.py, azure/rollout_gate.py (gates run only 
 KEDGE_SETTINGS = "kedge config/ (read at preview, before anything is registered)"
 KEDGE_EDGE_AGENT = "IoT Hub configurations (automatic device management): edgeAgent applies the deployment it is sent"
 KEDGE_NETWORK = "kedge cluster/network_policy.py; NetworkPolicies are enforced by the cluster's network plugin as they change"
-AZURE_NATIVE_REPLACE = "pulumi-azure-native: properties Azure marks immutable (e.g. a resource group's location) replace the resource"
+AZURE_NATIVE_REPLACE = ("pulumi-azure-native: a resource's name (part of its Azure id) cannot change in place, so a new name "
+                        "replaces the resource; Azure refuses other immutable properties at pulumi up")
 AKS_MANAGED_CLUSTER = ("Azure/azure-rest-api-specs specification/containerservice (managedClusters, agentPools): node pool "
                        "count and version update in place; kedge azure/aks_cluster.py")
 
