@@ -26,7 +26,7 @@ from typing import Any, Optional
 import pulumi
 import pytest
 
-from kedge.config.change_model import Row, rows
+from kedge.config.change_model import Row, example_stack, rows
 from kedge.config.declarations import DEVICE_KEYS
 from kedge.config.devices import COMMON_DEVICE_KEYS, DIND_DEVICE_KEYS, VM_DEVICE_KEYS
 from kedge.render.guest_sync import ACCEPT_HOSTNAME_CHANGE_FILE
@@ -36,7 +36,6 @@ from tests.harness import ProgramRun, Registered, load_stack_config, run_example
 
 # Fields pulumi-kubernetes replaces a StatefulSet for (provider/pkg/provider/diff.go@v4.32.0, forceNew).
 STATEFULSET_FORCE_NEW = ("volumeClaimTemplates", "selector", "serviceName", "podManagementPolicy")
-DEFAULT_STACK = {"vm": "dev", "dind": "dev-dind"}
 VM, STATEFULSET = "kubernetes:kubevirt.io/v1:VirtualMachine", "kubernetes:apps/v1:StatefulSet"
 
 
@@ -71,10 +70,6 @@ def _base_run(stack: str, given: str) -> ProgramRun:
 
 def _base(stack: str, given: Optional[dict] = None) -> ProgramRun:
     return _base_run(stack, json.dumps(given or {}, sort_keys=True))
-
-
-def _stack_of(change: Change) -> str:
-    return change.stack or DEFAULT_STACK.get(change.mode, "site")
 
 
 def _device_mode(config: dict, device: dict) -> str:
@@ -162,7 +157,7 @@ def _config_toml(run: ProgramRun, device: str) -> tuple[Optional[str], dict]:
 def test_change_does_what_its_row_says(row: Row, change: Change):
     if change.untested:
         pytest.skip(f"{row.key}: {change.untested}")
-    stack = _stack_of(change)
+    stack = example_stack(change)
     overrides = _overrides(row, change, load_stack_config(stack))
     base = _base(stack, change.given)
     where = f"{row.key} = {change.example!r} in {stack}"

@@ -21,6 +21,13 @@ from .cluster_facts import MINIMUM_KUBERNETES, shown
 from .declarations import ANY_MODE, DEVICE_KEYS, NAMESPACE, OBJECTS, SETTINGS
 
 DOCUMENT = Path("docs") / "change-model.md"
+# The example stack (stacks/) a row's example change is applied to when the row names none.
+DEFAULT_STACK = {"vm": "dev", "dind": "dev-dind"}
+FALLBACK_STACK = "site"  # both hosting modes
+
+
+def example_stack(change: Change) -> str:
+    return change.stack or DEFAULT_STACK.get(change.mode, FALLBACK_STACK)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,9 @@ def _example(change: Change) -> str:
         return ""
     value: Any = change.example
     text = value if isinstance(value, str) else json.dumps(value)
-    return f"`{_cell(text)}`" + (f" in `{change.stack}`" if change.stack else "")
+    given = "".join(f", with `{key}: {_cell(json.dumps(value))}`" for key, value in (change.given or {}).items())
+    device = f" on `{change.device}`" if change.device else ""
+    return f"`{_cell(text)}`{device} in `{example_stack(change)}`{given}"
 
 
 def _where(row: Row) -> str:
@@ -88,7 +97,7 @@ def document() -> str:
         "",
         "Every setting and device key, and what changing it on a stack whose devices already run does. "
         "Each row is declared once, next to the setting, with where its claim was read; "
-        "`tests/config/test_change_model.py` applies each row's example change to an example stack under mocks "
+        "`tests/program/test_change_model.py` applies each row's example change to an example stack under mocks "
         "and checks that the program does what the row says (the VM's restart trigger, the dind pod template, "
         "replaced resources, the device's config, a refusal at preview). What happens inside the guest is the "
         "lab's to prove (docs/lab.md).",

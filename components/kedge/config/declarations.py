@@ -209,11 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
             changes=(no_device_effect("A declared fact of an existing class, checked at preview.", KEDGE_SETTINGS,
                                   untested="the example stacks let kedge create their classes"),)),
     Setting("clusterKubernetesVersion", "",
-            "Existing cluster only: its Kubernetes version (kedge cannot read it at preview), e.g. 1.33. Checked against "
-            "kedge's minimum, 1.30; checked for dindUserNamespace.", allowed="major.minor[.patch], 1.30 or newer",
+            "Existing cluster only: its Kubernetes version (kedge cannot read it at preview), e.g. 1.34. Checked against "
+            "kedge's minimum, 1.30, and with vm devices against what the KubeVirt kedge installs supports (1.34 for "
+            "v1.9); checked for dindUserNamespace.", allowed="major.minor[.patch], 1.30 or newer",
             changes=(no_device_effect("A declared fact, checked at preview (kedge's minimum, user namespaces).", KEDGE_SETTINGS, "1.34",
                                 stack="site"),)),
-    Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.33. Empty: AKS's default.",
+    Setting("aksKubernetesVersion", "", "AKS Kubernetes version, e.g. 1.34. Empty: AKS's default. Checked as "
+            "clusterKubernetesVersion is.",
             allowed="major.minor[.patch], 1.30 or newer",
             changes=(restart("AKS upgrades the control plane, then each pool by surge: every node is drained and replaced, so "
                             "every device restarts on a new node (dind pods rescheduled with their volumes; VMs that cannot "

@@ -37,8 +37,7 @@ KEDGE_EDGE_AGENT = "IoT Hub configurations (automatic device management): edgeAg
 KEDGE_NETWORK = "kedge cluster/network_policy.py; NetworkPolicies are enforced by the cluster's network plugin as they change"
 AZURE_NATIVE_REPLACE = ("pulumi-azure-native: a resource's name (part of its Azure id) cannot change in place, so a new name "
                         "replaces the resource; Azure refuses other immutable properties at pulumi up")
-AKS_MANAGED_CLUSTER = ("Azure/azure-rest-api-specs specification/containerservice (managedClusters, agentPools): node pool "
-                       "count and version update in place; kedge azure/aks_cluster.py")
+AKS_MANAGED_CLUSTER = "AKS docs, Manage node pools (scale, upgrade, limitations); kedge azure/aks_cluster.py"
 
 
 @dataclass(frozen=True)
