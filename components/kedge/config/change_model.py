@@ -45,8 +45,8 @@ def rows() -> Iterator[Row]:
     """Every declaration: stack settings, object settings, then device keys of their own."""
     for setting in SETTINGS:
         yield Row(setting.key, setting.device_key or "", setting.device_mode or "", setting.changes)
-    for setting in OBJECTS:
-        yield Row(setting.key, "", "", setting.changes)
+    for object_setting in OBJECTS:
+        yield Row(object_setting.key, "", "", object_setting.changes)
     for key in DEVICE_KEYS:
         yield Row(key.key, key.key, key.mode, key.changes, is_device_key=True)
 

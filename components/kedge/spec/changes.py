@@ -52,7 +52,7 @@ class Change:
     stack: str = ""  # the example stack the tests change (default: by mode: dev for vm, dev-dind for dind, else site)
     # The registered resource type and input path the change lands in, where its device effect is the
     # work of that resource's owner (AKS, Azure), not of a device resource kedge registers.
-    resource: tuple[str, str] = ()
+    resource: tuple[str, ...] = ()  # (type, input path), or empty
     untested: str = ""  # why no example change can be run under mocks
     device: str = ""  # a device key's row: the device of the example stack it is set on (default: the first of `mode`)
     given: Any = None  # settings the example stack needs for the change to be allowed, set before and after it
