@@ -95,9 +95,10 @@ def vm_template_restart(what: str, example: Any, **where: Any) -> Change:
 
 
 def dind_pod_restart(what: str, example: Any, **where: Any) -> Change:
-    return restart(f"{what} is part of the dind pod template: the StatefulSet replaces the pod; its volumes "
-                   "(/var/lib/docker, /var/lib/aziot) are kept, modules restart.", K8S_STATEFULSET, example, mode="dind",
-                   **where)
+    return restart(f"{what} changes the dind pod template (its spec, or the config Secret's checksum there): the "
+                   "StatefulSet replaces the pod; its volumes (/var/lib/docker, /var/lib/aziot) are kept, the pod's "
+                   "start-up unit installs the new files with the guests' sync program, and modules restart.", KEDGE_DIND_CHECKSUM,
+                   example, mode="dind", **where)
 
 
 def new_disks_only(what: str, example: Any, mode: str = "vm") -> Change:
