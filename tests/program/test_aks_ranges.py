@@ -79,3 +79,10 @@ def test_an_existing_clusters_declared_ranges_are_not_confused_with_aks_ones():
     problems = problems_of({"clusterServiceCidr": "10.43.0.0/16"})
     assert any(p.startswith("kedge:clusterServiceCidr: is for an existing cluster") for p in problems)
     assert load({}).aks.service_cidr == DEFAULT_SERVICE_CIDR
+
+
+def test_a_proxy_inside_the_aks_service_range_is_refused():
+    """AKS's Service range must not overlap a network the cluster reaches; kedge excludes it from egress."""
+    problems = problems_of({"httpsProxy": "http://10.0.0.5:3128"})
+    assert any("10.0.0.5/32 lies inside 10.0.0.0/16" in p for p in problems), problems
+    assert load({"httpsProxy": "http://10.0.0.5:3128", "aksServiceCidr": "10.96.0.0/16"}).https_proxy
