@@ -14,6 +14,7 @@ Outputs inside one test function and cannot run `__main__.py` once per stack.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import functools
@@ -103,7 +104,7 @@ TEST_SECRETS["kubeconfig"] = fake_kubeconfig("site-k3s")
 # Outputs of hub stacks that site stacks reference (kedge:hub stack), by stack name.
 HUB_STACK_OUTPUTS: dict[str, dict[str, Any]] = {
     "organization/kedge/hub": {"hubName": "contoso-fleet-hub", "hubResourceGroup": "contoso-iot",
-                               "hubHostname": "contoso-fleet-hub.azure-devices.net"},
+                               "hubHostname": "contoso-fleet-hub.azure-devices.net", "moduleGate": {"confined": True}},
 }
 TEST_SECRETS["gatewayIdentityCert"] = fake_pem("CERTIFICATE", "gateway")
 TEST_SECRETS["gatewayIdentityKey"] = fake_pem("PRIVATE KEY", "gateway")
@@ -413,6 +414,21 @@ def fresh_mocks(stack: str, preview: bool = False, project: str = PROJECT) -> Ke
     return mocks
 
 
+async def settle_after_error() -> None:
+    """A failed run stops at its first error and leaves the rest of its registrations and outputs
+    pending or failed: finish them and drop them, so that none fails inside the next test's run (the
+    SDK awaits every output it tracks at the end of a run)."""
+    manager, tracked = pulumi_settings.SETTINGS.rpc_manager, pulumi_settings.SETTINGS.outputs
+    while True:
+        pending = [*manager.rpcs, *tracked, *(asyncio.all_tasks() - {asyncio.current_task()})]
+        manager.rpcs = []
+        tracked.clear()
+        if not pending:
+            break
+        await asyncio.gather(*pending, return_exceptions=True)
+    manager.clear()
+
+
 def run_program(
     stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False,
     main: Path = MAIN, project: str = PROJECT,
@@ -446,6 +462,7 @@ def run_program(
         if not expect_error:
             raise
         run.error = error
+        _sync_await(settle_after_error())
         return run
     if expect_error:
         raise AssertionError(f"stack {stack} was expected to fail but ran")
@@ -483,7 +500,7 @@ def run_example_stack(
     stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
     omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (),
 ) -> ProgramRun:
-    """Runs an example stack file, with the secrets its README step sets supplied as secrets."""
+    """Runs an example stack file, with the secrets its header's set-up steps set supplied as secrets."""
     config = load_stack_config(stack)
     config.update(overrides or {})
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
@@ -493,14 +510,14 @@ def run_example_stack(
 
 
 def stack_secrets(config: dict[str, Any]) -> list[str]:
-    """Adds to `config` the test values of the secrets its README steps set; returns their keys."""
+    """Adds to `config` the test values of the secrets its header's set-up steps set; returns their keys."""
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k)]
     config.update({k: TEST_SECRETS[k] for k in secrets})
     return secrets
 
 
 def needs_secret(config: dict[str, Any], key: str) -> bool:
-    """Whether the stack's README steps set `key` with --secret."""
+    """Whether the stack file's set-up steps set `key` with --secret."""
     if key == "kubeconfig":
         return config.get("cluster") == "existing"
     if key in LOGIN_PASSWORDS:

@@ -1,4 +1,5 @@
-"""`kedge <command>` (or `python -m kedge <command>`): `check` a stack file offline, read the fleet's `health`."""
+"""`kedge <command>` (or `python -m kedge <command>`): `check` a stack file offline, `render` what it would
+create, read the fleet's `health`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ def health(argv: Sequence[str]) -> int:
     return main(argv)
 
 
-COMMANDS = {"check": check, "health": health}
+def render(argv: Sequence[str]) -> int:
+    from .render_stack.cli import main  # loads Pulumi and the providers' SDKs only when asked
+
+    return main(argv)
+
+
+COMMANDS = {"check": check, "render": render, "health": health}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 WAY_OUT = (
     "Way out: empty that command's recorded stdout (`pulumi state edit`, or `pulumi stack export`, edit, "
     "`pulumi stack import`) and run `pulumi up` again; with no record the helper checks again from what is "
-    "there (README, \"Helper state that cannot be read\")"
+    "there (docs/troubleshooting.md, \"Helper state that cannot be read\")"
 )
 
 

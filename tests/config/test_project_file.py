@@ -30,24 +30,34 @@ def test_every_setting_is_declared_with_the_code_default_and_a_description():
         assert len(entry["description"]) > 20, key
 
 
-def test_pulumi_yaml_and_the_readme_table_are_what_the_declarations_generate():
+def test_pulumi_yaml_and_the_settings_reference_are_what_the_declarations_generate():
     assert documentation.render_pulumi_yaml((ROOT / "Pulumi.yaml").read_text()) == (ROOT / "Pulumi.yaml").read_text()
-    assert documentation.render_readme((ROOT / "README.md").read_text()) == (ROOT / "README.md").read_text()
+    page = (ROOT / documentation.SETTINGS_PAGE).read_text()
+    assert documentation.render_settings_page(page) == page
     assert documentation.main(["--check"], ROOT) == 0
+    # The table lives in the reference page only: the README links to it instead of carrying a copy.
+    assert documentation.TABLE_BEGIN not in (ROOT / "README.md").read_text()
+    assert "docs/reference/settings.md" in (ROOT / "README.md").read_text()
 
 
-def test_a_hand_edited_default_is_caught(tmp_path):
-    for name in ("Pulumi.yaml", "README.md"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    edited = (tmp_path / "Pulumi.yaml").read_text().replace('default: "4Gi"', 'default: "8Gi"', 1)
-    assert edited != (tmp_path / "Pulumi.yaml").read_text()
-    (tmp_path / "Pulumi.yaml").write_text(edited)
+@pytest.mark.parametrize("name, default, edited", [
+    ("Pulumi.yaml", 'default: "4Gi"', 'default: "8Gi"'),
+    (str(documentation.SETTINGS_PAGE), "| `kedge:vmMemory` | `4Gi` |", "| `kedge:vmMemory` | `8Gi` |"),
+])
+def test_a_hand_edited_default_is_caught_and_rewritten(tmp_path, name, default, edited):
+    for generated in ("Pulumi.yaml", str(documentation.SETTINGS_PAGE)):
+        (tmp_path / generated).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / generated).write_text((ROOT / generated).read_text())
+    original = (tmp_path / name).read_text()
+    assert default in original
+    (tmp_path / name).write_text(original.replace(default, edited, 1))
     assert documentation.main(["--check"], tmp_path) == 1
     assert documentation.main(["--write"], tmp_path) == 0 and documentation.main(["--check"], tmp_path) == 0
+    assert (tmp_path / name).read_text() == original
 
 
-def test_the_readme_table_lists_every_setting_with_its_device_override():
-    table = documentation.readme_settings_table()
+def test_the_settings_table_lists_every_setting_with_its_device_override():
+    table = documentation.settings_table()
     for setting in SETTINGS:
         row = next(line for line in table.splitlines() if line.startswith(f"| `kedge:{setting.key}` |"))
         if setting.device_key:

@@ -4,6 +4,8 @@ through a StackReference."""
 
 import json
 
+import pulumi
+
 import pytest
 
 from kedge.azure.iot_hub import REGISTRY_CONTRIBUTOR_ROLE, TWIN_CONTRIBUTOR_ROLE
@@ -106,3 +108,53 @@ def test_a_site_stack_uses_entra_id_only_and_is_told_when_it_would_read_the_hub_
     assert any(n.startswith("kedge:hubSasFallback:") for n in with_keys.notices)
     entra_only = load({**EXISTING_CLUSTER, "hub": "stack", "hubStack": "organization/kedge/hub", "hubSasFallback": False})
     assert not any(n.startswith("kedge:hubSasFallback:") for n in entra_only.notices)
+
+
+def test_the_hub_stack_exports_what_the_site_harness_says_it_does(hub):
+    """The site tests read HUB_STACK_OUTPUTS as the hub stack's outputs: they must be what it exports."""
+    for name, value in HUB_STACK_OUTPUTS["organization/kedge/hub"].items():
+        if name != "hubResourceGroup":  # the mocks name a created group kedge-hub-<suffix>
+            assert hub.exports[name] == value, name
+    assert hub.exports["moduleGate"] == {"confined": True}
+
+
+@pytest.fixture
+def hub_stack_outputs(monkeypatch):
+    """The referenced hub stack's outputs, changed for one test."""
+    outputs = dict(HUB_STACK_OUTPUTS["organization/kedge/hub"])
+    monkeypatch.setitem(HUB_STACK_OUTPUTS, "organization/kedge/hub", outputs)
+    return outputs
+
+
+@pytest.mark.parametrize("gate, words", [
+    ({"confined": False}, "kedge:allowUnconfinedModules is true there"),
+    (None, "exports no moduleGate"),
+])
+def test_a_site_with_dind_devices_refuses_a_hub_stack_whose_deployments_were_not_gated(hub_stack_outputs, gate, words):
+    if gate is None:
+        del hub_stack_outputs["moduleGate"]
+    else:
+        hub_stack_outputs["moduleGate"] = gate
+    run = run_example_stack("plant", expect_error=True)
+    dind = sorted(d["id"] for d in load_stack_config("plant")["devices"] if d.get("mode") == "dind")
+    message = str(run.error)
+    assert isinstance(run.error, pulumi.RunError), repr(run.error)
+    assert message.startswith("kedge:hubStack: the hub stack organization/kedge/hub ") and words in message, message
+    assert all(device in message for device in dind) and "allowed:" in message, message
+    # Nothing of a device is created: every identity and runtime waits on the refused hub name.
+    assert not [c for c in run.resources if c.type == COMMAND and "KEDGE_DEVICE" in (c.get("environment") or {})]
+
+
+def test_a_site_that_accepts_unconfined_modules_takes_an_ungated_hub_stack(hub_stack_outputs):
+    hub_stack_outputs["moduleGate"] = {"confined": False}
+    run = run_example_stack("plant", overrides={"allowUnconfinedModules": True})
+    assert run.exports["hubHostname"] == hub_stack_outputs["hubHostname"]
+
+
+def test_a_site_without_dind_devices_does_not_ask_the_hub_stack(hub_stack_outputs):
+    del hub_stack_outputs["moduleGate"]
+    config = load_stack_config("plant")
+    vm_only = [d for d in config["devices"] if d.get("mode", config.get("mode", "vm")) != "dind"]
+    assert vm_only and len(vm_only) < len(config["devices"])
+    run = run_example_stack("plant", overrides={"devices": [{k: v for k, v in d.items() if k != "parent"} for d in vm_only]})
+    assert run.exports["hubHostname"] == hub_stack_outputs["hubHostname"]

@@ -18,7 +18,7 @@ def check(*argv):
 
 
 def secret_args(stack, tmp_path):
-    """--secret KEY=FILE for every secret the stack's README steps set, from the tests' values."""
+    """--secret KEY=FILE for every secret the stack file's set-up steps set, from the tests' values."""
     config = load_stack_config(stack)
     args = []
     for key, value in TEST_SECRETS.items():

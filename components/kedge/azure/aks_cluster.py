@@ -14,6 +14,7 @@ from ..spec.aks import (
     INPUTS, DEFAULT_NETWORK_POLICY, DEFAULT_SYSTEM_VM_SIZE, DEFAULT_SYSTEM_NODE_COUNT, DEFAULT_VIRT_POOL_VM_SIZE,
     DEFAULT_VIRT_POOL_NODE_COUNT, POD_CIDR, ACR_PULL_ROLE, ACR_RESOURCE_ID, DEFAULT_SERVICE_CIDR, DEFAULT_NODE_SUBNET_CIDR, dns_service_ip,
 )
+from ..arg_docs import document_args
 
 
 def _kubelet_object_id(profile) -> str:
@@ -184,3 +185,6 @@ def _http_proxy_config(url: Optional[str], no_proxy: list[str]) -> Optional[cont
     if not url:
         return None
     return containerservice.ManagedClusterHTTPProxyConfigArgs(http_proxy=url, https_proxy=url, no_proxy=no_proxy)
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

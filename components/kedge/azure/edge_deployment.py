@@ -15,6 +15,7 @@ from ..render.deployment_manifest import (
 )
 from ..render.module_gate import deployed_confinement_problems
 from ..args import ComponentArgsError, check_args, whole_number
+from ..arg_docs import document_args
 
 HELPER_MODULE = configuration_registry.__name__
 
@@ -156,3 +157,6 @@ def _credential_problems(credentials: dict[str, RegistryCredentialArgs], content
         if not isinstance(credential, dict) or not credential.get("username") or credential.get("password") is None:
             problems.append(f"registry_credentials.{name}: username and password are required")
     return problems
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -12,6 +12,7 @@ from .registry import device as device_registry
 from .helper_command import credential_environment, deadline_environment, helper_command
 from ..args import check_args, choice_value, one_of
 from ..choices import IdentityAuth
+from ..arg_docs import document_args
 
 HELPER_MODULE = device_registry.__name__
 AUTH_TYPES = {"symmetricKey": "sas", "x509SelfSigned": "selfSigned", "x509CA": "certificateAuthority"}
@@ -136,3 +137,6 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
 
 def _state(stdout: Optional[str]) -> dict[str, Any]:
     return json.loads(stdout) if stdout else {}
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -9,6 +9,7 @@ from ..args import check_args, choice_value
 from ..choices import HubSku
 from ..spec.hub import DEFAULT_SKU, DEFAULT_CAPACITY, INPUTS
 from ..spec.inputs import rules_of
+from ..arg_docs import document_args
 
 
 # minTlsVersion can only be set when a hub is created, and only in these regions; elsewhere
@@ -186,3 +187,6 @@ def _primary_key(rules, policy: str) -> str:
         if rule.key_name == policy:
             return rule.primary_key
     raise ValueError(f"the hub has no shared access policy {policy!r}; the device-registry helper needs it as a fallback")
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

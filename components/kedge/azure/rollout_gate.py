@@ -12,6 +12,7 @@ from .helper_command import credential_environment, deadline_environment, helper
 from .registry import rollout_gate as gate_helper
 from ..spec.inputs import rules_of
 from ..spec.rollout import DEFAULT_TIMEOUT_SECONDS, DEFAULT_SETTLE_SECONDS, INPUTS
+from ..arg_docs import document_args
 
 HELPER_MODULE = gate_helper.__name__
 
@@ -96,3 +97,6 @@ class DeviceRolloutGate(pulumi.ComponentResource):
 
 def _health(stdout: Optional[str]) -> dict[str, Any]:
     return (json.loads(stdout) if stdout else {}).get("health") or {}
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

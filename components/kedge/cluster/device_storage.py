@@ -15,6 +15,7 @@ from ..args import DNS_SUBDOMAIN, check_args, matches
 from ..options import ChildOptions, after
 from .kubernetes_object import kubernetes_object
 from ..spec.storage import DEFAULT_NAME, PROVISIONER_PATTERN
+from ..arg_docs import document_args
 
 
 class DeviceStorageClassArgs(TypedDict):
@@ -66,3 +67,6 @@ class DeviceStorageClass(pulumi.ComponentResource):
         )
         self.storage_class_name = after(storage_class, class_name)
         self.register_outputs({"storage_class_name": self.storage_class_name})
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

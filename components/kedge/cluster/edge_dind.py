@@ -22,13 +22,16 @@ from ..render.guest_sync import SYNC_PROGRAM, sync_program
 from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
-from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, check_args, every
+from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, ComponentArgsError, check_args, choice_values, every, one_of
+from ..choices import PodSecurityLevel
+from .network_policy import EdgeNamespace
 from ..spec.inputs import rules_of
 from ..spec.dind import (
     INPUTS,
     DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_DOCKER_STORAGE,
     DEFAULT_AZIOT_STORAGE,
 )
+from ..arg_docs import document_args
 
 
 # Read-only mount of the config Secret, outside /etc/aziot (which `iotedge config apply` writes).
@@ -52,6 +55,9 @@ class EdgeDindRuntimeArgs(TypedDict):
     """Kubernetes name of the runtime (DNS label)."""
     namespace: pulumi.Input[str]
     """Namespace (Pod Security privileged, e.g. EdgeNamespace's name; make the component depend on it)."""
+    namespace_pod_security: NotRequired[str]
+    """The Pod Security level the namespace enforces, for a namespace not made by an EdgeNamespace
+    this component depends on (whose level it reads itself): only privileged admits the pod."""
     image: str
     """The IoT Edge + Moby image built from images/iotedge-dind/."""
     config_files: dict[str, pulumi.Input[str]]
@@ -92,12 +98,38 @@ class EdgeDindRuntimeArgs(TypedDict):
 _ARG_RULES = {
     "name": DNS_LABEL,
     "namespace": DNS_LABEL,
+    "namespace_pod_security": one_of(*choice_values(PodSecurityLevel)),
     "image": IMAGE_REFERENCE,
     "device_resources": every(RESOURCE_NAME),
     "storage_class": DNS_SUBDOMAIN,
     # the volumes, requests and limit: declared once with their settings.
     **rules_of(INPUTS),
 }
+
+
+def namespace_pod_security(args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions]) -> tuple[Optional[str], str, Any]:
+    """The Pod Security level of the runtime's namespace where it is known, and the argument that says so:
+    namespace_pod_security, or the EdgeNamespace of that name the runtime depends on."""
+    if args.get("namespace_pod_security"):
+        return args["namespace_pod_security"], "namespace_pod_security", args["namespace"]
+    depends_on = opts.depends_on if opts else None
+    for resource in depends_on if isinstance(depends_on, list) else [depends_on]:
+        if isinstance(resource, EdgeNamespace) and (resource.name is args["namespace"] or resource.namespace_name == args["namespace"]):
+            return resource.pod_security, "namespace (an EdgeNamespace this component depends on)", resource.namespace_name
+    return None, "", args["namespace"]
+
+
+def check_admission(component: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions]) -> None:
+    """Refuses a namespace whose Pod Security level refuses the pod: baseline and restricted forbid
+    adding capabilities beyond a short list that has neither NET_ADMIN nor SYS_ADMIN
+    (https://kubernetes.io/docs/concepts/security/pod-security-standards/, Baseline, "Capabilities"),
+    so the StatefulSet would exist and never get a pod."""
+    level, argument, namespace = namespace_pod_security(args, opts)
+    if level is not None and level != PodSecurityLevel.PRIVILEGED.value:
+        raise ComponentArgsError(
+            f"{component}: {argument}: namespace {namespace!r} enforces Pod Security {level!r}, which refuses the "
+            f"runtime's pod (it adds {' and '.join(ADDED_CAPABILITIES)}); allowed: a namespace enforcing 'privileged' "
+            "(an EdgeNamespace with pod_security='privileged')")
 
 
 class EdgeDindRuntime(pulumi.ComponentResource):
@@ -112,6 +144,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDindRuntime", args, EdgeDindRuntimeArgs, _ARG_RULES)
+        check_admission(f"EdgeDindRuntime {name}", args, opts)
         super().__init__("kedge:index:EdgeDindRuntime", name, None, opts)
         children = ChildOptions(self, opts)
         device, namespace = args["name"], args["namespace"]
@@ -250,3 +283,6 @@ def docker_config(server: str, username: str, password: str) -> str:
     """A kubernetes.io/dockerconfigjson payload with one login."""
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return json.dumps({"auths": {server: {"username": username, "password": password, "auth": token}}}, sort_keys=True)
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -18,6 +18,7 @@ from ..options import ChildOptions
 from ..render.deployment_manifest import EDGE_HUB_PORT_NUMBERS
 from .device_secret import DEVICE_LABEL
 from .kubernetes_object import kubernetes_object
+from ..arg_docs import document_args
 
 PORT_NAMES = {8883: "mqtts", 5671: "amqps", 443: "https"}
 
@@ -111,3 +112,6 @@ class EdgeGateway(pulumi.ComponentResource):
 def _pods(namespace: pulumi.Input[str], device: str) -> dict:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
             "podSelector": {"matchLabels": {DEVICE_LABEL: device}}}
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

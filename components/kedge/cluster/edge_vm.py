@@ -38,6 +38,7 @@ from ..spec.vm import (
     DEFAULT_SSH_SERVICE, DEFAULT_DISK_SIZE, DEFAULT_CPU_CORES, DEFAULT_MEMORY, DEFAULT_RUN_STRATEGY,
     DEFAULT_AZIOT_EDGE_VERSION, AZIOT_EDGE_VERSION_PATTERN,
 )
+from ..arg_docs import document_args
 
 
 class ImageLoginArgs(TypedDict):
@@ -337,3 +338,6 @@ def _ssh_to_load_balancer(ingress: Optional[list]) -> str:
     if not ingress:
         return "ssh ubuntu@<load balancer address, once assigned>"
     return f"ssh ubuntu@{ingress[0].ip or ingress[0].hostname}"
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

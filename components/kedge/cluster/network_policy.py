@@ -12,6 +12,7 @@ from ..args import DNS_LABEL, check_args, choice_values, every, ip_network, ipv4
 from ..choices import PodSecurityLevel
 from .device_secret import DEVICE_LABEL
 from ..spec.network import NODE_CREDENTIAL_ENDPOINTS, egress_rule_problem
+from ..arg_docs import document_args
 
 # IoT Hub: HTTPS/AMQP-over-WebSockets 443, AMQPS 5671, MQTTS 8883.
 IOT_HUB_PORTS = (443, 5671, 8883)
@@ -111,6 +112,8 @@ class EdgeNamespace(pulumi.ComponentResource):
 
     name: pulumi.Output[str]
     """The namespace name."""
+    pod_security: str
+    """The Pod Security level the namespace enforces (pod-security.kubernetes.io/enforce)."""
 
     def __init__(self, name: str, args: EdgeNamespaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeNamespace", args, EdgeNamespaceArgs, _ARG_RULES)
@@ -210,9 +213,15 @@ class EdgeNamespace(pulumi.ComponentResource):
         # Known at preview, and whatever takes it as its namespace waits for the namespace.
         self.name = after(namespace, args["namespace"])
         self._namespace = namespace
+        # What a runtime placed here checks before it registers anything (EdgeDindRuntime).
+        self.pod_security = level
+        self.namespace_name = args["namespace"]
         self.register_outputs({"name": self.name})
 
     @property
     def namespace(self) -> pulumi.CustomResource:
         """The Namespace resource: objects placed in it depend on it."""
         return self._namespace
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

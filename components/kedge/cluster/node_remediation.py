@@ -2,8 +2,8 @@
 
 Neither hosting mode recovers from a dead node alone: KubeVirt fails a VMI only once its
 virt-launcher pod object is gone, and a StatefulSet replaces its pod only once the node is
-deleted or tainted out-of-service; on a dead node neither happens by itself (see the README,
-"When a node dies"). medik8s Node Healthcheck (NHC) watches node conditions and, after the
+deleted or tainted out-of-service; on a dead node neither happens by itself (see
+docs/node-failure.md). medik8s Node Healthcheck (NHC) watches node conditions and, after the
 unhealthy duration, creates a Self Node Remediation (SNR) request; SNR's agents make the node
 reboot itself (watchdog), wait a safe time, then put the `node.kubernetes.io/out-of-service`
 taint on it (its `Automatic` strategy on Kubernetes ≥ 1.28): pods are force-deleted and volumes
@@ -42,6 +42,7 @@ from ..spec.power_fencing import (
 )
 from ..spec.inputs import rules_of
 from ..spec.remediation import DEFAULT_CATALOG_IMAGE, DEFAULT_UNHEALTHY_SECONDS, INPUTS
+from ..arg_docs import document_args
 
 DEFAULT_NAMESPACE = "medik8s"
 DEFAULT_OLM_VERSION = "v0.46.0"
@@ -397,3 +398,6 @@ def catalog_image_transform(image: str):
         spec["image"] = image
         return pulumi.ResourceTransformResult(props={**args.props, "spec": spec}, opts=args.opts)
     return transform
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -1,6 +1,7 @@
 """Where in-cluster workloads land."""
 
 from typing import NotRequired, Optional, TypedDict
+from ..arg_docs import document_args
 
 
 class TolerationArgs(TypedDict):
@@ -52,3 +53,6 @@ def placement_fields(placement: Optional[NodePlacementArgs]) -> dict:
             for t in placement["tolerations"]
         ]
     return fields
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

@@ -17,6 +17,7 @@ from ..spec.power_fencing import (
     FAR_API, TEMPLATE_NAME, CREDENTIALS_SECRET_NAME, AGENT_TIMEOUT_SECONDS, AGENT_RETRIES,
     AGENT_RETRY_INTERVAL_SECONDS, FALLBACK_TIMEOUT_SECONDS,
 )
+from ..arg_docs import document_args
 
 
 class PowerFencingArgs(TypedDict):
@@ -73,3 +74,6 @@ def escalating_remediations(namespace: str, escalation_seconds: int, fallback: M
             "apiVersion": FAR_API, "kind": "FenceAgentsRemediationTemplate", "name": TEMPLATE_NAME, "namespace": namespace}},
         {"order": 1, "timeout": f"{FALLBACK_TIMEOUT_SECONDS}s", "remediationTemplate": dict(fallback)},
     ]
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

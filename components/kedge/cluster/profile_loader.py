@@ -21,6 +21,7 @@ from .node_labels import KUBECTL_IMAGE, PAUSE_IMAGE, api_token_volume, label_con
 from .network_policy import EdgeNamespace, EdgeNamespaceArgs
 from ..args import check_args
 from ..choices import PodSecurityLevel
+from ..arg_docs import document_args
 
 APPARMOR_PROFILE = "kedge-dind"  # the profile name declared inside the file
 APPARMOR_FILE = "kedge-dind.apparmor"
@@ -208,3 +209,6 @@ class ProfileLoader(pulumi.ComponentResource):
     def requests_per_node(self) -> Requests:
         """CPU and memory the loader requests on each node."""
         return self._requests_per_node
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

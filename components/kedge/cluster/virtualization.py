@@ -30,6 +30,7 @@ from ..spec.virtualization import (
     INPUTS,
     DEFAULT_KUBEVIRT_VERSION, DEFAULT_CDI_VERSION, DEFAULT_INFRA_REPLICAS, DEFAULT_EVICTION_STRATEGY,
 )
+from ..arg_docs import document_args
 
 
 RELEASES = "https://github.com/kubevirt/{repo}/releases/download/{version}/{file}"
@@ -250,3 +251,6 @@ class Virtualization(pulumi.ComponentResource):
     def control_plane_requests(self) -> Requests:
         """Estimated memory requests of KubeVirt's control plane (see CONTROL_PLANE_POD_MEMORY)."""
         return self._control_plane_requests
+
+
+document_args(__name__)  # help() lists each args class's fields, required ones first

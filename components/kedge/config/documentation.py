@@ -1,9 +1,10 @@
-"""Pulumi.yaml's `config:` block and the README's settings table, generated from the declarations.
+"""Pulumi.yaml's `config:` block and the settings reference (docs/reference/settings.md), generated
+from the declarations.
 
     python -m kedge.config.documentation --write   # rewrite both in this repository
     python -m kedge.config.documentation --check   # exit 1 when either differs
 
-tests/test_project_file.py runs the same comparison, so a setting cannot change in one place only.
+tests/config/test_project_file.py runs the same comparison, so a setting cannot change in one place only.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 from .declarations import NAMESPACE, OBJECT_SETTINGS, SETTINGS, Setting
 
 CONFIG_MARKER = "# Generated from kedge/config/declarations.py"
-README_BEGIN = "<!-- settings table: generated from kedge/config/declarations.py -->"
-README_END = "<!-- end of settings table -->"
+TABLE_BEGIN = "<!-- settings table: generated from kedge/config/declarations.py -->"
+TABLE_END = "<!-- end of settings table -->"
+# The page the table lives in, relative to the repository root.
+SETTINGS_PAGE = Path("docs") / "reference" / "settings.md"
 
 
 def _yaml_value(value: object) -> str:
@@ -30,7 +33,7 @@ def pulumi_config_block() -> str:
         CONFIG_MARKER + " (python -m kedge.config.documentation --write).",
         "# Declared settings: what `pulumi config` shows, with their defaults. "
         + " and ".join(f"{NAMESPACE}:{k}" for k in OBJECT_SETTINGS),
-        "# (lists of objects) cannot be declared here; see the README.",
+        "# (lists of objects) cannot be declared here; see docs/reference/settings.md.",
         "config:",
     ]
     for setting in SETTINGS:
@@ -51,9 +54,9 @@ def _default_cell(setting: Setting) -> str:
     return f"`{json.dumps(setting.default) if not isinstance(setting.default, str) else setting.default}`"
 
 
-def readme_settings_table() -> str:
+def settings_table() -> str:
     rows = [
-        README_BEGIN,
+        TABLE_BEGIN,
         "",
         "| key | default | allowed | device override | description |",
         "|---|---|---|---|---|",
@@ -67,7 +70,7 @@ def readme_settings_table() -> str:
     for key, description in OBJECT_SETTINGS.items():
         shape = "a map of strings" if key == "deviceStorageParameters" else "a list of objects"
         rows.append(f"| `{NAMESPACE}:{key}` | (empty) | {shape} |  | {_cell(description)} |")
-    return "\n".join([*rows, "", README_END])
+    return "\n".join([*rows, "", TABLE_END])
 
 
 def render_pulumi_yaml(current: str) -> str:
@@ -76,22 +79,23 @@ def render_pulumi_yaml(current: str) -> str:
     return current.split(CONFIG_MARKER, 1)[0] + pulumi_config_block()
 
 
-def render_readme(current: str) -> str:
-    if README_BEGIN not in current:
-        raise ValueError(f"README has no {README_BEGIN!r} marker")
-    before, rest = current.split(README_BEGIN, 1)
-    after = rest.split(README_END, 1)[1]
-    return before + readme_settings_table() + after
+def render_settings_page(current: str) -> str:
+    """The settings reference page with its generated table replaced; the prose around it is kept."""
+    if TABLE_BEGIN not in current:
+        raise ValueError(f"{SETTINGS_PAGE} has no {TABLE_BEGIN!r} marker")
+    before, rest = current.split(TABLE_BEGIN, 1)
+    after = rest.split(TABLE_END, 1)[1]
+    return before + settings_table() + after
 
 
 def main(argv: list[str], root: Path) -> int:
-    files = {root / "Pulumi.yaml": render_pulumi_yaml, root / "README.md": render_readme}
+    files = {root / "Pulumi.yaml": render_pulumi_yaml, root / SETTINGS_PAGE: render_settings_page}
     stale = []
     for path, render in files.items():
         current = path.read_text()
         wanted = render(current)
         if wanted != current:
-            stale.append(path.name)
+            stale.append(str(path.relative_to(root)))
             if "--write" in argv:
                 path.write_text(wanted)
     if stale and "--write" not in argv:

@@ -1,5 +1,5 @@
 """How long a device takes to run again elsewhere after its node dies: a sum of named terms,
-each from the stack's own settings or an upstream default (the README names every source).
+each from the stack's own settings or an upstream default (docs/node-failure.md names every source).
 
 Pure: the `recovery` stack output is this, rendered from the settings.
 """

@@ -14,6 +14,7 @@ from ..spec.power_fencing import AGENT_TIMEOUT_SECONDS
 from ..config.settings import Settings, SshService
 from ..render.quantities import Requests, total
 from ..render.recovery import PowerFencingTimes, RecoveryInputs, recovery
+from .hub import MODULE_GATE_OUTPUT, module_gate_output
 from .platform import Platform
 from .rollout import Rollout, merged_health
 from .runtimes import Runtime
@@ -62,6 +63,7 @@ def export_stack(settings: Settings, hub: IotHub, aks: Optional[AksCluster], pla
     # What site stacks take from a hub stack (kedge:hub stack), and what role assignments name.
     pulumi.export("hubResourceGroup", hub.resource_group_name)
     pulumi.export("hubResourceId", hub.resource_id)
+    pulumi.export(MODULE_GATE_OUTPUT, module_gate_output(settings))
     pulumi.export("sshCommands", ssh_commands(settings, rollout.runtimes))
     # Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules.
     pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in rollout.gates]).apply(merged_health))

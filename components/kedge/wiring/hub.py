@@ -4,7 +4,7 @@ device's config files) and the edge deployments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_random as random
@@ -27,14 +27,51 @@ def resource_group(settings: Settings) -> Optional[resources.ResourceGroup]:
     return resources.ResourceGroup(f"kedge-{settings.stack}", location=settings.location)
 
 
+MODULE_GATE_OUTPUT = "moduleGate"
+"""The stack output that says whether the stack's edge deployments passed kedge's module gate."""
+
+
+def module_gate_output(settings: Settings) -> dict[str, bool]:
+    """What a site stack checks before it lets this stack's deployments reach its dind devices."""
+    return {"confined": not settings.allow_unconfined_modules}
+
+
+def hub_gate_refusal(settings: Settings, stack_name: str) -> Optional[Callable[[Any], None]]:
+    """A site with dind devices takes every deployment of its hub stack; unless it accepts unconfined
+    modules itself, the hub stack must have gated them. None when there is nothing to check."""
+    dind_ids = [d.device_id for d in settings.dind_devices]
+    if not dind_ids or settings.allow_unconfined_modules:
+        return None
+
+    def refuse_ungated(gate: Any) -> None:
+        if isinstance(gate, Mapping) and gate.get("confined") is True:
+            return
+        why = ("lets its deployments give modules createOptions outside kedge's module gate (kedge:allowUnconfinedModules "
+               "is true there)") if isinstance(gate, Mapping) else (f"exports no {MODULE_GATE_OUTPUT} (it ran an older kedge, "
+                                                                     "or no `pulumi up` since)")
+        raise pulumi.RunError(
+            f"kedge:hubStack: the hub stack {stack_name} {why}, and its deployments reach this stack's dind devices "
+            f"({', '.join(dind_ids)}); allowed: a hub stack whose deployments kedge gated (run `pulumi up` there with "
+            "kedge:allowUnconfinedModules false), or kedge:allowUnconfinedModules: true in this stack to accept them")
+
+    return refuse_ungated
+
+
 def hub_location(settings: Settings, group: Optional[resources.ResourceGroup]) -> tuple[Optional[pulumi.Input[str]], pulumi.Input[str]]:
     """The hub's name (None: Azure names a created hub) and its resource group."""
     hub = settings.hub
     if hub.source is HubSource.STACK:
         # One hub for many sites: the hub stack's outputs. A name that does not resolve stops the
         # preview in Pulumi itself, before this program sees a value.
-        hub_stack = pulumi.StackReference("hub-stack", stack_name=required(hub.stack_name, "kedge:hubStack"))
-        return hub_stack.require_output("hubName"), hub_stack.require_output("hubResourceGroup")
+        stack_name = required(hub.stack_name, "kedge:hubStack")
+        hub_stack = pulumi.StackReference("hub-stack", stack_name=stack_name)
+        name = hub_stack.require_output("hubName")
+        refusal = hub_gate_refusal(settings, stack_name)
+        if refusal is not None:
+            # Everything of the site flows from the hub's name, so a refused hub stops the preview
+            # before any device is touched (a RunError is printed as its message alone).
+            name = pulumi.Output.all(name, hub_stack.get_output(MODULE_GATE_OUTPUT)).apply(lambda values: refusal(values[1]) or values[0])
+        return name, hub_stack.require_output("hubResourceGroup")
     if hub.source is HubSource.EXISTING:
         return hub.name, required(hub.resource_group, "kedge:hubResourceGroup")
     return hub.name, required(group, "the stack's resource group (made for a created hub)").name

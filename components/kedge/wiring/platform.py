@@ -96,8 +96,7 @@ def remediation_args(settings: Settings, placement: NodePlacementArgs, read_secr
 
 
 def node_remediation(settings: Settings, cluster: Cluster, read_secret: ReadSecret) -> Optional[NodeRemediation]:
-    """A dead node's devices come back elsewhere only once the node is fenced (see the README, "When
-    a node dies"): NHC notices, SNR reboots it and taints it out-of-service."""
+    """A dead node's devices come back elsewhere only once the node is fenced (see docs/node-failure.md): NHC notices, SNR reboots it and taints it out-of-service."""
     if not (settings.devices and settings.remediation.fences):
         return None
     return NodeRemediation("node-remediation", remediation_args(settings, cluster.placement, read_secret), opts=cluster.opts)
