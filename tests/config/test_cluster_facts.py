@@ -103,3 +103,26 @@ def test_bad_declarations_are_refused_naming_the_key(values, key, allowed):
 def test_gaps_are_reported_per_group_and_one_sufficient_runtime_is_enough():
     facts = ClusterFacts((1, 33), {"linux": (6, 8), "containerd": (1, 7), "cri-o": (1, 30), "runc": (1, 2)})
     assert facts.user_namespace_gaps("v", "n") == ([], [])
+
+
+VM_FLEET = {"devices": [{"id": "vm-1"}]}
+
+
+@pytest.mark.parametrize("version, refused", [("1.33", True), ("1.33.9", True), ("1.34", False), ("1.36.1", False)])
+def test_vm_devices_need_a_kubernetes_the_installed_kubevirt_supports(version, refused):
+    """KubeVirt 1.9 is supported on Kubernetes 1.34-1.36 (kubevirt/sig-release k8s-support-matrix.md)."""
+    production = {**VM_FLEET, "environment": "production", "aksKubernetesVersion": version}
+    key = "kedge:aksKubernetesVersion: "
+    if refused:
+        assert any(p.startswith(key) and "older than KubeVirt v1.9.0 supports" in p and "allowed: 1.34 or newer" in p
+                   for p in problems_of(production))
+        assert any(n.startswith(key) for n in load({**VM_FLEET, "aksKubernetesVersion": version}).notices)
+    else:
+        assert not any(n.startswith(key) for n in load({**VM_FLEET, "aksKubernetesVersion": version}).notices)
+
+
+def test_the_kubevirt_minimum_binds_only_stacks_that_install_it_for_vm_devices():
+    old = {"aksKubernetesVersion": "1.31"}
+    assert not any("older than KubeVirt" in n for n in load({**DIND, **old, "dindUserNamespace": False}).notices)
+    assert not any("older than KubeVirt" in n for n in load({**VM_FLEET, **old, "kubevirt": "existing"}).notices)
+    assert not any("older than KubeVirt" in n for n in load({**VM_FLEET, **old, "kubevirtVersion": "v1.10.0"}).notices)

@@ -46,11 +46,11 @@ def test_without_a_kubeconfig_the_ambient_one_is_used():
 
 
 def test_an_aks_cluster_lives_in_the_stacks_group_and_takes_its_in_cluster_objects_with_it():
-    settings = aks(httpsProxy="http://10.0.0.5:3128")
+    settings = aks(httpsProxy="http://10.20.0.5:3128")
     run, cluster = run_components(lambda: connect(settings, aks_cluster(settings, resource_group(settings)), read_secret))
     managed = run.one(MANAGED_CLUSTER)
     assert managed.inputs["resourceGroupName"].startswith("kedge-test")
-    assert managed.inputs["httpProxyConfig"]["httpProxy"] == "http://10.0.0.5:3128"
+    assert managed.inputs["httpProxyConfig"]["httpProxy"] == "http://10.20.0.5:3128"
     assert cluster.context is None and resolve(cluster.kubeconfig)[1]
     assert resolve(cluster.opts.deleted_with.urn)[0] == managed.urn
 

@@ -12,7 +12,7 @@ from ..choices import NetworkPolicyEngine
 from ..spec.inputs import rules_of
 from ..spec.aks import (
     INPUTS, DEFAULT_NETWORK_POLICY, DEFAULT_SYSTEM_VM_SIZE, DEFAULT_SYSTEM_NODE_COUNT, DEFAULT_VIRT_POOL_VM_SIZE,
-    DEFAULT_VIRT_POOL_NODE_COUNT, POD_CIDR, ACR_PULL_ROLE, ACR_RESOURCE_ID,
+    DEFAULT_VIRT_POOL_NODE_COUNT, POD_CIDR, ACR_PULL_ROLE, ACR_RESOURCE_ID, DEFAULT_SERVICE_CIDR, DEFAULT_NODE_SUBNET_CIDR, dns_service_ip,
 )
 from ..arg_docs import document_args
 
@@ -47,6 +47,12 @@ class AksClusterArgs(TypedDict):
     """Kubernetes version; AKS's default when omitted."""
     network_policy: NotRequired[NetworkPolicyEngine]
     """Network policy engine: calico (default), cilium or azure."""
+    service_cidr: NotRequired[str]
+    """The Service IPv4 range (default 10.0.0.0/16, AKS's own default); the DNS Service gets its tenth
+    address. Set at creation: AKS does not change it on an existing cluster."""
+    node_subnet_cidr: NotRequired[str]
+    """The nodes' subnet in the virtual network AKS makes (default 10.224.0.0/16, what AKS creates);
+    not sent to AKS, only exposed (`node_subnet_cidr`) for what must keep away from the nodes."""
     acr_pull_registry_ids: NotRequired[list[str]]
     """Azure Container Registries (resource ids) the nodes pull from: the kubelet identity gets
     AcrPull on each, so dind images need no pull secret."""
@@ -75,12 +81,17 @@ class AksCluster(pulumi.ComponentResource):
     """The cluster's Azure resource id."""
     kubeconfig: pulumi.Output[str]
     """Kubeconfig for the cluster (a secret)."""
+    service_cidr: pulumi.Output[str]
+    """The cluster's Service range."""
+    node_subnet_cidr: pulumi.Output[str]
+    """The nodes' subnet."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("AksCluster", args, AksClusterArgs, _ARG_RULES)
         super().__init__("kedge:index:AksCluster", name, None, opts)
         virt_pool_enabled = args.get("virt_pool_enabled", True)
         network_policy = choice_value(NetworkPolicyEngine, args.get("network_policy"), DEFAULT_NETWORK_POLICY)
+        service_cidr = args.get("service_cidr") or DEFAULT_SERVICE_CIDR
         pools = [
             containerservice.ManagedClusterAgentPoolProfileArgs(
                 name="system",
@@ -125,6 +136,10 @@ class AksCluster(pulumi.ComponentResource):
                 network_policy=network_policy,
                 network_dataplane="cilium" if network_policy == "cilium" else None,
                 pod_cidr=POD_CIDR,
+                # Explicit, so that kedge knows the range device egress must not reach; the default
+                # is AKS's, so a cluster made without it sees no change.
+                service_cidr=service_cidr,
+                dns_service_ip=dns_service_ip(service_cidr),
             ),
             http_proxy_config=_http_proxy_config(args.get("https_proxy"), list(args.get("no_proxy") or [])),
             opts=pulumi.ResourceOptions(parent=self),
@@ -153,7 +168,10 @@ class AksCluster(pulumi.ComponentResource):
         self._cluster = cluster
         self.cluster_name = cluster.name
         self.resource_id = cluster.id
-        self.register_outputs({"cluster_name": self.cluster_name, "resource_id": self.resource_id, "kubeconfig": self.kubeconfig})
+        self.service_cidr = pulumi.Output.from_input(service_cidr)
+        self.node_subnet_cidr = pulumi.Output.from_input(args.get("node_subnet_cidr") or DEFAULT_NODE_SUBNET_CIDR)
+        self.register_outputs({"cluster_name": self.cluster_name, "resource_id": self.resource_id, "kubeconfig": self.kubeconfig,
+                               "service_cidr": self.service_cidr, "node_subnet_cidr": self.node_subnet_cidr})
 
     @property
     def cluster(self) -> containerservice.ManagedCluster:

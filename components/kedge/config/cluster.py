@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ..spec import aks as aks_spec, virtualization as virtualization_spec
+from ..spec.rules import parse_network
 from ..spec.vm_sizes import memory_gib
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
@@ -27,6 +28,8 @@ class AksSettings:
     virt_pool_node_count: int
     network_policy: NetworkPolicyEngine
     acr_pull_registry_ids: tuple[str, ...] = ()
+    service_cidr: str = aks_spec.DEFAULT_SERVICE_CIDR
+    node_subnet_cidr: str = aks_spec.DEFAULT_NODE_SUBNET_CIDR
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,20 @@ def read_aks(r: Reader) -> AksSettings:
         virt_pool_node_count=aks_input(aks_spec.VIRT_POOL_NODE_COUNT),
         network_policy=aks_input(aks_spec.NETWORK_POLICY),
         acr_pull_registry_ids=_acr_registry_ids(r),
+        **_aks_ranges(r, aks_input(aks_spec.SERVICE_CIDR), aks_input(aks_spec.NODE_SUBNET_CIDR)),
     )
+
+
+def _aks_ranges(r: Reader, service_cidr: str, node_subnet_cidr: str) -> dict[str, str]:
+    """The AKS cluster's Service range and node subnet, which must not overlap each other or the pods'."""
+    ranges = {"aksServiceCidr": service_cidr, "aksNodeSubnetCidr": node_subnet_cidr, "the pod range": aks_spec.POD_CIDR}
+    parsed = {key: parse_network(value) for key, value in ranges.items()}
+    for index, (key, network) in enumerate(list(parsed.items())[:2]):
+        for other, other_network in list(parsed.items())[index + 1:]:
+            if network is not None and other_network is not None and network.overlaps(other_network):
+                r.problem(f"{NAMESPACE}:{key}", f"{ranges[key]} overlaps {other if other.startswith('the') else 'kedge:' + other} "
+                                                f"{ranges[other]}; allowed: a range apart from it (AKS refuses overlapping ranges)")
+    return {"service_cidr": service_cidr, "node_subnet_cidr": node_subnet_cidr}
 
 
 def _acr_registry_ids(r: Reader) -> tuple[str, ...]:
@@ -172,7 +188,7 @@ def _cidrs(r: Reader, key: str, values: Sequence[str], what: str) -> list[str]:
 
 
 def read_cluster_ranges(r: Reader, cluster_source: ClusterSource, environment: Environment, has_devices: bool,
-                        notices: list[str]) -> tuple[str, ...]:
+                        notices: list[str], aks: Optional[AksSettings] = None) -> tuple[str, ...]:
     """The cluster's own IPv4 ranges, which device egress never reaches: pods, Services, nodes and
     the API server. kedge cannot read them at preview, so an existing cluster declares them; on AKS
     kedge sets the pod range itself, and the API server's public address is known only once it
@@ -200,6 +216,7 @@ def read_cluster_ranges(r: Reader, cluster_source: ClusterSource, environment: E
         service_cidr = ""
     api_server = _cidrs(r, "clusterApiServerCidrs", r.string_list("clusterApiServerCidrs"), "the API server's addresses")
     nodes = _cidrs(r, "clusterNodeCidrs", r.string_list("clusterNodeCidrs"), "the nodes' addresses")
+    aks_ranges = (aks.service_cidr, aks.node_subnet_cidr) if aks is not None and cluster_source is ClusterSource.AKS else ()
     if cluster_source is not ClusterSource.EXISTING:
         for key, value in (("clusterServiceCidr", service_cidr), ("clusterNodeCidrs", nodes)):
             if value:
@@ -213,7 +230,8 @@ def read_cluster_ranges(r: Reader, cluster_source: ClusterSource, environment: E
                                   f"{', '.join(UNDECLARED_REACHES[key] for key in missing)} on the ports their egress opens "
                                   f"(443, 5671, 8883 and the plant rules); allowed: declare "
                                   f"{', '.join(f'kedge:{key}' for key in missing)}", notices)
-    return tuple(dict.fromkeys(c for c in (pod_cidr, service_cidr, *nodes, *api_server) if c))
+    # On AKS kedge knows the Service range (it sets it) and the node subnet (declared, AKS's default).
+    return tuple(dict.fromkeys(c for c in (pod_cidr, service_cidr, *aks_ranges, *nodes, *api_server) if c))
 
 
 # What an undeclared range leaves reachable from device workloads.

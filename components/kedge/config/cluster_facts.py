@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
+from ..spec.virtualization import KUBEVIRT_OLDEST_KUBERNETES
+
 KUBERNETES_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)(\.\d+)?$")
 NODE_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)(\.\d+)?([-+~][0-9A-Za-z.+~-]*)?$")
 
@@ -82,6 +84,19 @@ def read_kubernetes_version(value: Optional[str], key: str, problems: list[str])
                         "(the pod appArmorProfile field and ValidatingAdmissionPolicy v1)")
         return None
     return version
+
+
+def kubevirt_kubernetes_problem(kubevirt_version: str, kubernetes_version: Optional[tuple[int, int]],
+                                version_key: str) -> Optional[str]:
+    """A declared Kubernetes older than the KubeVirt release kedge installs supports, or None (also
+    when either is unknown: kedge knows the support of the releases in its table only)."""
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+", kubevirt_version)
+    oldest = KUBEVIRT_OLDEST_KUBERNETES.get((int(match[1]), int(match[2]))) if match else None
+    if oldest is None or kubernetes_version is None or kubernetes_version >= oldest:
+        return None
+    return (f"{version_key}: {shown(kubernetes_version)} is older than KubeVirt {kubevirt_version} supports (it is tested on "
+            f"the three Kubernetes releases current at its release: {shown(oldest)} and newer), and the stack's vm devices "
+            f"need the KubeVirt kedge installs; allowed: {shown(oldest)} or newer, or an older kubevirtVersion that supports it")
 
 
 def read_node_versions(value: Any, key: str, problems: list[str]) -> Mapping[str, tuple[int, int]]:

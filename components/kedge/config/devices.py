@@ -20,7 +20,7 @@ from ..render.quantities import parse_quantity
 from ..choices import (
     as_choice, EvictionStrategy, HostingMode, IdentityAuth, ProvisioningSource, RunStrategy, SshService,
 )
-from .declarations import NAMESPACE, device_overrides
+from .declarations import ANY_MODE, DEVICE_KEYS, NAMESPACE, device_overrides
 from .escape_hatches import check_device_usb, read_config_toml_extra
 from .site_network import read_egress_rules
 from .topology import GatewaySettings, ParentSettings, check_parents, default_gateway_hostname, parent_hostname, read_gateway, read_parent
@@ -30,7 +30,7 @@ from .deployments import read_resource_names
 
 
 # Device-level keys that override a stack-level default, by mode ("" : no stack-wide key).
-VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), "macAddress": ""})
+VM_DEVICE_KEYS: Mapping[str, str] = MappingProxyType({**device_overrides("vm"), **{k.key: "" for k in DEVICE_KEYS if k.mode == "vm"}})
 
 
 DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
@@ -39,9 +39,7 @@ DIND_DEVICE_KEYS: Mapping[str, str] = MappingProxyType(device_overrides("dind"))
 RUNTIME_NAMESPACES = {HostingMode.VM: VM_NAMESPACE, HostingMode.DIND: DIND_NAMESPACE}
 
 
-COMMON_DEVICE_KEYS = ("id", "mode", "tags", "auth", "provisioning", "adoptExisting", "status", "certificates", "dpsSymmetricKeySecret",
-                      "egressRules", "gateway", "parent", "configTomlExtra", "usbDevices", "acceptHostnameChange",
-                      "adoptReplacesOwner")
+COMMON_DEVICE_KEYS = tuple(k.key for k in DEVICE_KEYS if k.mode == ANY_MODE)  # declared with their change model
 
 
 # IoT Hub device ids: up to 128 ASCII alphanumerics and - : . + % _ # * ? ! ( ) , = @ ; $ '

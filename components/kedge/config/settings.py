@@ -30,7 +30,7 @@ from ..render.module_gate import confinement_problems
 from ..choices import (
     ClusterSource, Environment, EvictionStrategy, HostingMode, HubSource, ProvisioningSource, VirtualizationSource,
 )
-from .cluster_facts import ClusterFacts, read_kubernetes_version, read_node_versions
+from .cluster_facts import ClusterFacts, kubevirt_kubernetes_problem, read_kubernetes_version, read_node_versions
 from .declarations import NAMESPACE
 from .escape_hatches import read_config_toml_extra, read_usb_devices
 from .site_network import SiteProxy, read_egress_rules, read_proxy
@@ -237,7 +237,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             r.problem(f"{NAMESPACE}:vmSshSourceRanges[{index}]", f"{cidr!r} is not a CIDR; allowed: e.g. 203.0.113.0/24 (host bits zero)")
     # The cluster's own ranges, which device egress never reaches (they are excluded from every rule).
     notices: list[str] = []
-    excluded = read_cluster_ranges(r, cluster_source, environment, bool(r.json_value("devices", [])), notices)
+    excluded = read_cluster_ranges(r, cluster_source, environment, bool(r.json_value("devices", [])), notices, aks)
 
     edge_agent_image = r.string("edgeAgentImage")
     if not EDGE_AGENT_IMAGE_PATTERN.fullmatch(edge_agent_image):
@@ -313,6 +313,11 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     if https_proxy and kubevirt.source is VirtualizationSource.EXISTING and any(d.mode is HostingMode.VM for d in devices):
         notices.append(f"{NAMESPACE}:httpsProxy: CDI belongs to the cluster (kedge:kubevirt existing), so kedge does not set its "
                        "importProxy: set spec.config.importProxy in the cluster's CDI resource, or VM images cannot be imported")
+    if kubevirt.source is VirtualizationSource.KEDGE and any(d.mode is HostingMode.VM for d in devices):
+        too_old = kubevirt_kubernetes_problem(kubevirt.kubevirt_version, cluster_facts.kubernetes_version,
+                                              f"{NAMESPACE}:{version_key}")
+        if too_old:
+            refused_in_production(r, environment, too_old, notices)
     rollout = read_rollout(r, devices)
     dind_registry_username = read_login(r, "dindRegistryUsername", "dindRegistryPassword")
     vm_image_username = read_login(r, "vmImageUsername", "vmImagePassword")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from ..choices import Choice
+from .changes import Change
 from .rules import Rule, one_of
 
 
@@ -27,9 +28,10 @@ class Input:
     setting: str = ""  # kedge:<setting>; empty: a component argument only
     device_key: str = ""  # the device entry's key that overrides the setting
     choices: Optional[type[Choice]] = None  # the closed set the value is read into
+    changes: tuple[Change, ...] = ()  # what changing it does to a running device (kedge.spec.changes)
 
 
-def choice_input(arg: str, choices: type[Choice], default: str, description: str, **keys: str) -> Input:
+def choice_input(arg: str, choices: type[Choice], default: str, description: str, **keys: Any) -> Input:
     """An input whose value is one of `choices`."""
     return Input(arg, default, description, one_of(*(c.value for c in choices)), choices.allowed(), choices=choices, **keys)
 

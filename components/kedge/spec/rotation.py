@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .changes import KEDGE_GUEST_SYNC, KEDGE_ROLLOUT, live
 from .inputs import Input
 from .rules import whole_number
 
@@ -14,6 +15,11 @@ KEY_ROTATION = Input(
     "config.toml carries while the old one stays valid, and once the hub has seen the device connect again after its "
     "wave the old key is regenerated (see docs/rotation.md). A device's own keyRotation rotates that device alone.",
     whole_number(0, MAXIMUM_GENERATION), f"0-{MAXIMUM_GENERATION}", setting="keyRotation", device_key="keyRotation",
+    changes=(live("The identity helper puts a new key in the identity's unused slot and config.toml carries it (the guest "
+                  "applies it, IoT Edge reconnects with it) while the old key stays valid; after the device's wave, its key "
+                  "retirement regenerates the old slot once the hub saw the device connect again. No restart, no outage.",
+                  f"kedge azure/registry/device.py, azure/registry/key_retirement.py; {KEDGE_ROLLOUT}; {KEDGE_GUEST_SYNC}; IoT Hub "
+                  "REST Devices - Create Or Update Identity (symmetricKey primaryKey/secondaryKey)", 1, stack="dev"),),
 )
 
 INPUTS = (KEY_ROTATION,)

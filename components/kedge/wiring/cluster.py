@@ -35,6 +35,8 @@ def aks_cluster(settings: Settings, group: Optional[resources.ResourceGroup]) ->
             virt_pool_node_count=aks.virt_pool_node_count,
             kubernetes_version=aks.kubernetes_version,
             network_policy=aks.network_policy,
+            service_cidr=aks.service_cidr,
+            node_subnet_cidr=aks.node_subnet_cidr,
             acr_pull_registry_ids=list(aks.acr_pull_registry_ids),
             https_proxy=proxy_url(settings),
             no_proxy=no_proxy(settings),
