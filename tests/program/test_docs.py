@@ -166,21 +166,12 @@ def test_every_file_of_this_repository_the_pages_name_exists():
     assert not missing
 
 
-# Generated from kedge/config/declarations.py, which this work does not own: the two descriptions
-# still send readers to README sections that are now docs/devices.md and docs/deployments.md. The
-# coordinator removes these once the descriptions are changed and the table regenerated.
-KNOWN_STALE = {
-    ("docs/reference/settings.md", "see the README's Settings section"),
-    ("docs/reference/settings.md", "see the README's Edge deployments section"),
-}
-
-
 def test_docs_name_no_readme_section_that_moved():
     """Pages point at each other by link, not at README sections that are now pages of their own."""
     stale = re.compile(r'README[\'’]?s? (?:section|"[A-Z])|see the README[^.;)]*|\(see "[A-Z][^"]*"\)')
     offenders = {(str(p.relative_to(ROOT)), m.group(0)) for p in PAGES if p.name != "lab.md"
                  for m in stale.finditer(p.read_text())}
-    assert offenders <= KNOWN_STALE, offenders - KNOWN_STALE
+    assert not offenders, offenders
 
 
 if __name__ == "__main__":
