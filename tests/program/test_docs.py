@@ -80,8 +80,9 @@ def test_the_link_check_finds_a_missing_page_and_a_missing_heading(tmp_path):
     assert broken_links(page) == ["gone.md: no such file", "other.md#nope: no heading #nope in other.md"]
 
 
-def test_pending_pages_are_only_the_four_being_written():
-    assert {p.name for p in PENDING} == {"render.md", "monitoring.md", "rotation.md", "change-model.md"}
+def test_a_pending_page_stops_being_pending_once_it_exists():
+    """The allowance is for pages still being written: once one exists, its links are checked like any other."""
+    assert not [p.name for p in PENDING if p.exists()]
 
 
 def test_every_docs_page_is_reachable_from_the_readme():
