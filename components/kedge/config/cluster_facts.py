@@ -17,7 +17,8 @@ from ..spec.virtualization import KUBEVIRT_OLDEST_KUBERNETES
 KUBERNETES_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)(\.\d+)?$")
 NODE_VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)(\.\d+)?([-+~][0-9A-Za-z.+~-]*)?$")
 
-# The oldest Kubernetes kedge supports: the pod `appArmorProfile` field (GA in 1.30) and
+# The oldest Kubernetes kedge supports: the pod `appArmorProfile` field (beta, on by default, in
+# 1.30; GA from 1.31: the AppArmorFields feature gate, kubernetes/website) and
 # ValidatingAdmissionPolicy v1 (GA in 1.30), which the profile loader's guard uses.
 MINIMUM_KUBERNETES = (1, 30)
 

@@ -1,14 +1,14 @@
 """Every top-level stack setting, declared once: key, default, description, allowed values and
 the per-device key that overrides it.
 
-Pulumi.yaml's `config:` block and the README's settings table are generated from this list
+Pulumi.yaml's `config:` block and the settings table (docs/reference/settings.md) are generated from this list
 (`python -m kedge.config.documentation --write`; a test fails when the committed text differs).
 Where a component applies a value, the component owns its default and it is taken from there.
 
 Why a tuple of small dataclasses and not pydantic models: the settings are flat strings,
 numbers and lists whose checks (quantities, MACs, VM sizes, per-device overrides, one message
 per key with the allowed values) are custom either way; a declaration is one line of data that
-the loader, Pulumi.yaml and the README all read, with nothing to translate from pydantic's error
+the loader, Pulumi.yaml and the settings reference all read, with nothing to translate from pydantic's error
 format back to the user's key.
 """
 
@@ -503,11 +503,11 @@ class ObjectSetting:
 
 
 OBJECTS: tuple[ObjectSetting, ...] = (
-    ObjectSetting("devices", "The fleet: a list of device objects (see the README's Settings section).",
+    ObjectSetting("devices", "The fleet: a list of device objects (docs/devices.md lists every key).",
                   (recreate("An entry added creates a device, an entry removed deletes its runtime (a VM's root disk and dind "
                             "claims are kept) and its identity (unless adoptExisting); a changed entry: see the device keys.",
                             "kedge wiring/runtimes.py, azure/edge_device.py", untested="each device key has its own row"),)),
-    ObjectSetting("deployments", "Edge deployments: a list of IoT Hub configurations (see the README's Edge deployments section).",
+    ObjectSetting("deployments", "Edge deployments: a list of IoT Hub configurations (docs/deployments.md).",
                   (live("kedge replaces the IoT Hub configuration (its content cannot change in place); the hub sends it to the "
                         "devices it targets and edgeAgent applies it (module containers created, updated or removed).",
                         f"{KEDGE_EDGE_AGENT}; kedge azure/edge_deployment.py", [{

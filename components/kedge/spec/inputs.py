@@ -2,7 +2,7 @@
 
 An `Input` carries what both sides need (default, check, allowed values, description, the setting
 and per-device keys), so the component's argument check (`rules_of`), the settings declarations
-(Pulumi.yaml, the README table) and the settings reader (kedge.config.reader.read_input) all come
+(Pulumi.yaml, the settings reference in docs/reference/settings.md) and the settings reader (kedge.config.reader.read_input) all come
 from it. Pure.
 """
 
