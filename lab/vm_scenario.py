@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kedge.render.edge_config import CERTIFICATES_DIR
+
 from .vm import VmGuest, vm_device
 from .vm_image import lab_ca
 
@@ -164,7 +166,7 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         outcome["certificates"] = bool(certs)
         if certs:
             outcome["installed_certificates"] = guest.check(
-                "cd /etc/aziot/certificates 2>/dev/null || cd /var/lib/aziot/certificates 2>/dev/null || exit 0; "
+                f"cd {CERTIFICATES_DIR}; "
                 "for f in device-identity.pem device-identity.key.pem trust-bundle.pem; do "
                 "  [ -f $f ] && echo \"$f $(stat -c '%a %U' $f) $(sha256sum < $f | cut -d' ' -f1)\"; done; "
                 "echo \"dir $(stat -c '%a' .) $(pwd)\"")
