@@ -151,6 +151,15 @@ installed_version() {{
   dpkg-query -W -f='${{Status}} ${{Version}}' "$1" 2>/dev/null | sed -n 's/^[a-z]* ok installed //p'
 }}
 
+# identity_version VERSION: the aziot-identity-service version that aziot-edge VERSION depends on
+# exactly (`aziot-identity-service (= 1.6.0-1)`, edgelet/contrib/debian/control at 1.6.0), empty when
+# none. Installed with it: apt takes the repository's newest version for a dependency and gives up
+# ("Depends: aziot-identity-service (= 1.6.0-1) but 1.6.1-1 is to be installed") whenever the pinned
+# aziot-edge is not the newest, as the lab's vm guest showed.
+identity_version() {{
+  apt-cache show "aziot-edge=$1" 2>/dev/null | sed -n 's/^Depends:.*aziot-identity-service (= \\([^)]*\\)).*$/\\1/p' | head -n 1
+}}
+
 # apt_ready: finishes an interrupted dpkg run and reads the package lists, once per run.
 apt_ready=""
 apt_ready() {{
@@ -261,7 +270,13 @@ if [ -f "$version_file" ]; then
   else
     echo "kedge: aziot-edge ${{installed:-none}} -> $wanted"
     apt-mark unhold aziot-edge aziot-identity-service >/dev/null 2>&1
-    if apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted"; then
+    identity=""
+    if apt_ready; then
+      identity=$(identity_version "$wanted")
+    fi
+    # shellcheck disable=SC2086 # the identity service's pin is one word or none
+    if apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted" \
+        ${{identity:+"aziot-identity-service=$identity"}}; then
       changed="$changed aziot-edge"
     else
       fail {SYNC_FAILED_EXIT} "installing aziot-edge $wanted (retried on the next run)"
