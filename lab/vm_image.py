@@ -10,6 +10,8 @@ Differences from Ubuntu's cloud image, each on purpose:
   and /etc/hosts maps packages.microsoft.com to the guest's loopback, where the lab serves the
   stand-in repository (lab/vm_repository.py) when a test says the repository is reachable;
 - the lab's agent (lab/guest/vm-agent), which runs the host's commands from a virtio-9p job share.
+  openssh-server is installed as in Ubuntu's image (cloud-init writes its host keys and settings), though
+  no network reaches it.
 """
 
 import json
@@ -27,7 +29,7 @@ SUITE = "trixie"
 REPOSITORY_HOST = "packages.microsoft.com"
 VM_PACKAGES = [
     "linux-image-amd64", "initramfs-tools", "systemd", "systemd-sysv", "udev", "dbus", "cloud-init", "curl",
-    "ca-certificates", "python3", "kmod", "util-linux", "mount", "procps", "iproute2", "adduser", "e2fsprogs",
+    "ca-certificates", "openssh-server", "python3", "kmod", "util-linux", "mount", "procps", "iproute2", "adduser", "e2fsprogs",
 ]
 # What the image must carry for the NoCloud datasource, without touching the user-data.
 CLOUD_CFG = """# kedge lab: KubeVirt's cloudInitNoCloud volume is the only datasource.
