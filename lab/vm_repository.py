@@ -24,7 +24,7 @@ from pathlib import Path
 from . import cache_dir, standins
 from .images import _locked
 
-VERSIONS = ("1.5.0-1", "1.6.0-1", "1.6.1-1")  # stand-ins: only the ordering matters to the tests
+VERSIONS = ("1.6.0-1", "1.6.1-1", "1.6.2-1")  # stand-ins (kedge accepts 1.6.x only); the ordering is what the tests use
 MOBY_VERSION = "27.3.1-1+kedgelab"
 REPOSITORY_PACKAGE_VERSION = "1.1+kedgelab"
 CODENAMES = {"22.04": "jammy", "24.04": "noble"}

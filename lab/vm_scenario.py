@@ -11,6 +11,7 @@ X.509 device, as a new Secret version would.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -86,10 +87,10 @@ def run(stack_file: Path, device: str) -> dict[str, Any]:
     started = time.monotonic()
     base = vm_device(stack_file, device)
     pinned = base.share_files["aziot-edge-version"].strip()
-    newer = vm_device(stack_file, device, {"aziotEdgeVersion": "1.6.1-1"}).share_files
-    older = vm_device(stack_file, device, {"aziotEdgeVersion": "1.5.0-1"}).share_files
-    older_allowed = vm_device(stack_file, device, {"aziotEdgeVersion": "1.5.0-1", "aziotEdgeAllowDowngrade": True}).share_files
-    proxied = vm_device(stack_file, device, {"aziotEdgeVersion": "1.5.0-1", "aziotEdgeAllowDowngrade": True,
+    newer = vm_device(stack_file, device, {"aziotEdgeVersion": "1.6.2-1"}).share_files
+    older = vm_device(stack_file, device, {"aziotEdgeVersion": "1.6.1-1"}).share_files
+    older_allowed = vm_device(stack_file, device, {"aziotEdgeVersion": "1.6.1-1", "aziotEdgeAllowDowngrade": True}).share_files
+    proxied = vm_device(stack_file, device, {"aziotEdgeVersion": "1.6.1-1", "aziotEdgeAllowDowngrade": True,
                                              "httpsProxy": "http://10.20.0.5:3128"}).share_files
     results: dict[str, Any] = {"device": device, "stack": base.stack, "pinned": pinned, "user_data_sha256": sha256(base.user_data),
                                "render_seconds": round(time.monotonic() - started)}
@@ -181,7 +182,7 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
     results["identical"] = {"before": before, "after": after}
     # An upgrade on the share.
     version_files = {n: t for n, t in files.items() if n not in base.share_files or n == "config.toml"}
-    for label, share, expected in (("upgrade", newer, "1.6.1-1"), ("downgrade", older, None), ("downgrade_allowed", older_allowed, "1.5.0-1")):
+    for label, share, expected in (("upgrade", newer, "1.6.2-1"), ("downgrade", older, None), ("downgrade_allowed", older_allowed, "1.6.1-1")):
         before = state(guest)
         guest.publish({**share, **version_files})
         if expected:
@@ -195,7 +196,8 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         results[label] = {"ok": ok, "seconds": round(seconds, 1), "before": before, "after": after}
     # A proxy on the share (kedge's rendering of httpsProxy): drop-ins, apt's setting, edgeAgent recreated.
     before = state(guest)
-    old_agent = guest.run("docker ps -aq -f name=edgeAgent; docker inspect edgeAgent 2>/dev/null | grep -c https_proxy").output.split()
+    inspected = guest.run("docker inspect edgeAgent")
+    old_agent = [entry["Id"] for entry in json.loads(inspected.output)] if inspected.rc == 0 else []
     guest.publish({**proxied, **{n: t for n, t in version_files.items() if n != "config.toml"}})
     ok, seconds, _ = guest.wait_for(
         "test -f /etc/systemd/system/docker.service.d/kedge-proxy.conf && "

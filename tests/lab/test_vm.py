@@ -119,19 +119,19 @@ def test_an_identical_swap_applies_nothing(vm_run):
 def test_an_upgrade_on_the_share_is_installed_and_held(vm_run):
     upgrade = step(vm_run, "upgrade")
     assert upgrade["ok"] and upgrade["seconds"] <= APPLY_WITHIN, upgrade
-    assert upgrade["after"]["edge"] == upgrade["after"]["identity"] == "1.6.1-1", upgrade
+    assert upgrade["after"]["edge"] == upgrade["after"]["identity"] == "1.6.2-1", upgrade
     assert upgrade["after"]["held"].split() == ["aziot-edge", "aziot-identity-service"], upgrade
 
 
 def test_a_downgrade_is_refused_unless_allowed(vm_run):
     refused = step(vm_run, "downgrade")
     assert refused["ok"], refused
-    assert refused["after"]["edge"] == "1.6.1-1", refused
+    assert refused["after"]["edge"] == "1.6.2-1", refused
     assert refused["after"]["status"] == "result=failing" and "downgrade, refused" in refused["after"]["failed"], refused
     assert refused["after"]["unit_exit"] == "3", refused
     allowed = step(vm_run, "downgrade_allowed")
     assert allowed["ok"], allowed
-    assert allowed["after"]["edge"] == allowed["after"]["identity"] == "1.5.0-1", allowed
+    assert allowed["after"]["edge"] == allowed["after"]["identity"] == "1.6.1-1", allowed
     assert allowed["after"]["held"].split() == ["aziot-edge", "aziot-identity-service"], allowed
 
 
