@@ -204,7 +204,7 @@ class VmGuest:
         self.processes = [qemu, virtiofsd]
         self.accel = how
         started = time.monotonic()
-        while len(self._boot_ids()) < self.boots:
+        while len(self.boot_ids()) < self.boots:
             if qemu.poll() is not None:
                 raise RuntimeError(f"QEMU exited during boot {self.boots}: {self.console()[-3000:]}")
             if time.monotonic() - started > wait:
@@ -212,7 +212,7 @@ class VmGuest:
             time.sleep(1)
         self.log.append({"event": "booted", "boot": self.boots, "seconds": round(time.monotonic() - started)})
 
-    def _boot_ids(self) -> list[str]:
+    def boot_ids(self) -> list[str]:
         boots = self.job / "boots"
         return boots.read_text().split("\n")[:-1] if boots.exists() else []
 

@@ -108,6 +108,7 @@ def run(stack_file: Path, device: str) -> dict[str, Any]:
     results["seconds"] = round(time.monotonic() - started)
     results["accel"] = getattr(guest, "accel", None)
     results["image"] = guest.manifest
+    (guest.job / "results.json").write_text(json.dumps(results, indent=1, default=str))
     return results
 
 
@@ -223,7 +224,7 @@ def _reboot(guest: VmGuest, results: dict[str, Any]) -> None:
         "before": before, "after": after, "cloud_init": ci.output.strip(),
         "instances": guest.check("ls /var/lib/cloud/instances").split(),
         "drop_ins": guest.run("ls /etc/systemd/system/*.service.d/kedge-proxy.conf").output.split(),
-        "boots": guest.check("journalctl --list-boots --no-pager | wc -l").strip(),
+        "boot_ids": guest.boot_ids(),  # each boot's id, as the guest's agent wrote it on the job share
     }
     # A change after the reboot still arrives.
     files = {**{n: t for n, t in guest.share_current().items()}}

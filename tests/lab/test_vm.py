@@ -56,6 +56,8 @@ def test_cloud_init_ran_kedges_user_data_byte_for_byte_from_the_nocloud_seed(vm_
     cloud_init = vm_run["cloud_init"]
     assert cloud_init["user_data_sha256"] == vm_run["user_data_sha256"]
     assert cloud_init["runcmd_ran"]
+    # The first sync is runcmd's last command, so cloud-init reports that it failed (the repository was out of reach).
+    assert cloud_init["rc"] != 0 and "runcmd" in cloud_init["status"], cloud_init
     assert "datasource: nocloud" in cloud_init["status"].lower() or "DataSourceNoCloud" in cloud_init["status"], cloud_init
 
 
@@ -156,7 +158,7 @@ def test_a_reboot_keeps_everything_and_applies_nothing_new(vm_run):
         assert after[key] == before[key], (key, reboot)
     assert reboot["instances"] and len(reboot["instances"]) == 1, reboot  # cloud-init kept its one instance
     assert len(reboot["drop_ins"]) == 3, reboot
-    assert int(reboot["boots"]) >= 2, reboot
+    assert len(set(reboot["boot_ids"])) == 2, reboot  # two boots of the same disk
     changed = step(vm_run, "after_reboot_change")
     assert changed["applied"] and changed["seconds"] <= APPLY_WITHIN, changed
     assert changed["applies_after"] == changed["applies_before"] + 1, changed
