@@ -13,9 +13,26 @@ import http.server
 import ssl
 import sys
 
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    # HTTP/1.1 with Content-Length: apt's https method reads the answer's length, not to EOF.
+    protocol_version = "HTTP/1.1"
+
+
+class Server(http.server.ThreadingHTTPServer):
+    def shutdown_request(self, request):
+        # A TLS close_notify before the socket closes: OpenSSL 3 clients (apt, curl) fail a download
+        # that ends in a bare EOF ("unexpected eof while reading").
+        try:
+            request.unwrap()
+        except (OSError, ValueError):
+            pass
+        super().shutdown_request(request)
+
+
 root, cert, key = sys.argv[1:4]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 443), handler)
+server = Server(("127.0.0.1", 443), functools.partial(Handler, directory=root))
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
 server.socket = context.wrap_socket(server.socket, server_side=True)
