@@ -236,6 +236,27 @@ def test_a_vm_from_an_older_kedge_gets_the_fixed_bootstrap_and_timer_at_its_next
     assert guest.tick().returncode == 0 and guest.log() == []
 
 
+def test_the_sync_unit_is_not_ordered_before_the_service_its_apply_starts():
+    # `iotedge config apply` starts aziot-edged.service from inside this unit (edgelet/iotedge/src/system.rs
+    # at 1.6.0); ordered Before= it, that start waited for the unit and the lab's vm guest hung for good.
+    unit = sync_unit().splitlines()
+    assert not [line for line in unit if line.startswith("Before=")]
+    assert any(line.startswith("TimeoutStartSec=") for line in unit)  # a hung run ends, and a tick retries
+
+
+def test_a_unit_from_an_older_kedge_is_renewed_and_reloaded_before_the_apply(tmp_path):
+    guest = Guest(tmp_path)
+    old_unit = sync_unit().replace("After=local-fs.target", "Before=aziot-edged.service\nAfter=local-fs.target")
+    guest.install({BOOTSTRAP: bootstrap(), f"/etc/systemd/system/{SYNC_UNIT}": old_unit,
+                   f"/etc/systemd/system/{SYNC_TIMER}": sync_timer()})
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    result = guest.tick()
+    assert result.returncode == 0, result.stderr
+    log = guest.log()
+    assert guest.path(f"/etc/systemd/system/{SYNC_UNIT}").read_text() == sync_unit()
+    assert log.index("systemctl daemon-reload") < next(i for i, line in enumerate(log) if line.startswith("iotedge config apply"))
+
+
 def test_a_guest_whose_repository_is_out_of_reach_places_its_config_and_converges_once_it_is_reachable(guest):
     guest.names_repository()
     (guest.fake / "curl-failures").write_text("3")
