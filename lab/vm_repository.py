@@ -95,10 +95,11 @@ WantedBy=multi-user.target
 EDGE_AGENT_UP = rf"""#!/bin/sh
 # kedge lab: create edgeAgent (a stand-in container) with config.toml's [agent.env], unless it exists.
 set -u
+config=$1
 docker inspect edgeAgent >/dev/null 2>&1 && exit 0
 docker ps >/dev/null 2>&1 || exit 0
+env=$(sed -n '/^\[agent.env\]/,/^\[/{{s/^\([A-Za-z_][A-Za-z0-9_]*\) *= *"\(.*\)" *$/\1=\2/p}}' "$config" 2>/dev/null)
 set -- --name edgeAgent --label {AGENT_LABEL}
-env=$(sed -n '/^\[agent.env\]/,/^\[/{{s/^\([A-Za-z_][A-Za-z0-9_]*\) *= *"\(.*\)" *$/\1=\2/p}}' "$1" 2>/dev/null)
 for e in $env; do set -- "$@" -e "$e"; done
 docker create "$@" >/dev/null
 """
