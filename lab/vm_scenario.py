@@ -144,8 +144,8 @@ def _day1(guest: VmGuest, base, results: dict[str, Any]) -> None:
                    "docker": guest.run("systemctl is-active docker.service aziot-edged.service").output.split(),
                    "edge_agent": guest.run("docker ps -aq -f label=net.azure-devices.edge.owner=Microsoft.Azure.Devices.Edge.Agent").output.split()})
     results["online"] = online
-    results["modes"] = dict(line.split(" ", 1)[::-1] for line in guest.check(
-        "stat -c '%a %U:%G %n' /etc/aziot/config.toml /run/kedge /run/kedge/config /var/lib/kedge").splitlines())
+    modes = guest.check("stat -c '%a %U:%G %n' /etc/aziot/config.toml /run/kedge /run/kedge/config /var/lib/kedge")
+    results["modes"] = {path: f"{mode} {owner}" for mode, owner, path in (line.split(" ", 2) for line in modes.splitlines())}
     results["share_mount"] = guest.check("findmnt -n -o FSTYPE,OPTIONS,SOURCE /run/kedge/config").strip()
     results["share_unreadable_by_others"] = guest.run(
         "setpriv --reuid=65534 --regid=65534 --clear-groups cat /run/kedge/config/config.toml").rc != 0
@@ -187,7 +187,9 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         before = state(guest)
         guest.publish({**share, **version_files})
         if expected:
+            # A status written after the swap: the run that installs also holds, and writes it last.
             ok, seconds, _ = guest.wait_for(f"[ \"$(dpkg-query -W -f='${{Version}}' aziot-edge)\" = {expected} ] && "
+                                            f"[ \"$(stat -c %Y {STATUS})\" -gt {before['now']} ] && "
                                             f"grep -q '^result=converged' {STATUS}", 240)
         else:
             ok, seconds, _ = guest.wait_for(f"grep -q downgrade {STATUS}", 180)
