@@ -3,6 +3,7 @@
   python -m lab build
   python -m lab dind --stack stacks/Pulumi.dev-dind.yaml --device dind-edge-02 -- systemctl is-system-running
   python -m lab corpus --stack stacks/Pulumi.site.yaml --device site-a-gateway
+  python -m lab vm --stack stacks/Pulumi.dev.yaml --device dev-edge-01 -- cat /var/lib/kedge/sync-status
 """
 
 import argparse
@@ -45,7 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     corpus = commands.add_parser("corpus", help="run the escape corpus in the device's confined container and print the table")
     _device_args(corpus)
+    vm = commands.add_parser("vm", help="boot a vm device's guest (kedge's user-data and config share) and run COMMAND inside")
+    vm.add_argument("--stack", required=True, type=Path, help="a Pulumi stack file of kedge (e.g. stacks/Pulumi.dev.yaml)")
+    vm.add_argument("--device", required=True, help="the id of a vm device of that stack")
+    vm.add_argument("--repository", choices=["reachable", "unreachable"], default="reachable",
+                    help="whether the stand-in of packages.microsoft.com answers in the guest (default: from boot on)")
+    vm.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
+    if args.command == "vm":
+        command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not command:
+            parser.error("give a command after --")
+        return _vm(args, command)
     if args.command == "build":
         print(json.dumps({"node": str(images.node_image()), "dind": str(images.dind_image())}, indent=1))
         return 0
@@ -72,6 +84,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['attempt']:48} {'ESCAPED' if row['escaped'] else 'denied':8} control={row['control']} by={row['denied_by']}")
     print(json.dumps(verdict(entry["corpus"], case_userns(case)), indent=1))
     return 0
+
+
+def _vm(args, command: list[str]) -> int:
+    """Boots the guest, waits for cloud-init and the first converged sync (while the repository is
+    reachable), runs `command` as root, prints its output and exits with its code (125: no guest)."""
+    from .vm import VmGuest, vm_device
+
+    device = vm_device(args.stack, args.device)
+    guest = VmGuest(device)
+    guest.publish(device.share_files)
+    reachable = args.repository == "reachable"
+    if reachable:
+        guest.repository(True, wait=False)
+    try:
+        with guest:
+            guest.run("cloud-init status --wait", timeout=900)
+            if reachable:
+                ok, seconds, status = guest.wait_for("grep -q '^result=converged' /var/lib/kedge/sync-status", 300)
+                if not ok:
+                    print(f"lab: the guest's sync did not converge within {round(seconds)} s:\n{status}", file=sys.stderr)
+            result = guest.run(shlex.join(command), timeout=3600)
+    except RuntimeError as error:
+        print(f"lab: the vm guest did not come up: {error} (job: {guest.job})", file=sys.stderr)
+        return 125
+    sys.stdout.write(result.output)
+    return 125 if result.rc is None else result.rc
 
 
 def case_userns(case) -> bool:

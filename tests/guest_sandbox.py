@@ -8,7 +8,9 @@ unit; `mounted` names the mounted share, which then shows the launcher's mode (0
 read-only: `install -d -m 0700` on it fails as it does in a guest. Failures on demand: while
 `$FAKE/<name>` exists, `apt-fails` fails apt-get, `chown-fails` every chown, `iotedge-fails` the
 apply; `curl-failures` holds how many downloads fail before one succeeds. With
-`needs-repository`, apt-get locates no package until Microsoft's repository package is installed.
+`needs-repository`, apt-get locates no package until Microsoft's repository package is installed; with
+`identity-newest` (a version), the repository holds that aziot-identity-service as its newest, and
+installing an aziot-edge of another version fails unless its own identity service version is named.
 """
 
 from __future__ import annotations
@@ -40,9 +42,20 @@ FAKES = {
                 'if [ -f "$FAKE/needs-repository" ] && [ ! -f "$FAKE/installed-packages-microsoft-prod" ]; then\n'
                 '  echo "E: Unable to locate package" >&2; exit 100\n'
                 'fi\n'
+                # A repository holding several versions: apt takes the newest for a dependency.
+                'if [ -f "$FAKE/identity-newest" ]; then edge="" identity=""; for a; do case "$a" in\n'
+                '  aziot-edge=*) edge=${a#*=};; aziot-identity-service=*) identity=${a#*=};; esac; done\n'
+                '  if [ -n "$edge" ] && [ "${identity:-$(cat "$FAKE/identity-newest")}" != "$edge" ]; then\n'
+                '    echo " aziot-edge : Depends: aziot-identity-service (= $edge) but $(cat "$FAKE/identity-newest") is to be installed" >&2\n'
+                '    exit 100\n'
+                '  fi\n'
+                'fi\n'
                 'for a; do case "$a" in -*|install) ;; *=*) printf %s "${a#*=}" > "$FAKE/installed-${a%%=*}";; *) printf 1 > "$FAKE/installed-$a";; esac; done\n'
                 '[ -f "$FAKE/installed-aziot-edge" ] && cp "$FAKE/iotedge" "$FAKE/package-bin/iotedge"\n'
                 'exit 0'),
+    # aziot-edge depends on exactly its own aziot-identity-service version, as Microsoft's packages do.
+    "apt-cache": ('case "$1 $2" in "show aziot-edge="*) v=${2#*=}\n'
+                  '  printf "Package: aziot-edge\\nVersion: %s\\nDepends: adduser, aziot-identity-service (= %s)\\n" "$v" "$v";; esac'),
     "apt-mark": 'echo "apt-mark $*" >> "$FAKE/log"',
     "update-ca-certificates": 'echo "update-ca-certificates" >> "$FAKE/log"',
     "systemctl": ('case "$1" in is-active) for a; do unit=$a; done; [ -f "$FAKE/active-$unit" ]; exit;; esac\n'

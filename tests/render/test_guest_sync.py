@@ -41,8 +41,8 @@ def test_a_new_guest_installs_iot_edge_places_files_with_their_modes_and_applies
     result = guest.run()
     assert result.returncode == 0, result.stderr
     log = guest.log()
-    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.0-1" in log
-    assert log.index("apt-get install -y --allow-downgrades aziot-edge=1.6.0-1") < log.index("apt-mark hold aziot-edge aziot-identity-service")
+    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.0-1 aziot-identity-service=1.6.0-1" in log
+    assert log.index("apt-get install -y --allow-downgrades aziot-edge=1.6.0-1 aziot-identity-service=1.6.0-1") < log.index("apt-mark hold aziot-edge aziot-identity-service")
     assert [line for line in log if line.startswith("iotedge")] == [f"iotedge config apply -c {guest.path('/etc/aziot/config.toml')}"]
     key = guest.path("/etc/aziot/certificates/device-identity.key.pem")
     cert = guest.path("/etc/aziot/certificates/device-identity.pem")
@@ -90,7 +90,7 @@ def test_a_version_bump_upgrades_in_place_and_a_downgrade_is_refused_unless_allo
     assert guest.run().returncode == 0
     guest.publish({**FILES, VERSION_FILE: "1.6.2-1"})
     assert guest.run().returncode == 0
-    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.2-1" in guest.log() and any(
+    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.2-1 aziot-identity-service=1.6.2-1" in guest.log() and any(
         line.startswith("iotedge") for line in guest.log())
     guest.publish({**FILES, VERSION_FILE: "1.6.1-1"})
     refused = guest.run()
@@ -99,7 +99,28 @@ def test_a_version_bump_upgrades_in_place_and_a_downgrade_is_refused_unless_allo
     assert "failed=aziot-edge 1.6.2-1 is installed, 1.6.1-1 is pinned" in guest.status()
     guest.publish({**FILES, VERSION_FILE: "1.6.1-1", ALLOW_DOWNGRADE_FILE: "allowed\n"})
     assert guest.run().returncode == 0
-    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.1-1" in guest.log()
+    assert "apt-get install -y --allow-downgrades aziot-edge=1.6.1-1 aziot-identity-service=1.6.1-1" in guest.log()
+
+
+def test_a_pinned_version_older_than_the_repositorys_newest_installs_with_its_own_identity_service(guest):
+    # Microsoft's repository holds many versions; aziot-edge depends on exactly one aziot-identity-service
+    # (edgelet/contrib/debian/control at 1.6.0), and apt takes the newest for a dependency: the lab's vm
+    # guest never installed a pinned aziot-edge that was not the newest until both were named.
+    (guest.fake / "identity-newest").write_text("1.6.1-1")
+    guest.publish({**FILES, VERSION_FILE: "1.5.0-1"})
+    assert guest.run().returncode == 0, guest.status()
+    assert guest.installed("aziot-edge") == guest.installed("aziot-identity-service") == "1.5.0-1"
+    assert "apt-get install -y --allow-downgrades aziot-edge=1.5.0-1 aziot-identity-service=1.5.0-1" in guest.log()
+
+
+def test_the_sandbox_refuses_a_pinned_aziot_edge_alone_as_apt_did_in_the_guest(tmp_path):
+    program = sync_program().replace('${identity:+"aziot-identity-service=$identity"}', "")
+    guest = Guest(tmp_path, program=program)
+    (guest.fake / "identity-newest").write_text("1.6.1-1")
+    guest.publish({**FILES, VERSION_FILE: "1.5.0-1"})
+    stuck = guest.run()
+    assert stuck.returncode == 1 and "but 1.6.1-1 is to be installed" in stuck.stderr
+    assert guest.installed("aziot-edge") is None
 
 
 def test_a_trust_bundle_reaches_the_trust_store_and_is_rehashed_only_when_it_changes(guest):
@@ -215,6 +236,27 @@ def test_a_vm_from_an_older_kedge_gets_the_fixed_bootstrap_and_timer_at_its_next
     assert guest.tick().returncode == 0 and guest.log() == []
 
 
+def test_the_sync_unit_is_not_ordered_before_the_service_its_apply_starts():
+    # `iotedge config apply` starts aziot-edged.service from inside this unit (edgelet/iotedge/src/system.rs
+    # at 1.6.0); ordered Before= it, that start waited for the unit and the lab's vm guest hung for good.
+    unit = sync_unit().splitlines()
+    assert not [line for line in unit if line.startswith("Before=")]
+    assert any(line.startswith("TimeoutStartSec=") for line in unit)  # a hung run ends, and a tick retries
+
+
+def test_a_unit_from_an_older_kedge_is_renewed_and_reloaded_before_the_apply(tmp_path):
+    guest = Guest(tmp_path)
+    old_unit = sync_unit().replace("After=local-fs.target", "Before=aziot-edged.service\nAfter=local-fs.target")
+    guest.install({BOOTSTRAP: bootstrap(), f"/etc/systemd/system/{SYNC_UNIT}": old_unit,
+                   f"/etc/systemd/system/{SYNC_TIMER}": sync_timer()})
+    guest.publish({**FILES, SYNC_PROGRAM: sync_program()})
+    result = guest.tick()
+    assert result.returncode == 0, result.stderr
+    log = guest.log()
+    assert guest.path(f"/etc/systemd/system/{SYNC_UNIT}").read_text() == sync_unit()
+    assert log.index("systemctl daemon-reload") < next(i for i, line in enumerate(log) if line.startswith("iotedge config apply"))
+
+
 def test_a_guest_whose_repository_is_out_of_reach_places_its_config_and_converges_once_it_is_reachable(guest):
     guest.names_repository()
     (guest.fake / "curl-failures").write_text("3")
@@ -236,7 +278,7 @@ def test_a_guest_whose_repository_is_out_of_reach_places_its_config_and_converge
     assert result.returncode == 0, result.stderr
     log = guest.log()
     steps = ["dpkg -i", "apt-get install -y moby-engine", "systemctl enable --now docker.service",
-             "apt-get install -y --allow-downgrades aziot-edge=1.6.0-1", "iotedge config apply"]
+             "apt-get install -y --allow-downgrades aziot-edge=1.6.0-1 aziot-identity-service=1.6.0-1", "iotedge config apply"]
     assert [next(i for i, line in enumerate(log) if line.startswith(step)) for step in steps] == sorted(
         next(i for i, line in enumerate(log) if line.startswith(step)) for step in steps)
     assert (guest.installed("moby-engine"), guest.installed("aziot-edge")) == ("1", "1.6.0-1")

@@ -50,6 +50,8 @@ SYNC_TIMER = "kedge-config-sync.timer"
 # The kubelet refreshes a Secret volume about once a minute; checking every 30 s applies a change
 # within about two minutes of `pulumi up`.
 SYNC_INTERVAL_SECONDS = 30
+# A run that hangs (an apt download, a service start) is stopped after this and retried on a tick.
+SYNC_TIMEOUT_SECONDS = 1200
 # Written by cloud-init in VM guests: the URL of Microsoft's repository package for the guest's
 # release. Where it exists the program also sets up the repository and Moby (the dind image has both).
 REPOSITORY_FILE = "/etc/kedge/microsoft-repository"
@@ -83,8 +85,8 @@ def sync_program() -> str:
 #      repository and installs Moby while they are missing;
 #   3. installs the pinned IoT Edge version (a downgrade only when the stack allows it);
 #   4. places again what step 1 could not (certificate owners come with IoT Edge);
-#   5. runs `iotedge config apply` when something changed, until it succeeds;
-#   6. keeps the guest's bootstrap, unit and timer as kedge renders them (VM guests).
+#   5. keeps the guest's bootstrap, unit and timer as kedge renders them (VM guests), then runs
+#      `iotedge config apply` when something changed, until it succeeds.
 # A step that fails does not stop the steps that do not need it: the run reports every failure on
 # stderr (the journal), writes its result to {STATUS_FILE} and exits non-zero; the
 # next run retries. Commands are checked one by one (no `set -e`, which functions called under `if`
@@ -149,6 +151,15 @@ place_dir() {{
 # installed_version PACKAGE: its installed version, empty when it is not installed.
 installed_version() {{
   dpkg-query -W -f='${{Status}} ${{Version}}' "$1" 2>/dev/null | sed -n 's/^[a-z]* ok installed //p'
+}}
+
+# identity_version VERSION: the aziot-identity-service version that aziot-edge VERSION depends on
+# exactly (`aziot-identity-service (= 1.6.0-1)`, edgelet/contrib/debian/control at 1.6.0), empty when
+# none. Installed with it: apt takes the repository's newest version for a dependency and gives up
+# ("Depends: aziot-identity-service (= 1.6.0-1) but 1.6.1-1 is to be installed") whenever the pinned
+# aziot-edge is not the newest, as the lab's vm guest showed.
+identity_version() {{
+  apt-cache show "aziot-edge=$1" 2>/dev/null | sed -n 's/^Depends:.*aziot-identity-service (= \\([^)]*\\)).*$/\\1/p' | head -n 1
 }}
 
 # apt_ready: finishes an interrupted dpkg run and reads the package lists, once per run.
@@ -261,7 +272,13 @@ if [ -f "$version_file" ]; then
   else
     echo "kedge: aziot-edge ${{installed:-none}} -> $wanted"
     apt-mark unhold aziot-edge aziot-identity-service >/dev/null 2>&1
-    if apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted"; then
+    identity=""
+    if apt_ready; then
+      identity=$(identity_version "$wanted")
+    fi
+    # shellcheck disable=SC2086 # the identity service's pin is one word or none
+    if apt_ready && DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades "aziot-edge=$wanted" \
+        ${{identity:+"aziot-identity-service=$identity"}}; then
       changed="$changed aziot-edge"
     else
       fail {SYNC_FAILED_EXIT} "installing aziot-edge $wanted (retried on the next run)"
@@ -285,6 +302,32 @@ fi
 if [ -n "$changed" ]; then
   echo "kedge: changed:$changed" > "$pending" || fail {SYNC_FAILED_EXIT} "recording the change in $pending"
 fi
+# The bootstrap, its unit and timer as this kedge renders them, where cloud-init installed them: a
+# VM made by an older kedge gets the fixed ones at its next boot's first sync (cloud-init never
+# runs again for it). Not a change to apply ($changed is recorded above). Before the apply: a unit
+# from an older kedge, ordered Before=aziot-edged.service, deadlocks the apply that starts
+# aziot-edged from inside it (see sync_unit), so the fixed unit must be loaded first.
+if [ -f "$root{BOOTSTRAP}" ]; then
+  renewed="$root{GUEST_STATE_DIR}/renewed"
+  # renew TARGET MODE: TARGET from stdin, placed as `place` does; placed=yes when it changed.
+  renew() {{
+    placed=""
+    cat > "$renewed" && place "$renewed" "$1" "$2" root:root
+  }}
+  renew "$root{BOOTSTRAP}" 0755 <<'KEDGE_BOOTSTRAP' || fail {SYNC_FAILED_EXIT} "renewing {BOOTSTRAP}"
+{bootstrap()}KEDGE_BOOTSTRAP
+  renew "$root/etc/systemd/system/{SYNC_UNIT}" 0644 <<'KEDGE_UNIT' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_UNIT}"
+{sync_unit()}KEDGE_UNIT
+  units_renewed="$placed"
+  renew "$root/etc/systemd/system/{SYNC_TIMER}" 0644 <<'KEDGE_TIMER' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_TIMER}"
+{sync_timer()}KEDGE_TIMER
+  units_renewed="$units_renewed$placed"
+  rm -f "$renewed"
+  if [ -n "$units_renewed" ]; then
+    systemctl daemon-reload || fail {SYNC_FAILED_EXIT} "reloading systemd for the renewed units"
+  fi
+fi
+
 # IoT Edge 1.6 refuses an apply that changes the hostname while module containers exist, and its
 # way out deletes them with the data in them (edgelet/iotedge/src/config/apply.rs at 1.6.0): done
 # here only when the share says the stack accepts it for exactly this hostname.
@@ -335,30 +378,6 @@ if [ -f "$root{RECREATE_EDGE_AGENT}" ] && [ ! -f "$pending" ] && command -v iote
   fi
 fi
 
-# 6. The bootstrap, its unit and timer as this kedge renders them, where cloud-init installed them:
-# a VM made by an older kedge gets the fixed ones at its next boot's first sync (cloud-init never
-# runs again for it). After the apply: not a change to apply.
-if [ -f "$root{BOOTSTRAP}" ]; then
-  renewed="$root{GUEST_STATE_DIR}/renewed"
-  # renew TARGET MODE: TARGET from stdin, placed as `place` does; placed=yes when it changed.
-  renew() {{
-    placed=""
-    cat > "$renewed" && place "$renewed" "$1" "$2" root:root
-  }}
-  renew "$root{BOOTSTRAP}" 0755 <<'KEDGE_BOOTSTRAP' || fail {SYNC_FAILED_EXIT} "renewing {BOOTSTRAP}"
-{bootstrap()}KEDGE_BOOTSTRAP
-  renew "$root/etc/systemd/system/{SYNC_UNIT}" 0644 <<'KEDGE_UNIT' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_UNIT}"
-{sync_unit()}KEDGE_UNIT
-  units_renewed="$placed"
-  renew "$root/etc/systemd/system/{SYNC_TIMER}" 0644 <<'KEDGE_TIMER' || fail {SYNC_FAILED_EXIT} "renewing {SYNC_TIMER}"
-{sync_timer()}KEDGE_TIMER
-  units_renewed="$units_renewed$placed"
-  rm -f "$renewed"
-  if [ -n "$units_renewed" ]; then
-    systemctl daemon-reload || fail {SYNC_FAILED_EXIT} "reloading systemd for the renewed units"
-  fi
-fi
-
 # The result, for whoever looks into the guest (the journal has the details).
 if [ "$result" -eq 0 ]; then
   outcome=converged
@@ -397,12 +416,16 @@ def sync_unit() -> str:
         "[Unit]",
         "Description=Install IoT Edge, its config.toml and certificates from the kedge config share",
         "Wants=network-online.target",
+        # Not Before=aziot-edged.service: `iotedge config apply` runs inside this unit and starts
+        # aziot-edged.service, the first of its services (edgelet/iotedge/src/system.rs at 1.6.0),
+        # and that start would wait for this unit to finish: the lab's vm guest hung there for good.
         "After=local-fs.target network-online.target docker.service",
-        "Before=aziot-edged.service",
         "",
         "[Service]",
         "Type=oneshot",
         f"ExecStart={BOOTSTRAP}",
+        # A oneshot waits for ever by default, and while it runs the timer cannot start it again.
+        f"TimeoutStartSec={SYNC_TIMEOUT_SECONDS}",
         "",
         "[Install]",
         "WantedBy=multi-user.target",
