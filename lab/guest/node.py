@@ -250,7 +250,8 @@ def run_step(step, case):
         # `cgroup_writable` runtime option (a read-write cgroup mount). docs/lab.md says which steps use them.
         bundle = f"{case['layout']['dir']}/bundle/config.json"
         spec = json.load(open(bundle))
-        spec["linux"]["sysctl"] = dict(step.get("sysctls") or {})
+        if "sysctls" in step:
+            spec["linux"]["sysctl"] = dict(step["sysctls"])
         if step.get("cgroup_writable"):
             for mount in spec["mounts"]:
                 if mount["destination"] == "/sys/fs/cgroup":

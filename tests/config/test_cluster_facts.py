@@ -103,3 +103,24 @@ def test_bad_declarations_are_refused_naming_the_key(values, key, allowed):
 def test_gaps_are_reported_per_group_and_one_sufficient_runtime_is_enough():
     facts = ClusterFacts((1, 33), {"linux": (6, 8), "containerd": (1, 7), "cri-o": (1, 30), "runc": (1, 2)})
     assert facts.user_namespace_gaps("v", "n") == ([], [])
+
+
+def _without_ip_forward(values):
+    return {key: value for key, value in values.items() if key != "clusterKubeletAllowsIpForward"}
+
+
+def test_an_existing_cluster_must_declare_that_its_kubelets_allow_the_dind_sysctl():
+    """dind pods set net.ipv4.ip_forward, an unsafe sysctl: an undeclared kubelet would refuse every dind pod."""
+    values = {**DIND, **_without_ip_forward(EXISTING_CLUSTER), "clusterKubernetesVersion": "1.34", "clusterNodeVersions": READY_NODES}
+    (problem,) = problems_of(values)
+    assert problem.startswith("kedge:clusterKubeletAllowsIpForward:") and "net.ipv4.ip_forward" in problem
+    assert "--kubelet-arg=allowed-unsafe-sysctls=net.ipv4.ip_forward" in problem and "allowed: true" in problem
+    assert load({**values, "clusterKubeletAllowsIpForward": True}).dind_user_namespace is True
+    # Without dind devices nothing sets the sysctl: nothing to declare.
+    assert load({**_without_ip_forward(EXISTING_CLUSTER), "devices": [{"id": "a"}]}).devices
+
+
+def test_on_aks_kedge_allows_the_sysctl_itself():
+    """Nothing to declare: the AKS node pool's kubeletConfig allows it (tests/azure checks the pool)."""
+    settings = load({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES})
+    assert settings.dind_user_namespace is True

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ..spec import aks as aks_spec, virtualization as virtualization_spec
+from ..spec.dind import IP_FORWARD_SYSCTL
 from ..spec.vm_sizes import memory_gib
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
@@ -57,6 +58,27 @@ HOST_USER_NAMESPACE_ROUTES = (
     "bpf with SYS_ADMIN on the node (tracing programs; detaching the device cgroup filter, then host disks)",
     "mount_setattr, which AppArmor does not mediate",
 )
+
+
+# How an existing k3s cluster's kubelet allows the sysctl every dind pod sets.
+K3S_ALLOW_IP_FORWARD = f"--kubelet-arg=allowed-unsafe-sysctls={IP_FORWARD_SYSCTL}"
+
+
+def read_kubelet_allows_ip_forward(r: Reader, cluster_source: ClusterSource, has_dind: bool) -> bool:
+    """dind pods set net.ipv4.ip_forward (dockerd's bridge forwards; /proc/sys is read-only in the pod).
+    The kubelet rejects a pod with an unsafe sysctl it does not allow (SysctlForbidden), so an existing
+    cluster declares that its kubelets allow it; on AKS kedge allows it on the node pool itself."""
+    key = f"{NAMESPACE}:clusterKubeletAllowsIpForward"
+    allowed = r.boolean("clusterKubeletAllowsIpForward")
+    if cluster_source is not ClusterSource.EXISTING:
+        return cluster_source is ClusterSource.AKS  # AKS: kedge allows it on the node pool; a hub stack has no pods
+    if has_dind and not allowed:
+        r.problem(key, f"dind pods set the sysctl {IP_FORWARD_SYSCTL} (their engine's bridge network forwards, and /proc/sys "
+                       f"is read-only in a pod), which the kubelet refuses (SysctlForbidden) unless it allows it; allowed: "
+                       f"true, once the kubelet of every node that hosts dind devices allows it (k3s: {K3S_ALLOW_IP_FORWARD} "
+                       f"on each server and agent; kubeadm: allowedUnsafeSysctls: [{IP_FORWARD_SYSCTL}] in the "
+                       "KubeletConfiguration)")
+    return allowed
 
 
 def read_dind_user_namespace(r: Reader, facts: ClusterFacts, version_key: str, has_dind: bool, environment: Environment,

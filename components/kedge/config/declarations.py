@@ -91,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clusterServiceCidr", "",
             "Existing cluster only: its Service IPv4 range (e.g. 10.43.0.0/16 for k3s), which device workloads never reach. "
             "Required in production for a stack with devices.", allowed="an IPv4 CIDR"),
+    Setting("clusterKubeletAllowsIpForward", False,
+            "Existing cluster only: the kubelet of every node that hosts dind devices allows the unsafe sysctl "
+            "net.ipv4.ip_forward, which dind pods set so their engine's bridge network forwards (k3s: "
+            "--kubelet-arg=allowed-unsafe-sysctls=net.ipv4.ip_forward; kubeadm: allowedUnsafeSysctls in the "
+            "KubeletConfiguration). Required for dind devices; on AKS kedge sets it on the node pool."),
     Setting("clusterNodeCidrs", [],
             "Existing cluster only: the IPv4 ranges of its nodes (kubelets, node ports), which device workloads never reach. "
             "Required in production for a stack with devices.", allowed="IPv4 CIDRs"),

@@ -28,3 +28,9 @@ MEMORY_REQUEST = Input("memory_request", DEFAULT_MEMORY_REQUEST,
 MEMORY_LIMIT = Input("memory_limit", DEFAULT_MEMORY_LIMIT, "Memory limit of a dind runtime Pod.", quantity("64Mi"),
                      f"{QUANTITY}, at least 64Mi and the request", setting="dindMemoryLimit", device_key="memoryLimit")
 INPUTS = (DOCKER_STORAGE, AZIOT_STORAGE, CPU_REQUEST, MEMORY_REQUEST, MEMORY_LIMIT)
+
+
+# The one sysctl a dind pod sets: dockerd's bridge network forwards between its containers and the
+# pod, and /proc/sys is read-only in a container. Namespaced, but not in the kubelet's safe set, so
+# the node's kubelet must allow it (allowedUnsafeSysctls).
+IP_FORWARD_SYSCTL = "net.ipv4.ip_forward"
