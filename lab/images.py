@@ -32,6 +32,12 @@ NODE_PACKAGES = [
     "linux-image-amd64", "initramfs-tools", "systemd", "systemd-sysv", "udev", "dbus", "apparmor", "crun", "runc",
     "e2fsprogs", "util-linux", "mount", "kmod", "iproute2", "procps", "python3",
 ]
+# The older-parser node (issue #27: kedge's profiles must load on AppArmor 3.0.x, as on Ubuntu 22.04 nodes):
+# Debian 12's userspace (apparmor 3.0.8, systemd 252, crun 1.8.1, runc 1.1.5) on Debian 12's own 6.12 kernel
+# (from bookworm-security), so pods' user namespaces (Linux 6.3+) work as on the trixie node.
+OLD_PARSER_SUITE = "bookworm"
+NODE_PACKAGES_BY_SUITE = {SUITE: NODE_PACKAGES,
+                          OLD_PARSER_SUITE: ["linux-image-6.12-amd64" if p == "linux-image-amd64" else p for p in NODE_PACKAGES]}
 DIND_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "ca-certificates", "curl", "iproute2", "iptables", "docker.io", "docker-cli",
     "python3", "busybox-static", "procps", "keyutils", "util-linux", "adduser",
@@ -47,8 +53,8 @@ def _digest(parts: list[Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def node_key() -> str:
-    return _digest([SUITE, NODE_PACKAGES, LAB / "images.py", LAB / "debian.py", *sorted(GUEST_FILES.glob("lab-job*"))])
+def node_key(suite: str = SUITE) -> str:
+    return _digest([suite, NODE_PACKAGES_BY_SUITE[suite], LAB / "images.py", LAB / "debian.py", *sorted(GUEST_FILES.glob("lab-job*"))])
 
 
 def dind_key() -> str:
@@ -90,7 +96,7 @@ def _prune(current: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
-def _cached_build(kind: str, key: str, build: Callable[[Path], dict[str, Any]]) -> Path:
+def _cached_build(kind: str, key: str, build: Callable[[Path], dict[str, Any]], suite: str = SUITE) -> Path:
     """The cache folder `<kind>-<key>`, built when missing: `build(work)` fills a fresh work folder and
     returns the manifest's facts; the folder is renamed into place only when complete, and older
     builds of the same kind are pruned. One build of a kind at a time on the machine (a lock)."""
@@ -103,7 +109,7 @@ def _cached_build(kind: str, key: str, build: Callable[[Path], dict[str, Any]]) 
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         started = time.monotonic()
-        manifest = {"suite": SUITE, **build(work), "key": key, "build_seconds": round(time.monotonic() - started)}
+        manifest = {"suite": suite, **build(work), "key": key, "build_seconds": round(time.monotonic() - started)}
         (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
@@ -111,12 +117,14 @@ def _cached_build(kind: str, key: str, build: Callable[[Path], dict[str, Any]]) 
         return target
 
 
-def node_image() -> Path:
-    """The node guest's folder (node.img, vmlinuz, initrd.img, manifest.json), built when missing."""
-    return _cached_build("node", node_key(), _build_node)
+def node_image(suite: str = SUITE) -> Path:
+    """The node guest's folder (node.img, vmlinuz, initrd.img, manifest.json), built when missing.
+    `suite`: trixie (the default node) or bookworm (the older AppArmor parser)."""
+    kind = "node" if suite == SUITE else f"node{suite}"
+    return _cached_build(kind, node_key(suite), lambda work: _build_node(work, suite), suite)
 
 
-def _build_node(work: Path) -> dict[str, Any]:
+def _build_node(work: Path, suite: str) -> dict[str, Any]:
     rootfs = work / "rootfs"
     hooks = [
         'echo lab-node > "$1/etc/hostname"',
@@ -128,7 +136,7 @@ def _build_node(work: Path) -> dict[str, Any]:
         'apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer',
         'printf "9p\\n9pnet_virtio\\nloop\\noverlay\\n" > "$1/etc/modules-load.d/lab.conf"',
     ]
-    mmdebstrap(SUITE, NODE_PACKAGES, rootfs, hooks, log=work / "mmdebstrap.log")
+    mmdebstrap(suite, NODE_PACKAGES_BY_SUITE[suite], rootfs, hooks, log=work / "mmdebstrap.log")
     boot = sorted((rootfs / "boot").glob("vmlinuz-*"))[-1]
     kernel_version = boot.name[len("vmlinuz-"):]
     shutil.copy(boot, work / "vmlinuz")
