@@ -124,3 +124,13 @@ def test_on_aks_kedge_allows_the_sysctl_itself():
     """Nothing to declare: the AKS node pool's kubeletConfig allows it (tests/azure checks the pool)."""
     settings = load({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES})
     assert settings.dind_user_namespace is True
+
+
+def test_the_warning_names_what_the_lab_still_finds_open_with_the_node_user_namespace():
+    """lab/escapes.py's expected-to-succeed markers (strict in tests/lab) and the warning's list move together."""
+    from lab.escapes import EXPECTED_OPEN_HOST_USERS
+
+    mechanisms = {name.split("_")[0] for name in EXPECTED_OPEN_HOST_USERS}
+    assert mechanisms == {"bpf"}
+    assert all(any(route.startswith(mechanism) for route in HOST_USER_NAMESPACE_ROUTES) for mechanism in mechanisms)
+    assert len(HOST_USER_NAMESPACE_ROUTES) == len(mechanisms)
