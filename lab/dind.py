@@ -29,9 +29,9 @@ class Case:
 def lab_complain_apparmor(text: str) -> str:
     """kedge's profile in complain mode: every rule as written, denials logged instead of enforced.
 
-    systemd cannot start under the profile as emitted (docs/lab.md), so the rest of the dind checks
-    (dockerd, a module, config apply) run with this one; the kernel log then lists each operation the
-    profile would have denied. docs/lab.md says which runs use it."""
+    For diagnosing a change (`python -m lab dind --apparmor lab-complain`): the kernel log then lists each
+    operation the profile would have denied, where enforcing stops at the first. The tests run the
+    profile enforcing."""
     flags = "flags=(attach_disconnected,mediate_deleted)"
     if flags not in text:
         raise ValueError(f"the profile's flags changed: update lab_complain_apparmor ({flags} not found)")
