@@ -419,6 +419,8 @@ def run_one(name, token, *args):
     """Runs one attempt; returns its report."""
     steps.clear()
     done, result = True, None
+    # The confinement it starts under: an attempt that pivots its root away from /proc cannot read it after.
+    label_before = read_label()
     try:
         result = ATTEMPTS[name](token, *args)
     except Failed:
@@ -426,11 +428,16 @@ def run_one(name, token, *args):
     except Exception as error:  # an attempt that breaks is a failed attempt, with its reason
         done = False
         steps.append(f"error: {error!r}")
+    current = read_label()
+    return {"done": done, "steps": list(steps), "read": result if isinstance(result, str) else "",
+            "attr": label_before if current == "?" else current}
+
+
+def read_label():
     try:
-        current = open("/proc/self/attr/current").read().strip()
+        return open("/proc/self/attr/current").read().strip()
     except OSError:
-        current = "?"
-    return {"done": done, "steps": list(steps), "read": result if isinstance(result, str) else "", "attr": current}
+        return "?"
 
 
 def serve():
