@@ -29,9 +29,9 @@ class Case:
 def lab_complain_apparmor(text: str) -> str:
     """kedge's profile in complain mode: every rule as written, denials logged instead of enforced.
 
-    systemd cannot start under the profile as emitted (docs/lab.md), so the rest of the dind checks
-    (dockerd, a module, config apply) run with this one; the kernel log then lists each operation the
-    profile would have denied. docs/lab.md says which runs use it."""
+    For diagnosing a change (`python -m lab dind --apparmor lab-complain`): the kernel log then lists each
+    operation the profile would have denied, where enforcing stops at the first. The tests run the
+    profile enforcing."""
     flags = "flags=(attach_disconnected,mediate_deleted)"
     if flags not in text:
         raise ValueError(f"the profile's flags changed: update lab_complain_apparmor ({flags} not found)")
@@ -79,13 +79,15 @@ def case_job(case: Case, image: dict[str, Any], job: Path) -> dict[str, Any]:
     }
 
 
-def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str] | None = None, timeout: float = 2400) -> dict[str, Any]:
+def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str] | None = None, timeout: float = 2400,
+        node_suite: str = images.SUITE) -> dict[str, Any]:
     """Boots the node guest once and runs `steps` in order; returns results.json plus the run's own facts.
 
     A step: {"label", "case" (a Case name), "dind": start the dind container, "checks": prove it,
     "command": run it inside, "variants": corpus variants, "profile": a file of `apparmor` to load first}.
-    kedge's profiles are loaded first by the loader's own script, as emitted."""
-    node, dind = images.node_image(), images.dind_image()
+    kedge's profiles are loaded first by the loader's own script, as emitted. `node_suite`: the node guest's
+    Debian (images.OLD_PARSER_SUITE for AppArmor 3.0.x); the dind image is the same either way."""
+    node, dind = images.node_image(node_suite), images.dind_image()
     image = json.loads((dind / "image-config.json").read_text())
     jobs = cache_dir() / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import GUEST_FILES, LAB, ROOT, cache_dir, standins
 from .debian import mmdebstrap
@@ -32,6 +32,12 @@ NODE_PACKAGES = [
     "linux-image-amd64", "initramfs-tools", "systemd", "systemd-sysv", "udev", "dbus", "apparmor", "crun", "runc",
     "e2fsprogs", "util-linux", "mount", "kmod", "iproute2", "procps", "python3",
 ]
+# The older-parser node (issue #27: kedge's profiles must load on AppArmor 3.0.x, as on Ubuntu 22.04 nodes):
+# Debian 12's userspace (apparmor 3.0.8, systemd 252, crun 1.8.1, runc 1.1.5) on Debian 12's own 6.12 kernel
+# (from bookworm-security), so pods' user namespaces (Linux 6.3+) work as on the trixie node.
+OLD_PARSER_SUITE = "bookworm"
+NODE_PACKAGES_BY_SUITE = {SUITE: NODE_PACKAGES,
+                          OLD_PARSER_SUITE: ["linux-image-6.12-amd64" if p == "linux-image-amd64" else p for p in NODE_PACKAGES]}
 DIND_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "ca-certificates", "curl", "iproute2", "iptables", "docker.io", "docker-cli",
     "python3", "busybox-static", "procps", "keyutils", "util-linux", "adduser",
@@ -47,8 +53,8 @@ def _digest(parts: list[Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def node_key() -> str:
-    return _digest([SUITE, NODE_PACKAGES, LAB / "images.py", LAB / "debian.py", *sorted(GUEST_FILES.glob("lab-job*"))])
+def node_key(suite: str = SUITE) -> str:
+    return _digest([suite, NODE_PACKAGES_BY_SUITE[suite], LAB / "images.py", LAB / "debian.py", *sorted(GUEST_FILES.glob("lab-job*"))])
 
 
 def dind_key() -> str:
@@ -78,50 +84,67 @@ def _versions(rootfs: Path, packages: list[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
+PRUNE_AFTER_SECONDS = 86400
+
+
 def _prune(current: Path) -> None:
-    """Older builds of the same image (other input hashes) go: each is over a GiB."""
+    """Older builds of the same image (other input hashes) go once unused for a day: each is over a GiB,
+    and a second clone (another branch) on the machine may still be using its own."""
     kind = current.name.split("-")[0]
     for other in current.parent.glob(f"{kind}-*"):
-        if other != current and other.is_dir():
+        if other != current and other.is_dir() and time.time() - other.stat().st_mtime > PRUNE_AFTER_SECONDS:
             shutil.rmtree(other, ignore_errors=True)
 
 
-def node_image() -> Path:
-    """The node guest's folder (node.img, vmlinuz, initrd.img, manifest.json), built when missing."""
-    target = cache_dir() / f"node-{node_key()}"
-    with _locked("node"):
+def _cached_build(kind: str, key: str, build: Callable[[Path], dict[str, Any]], suite: str = SUITE) -> Path:
+    """The cache folder `<kind>-<key>`, built when missing: `build(work)` fills a fresh work folder and
+    returns the manifest's facts; the folder is renamed into place only when complete, and older
+    builds of the same kind are pruned. One build of a kind at a time on the machine (a lock)."""
+    target = cache_dir() / f"{kind}-{key}"
+    with _locked(kind):
         if (target / "manifest.json").exists():
+            os.utime(target)  # in use: not pruned
             return target
-        work = cache_dir() / f".build-node-{os.getpid()}"
+        work = cache_dir() / f".build-{kind}-{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        rootfs = work / "rootfs"
         started = time.monotonic()
-        hooks = [
-            'echo lab-node > "$1/etc/hostname"',
-            'printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\\n" > "$1/etc/fstab"',
-            f'install -m 0755 {GUEST_FILES / "lab-job"} "$1/usr/local/sbin/lab-job"',
-            f'install -m 0644 {GUEST_FILES / "lab-job.service"} "$1/etc/systemd/system/lab-job.service"',
-            'chroot "$1" systemctl enable lab-job.service',
-            'chroot "$1" systemctl mask serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service '
-            'apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer',
-            'printf "9p\\n9pnet_virtio\\nloop\\noverlay\\n" > "$1/etc/modules-load.d/lab.conf"',
-        ]
-        mmdebstrap(SUITE, NODE_PACKAGES, rootfs, hooks, log=work / "mmdebstrap.log")
-        boot = sorted((rootfs / "boot").glob("vmlinuz-*"))[-1]
-        kernel_version = boot.name[len("vmlinuz-"):]
-        shutil.copy(boot, work / "vmlinuz")
-        shutil.copy(rootfs / "boot" / f"initrd.img-{kernel_version}", work / "initrd.img")
-        versions = _versions(rootfs, ["linux-image-" + kernel_version, "systemd", "apparmor", "crun", "runc"])
-        _ext4_image(rootfs, work / "node.img", spare_mib=768)
-        shutil.rmtree(rootfs)
-        manifest = {"suite": SUITE, "kernel": kernel_version, "packages": versions, "key": node_key(),
-                    "build_seconds": round(time.monotonic() - started)}
+        manifest = {"suite": suite, **build(work), "key": key, "build_seconds": round(time.monotonic() - started)}
         (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
         _prune(target)
         return target
+
+
+def node_image(suite: str = SUITE) -> Path:
+    """The node guest's folder (node.img, vmlinuz, initrd.img, manifest.json), built when missing.
+    `suite`: trixie (the default node) or bookworm (the older AppArmor parser)."""
+    kind = "node" if suite == SUITE else f"node{suite}"
+    return _cached_build(kind, node_key(suite), lambda work: _build_node(work, suite), suite)
+
+
+def _build_node(work: Path, suite: str) -> dict[str, Any]:
+    rootfs = work / "rootfs"
+    hooks = [
+        'echo lab-node > "$1/etc/hostname"',
+        'printf "/dev/vda / ext4 rw,errors=remount-ro 0 1\\n" > "$1/etc/fstab"',
+        f'install -m 0755 {GUEST_FILES / "lab-job"} "$1/usr/local/sbin/lab-job"',
+        f'install -m 0644 {GUEST_FILES / "lab-job.service"} "$1/etc/systemd/system/lab-job.service"',
+        'chroot "$1" systemctl enable lab-job.service',
+        'chroot "$1" systemctl mask serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service '
+        'apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer',
+        'printf "9p\\n9pnet_virtio\\nloop\\noverlay\\n" > "$1/etc/modules-load.d/lab.conf"',
+    ]
+    mmdebstrap(suite, NODE_PACKAGES_BY_SUITE[suite], rootfs, hooks, log=work / "mmdebstrap.log")
+    boot = sorted((rootfs / "boot").glob("vmlinuz-*"))[-1]
+    kernel_version = boot.name[len("vmlinuz-"):]
+    shutil.copy(boot, work / "vmlinuz")
+    shutil.copy(rootfs / "boot" / f"initrd.img-{kernel_version}", work / "initrd.img")
+    versions = _versions(rootfs, ["linux-image-" + kernel_version, "systemd", "apparmor", "crun", "runc"])
+    _ext4_image(rootfs, work / "node.img", spare_mib=768)
+    shutil.rmtree(rootfs)
+    return {"kernel": kernel_version, "packages": versions}
 
 
 def parse_dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -194,31 +217,22 @@ def _shift_tree(source: Path, target: Path, offset: int) -> None:
 
 def dind_image() -> Path:
     """The dind test root filesystem's folder (dind.img, image-config.json, manifest.json)."""
-    target = cache_dir() / f"dind-{dind_key()}"
-    with _locked("dind"):
-        if (target / "manifest.json").exists():
-            return target
-        work = cache_dir() / f".build-dind-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        (work / "tree").mkdir(parents=True)
-        started = time.monotonic()
-        debs = standins.build(work / "standins")
-        instructions = parse_dockerfile()
-        hooks, replaced = dind_steps(instructions)
-        plain = work / "tree" / "plain"
-        os.environ["KEDGE_LAB_STANDINS"] = str(debs[0].parent)
-        mmdebstrap(SUITE, DIND_PACKAGES, plain,
-                   ['echo iotedge > "$1/etc/hostname"', *hooks, 'rm -f "$1/etc/machine-id"; : > "$1/etc/machine-id"'],
-                   log=work / "mmdebstrap.log")
-        versions = _versions(plain, ["systemd", "docker.io", "containerd", "runc", "aziot-edge", "aziot-identity-service"])
-        _shift_tree(plain, work / "tree" / "shifted", SHIFT)
-        _ext4_image(work / "tree", work / "dind.img", spare_mib=256)
-        shutil.rmtree(work / "tree")
-        (work / "image-config.json").write_text(json.dumps(image_config(instructions), indent=1))
-        manifest = {"suite": SUITE, "packages": versions, "key": dind_key(), "replaced_dockerfile_steps": replaced,
-                    "build_seconds": round(time.monotonic() - started)}
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        shutil.rmtree(target, ignore_errors=True)
-        work.rename(target)
-        _prune(target)
-        return target
+    return _cached_build("dind", dind_key(), _build_dind)
+
+
+def _build_dind(work: Path) -> dict[str, Any]:
+    (work / "tree").mkdir()
+    debs = standins.build(work / "standins")
+    instructions = parse_dockerfile()
+    hooks, replaced = dind_steps(instructions)
+    plain = work / "tree" / "plain"
+    os.environ["KEDGE_LAB_STANDINS"] = str(debs[0].parent)
+    mmdebstrap(SUITE, DIND_PACKAGES, plain,
+               ['echo iotedge > "$1/etc/hostname"', *hooks, 'rm -f "$1/etc/machine-id"; : > "$1/etc/machine-id"'],
+               log=work / "mmdebstrap.log")
+    versions = _versions(plain, ["systemd", "docker.io", "containerd", "runc", "aziot-edge", "aziot-identity-service"])
+    _shift_tree(plain, work / "tree" / "shifted", SHIFT)
+    _ext4_image(work / "tree", work / "dind.img", spare_mib=256)
+    shutil.rmtree(work / "tree")
+    (work / "image-config.json").write_text(json.dumps(image_config(instructions), indent=1))
+    return {"packages": versions, "replaced_dockerfile_steps": replaced}

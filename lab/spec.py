@@ -4,7 +4,7 @@ Starts from containerd's default spec (lab/containerd_defaults.py, cited there) 
 pod as the CRI plugin does: the image's entrypoint and environment, the added capabilities, the
 seccomp Localhost profile (read from the kubelet's seccomp root, in OCI form), the AppArmor
 Localhost profile, the volume mounts (rbind + rprivate, `ro` for readOnly), the pod's files
-(/etc/hostname, /etc/hosts, /etc/resolv.conf, /dev/termination-log), the memory limit, and for
+(/etc/hostname, /etc/hosts, /etc/resolv.conf, /dev/termination-log), the pod's sysctls, the memory limit, and for
 `hostUsers: false` a user namespace (container 0 -> 100000, size 65536) with idmapped volume mounts.
 `kubernetes_view` reads the spec back into StatefulSet terms, so a test can compare both.
 """
@@ -130,6 +130,11 @@ def oci_spec(statefulset: dict[str, Any], image: dict[str, Any], node: Node, lay
         linux["uidMappings"] = [{"containerID": 0, "hostID": USERNS_HOST_ID, "size": USERNS_SIZE}]
         linux["gidMappings"] = [{"containerID": 0, "hostID": USERNS_HOST_ID, "size": USERNS_SIZE}]
     linux["cgroupsPath"] = f"/kubepods/{layout.name}"
+    # CRI: the pod's securityContext.sysctls become the OCI spec's linux.sysctl, which the runtime writes
+    # in the container's namespaces (containerd pkg/cri/opts WithSysctls).
+    sysctls = {item["name"]: str(item["value"]) for item in (pod.get("securityContext") or {}).get("sysctls") or []}
+    if sysctls:
+        linux["sysctl"] = sysctls
     limits = (container.get("resources") or {}).get("limits") or {}
     if "memory" in limits:
         linux["resources"]["memory"] = {"limit": quantity_bytes(limits["memory"])}
@@ -160,6 +165,7 @@ def kubernetes_view(spec: dict[str, Any], layout: PodLayout) -> dict[str, Any]:
         "uidMappings": spec["linux"].get("uidMappings"),
         "idmappedMounts": idmapped,
         "memoryLimit": (spec["linux"]["resources"].get("memory") or {}).get("limit"),
+        "sysctls": [{"name": name, "value": value} for name, value in (spec["linux"].get("sysctl") or {}).items()],
         "noNewPrivileges": spec["process"]["noNewPrivileges"],
         "args": spec["process"]["args"],
     }

@@ -143,6 +143,31 @@ def remount_sys_rw(token, value, *_):
     write("/sys/kernel/mm/transparent_hugepage/khugepaged/pages_to_scan", value)
 
 
+# A nested container's root under the engine's data root: kedge's profile lets a procfs and a sysfs be
+# mounted at its /proc and /sys (as runc does), so these go on from there.
+RUNC_ROOT = f"{DOCKER}/kedgelab-root"
+
+
+def runc_place_proc_bind_core_pattern(token, *_):
+    """A procfs where runc puts one, its sys/kernel bound to /tmp, core_pattern written there."""
+    mount("proc", f"{RUNC_ROOT}/proc", "proc")
+    mount(f"{RUNC_ROOT}/proc/sys/kernel", "/tmp/kedgelab-k9", None, MS_BIND)
+    write("/tmp/kedgelab-k9/core_pattern", f"|/tmp/{token}")
+
+
+def runc_place_proc_global_sysctl(token, value, *_):
+    """A procfs where runc puts one, a global sysctl no single rule names written through it."""
+    mount("proc", f"{RUNC_ROOT}/proc", "proc")
+    write(f"{RUNC_ROOT}/proc/sys/kernel/printk_ratelimit", value)
+
+
+def runc_place_sysfs_module_parameter(token, value, *_):
+    """A sysfs where runc puts one (new network namespace), a module parameter written through it."""
+    syscall("unshare", 0x40000000)
+    mount("sysfs", f"{RUNC_ROOT}/sys", "sysfs")
+    write(f"{RUNC_ROOT}/sys/module/printk/parameters/time", value)
+
+
 def uevent_helper(token, *_):
     """/sys/kernel/uevent_helper through a fresh sysfs in a new network namespace."""
     syscall("unshare", 0x40000000)  # CLONE_NEWNET
@@ -377,7 +402,8 @@ ATTEMPTS = {
     f.__name__: f for f in [
         proc_mount_core_pattern, proc_mount_bind_kernel_core_pattern, proc_mount_bind_sys_under_docker_core_pattern,
         proc_mount_bind_kernel_modprobe, proc_mount_bind_sysrq_trigger, bind_proc_sys_kernel_remount_rw, bind_proc_sys_remount_rw,
-        remount_proc_sys_rw, remount_sys_rw, uevent_helper, sysfs_module_parameter, cgroup_v1_release_agent, binfmt_misc_register,
+        remount_proc_sys_rw, remount_sys_rw, runc_place_proc_bind_core_pattern, runc_place_proc_global_sysctl,
+        runc_place_sysfs_module_parameter, uevent_helper, sysfs_module_parameter, cgroup_v1_release_agent, binfmt_misc_register,
         mount_setattr_proc_sys, new_mount_api_proc, open_tree_clone_proc_sys, pivot_root_out, keyctl_node_keyring, io_uring,
         bpf_tracing_program, bpf_detach_device_filter, mknod_node_disk, perf_event_system_wide, userfaultfd, dev_kmsg,
         ptrace_guest_process, unshare_user_regain, open_by_handle_guest_root, setuid_on_volume,
@@ -393,6 +419,8 @@ def run_one(name, token, *args):
     """Runs one attempt; returns its report."""
     steps.clear()
     done, result = True, None
+    # The confinement it starts under: an attempt that pivots its root away from /proc cannot read it after.
+    label_before = read_label()
     try:
         result = ATTEMPTS[name](token, *args)
     except Failed:
@@ -400,11 +428,16 @@ def run_one(name, token, *args):
     except Exception as error:  # an attempt that breaks is a failed attempt, with its reason
         done = False
         steps.append(f"error: {error!r}")
+    current = read_label()
+    return {"done": done, "steps": list(steps), "read": result if isinstance(result, str) else "",
+            "attr": label_before if current == "?" else current}
+
+
+def read_label():
     try:
-        current = open("/proc/self/attr/current").read().strip()
+        return open("/proc/self/attr/current").read().strip()
     except OSError:
-        current = "?"
-    return {"done": done, "steps": list(steps), "read": result if isinstance(result, str) else "", "attr": current}
+        return "?"
 
 
 def serve():

@@ -39,6 +39,8 @@ SYSCTL_ATTEMPTS = {
     "remount_proc_sys_rw": "printk_ratelimit", "remount_sys_rw": "pages_to_scan", "uevent_helper": "uevent_helper",
     "sysfs_module_parameter": "printk_time", "mount_setattr_proc_sys": "printk_ratelimit", "new_mount_api_proc": "core_pattern",
     "open_tree_clone_proc_sys": "core_pattern", "unshare_user_regain": "core_pattern",
+    "runc_place_proc_bind_core_pattern": "core_pattern", "runc_place_proc_global_sysctl": "printk_ratelimit",
+    "runc_place_sysfs_module_parameter": "printk_time",
 }
 TOKEN_ATTEMPTS = {"pivot_root_out", "dev_kmsg", "ptrace_guest_process", "open_by_handle_guest_root"}
 SELF_ATTEMPTS = {"io_uring", "bpf_tracing_program", "perf_event_system_wide", "userfaultfd"}
@@ -172,11 +174,11 @@ class Corpus:
         token = "kedgelab" + secrets.token_hex(6)
         before = {key: read(path) for key, path in WATCHED.items()}
         args = []
-        if name in ("remount_proc_sys_rw", "mount_setattr_proc_sys"):
+        if name in ("remount_proc_sys_rw", "mount_setattr_proc_sys", "runc_place_proc_global_sysctl"):
             args = [str(int(before["printk_ratelimit"]) + 7)]
         elif name == "remount_sys_rw":
             args = [str(int(before["pages_to_scan"]) + 8)]
-        elif name == "sysfs_module_parameter":
+        elif name in ("sysfs_module_parameter", "runc_place_sysfs_module_parameter"):
             args = ["N" if before["printk_time"] == "Y" else "Y"]
         elif name in DISK_ATTEMPTS:
             args = [self.vda_dev]

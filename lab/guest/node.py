@@ -190,6 +190,8 @@ def dind_checks(case, cid):
         checks["docker_journal"] = exec_in(case, cid, "journalctl -u docker.service --no-pager -o cat | grep -v '^docker.service' | tail -n 25")[1]
     checks["docker_info"] = exec_in(case, cid, "docker info --format '{{.Driver}}|{{.ServerVersion}}|{{.CgroupVersion}}|{{json .SecurityOptions}}'", 120)[1]
     checks["docker_root_fs"] = exec_in(case, cid, "findmnt -no FSTYPE,SOURCE /var/lib/docker")[1]
+    # The pod's sysctl, set by the runtime in the pod's network namespace; /proc/sys itself stays read-only.
+    checks["ip_forward"] = exec_in(case, cid, "cat /proc/sys/net/ipv4/ip_forward; findmnt -no OPTIONS /proc/sys | cut -d, -f1")[1]
     rc, out = exec_in(case, cid, MODULE_BUILD, 600)
     checks["module_build"] = {"rc": rc, "output": out[-2000:]}
     rc, out = exec_in(case, cid, "docker run --rm --network none kedge-lab/module:1", 300)
@@ -250,7 +252,8 @@ def run_step(step, case):
         # `cgroup_writable` runtime option (a read-write cgroup mount). docs/lab.md says which steps use them.
         bundle = f"{case['layout']['dir']}/bundle/config.json"
         spec = json.load(open(bundle))
-        spec["linux"]["sysctl"] = dict(step.get("sysctls") or {})
+        if "sysctls" in step:
+            spec["linux"]["sysctl"] = dict(step["sysctls"])
         if step.get("cgroup_writable"):
             for mount in spec["mounts"]:
                 if mount["destination"] == "/sys/fs/cgroup":

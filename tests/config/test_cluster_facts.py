@@ -126,3 +126,34 @@ def test_the_kubevirt_minimum_binds_only_stacks_that_install_it_for_vm_devices()
     assert not any("older than KubeVirt" in n for n in load({**DIND, **old, "dindUserNamespace": False}).notices)
     assert not any("older than KubeVirt" in n for n in load({**VM_FLEET, **old, "kubevirt": "existing"}).notices)
     assert not any("older than KubeVirt" in n for n in load({**VM_FLEET, **old, "kubevirtVersion": "v1.10.0"}).notices)
+
+
+def _without_ip_forward(values):
+    return {key: value for key, value in values.items() if key != "clusterKubeletAllowsIpForward"}
+
+
+def test_an_existing_cluster_must_declare_that_its_kubelets_allow_the_dind_sysctl():
+    """dind pods set net.ipv4.ip_forward, an unsafe sysctl: an undeclared kubelet would refuse every dind pod."""
+    values = {**DIND, **_without_ip_forward(EXISTING_CLUSTER), "clusterKubernetesVersion": "1.34", "clusterNodeVersions": READY_NODES}
+    (problem,) = problems_of(values)
+    assert problem.startswith("kedge:clusterKubeletAllowsIpForward:") and "net.ipv4.ip_forward" in problem
+    assert "--kubelet-arg=allowed-unsafe-sysctls=net.ipv4.ip_forward" in problem and "allowed: true" in problem
+    assert load({**values, "clusterKubeletAllowsIpForward": True}).dind_user_namespace is True
+    # Without dind devices nothing sets the sysctl: nothing to declare.
+    assert load({**_without_ip_forward(EXISTING_CLUSTER), "devices": [{"id": "a"}]}).devices
+
+
+def test_on_aks_kedge_allows_the_sysctl_itself():
+    """Nothing to declare: the AKS node pool's kubeletConfig allows it (tests/azure checks the pool)."""
+    settings = load({**DIND, "aksKubernetesVersion": "1.33", "clusterNodeVersions": READY_NODES})
+    assert settings.dind_user_namespace is True
+
+
+def test_the_warning_names_what_the_lab_still_finds_open_with_the_node_user_namespace():
+    """lab/escapes.py's expected-to-succeed markers (strict in tests/lab) and the warning's list move together."""
+    from lab.escapes import EXPECTED_OPEN_HOST_USERS
+
+    mechanisms = {name.split("_")[0] for name in EXPECTED_OPEN_HOST_USERS}
+    assert mechanisms == {"bpf"}
+    assert all(any(route.startswith(mechanism) for route in HOST_USER_NAMESPACE_ROUTES) for mechanism in mechanisms)
+    assert len(HOST_USER_NAMESPACE_ROUTES) == len(mechanisms)

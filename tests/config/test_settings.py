@@ -32,7 +32,7 @@ class DictSource:
         return list(self.values)
 
 
-EXISTING_CLUSTER = {"cluster": "existing", "clusterPodCidr": "10.42.0.0/16", "kubeContext": "site"}
+EXISTING_CLUSTER = {"cluster": "existing", "clusterPodCidr": "10.42.0.0/16", "kubeContext": "site", "clusterKubeletAllowsIpForward": True}
 # The ranges a production stack with devices on an existing cluster must declare (k3s-like).
 DECLARED_RANGES = {"clusterServiceCidr": "10.43.0.0/16", "clusterNodeCidrs": ["192.168.50.0/24"],
                    "clusterApiServerCidrs": ["192.168.50.0/24"]}

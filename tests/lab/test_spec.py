@@ -48,6 +48,8 @@ def test_spec_matches_the_statefulset_field_by_field(devices, which):
     limit = container["resources"]["limits"]["memory"]
     assert view["memoryLimit"] == int(limit[:-2]) * (1 << 30 if limit.endswith("Gi") else 1 << 20)
     assert view["noNewPrivileges"] is (context.get("allowPrivilegeEscalation") is False)
+    # dockerd's bridge needs forwarding on, and /proc/sys is read-only inside: the pod's sysctl sets it.
+    assert view["sysctls"] == pod["securityContext"]["sysctls"] == [{"name": "net.ipv4.ip_forward", "value": "1"}]
     assert view["args"] == ["/usr/local/sbin/kedge-entrypoint", "/sbin/init"]  # the image's ENTRYPOINT + CMD, no command set
     # The pod's volumes replace the runtime's default /run; /sys stays read-only, the cgroup mount is the CRI's.
     destinations = [m["destination"] for m in spec["mounts"]]

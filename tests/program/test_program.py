@@ -88,6 +88,16 @@ def test_dind_only_stack_has_no_virtualization_pool():
     assert [p["name"] for p in run.one(AKS).get("agentPoolProfiles")] == ["system"]
 
 
+def test_the_pool_that_runs_dind_pods_allows_their_ip_forward_sysctl():
+    """dind pods set net.ipv4.ip_forward; the kubelet refuses an unsafe sysctl it does not allow (SysctlForbidden)."""
+    run = run_example_stack("dev-dind")
+    (system,) = run.one(AKS).get("agentPoolProfiles")
+    assert system["kubeletConfig"] == {"allowedUnsafeSysctls": ["net.ipv4.ip_forward"]}
+    pods = [r.get("spec.template.spec") for r in run.resources if r.get("kind") == "StatefulSet"]
+    assert pods and all(pod["securityContext"]["sysctls"] == [{"name": "net.ipv4.ip_forward", "value": "1"}] for pod in pods)
+    assert all(pod["nodeSelector"] for pod in pods)  # on the labelled (system) pool: the only one a dind-only stack has
+
+
 def test_aks_kubeconfig_reaches_the_provider_as_a_secret_and_parses():
     run = run_example_stack("dev")
     provider = run.one(K8S_PROVIDER, "cluster")

@@ -9,6 +9,7 @@ from pulumi_azure_native import authorization, containerservice
 from ..render.names import VIRTUALIZATION_POOL_LABEL, VIRTUALIZATION_POOL_TAINT
 from ..args import PROXY_URL, check_args, choice_value, every, matches
 from ..choices import NetworkPolicyEngine
+from ..spec.dind import IP_FORWARD_SYSCTL
 from ..spec.inputs import rules_of
 from ..spec.aks import (
     INPUTS, DEFAULT_NETWORK_POLICY, DEFAULT_SYSTEM_VM_SIZE, DEFAULT_SYSTEM_NODE_COUNT, DEFAULT_VIRT_POOL_VM_SIZE,
@@ -102,6 +103,10 @@ class AksCluster(pulumi.ComponentResource):
                 # Ubuntu: the dind runtime's AppArmor profiles need an AppArmor-enabled kernel.
                 os_sku="Ubuntu",
                 type="VirtualMachineScaleSets",
+                # dind pods run here and set net.ipv4.ip_forward (their engine's bridge forwards); the kubelet
+                # refuses an unsafe sysctl it does not allow. AKS accepts net.* here (KubeletConfig
+                # allowedUnsafeSysctls, https://learn.microsoft.com/azure/aks/custom-node-configuration).
+                kubelet_config=containerservice.KubeletConfigArgs(allowed_unsafe_sysctls=[IP_FORWARD_SYSCTL]),
             )
         ]
         if virt_pool_enabled:

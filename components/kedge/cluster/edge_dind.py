@@ -29,7 +29,7 @@ from ..spec.inputs import rules_of
 from ..spec.dind import (
     INPUTS,
     DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_DOCKER_STORAGE,
-    DEFAULT_AZIOT_STORAGE,
+    DEFAULT_AZIOT_STORAGE, IP_FORWARD_SYSCTL,
 )
 from ..arg_docs import document_args
 
@@ -197,6 +197,10 @@ class EdgeDindRuntime(pulumi.ComponentResource):
                     # Nothing in the runtime or its modules talks to the Kubernetes API.
                     "automountServiceAccountToken": False,
                     **({"hostUsers": False} if args.get("user_namespace", True) else {}),
+                    # dockerd's bridge network forwards between its containers and the pod, and /proc/sys is
+                    # read-only in a container: the kubelet sets it in the pod's network namespace. An unsafe
+                    # sysctl, so the node's kubelet must allow it (allowedUnsafeSysctls; docs/lab.md).
+                    "securityContext": {"sysctls": [{"name": IP_FORWARD_SYSCTL, "value": "1"}]},
                     **({"imagePullSecrets": [{"name": f"{device}-pull"}]} if login is not None else {}),
                     "containers": [
                         {

@@ -10,6 +10,7 @@ import yaml
 
 from ..spec import aks as aks_spec, virtualization as virtualization_spec
 from ..spec.rules import parse_network
+from ..spec.dind import IP_FORWARD_SYSCTL
 from ..spec.vm_sizes import memory_gib
 from ..choices import ClusterSource, Environment, NetworkPolicyEngine, VirtualizationSource
 from .cluster_facts import ClusterFacts
@@ -51,15 +52,33 @@ class KubevirtSettings:
 
 
 # What a module with the dind pod's powers can reach on its node when the pod shares the node's
-# user namespace: the routes the security review found open with kedge's profiles loaded
-# (AppArmor judges paths, so a procfs or sysfs bound or remounted elsewhere escapes its rules).
+# user namespace: the routes kedge's lab still finds open with kedge's profiles enforcing
+# (docs/lab.md; lab/escapes.py's markers). bpf stays allowed: the engine's runc needs it for each
+# nested container's device filter, and only the pod's own user namespace takes it from the node.
 HOST_USER_NAMESPACE_ROUTES = (
-    "/proc/sys or /proc/sys/kernel bound to another path (core_pattern, modprobe, sysrq-trigger)",
-    "/proc/sys remounted read-write (every global sysctl)",
-    "sysfs module parameters",
     "bpf with SYS_ADMIN on the node (tracing programs; detaching the device cgroup filter, then host disks)",
-    "mount_setattr, which AppArmor does not mediate",
 )
+
+
+# How an existing k3s cluster's kubelet allows the sysctl every dind pod sets.
+K3S_ALLOW_IP_FORWARD = f"--kubelet-arg=allowed-unsafe-sysctls={IP_FORWARD_SYSCTL}"
+
+
+def read_kubelet_allows_ip_forward(r: Reader, cluster_source: ClusterSource, has_dind: bool) -> bool:
+    """dind pods set net.ipv4.ip_forward (dockerd's bridge forwards; /proc/sys is read-only in the pod).
+    The kubelet rejects a pod with an unsafe sysctl it does not allow (SysctlForbidden), so an existing
+    cluster declares that its kubelets allow it; on AKS kedge allows it on the node pool itself."""
+    key = f"{NAMESPACE}:clusterKubeletAllowsIpForward"
+    allowed = r.boolean("clusterKubeletAllowsIpForward")
+    if cluster_source is not ClusterSource.EXISTING:
+        return cluster_source is ClusterSource.AKS  # AKS: kedge allows it on the node pool; a hub stack has no pods
+    if has_dind and not allowed:
+        r.problem(key, f"dind pods set the sysctl {IP_FORWARD_SYSCTL} (their engine's bridge network forwards, and /proc/sys "
+                       f"is read-only in a pod), which the kubelet refuses (SysctlForbidden) unless it allows it; allowed: "
+                       f"true, once the kubelet of every node that hosts dind devices allows it (k3s: {K3S_ALLOW_IP_FORWARD} "
+                       f"on each server and agent; kubeadm: allowedUnsafeSysctls: [{IP_FORWARD_SYSCTL}] in the "
+                       "KubeletConfiguration)")
+    return allowed
 
 
 def read_dind_user_namespace(r: Reader, facts: ClusterFacts, version_key: str, has_dind: bool, environment: Environment,

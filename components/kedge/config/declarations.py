@@ -122,6 +122,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Required in production for a stack with devices.", allowed="an IPv4 CIDR",
             changes=(live("The device NetworkPolicies' egress exclusions change; the network plugin enforces them as they change.",
                  KEDGE_NETWORK, "10.53.0.0/16", stack="site"),)),
+    Setting("clusterKubeletAllowsIpForward", False,
+            "Existing cluster only: the kubelet of every node that hosts dind devices allows the unsafe sysctl "
+            "net.ipv4.ip_forward, which dind pods set so their engine's bridge network forwards (k3s: "
+            "--kubelet-arg=allowed-unsafe-sysctls=net.ipv4.ip_forward; kubeadm: allowedUnsafeSysctls in the "
+            "KubeletConfiguration). Required for dind devices; on AKS kedge sets it on the node pool.",
+            changes=(refused("Turning it off while the stack has dind devices is refused at preview: their pods set the sysctl, "
+                             "which such a kubelet refuses.", KEDGE_SETTINGS, False, stack="plant"),)),
     Setting("clusterNodeCidrs", [],
             "Existing cluster only (on AKS: aksNodeSubnetCidr): the IPv4 ranges of its nodes (kubelets, node ports), which "
             "device workloads never reach. "

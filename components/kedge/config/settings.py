@@ -47,7 +47,7 @@ from ..choices import (  # re-exported: the closed sets the settings' fields tak
 from .reader import ConfigSource, DEFAULTS, OBJECT_KEYS, Reader, SECRET_KEYS, SettingsError, is_network, read_aziot_edge_version, read_login
 from .hub import HubSettings, read_hub
 from .devices import DeviceExtras, DeviceSettings, DindDevice, VmDevice, is_ssh_public_key, read_devices
-from .cluster import AksSettings, check_aks_capacity, ExistingClusterSettings, KubevirtSettings, read_aks, read_cluster_ranges, read_kubeconfig_present, read_dind_user_namespace, read_kubevirt
+from .cluster import AksSettings, check_aks_capacity, ExistingClusterSettings, KubevirtSettings, read_aks, read_cluster_ranges, read_kubeconfig_present, read_dind_user_namespace, read_kubelet_allows_ip_forward, read_kubevirt
 from .storage import DeviceStorageSettings, read_device_storage
 from .remediation import RemediationSettings, read_remediation
 from .deployments import EDGE_AGENT_IMAGE_PATTERN, read_deployments
@@ -278,6 +278,7 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
     has_dind = any(d.mode is HostingMode.DIND for d in devices)
     check_dind_image_versions(r, devices)
     dind_user_namespace = read_dind_user_namespace(r, cluster_facts, version_key, has_dind, environment, notices)
+    read_kubelet_allows_ip_forward(r, cluster_source, has_dind)
     allow_unconfined_modules = r.boolean("allowUnconfinedModules")
     if not allow_unconfined_modules:
         # A target condition over twin tags cannot be proven at preview to miss every dind device, this

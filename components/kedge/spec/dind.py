@@ -38,3 +38,9 @@ MEMORY_LIMIT = Input("memory_limit", DEFAULT_MEMORY_LIMIT, "Memory limit of a di
                      f"{QUANTITY}, at least 64Mi and the request", setting="dindMemoryLimit", device_key="memoryLimit",
     changes=(dind_pod_restart("The memory limit", "3Gi"),))
 INPUTS = (DOCKER_STORAGE, AZIOT_STORAGE, CPU_REQUEST, MEMORY_REQUEST, MEMORY_LIMIT)
+
+
+# The one sysctl a dind pod sets: dockerd's bridge network forwards between its containers and the
+# pod, and /proc/sys is read-only in a container. Namespaced, but not in the kubelet's safe set, so
+# the node's kubelet must allow it (allowedUnsafeSysctls).
+IP_FORWARD_SYSCTL = "net.ipv4.ip_forward"
