@@ -220,3 +220,20 @@ def test_an_update_after_the_retirement_records_that_nothing_is_left_to_retire(h
     later = json.loads(result.stdout)
     assert "retireKey" not in later and later["deviceKey"] == second["deviceKey"] and later["activeKey"] == "secondaryKey"
     assert json.loads(retire(hub, later).stdout)["result"] == "nothing to retire"
+
+
+def test_a_rotation_raised_again_before_the_last_was_confirmed_keeps_the_old_key_valid(hub):
+    """The first rotation's retirement timed out (the guest never applied it); a second generation must
+    not replace the key the device still uses: it replaces the unconfirmed one instead."""
+    first = created(hub)
+    assert hub.connect("edge-1", first["deviceKey"])
+    second = rotate(hub, first, 1)
+    assert retire(hub, second, KEDGE_DEADLINE_SECONDS="600").returncode == 1
+    third = rotate(hub, second, 2)
+    assert keys(hub)["primaryKey"] == first["primaryKey"] and not hub.dropped
+    assert (third["activeKey"], third["retireKey"]) == ("secondaryKey", "primaryKey")
+    assert third["deviceKey"] == keys(hub)["secondaryKey"] not in (second["deviceKey"], first["deviceKey"])
+    # The device applies generation 2 at last: the old key is retired then, with no drop.
+    applies_config(hub, third)
+    assert json.loads(retire(hub, third).stdout)["result"] == "retired" and not hub.dropped
+    assert keys(hub)["primaryKey"] != first["primaryKey"]

@@ -317,6 +317,12 @@ class DeviceRegistry:
                 # The retirement regenerated that slot since: nothing is left to retire.
                 recorded = {k: v for k, v in recorded.items() if k not in ("retireKey", "rotatedAt")}
             return self._with_rotation(spec, state, recorded)
+        retiring = recorded.get("retireKey")
+        if retiring and state.get(retiring) == previous.get(retiring):
+            # The previous rotation is not confirmed: the hub has not seen the device connect since, so
+            # it may still hold only the key being retired. Keep that one valid and put the new key in
+            # place of the unconfirmed one, which no connection uses.
+            return self._rotate(spec, state, retiring, recorded["keyGeneration"])
         return self._rotate(spec, state, active, recorded["keyGeneration"])
 
     def _with_rotation(self, spec: DeviceSpec, state: dict, rotation: dict) -> dict:
