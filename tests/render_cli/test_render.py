@@ -284,7 +284,8 @@ def test_a_refusal_inside_the_program_exits_1_and_keeps_the_earlier_render(tmp_p
 
     out = tmp_path / "out"
     (out).mkdir()
-    (out / "index.json").write_text("{}")
+    earlier = json.dumps({"renderedBy": "kedge render", "resources": []})
+    (out / "index.json").write_text(earlier)
 
     def refusing_run(*args, **kwargs):
         raise RuntimeError("While processing resource 'dind-edge-01'") from ValueError(
@@ -294,4 +295,30 @@ def test_a_refusal_inside_the_program_exits_1_and_keeps_the_earlier_render(tmp_p
     printed = io.StringIO()
     status = cli.main([str(STACKS_DIR / "Pulumi.dev-dind.yaml"), "--out", str(out)], printed)
     assert status == 1 and "error: EdgeDindRuntime dind-edge-01: namespace: refused for the test" in printed.getvalue()
-    assert "Traceback" not in printed.getvalue() and (out / "index.json").read_text() == "{}"
+    assert "Traceback" not in printed.getvalue() and (out / "index.json").read_text() == earlier
+
+
+@pytest.mark.parametrize("password", ["Sh0rt!", 'Acr"Pass\\word-EEEE5'])
+def test_a_secret_value_is_redacted_whole_even_where_another_secret_was_found_in_it(password):
+    """A deployment's content holds several credentials; each must go, however short and however JSON
+    escapes it, or the part found would leave the rest of the content readable and the others in it."""
+    from kedge.render_stack.layout import Redactor
+
+    known = "a-long-workspace-shared-key-0123456789"
+    content = json.dumps({"registryCredentials": {"acr": {"password": password}}, "env": {"key": {"value": known}}})
+    environment = {"KEDGE_CONTENT": content}
+    redactor = Redactor({known: "kedge:workspaceKey", password: "kedge:acrPassword"}, show=False)
+    rendered = json.dumps(redactor.redact({"content": content, "environment": environment}, ["content", "environment"]))
+    assert known not in rendered and password not in rendered and json.dumps(password)[1:-1] not in rendered
+    assert "<redacted kedge:acrPassword>" in rendered  # the rest stays readable
+
+
+def test_a_folder_with_some_other_index_json_is_never_replaced(tmp_path):
+    """Only an index kedge render wrote marks a folder it may replace."""
+    project = tmp_path / "webproj"
+    (project / "src").mkdir(parents=True)
+    (project / "index.json").write_text('{"name": "my-web-app", "resources": []}')
+    (project / "src" / "app.js").write_text("console.log(1)")
+    done = render(STACKS_DIR / "Pulumi.dev-dind.yaml", project)
+    assert done.returncode == 2 and "is not an earlier render" in done.stderr, done.stdout + done.stderr
+    assert (project / "src" / "app.js").exists()

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .layout import INDEX
+from .layout import INDEX, is_render
 
 VM_TYPE = "kubernetes:kubevirt.io/v1:VirtualMachine"
 STATEFUL_SET_TYPE = "kubernetes:apps/v1:StatefulSet"
@@ -36,8 +36,8 @@ class Render:
 
     @classmethod
     def read(cls, root: Path) -> "Render":
-        if not (root / INDEX).is_file():
-            raise FileNotFoundError(f"{root} is not a render (no {INDEX}); make one with kedge render --out {root}")
+        if not is_render(root):
+            raise FileNotFoundError(f"{root} is not a render of kedge's (no {INDEX} it wrote); make one with kedge render --out {root}")
         index = json.loads((root / INDEX).read_text())
         return cls(root, index, {r["urn"]: r for r in index["resources"]})
 

@@ -73,21 +73,32 @@ class Redactor:
                 if len(line) >= 16 and not line.startswith("-----"):
                     atoms.setdefault(line, what)
         self.atoms = sorted(atoms.items(), key=lambda item: -len(item[0]))
+        # Inside a value Pulumi marks secret, where the rest stays readable, every secret is searched
+        # however short, and as it reads inside a JSON string too (a deployment's content): what is
+        # not found there would be left in plain text.
+        inside = dict(atoms)
+        for value, what in secrets.items():
+            for form in (value, json.dumps(value)[1:-1], json.dumps(json.dumps(value)[1:-1])[1:-1]):
+                if form:
+                    inside.setdefault(form, what)
+        self.inside_atoms = sorted(inside.items(), key=lambda item: -len(item[0]))
 
-    def scrub(self, text: str) -> str:
-        for value, what in self.atoms:
+    def scrub(self, text: str, inside_secret: bool = False) -> str:
+        atoms = self.inside_atoms if inside_secret else self.atoms
+        for value, what in atoms:
             if value in text:
                 text = text.replace(value, f"<redacted {what}>")
         # A secret inside encoded text (a registry login's "auth": base64 of user:password).
-        return BASE64_TOKEN.sub(self._encoded, text) if self.atoms else text
+        return BASE64_TOKEN.sub(lambda match: self._encoded(match, atoms), text) if atoms else text
 
-    def _encoded(self, match: re.Match) -> str:
+    @staticmethod
+    def _encoded(match: re.Match, atoms: list) -> str:
         token = match.group(0)
         try:
             decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode()
         except ValueError:
             return token
-        for value, what in self.atoms:
+        for value, what in atoms:
             if value in decoded:
                 return f"<redacted base64 holding {what}>"
         return token
@@ -102,7 +113,7 @@ class Redactor:
         if isinstance(value, list):
             return [self.redact(v, paths, f"{path}.{i}" if path else str(i), inside_secret) for i, v in enumerate(value)]
         if isinstance(value, str):
-            scrubbed = self.scrub(value)
+            scrubbed = self.scrub(value, inside_secret)
             if inside_secret and path.removeprefix("stringData.") in READABLE_DEVICE_FILES:
                 return CONFIG_TOML_SECRET.sub(r'\1"<redacted>"', scrubbed) if path.endswith("config.toml") else scrubbed
             # A secret value with no known secret inside it is secret as a whole.
@@ -187,10 +198,26 @@ def _parsed(text: Any) -> Any:
         return text
 
 
+RENDERED_BY = "kedge render"
+"""The mark in a render's index that lets a later render replace the folder."""
+
+
+def is_render(folder: Path) -> bool:
+    """Whether `folder` holds a render of kedge's (its index carries the mark), not any index.json."""
+    try:
+        index = json.loads((folder / INDEX).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(index, dict) and index.get("renderedBy") == RENDERED_BY and isinstance(index.get("resources"), list)
+
+
 def check_target(out: Path) -> None:
     """Refuses a folder that holds anything but an earlier render (which a new render replaces)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file())):
-        raise FileExistsError(f"{out} exists and is not an earlier render (no {INDEX}); choose an empty or new folder")
+    if out.is_symlink() or (out.exists() and not out.is_dir()) or any(p.exists() and not p.is_dir() for p in out.parents):
+        raise FileExistsError(f"{out} is a link, a file or under a file; choose an empty or new folder")
+    if out.exists() and any(out.iterdir()) and not is_render(out):
+        raise FileExistsError(f"{out} exists and is not an earlier render of kedge's (no {INDEX} marked {RENDERED_BY!r}); "
+                              "choose an empty or new folder")
 
 
 def prepare(out: Path) -> None:
@@ -239,7 +266,7 @@ def write(out: Path, recorded: Recorded, header: Mapping[str, Any], devices: Map
     outputs = {name: (REDACTED if name in recorded.secret_outputs and not show_secrets else redactor.redact(value))
                for name, value in recorded.outputs.items()}
     files["outputs.json"] = _json(outputs)
-    index = {**header, "secretsShown": show_secrets, "resources": resources, "devices": device_index,
+    index = {"renderedBy": RENDERED_BY, **header, "secretsShown": show_secrets, "resources": resources, "devices": device_index,
              "deployments": sorted(deployments), "gates": sorted(gates)}
     files[INDEX] = _json(index)
     for name, text in files.items():
