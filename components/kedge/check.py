@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
 from .config.settings import Settings, SettingsError, load_settings
-from .config.stack_file import StackFileSource
+from .config.stack_file import StackFileError, StackFileSource
 
 
 def _secret_files(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -52,7 +52,11 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     args = parser.parse_args(argv)
     if not Path(args.stack_file).is_file():
         parser.error(f"{args.stack_file} is not a readable file")
-    source = StackFileSource.from_file(args.stack_file, _secret_files(args.secret, parser))
+    try:
+        source = StackFileSource.from_file(args.stack_file, _secret_files(args.secret, parser))
+    except StackFileError as error:
+        print(f"error: {error}", file=out)
+        return 1
     stack = Path(args.stack_file).name.removeprefix("Pulumi.").removesuffix(".yaml")
     try:
         settings = load_settings(source, "kedge", stack)

@@ -86,3 +86,27 @@ def test_the_command_runs_as_a_module_and_loads_no_pulumi_module():
 def test_objects_reach_the_settings_as_pulumi_hands_them_over():
     source = StackFileSource({"kedge:devices": [{"id": "a"}], "other:key": 1, "kedge:hubSku": "S1"})
     assert source.get("devices") == '[{"id": "a"}]' and source.get("hubSku") == "S1" and list(source.keys()) == ["devices", "hubSku"]
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"config:\n  kedge:devices: [\n", "not valid YAML at line"),
+    (b"config:\n  kedge:environment: dev\n\xff\xfe\n", "not UTF-8 text"),
+    (b"config: " + b"[" * 3000 + b"\n", "not valid YAML"),
+    (b"config:\n  ? [a, b]\n  : 1\n", "found unhashable key"),
+    (b"config:\n  3: x\n  null: y\n", "config: keys are names"),
+    (b"- a\n- b\n", "a stack file is a mapping"),
+    (b"config: [1, 2]\n", "config: is a mapping of settings"),
+    (b'config: "x"\n', "config: is a mapping of settings"),
+])
+def test_a_stack_file_pulumi_could_not_read_is_refused_plainly(content, words, tmp_path):
+    stack_file = tmp_path / "Pulumi.broken.yaml"
+    stack_file.write_bytes(content)
+    status, out = check(str(stack_file))
+    assert status == 1 and out.startswith("error: ") and words in out and "Traceback" not in out, out
+
+
+def test_a_secret_file_that_is_not_text_is_refused_naming_its_key(tmp_path):
+    der = tmp_path / "cert.der"
+    der.write_bytes(b"\x30\x82\x01\xff\xfe\x00")
+    status, out = check(str(STACKS_DIR / "Pulumi.site.yaml"), "--secret", f"siteRootCa={der}")
+    assert status == 1 and "kedge:siteRootCa is not UTF-8 text" in out, out

@@ -35,14 +35,35 @@ class StackFileSource:
             self._values[key] = value
         self._opened: dict[str, str] = {}
         for key, path in secret_files.items():
-            self._opened[key] = Path(path).read_text()
+            self._opened[key] = _text(path, f"the file given for kedge:{key}")
             self._secret.add(key)
 
     @classmethod
     def from_file(cls, path: str, secret_files: Mapping[str, str] = {}) -> "StackFileSource":
-        document = yaml.safe_load(Path(path).read_text()) or {}
-        config = document.get("config") if isinstance(document, dict) else None
-        return cls(config if isinstance(config, dict) else {}, secret_files)
+        """The stack file's settings; a file Pulumi could not read either is refused with what is wrong."""
+        text = _text(path, "the stack file")
+        try:
+            document = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise StackFileError(f"{path}: not valid YAML{where}: {error.problem or error}") from None
+        except (yaml.YAMLError, RecursionError) as error:
+            raise StackFileError(f"{path}: not valid YAML: {type(error).__name__}") from None
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise StackFileError(f"{path}: a stack file is a mapping (config:, and optionally encryptionsalt:, ...), "
+                                 f"not a {type(document).__name__}")
+        config = document.get("config", {})
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise StackFileError(f"{path}: config: is a mapping of settings (kedge:<key>: value), not a {type(config).__name__}")
+        odd = [repr(k) for k in config if not isinstance(k, str)]
+        if odd:
+            raise StackFileError(f"{path}: config: keys are names such as kedge:devices, not {', '.join(odd)}")
+        return cls(config, secret_files)
 
     def get(self, key: str) -> Optional[str]:
         if key in self._opened:
@@ -63,3 +84,16 @@ class StackFileSource:
 
     def sealed_keys(self) -> list[str]:
         return sorted(k for k in self._secret if self.is_sealed(k))
+
+
+class StackFileError(ValueError):
+    """A stack file (or a secret's file) that cannot be read as Pulumi reads it."""
+
+
+def _text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StackFileError(f"{path}: {what} is not UTF-8 text (a secret setting holds text, e.g. a PEM, not DER)") from None
+    except OSError as error:
+        raise StackFileError(f"{path}: {what} cannot be read: {error.strerror or error}") from None

@@ -23,7 +23,7 @@ import yaml
 
 from ..check import _secret_files, summary
 from ..config.settings import SettingsError, load_settings
-from ..config.stack_file import StackFileSource
+from ..config.stack_file import StackFileError, StackFileSource
 from . import diff, layout
 from .program import run
 
@@ -98,7 +98,11 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
         if missing:
             p.error(f"--hub-outputs {args.hub_outputs}: lacks {', '.join(missing)}; allowed: a JSON object with "
                     f"{', '.join(HUB_STACK_OUTPUTS)} (pulumi stack output --json of the hub stack)")
-    source = StackFileSource.from_file(str(stack_file), _secret_files(args.secret, p))
+    try:
+        source = StackFileSource.from_file(str(stack_file), _secret_files(args.secret, p))
+    except StackFileError as error:
+        print(f"error: {error}", file=out)
+        return 1
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     try:
         settings = load_settings(source, project_name(stack_file), stack)
