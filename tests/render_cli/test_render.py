@@ -322,3 +322,10 @@ def test_a_folder_with_some_other_index_json_is_never_replaced(tmp_path):
     done = render(STACKS_DIR / "Pulumi.dev-dind.yaml", project)
     assert done.returncode == 2 and "is not an earlier render" in done.stderr, done.stdout + done.stderr
     assert (project / "src" / "app.js").exists()
+
+
+def test_diff_says_a_storage_change_replaces_the_dind_statefulset(tmp_path):
+    """volumeClaimTemplates is a field Pulumi replaces a StatefulSet for (pulumi-kubernetes diff.go)."""
+    lines = diff_after(tmp_path, "dev-dind", lambda c: c.update({"kedge:dindDockerStorage": "40Gi"}))
+    replaced = [line for line in lines if "volumeClaimTemplates changed -> the StatefulSet is replaced" in line]
+    assert replaced and not any("changed outside its pod template" in line for line in lines), lines

@@ -56,6 +56,16 @@ class Render:
         return {Path(f).name: self.text(f) for f in entry.get("files", [])}
 
 
+# Fields of apps/v1 StatefulSet spec whose change makes Pulumi replace it
+# (pulumi/pulumi-kubernetes provider/pkg/provider/diff.go, forceNew).
+STATEFUL_SET_REPLACED_ON = ("podManagementPolicy", "revisionHistoryLimit", "selector", "serviceName", "volumeClaimTemplates")
+
+
+def _spec(data: Any) -> dict:
+    spec = data.get("spec") if isinstance(data, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
 def _template(data: Any) -> Any:
     return ((data or {}).get("spec") or {}).get("template")
 
@@ -95,8 +105,13 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
             effects.append(VM_RESTART if _template(old_data) != _template(new_data)
                            else "VirtualMachine changed outside its template -> no restart")
         elif new["type"] == STATEFUL_SET_TYPE:
-            effects.append("StatefulSet pod template changed -> pod restart" if _template(old_data) != _template(new_data)
-                           else "StatefulSet changed outside its pod template -> no restart")
+            replaced = sorted(f for f in STATEFUL_SET_REPLACED_ON if _spec(old_data).get(f) != _spec(new_data).get(f))
+            if replaced:
+                effects.append(f"StatefulSet {', '.join(replaced)} changed -> the StatefulSet is replaced (its pod restarts; "
+                               "claims made from the old volumeClaimTemplates stay as they were)")
+            else:
+                effects.append("StatefulSet pod template changed -> pod restart" if _template(old_data) != _template(new_data)
+                               else "StatefulSet changed outside its pod template -> no restart")
         elif new["type"] == "kubernetes:core/v1:Secret" and new["file"] and any(
                 new["name"].endswith(s) for s in ("-config", "-userdata")):
             continue  # reported above as its files
