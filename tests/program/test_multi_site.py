@@ -10,7 +10,7 @@ import pytest
 
 from kedge.azure.iot_hub import REGISTRY_CONTRIBUTOR_ROLE, TWIN_CONTRIBUTOR_ROLE
 from tests.config.test_settings import EXISTING_CLUSTER, problems_of
-from tests.harness import HUB_STACK_OUTPUTS, load_stack_config, run_example_stack
+from tests.harness import HUB_STACK_OUTPUTS, TEST_SECRETS, load_stack_config, needs_secret, run_example_stack
 
 ROLE = "azure-native:authorization:RoleAssignment"
 HUB = "azure-native:iothub:IotHubResource"
@@ -158,3 +158,18 @@ def test_a_site_without_dind_devices_does_not_ask_the_hub_stack(hub_stack_output
     assert vm_only and len(vm_only) < len(config["devices"])
     run = run_example_stack("plant", overrides={"devices": [{k: v for k, v in d.items() if k != "parent"} for d in vm_only]})
     assert run.exports["hubHostname"] == hub_stack_outputs["hubHostname"]
+
+
+def test_a_site_on_an_existing_hub_is_warned_that_deployments_from_elsewhere_skip_the_gate():
+    site = load_stack_config("site")
+    dind = [d["id"] for d in site["devices"] if d.get("mode") == "dind"]
+    notices = [n for n in problems_and_notices(site) if n.startswith("kedge:hub: existing:")]
+    assert len(notices) == 1 and all(d in notices[0] for d in dind) and "allowed:" in notices[0], notices
+    assert not [n for n in problems_and_notices({**site, "allowUnconfinedModules": True}) if n.startswith("kedge:hub: existing:")]
+
+
+def problems_and_notices(values):
+    from tests.config.test_settings import load
+
+    secrets = [k for k in TEST_SECRETS if needs_secret(values, k)]
+    return list(load({**values, **{k: TEST_SECRETS[k] for k in secrets}}, secrets).notices)

@@ -287,6 +287,14 @@ def load_settings(source: ConfigSource, project: str, stack: str) -> Settings:
             for problem in confinement_problems(spec, f"{NAMESPACE}:deployments[{index}]", r.boolean("dindAllowModuleDevices")):
                 r.problems.append(f"{problem} (a deployment reaches the dind devices of every stack on the hub; "
                                   "kedge:allowUnconfinedModules: true accepts it)")
+    dind_ids = [d.device_id for d in devices if d.mode is HostingMode.DIND]
+    if dind_ids and hub.source is HubSource.EXISTING and not allow_unconfined_modules:
+        # A hub stack says whether kedge gated its deployments (wiring/hub.py checks it); an existing
+        # hub says nothing, and whatever else deploys to it reaches these devices ungated.
+        notices.append(f"{NAMESPACE}:hub: existing: kedge cannot see the deployments others put on this hub, and those "
+                       f"that target dind devices ({', '.join(dind_ids)}) bypass kedge's module gate; allowed: deploy "
+                       f"to it only through kedge stacks (kedge:hub stack checks a hub stack's gate), or kedge:allowUnconfinedModules: "
+                       "true to accept ungated modules")
     needs_dps = [d.device_id for d in devices if d.identity.provisioning is ProvisioningSource.DPS]
     if needs_dps and not dps_id_scope:
         r.problem(
