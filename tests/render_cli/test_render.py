@@ -19,7 +19,7 @@ import yaml
 
 from kedge.render_stack.mocks import placeholder_key
 from tests.harness import HUB_STACK_OUTPUTS, STACKS_DIR, TEST_SECRETS, example_stacks, load_stack_config, needs_secret
-from tests.snapshot import SECRET, load
+from tests.snapshot import _mask, load
 
 
 def render(stack_file: Path, out: Path, *extra: str, secrets_dir: Path | None = None, stack: str | None = None):
@@ -53,16 +53,6 @@ def renders(tmp_path_factory):
             assert result.returncode == 0, result.stdout + result.stderr
             made[stack, shown] = (out, result.stdout)
     return made
-
-
-def _mask(value, secret_paths, path=""):
-    if (path or "<root>") in secret_paths:
-        return SECRET
-    if isinstance(value, dict):
-        return {k: _mask(v, secret_paths, f"{path}.{k}" if path else k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, secret_paths, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value)]
-    return value
 
 
 def rendered_inputs(out: Path, resource: dict):
