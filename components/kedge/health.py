@@ -23,7 +23,7 @@ from .azure.registry.client import RegistryError, client_from_env
 from .azure.registry.rollout_gate import CONNECTED, RUNNING, Health, daemon_version, read_health
 from .clock import SYSTEM, Clock
 from .config.settings import SettingsError, load_settings
-from .config.stack_file import StackFileSource
+from .config.stack_file import StackFileError, StackFileSource
 
 
 def _stack_versions(path: str, parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -32,8 +32,8 @@ def _stack_versions(path: str, parser: argparse.ArgumentParser) -> dict[str, str
         settings = load_settings(StackFileSource.from_file(path), "kedge", "health")
     except SettingsError as error:
         parser.error(f"{path}: {error}")
-    except OSError as error:
-        parser.error(f"{path}: {error.strerror}")
+    except StackFileError as error:
+        parser.error(str(error))
     return {device.device_id: daemon_version(device.aziot_edge_version) for device in settings.devices}
 
 
