@@ -166,11 +166,11 @@ def device(config: dict, device_id: str) -> dict:
     return next(d for d in config["kedge:devices"] if d["id"] == device_id)
 
 
-def diff_after(tmp_path: Path, stack: str, edit) -> list[str]:
+def diff_after(tmp_path: Path, stack: str, edit, *extra: str) -> list[str]:
     before = tmp_path / "before"
-    assert render(STACKS_DIR / f"Pulumi.{stack}.yaml", before, secrets_dir=tmp_path, stack=stack).returncode == 0
+    assert render(STACKS_DIR / f"Pulumi.{stack}.yaml", before, *extra, secrets_dir=tmp_path, stack=stack).returncode == 0
     changed = edited_stack(tmp_path, stack, edit)
-    result = render(changed, tmp_path / "after", "--diff", str(before), secrets_dir=tmp_path, stack=stack)
+    result = render(changed, tmp_path / "after", "--diff", str(before), *extra, secrets_dir=tmp_path, stack=stack)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.split("changes from", 1)[1].splitlines()[1:]
 
@@ -319,3 +319,9 @@ def test_diff_says_a_storage_change_replaces_the_dind_statefulset(tmp_path):
     lines = diff_after(tmp_path, "dev-dind", lambda c: c.update({"kedge:dindDockerStorage": "40Gi"}))
     replaced = [line for line in lines if "volumeClaimTemplates changed -> the StatefulSet is replaced" in line]
     assert replaced and not any("changed outside its pod template" in line for line in lines), lines
+
+
+def test_diff_says_a_gateway_hostname_change_is_held_by_the_guest(tmp_path):
+    lines = diff_after(tmp_path, "plant", lambda c: device(c, "plant-gw")["gateway"].update(hostname="gw2.plant.local"),
+                       "--hub-outputs", str(hub_outputs_file(tmp_path)))
+    assert any("plant-gw: hostname" in line and "-> gw2.plant.local: held by the guest" in line for line in lines), lines

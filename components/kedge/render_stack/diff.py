@@ -11,6 +11,7 @@ content cannot change in place, so a changed content replaces the configuration 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -61,6 +62,14 @@ class Render:
 STATEFUL_SET_REPLACED_ON = ("podManagementPolicy", "revisionHistoryLimit", "selector", "serviceName", "volumeClaimTemplates")
 
 
+def _hostname(config_toml: Optional[str]) -> Optional[str]:
+    try:
+        value = tomllib.loads(config_toml).get("hostname") if config_toml else None
+    except tomllib.TOMLDecodeError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _spec(data: Any) -> dict:
     spec = data.get("spec") if isinstance(data, dict) else None
     return spec if isinstance(spec, dict) else {}
@@ -84,6 +93,12 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
     urns = set((before.index["devices"].get(device) or {}).get("resources", [])) | set(
         (after.index["devices"].get(device) or {}).get("resources", []))
     in_a_pod = any((after.resources.get(urn) or {}).get("type") == STATEFUL_SET_TYPE for urn in urns)
+    old_host, new_host = _hostname(old_files.get("config.toml")), _hostname(new_files.get("config.toml"))
+    if old_host and new_host and old_host != new_host:
+        # IoT Edge refuses a hostname change while module containers exist (Azure/iotedge apply.rs at
+        # 1.6.0); the guest sync holds it until the device accepts losing module data.
+        effects.append(f"hostname {old_host} -> {new_host}: held by the guest until the device sets acceptHostnameChange "
+                       "(module containers are then removed; docs/change-model.md)")
     if config and in_a_pod:
         # A dind pod's template carries its config files' checksum (cluster/edge_dind.py): the pod is replaced.
         effects.append(f"{', '.join(config)} changed -> config apply in the replaced pod")
