@@ -55,6 +55,9 @@ def pytest_collection_modifyitems(items):
     items[:] = sorted(items, key=lambda item: 0 if lab_boot(item.nodeid) else 1 if item.get_closest_marker("slow") else 2)
 
 
+PROGRESS_EVERY_SECONDS = float(os.environ.get("KEDGE_PROGRESS_SECONDS", 120))
+
+
 class CiProgress:
     """In CI, a line every two minutes: elapsed time and tests finished, so a run stopped at its
     time limit still shows where the time went."""
@@ -66,16 +69,17 @@ class CiProgress:
         if report.when != "teardown":
             return
         self.finished += 1
-        group = report.nodeid.rpartition("@")[2] if "@" in report.nodeid else None
+        group = lab_boot(report.nodeid)
         elapsed = time.monotonic() - self.started
         if group:
             self.groups[group] = round(elapsed)
-        if elapsed - self.last >= 120:
+        if elapsed - self.last >= PROGRESS_EVERY_SECONDS:
             self.last = elapsed
             groups = ", ".join(f"{name} last at +{seconds}s" for name, seconds in sorted(self.groups.items()))
             self.terminal.write_line(f"[ci +{round(elapsed)}s] {self.finished} tests finished; {groups or 'no lab test yet'}")
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter is registered
 def pytest_configure(config):
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     in_ci = os.environ.get("CI") == "true" or os.environ.get("KEDGE_STRICT_VALIDATORS") == "1"
