@@ -57,7 +57,10 @@ def known_bad_profile() -> str:
 # written there; a bound sysrq-trigger fired; a fresh sysfs changed a module parameter.
 KNOWN_BAD_ROUTES = ("proc_mount_core_pattern", "proc_mount_bind_kernel_core_pattern", "proc_mount_bind_sys_under_docker_core_pattern",
                     "proc_mount_bind_kernel_modprobe", "proc_mount_bind_sysrq_trigger", "sysfs_module_parameter")
-HOST_VARIANTS = ["confined", "no-apparmor", "no-seccomp", "control"]
+# Confined as emitted, and the unconfined positive control. Which layer stops an attempt (the
+# no-apparmor and no-seccomp variants) is documentation, not a gate: `python -m lab corpus` runs them
+# (docs/lab.md); CI leaves them out, two more passes over the corpus under TCG.
+HOST_VARIANTS = ["confined", "control"]
 USERNS_VARIANTS = ["confined", "control-userns"]
 
 
