@@ -94,7 +94,7 @@ def lab_run(lab_machine, devices):
     started = time.monotonic()
     results = dind.run([dind.Case("host", devices["host"]), dind.Case("userns", devices["userns"])], steps,
                        apparmor={"known-bad.apparmor": known_bad_profile()},
-                       timeout=3000)
+                       timeout=3600)
     results["run"]["pytest_seconds"] = round(time.monotonic() - started)
     print(json.dumps({k: results.get(k) for k in ("facts", "loader", "run")}, indent=1))
     if not results.get("steps"):
