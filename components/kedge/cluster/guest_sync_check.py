@@ -246,7 +246,8 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
     except UnreadableState as error:
         log(str(error))
         return 1
-    before = previous.get("sync") if isinstance(previous.get("sync"), dict) else {}
+    recorded = previous.get("sync")
+    before: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     state: dict[str, Any] = {"devices": {d.device_id: d.config for d in devices},
                              "sync": {d.device_id: before[d.device_id] for d in devices if isinstance(before.get(d.device_id), dict)}}
     if operation == "update":
