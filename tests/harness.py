@@ -252,6 +252,9 @@ class KedgeMocks(pulumi.runtime.Mocks):
         # Device id -> what the identity helper printed, where a test ran the real helper (against the
         # fake hub) and wants the program to see its state; otherwise registry_state's.
         self.identity_states: dict[str, dict] = {}
+        # Command resource name -> the stdout its helper printed at the last `pulumi up`, where a test
+        # wants the program to see a gate's recorded reads (the mocks run no helper).
+        self.command_stdouts: dict[str, str] = {}
 
     def resource_group_id(self, name: str) -> str:
         return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
@@ -296,6 +299,9 @@ class KedgeMocks(pulumi.runtime.Mocks):
                          dec=str(int.from_bytes(raw, "big")))
             return f"{args.name}-{raw.hex()}", state
         environment, _ = unwrap_secrets(inputs.get("environment") or {})
+        if args.typ == "command:local:Command" and args.name in self.command_stdouts:
+            state.update(stdout=self.command_stdouts[args.name], stderr="")
+            return f"{args.name}-id", state
         if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment and isinstance(environment.get("KEDGE_HUB_HOSTNAME"), str):
             # What the device-registry helper prints after creating the identity.
             spec = json.loads(environment["KEDGE_DEVICE"])
@@ -448,6 +454,7 @@ async def settle_after_error() -> None:
 def run_program(
     stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False,
     main: Path = MAIN, project: str = PROJECT, identity_states: Optional[dict[str, dict]] = None,
+    command_stdouts: Optional[dict[str, str]] = None,
 ) -> ProgramRun:
     """Runs `main` (kedge's __main__.py) for `stack` with `config` (keys without namespace) under fresh mocks.
 
@@ -458,6 +465,7 @@ def run_program(
     pulumi.runtime.set_all_config(flat, [f"{project}:{k}" for k in secrets])
     mocks = fresh_mocks(stack, preview, project)
     mocks.identity_states = dict(identity_states or {})
+    mocks.command_stdouts = dict(command_stdouts or {})
     root = pulumi_settings.get_root_resource()
     run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes, read=mocks.read)
 
@@ -516,6 +524,7 @@ def resolve(value: Any) -> tuple[Any, bool]:
 def run_example_stack(
     stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
     omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (), identity_states: Optional[dict[str, dict]] = None,
+    command_stdouts: Optional[dict[str, str]] = None,
 ) -> ProgramRun:
     """Runs an example stack file, with the secrets its header's set-up steps set supplied as secrets."""
     config = load_stack_config(stack)
@@ -523,7 +532,8 @@ def run_example_stack(
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
     config.update({k: TEST_SECRETS[k] for k in secrets if k not in (overrides or {})})  # a test's own value wins
     secrets += [k for k in secrets_extra if k not in secrets]  # keys the overrides set, to be passed as secrets
-    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error, identity_states=identity_states)
+    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error, identity_states=identity_states,
+                       command_stdouts=command_stdouts)
 
 
 def stack_secrets(config: dict[str, Any]) -> list[str]:

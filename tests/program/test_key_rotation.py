@@ -122,7 +122,7 @@ def test_a_replaced_certificate_reaches_the_devices_config_secret():
 def gate_changes(run):
     changes = {}
     for command in run.of_type(COMMAND):
-        if command.name.startswith("rollout-wave-"):
+        if command.name.startswith("rollout-wave-") and command.name.endswith("-gate"):
             environment, _ = unwrap_secrets(command.inputs["environment"])
             changes[command.name] = environment["KEDGE_GATE_CHANGE"]
     assert changes
