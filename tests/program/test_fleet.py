@@ -161,5 +161,6 @@ def test_a_fleet_of_five_thousand_devices_evaluates_within_the_issues_bounds(tmp
 
     types = [r["type"] for r in json.loads(record.read_text())]
     assert types.count("kedge:index:EdgeDeviceIdentity") == 5000
-    # The version guard, 20 waves (rolloutMaxWaves) and the new devices' wait.
+    # The version guard, 20 waves (rolloutMaxWaves) and the new devices' wait; one guest sync gate per wave.
     assert types.count("kedge:index:DeviceRolloutGate") == 22
+    assert types.count("kedge:index:GuestSyncGate") == 20
