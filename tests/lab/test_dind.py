@@ -91,6 +91,20 @@ def test_the_config_apply_unit_installs_and_applies_a_changed_config(lab_run, la
     assert len(applies) == 2 and applies[-1].split()[3] == checks["config_changed_expected_sha"]
 
 
+@pytest.mark.parametrize("label", EMITTED)
+def test_the_config_apply_units_status_reaches_the_containers_console(lab_run, label):
+    """What the pod log shows kedge's guest sync check: a converged status line per run of the unit,
+    the second on the changed Secret's digest (journald's console prefix before it)."""
+    from kedge.render.guest_sync import parse_status_line
+
+    lines = step(lab_run, label)["checks"]["console_status"]
+    statuses = [parse_status_line(line) for line in lines]
+    assert len(statuses) >= 2 and None not in statuses, lines
+    first, changed = statuses[-2], statuses[-1]
+    assert first.result == changed.result == "converged", lines
+    assert first.config != changed.config, lines  # a new share, a new digest
+
+
 def test_records_whether_systemd_gets_a_writable_cgroup(lab_run):
     """A fact for the docs: the cgroup2 mount systemd runs in, with and without a user namespace."""
     for label in EMITTED:

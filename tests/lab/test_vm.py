@@ -40,6 +40,14 @@ def step(results, name):
     return results[name]
 
 
+def console(step):
+    """A step's newest kedge-sync status from the guest's serial console, checked to be for the share it then had."""
+    found = step["console"]
+    assert found["status"] is not None and found["malformed"] == 0, found
+    assert found["status"]["config"] == found["wanted"], found  # the digest kedge computes from the same files
+    return found["status"]
+
+
 def test_the_guest_is_real_debian_13_with_cloud_init_25_1_and_no_network(vm_run):
     facts = vm_run["facts"]
     print(facts)
@@ -69,6 +77,9 @@ def test_a_guest_that_boots_without_the_repository_places_config_and_says_why_it
     # config.toml is placed even though the packages are not there yet.
     assert offline["config_mode"] == "600 root:root", offline
     assert offline["timer"].split() == ["active", "enabled"], offline
+    # The same verdict leaves the guest on its serial console, where KubeVirt would log it for the sync gate.
+    status = console(offline)
+    assert status["result"] == "failing" and "Microsoft's package repository" in status["reason"], status
 
 
 def test_the_guest_converges_once_the_repository_is_reachable_and_holds_the_pinned_version(vm_run):
@@ -82,6 +93,7 @@ def test_the_guest_converges_once_the_repository_is_reachable_and_holds_the_pinn
     assert "https://packages.microsoft.com/ubuntu/24.04/prod" in online["sources"], online
     assert online["docker"] == ["active", "active"], online
     assert len(online["edge_agent"]) == 1, online  # the stand-in daemon created edgeAgent
+    assert console(online) == {"result": "converged", "config": online["console"]["wanted"], "reason": ""}, online
 
 
 def test_files_are_root_only_and_the_share_is_mounted_read_only(vm_run):
@@ -103,6 +115,7 @@ def test_each_config_and_certificate_change_is_applied_once_within_two_minutes(v
         assert change["seconds"] <= APPLY_WITHIN, change
         assert change["applies_after"] == change["applies_before"] + 1, change
         assert change["state"]["status"] == "result=converged", change
+        assert console(change)["result"] == "converged", change  # on the new share's digest
     for change in changes[1:3]:
         installed = {line.split()[0]: line.split()[1:] for line in change["installed_certificates"].splitlines()}
         for name, digest in change["expected_certificates"].items():
@@ -116,6 +129,9 @@ def test_an_identical_swap_applies_nothing(vm_run):
     assert identical["after"]["applies"] == identical["before"]["applies"], identical
     assert int(identical["after"]["synced"]) > int(identical["before"]["synced"]), identical  # the sync did run
     assert identical["after"]["status"] == "result=converged", identical
+    # Its console line is not repeated on every tick: the same result, on the same share, at most once more.
+    assert console({"console": identical["console_after"]}) == console({"console": identical["console_before"]}), identical
+    assert identical["console_after"]["lines"] - identical["console_before"]["lines"] <= 1, identical
 
 
 def test_an_upgrade_on_the_share_is_installed_and_held(vm_run):
@@ -129,12 +145,16 @@ def test_a_downgrade_is_refused_unless_allowed(vm_run):
     refused = step(vm_run, "downgrade")
     assert refused["ok"], refused
     assert refused["after"]["edge"] == "1.6.2-1", refused
-    assert refused["after"]["status"] == "result=failing" and "downgrade, refused" in refused["after"]["failed"], refused
+    assert refused["after"]["status"] == "result=held" and "downgrade, refused" in refused["after"]["failed"], refused
     assert refused["after"]["unit_exit"] == "3", refused
+    # Held, not failing: only a change of the stack ends it, so the sync gate stops the wave at once.
+    status = console(refused)
+    assert status["result"] == "held" and "a downgrade, refused" in status["reason"], status
     allowed = step(vm_run, "downgrade_allowed")
     assert allowed["ok"], allowed
     assert allowed["after"]["edge"] == allowed["after"]["identity"] == "1.6.1-1", allowed
     assert allowed["after"]["held"].split() == ["aziot-edge", "aziot-identity-service"], allowed
+    assert console(allowed)["result"] == "converged", allowed
 
 
 def test_a_proxy_reaches_the_drop_ins_apt_and_a_recreated_edge_agent(vm_run):
@@ -159,6 +179,7 @@ def test_a_reboot_keeps_everything_and_applies_nothing_new(vm_run):
     assert reboot["instances"] and len(reboot["instances"]) == 1, reboot  # cloud-init kept its one instance
     assert len(reboot["drop_ins"]) == 3, reboot
     assert len(set(reboot["boot_ids"])) == 2, reboot  # two boots of the same disk
+    assert console(reboot)["result"] == "converged", reboot  # a new boot's console carries the status at once
     changed = step(vm_run, "after_reboot_change")
     assert changed["applied"] and changed["seconds"] <= APPLY_WITHIN, changed
     assert changed["applies_after"] == changed["applies_before"] + 1, changed
