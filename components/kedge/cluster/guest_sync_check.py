@@ -138,7 +138,7 @@ class Reader:
         pod = _current_pod([p for p in listed if ((p.get("metadata") or {}).get("labels") or {}).get(DEVICE_LABEL) == device.name])
         where = f"{device.namespace} (label {DEVICE_LABEL}={device.name})"
         if pod is None:
-            return Observation(None, f"has no running pod in {where}")
+            return Observation(None, f"no running pod in {where}")
         pod_name = str(pod["metadata"].get("name"))
         spec = pod.get("spec") or {}
         names = {c.get("name") for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]}
@@ -201,10 +201,10 @@ def wait_for(api: KubeApi, devices: list[Device], deadline: Deadline, poll_secon
             return seen
         if deadline.remaining() <= poll_seconds + min(READ_RESERVE_SECONDS, deadline.seconds / 2):
             first = waiting[0]
-            others = "".join(f"; {d.device_id} {seen[d.device_id].waiting}" for d in waiting[1:4])
+            others = "".join(f"; {d.device_id}: {seen[d.device_id].waiting}" for d in waiting[1:4])
             more = f" and {len(waiting) - 4} more" if len(waiting) > 4 else ""
             raise SyncCheckFailed(
-                f"rollout stopped: {first.device_id} {seen[first.device_id].waiting}; wanted its guest to report {CONVERGED} on config "
+                f"rollout stopped: {first.device_id}: {seen[first.device_id].waiting}; wanted its guest to report {CONVERGED} on config "
                 f"{first.config[:12]} (the share kedge rendered for it) within {deadline.seconds:.0f} s (kedge:rolloutTimeoutSeconds)"
                 f"{others}{more}. Devices after this wave are untouched. Fix the device and run `pulumi up` again to resume; a device "
                 f"that stays offline can be left out of the wait with kedge:rolloutSkipDevices: [{first.device_id}]")
