@@ -104,9 +104,11 @@ def device_health(rollout: "Rollout") -> pulumi.Output[dict]:
 
 
 def key_retirements(settings: Settings, hub: HubAccess, wave: Sequence[DeviceSettings], files: Mapping[str, DeviceFiles],
-                    gate: DeviceRolloutGate) -> list[DeviceKeyRetirement]:
-    """For each rotated device of a wave, the retirement of its old key, after the wave's gate
-    (which, on a config change, waited for the wave to apply it and report connected)."""
+                    gates: Sequence[pulumi.Resource]) -> list[DeviceKeyRetirement]:
+    """For each rotated device of a wave, the retirement of its old key, after the wave's gates
+    (`ordered_after()` of each): on a config change the hub gate waited for the wave to report
+    connected, and the guest sync gate, where there is one, for each guest to say it applied the
+    share that carries the new key."""
     retirements = []
     for device in wave:
         rotation = files[device.device_id].key_rotation
@@ -122,7 +124,7 @@ def key_retirements(settings: Settings, hub: HubAccess, wave: Sequence[DeviceSet
         if hub.service_key is not None:
             args["service_policy_key"] = hub.service_key
         retirements.append(DeviceKeyRetirement(f"{device.kubernetes_name}-key-retirement", args, opts=pulumi.ResourceOptions(
-            depends_on=[gate.ordered_after(), *hub.data_plane_roles])))
+            depends_on=[*gates, *hub.data_plane_roles])))
     return retirements
 
 
@@ -171,11 +173,11 @@ def roll_out(
         runtimes.update(built)
         wave_gate = gate(f"rollout-wave-{index}", wave, [files[d.device_id] for d in wave], list(built.values()))
         gates.append(wave_gate)
-        key_retirements(settings, hub, wave, files, wave_gate)
         previous = [wave_gate.ordered_after()]
         if sync_gate is not None:
             sync_gates.append(sync_gate(f"rollout-wave-{index}-guest-sync", wave, built))
             previous.append(sync_gates[-1].ordered_after())
+        key_retirements(settings, hub, wave, files, previous)
     if settings.rollout.wait_for_new_devices:
         # One bounded wait for every device new in this `pulumi up`, after all runtimes are sent.
         gates.append(gate("rollout-new-devices", devices, None, [g.ordered_after() for g in gates], wait_on_create=True))
