@@ -108,8 +108,7 @@ def run(cases: list[Case], steps: list[dict[str, Any]], apparmor: dict[str, str]
     scratch = job.parent / f"{job.name}.scratch.raw"
     subprocess.run(["truncate", "-s", SCRATCH_SIZE, str(scratch)], check=True)
     try:
-        # One guest at a time on a machine (4 GiB and both cores each): a concurrent run waits here.
-        with images._locked("guest"):
+        with images.guest_slot():
             outcome = qemu.run_job(node, job, [(dind / "dind.img", True), (scratch, False)], timeout=timeout)
     finally:
         scratch.unlink(missing_ok=True)

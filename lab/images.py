@@ -71,6 +71,33 @@ def _locked(name: str) -> Iterator[None]:
         yield
 
 
+GUEST_SLOTS_DEFAULT = 2
+
+
+@contextmanager
+def guest_slot() -> Iterator[None]:
+    """At most $KEDGE_LAB_GUESTS guests (default 2) on a machine at once; a further run waits here.
+
+    Two fit this machine class (24 GiB; 4 GiB a guest) and let the dind and vm labs overlap in CI,
+    where each spends much of its time waiting on timers in the guest (docs/lab.md "Time")."""
+    slots = max(1, int(os.environ.get("KEDGE_LAB_GUESTS", GUEST_SLOTS_DEFAULT)))
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    while True:
+        for slot in range(slots):
+            handle = open(cache_dir() / f".guest-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                handle.close()
+            return
+        time.sleep(2)
+
+
 def _ext4_image(tree: Path, image: Path, spare_mib: int = 512) -> None:
     used = int(subprocess.run(["du", "-sxm", str(tree)], check=True, capture_output=True, text=True).stdout.split()[0])
     size = int(used * 1.25) + spare_mib

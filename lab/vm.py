@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from . import GUEST_FILES, cache_dir, vm_repository
-from .images import _locked
+from .images import guest_slot
 from .qemu import accel
 from .vm_image import lab_ca, vm_image
 
@@ -243,7 +243,7 @@ class VmGuest:
         self.boot(wait)
 
     def __enter__(self) -> "VmGuest":
-        self._lock = _locked("guest")  # one guest at a time on a machine (lab/dind.py holds the same lock)
+        self._lock = guest_slot()
         self._lock.__enter__()
         try:
             self.boot()

@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from kedge.render.edge_config import CERTIFICATES_DIR
-from kedge.render.guest_sync import STATUS_MARK, latest_status, share_digest
+from kedge.render.guest_sync import STATUS_MARK, SYNC_UNIT, latest_status, share_digest
 
 from .vm import VmGuest, vm_device
 from .vm_image import lab_ca
 
-APPLY_WITHIN = 120  # seconds: what issue #26/#28 ask of a config change
+# What issues #26/#28 ask of a config change: applied within 2 minutes, i.e. by the 30 s tick's next
+# run. Under QEMU's TCG, with another guest beside it in CI, a run that restarts services or rehashes
+# the trust store took over a minute here, so wall time measures the emulator: the lab asserts the
+# tick property (the first or second run started after the change applies it, never a later one),
+# records the seconds, and APPLY_WALL_LIMIT only catches a guest that stopped converging.
+APPLY_RUNS = 2
+APPLY_WALL_LIMIT = 420
 CALLS = "/var/lib/kedge-lab/iotedge-calls.log"
 STATUS = "/var/lib/kedge/sync-status"
 STATE = f"""
@@ -90,14 +96,31 @@ def changed(files: dict[str, str], number: int) -> dict[str, str]:
     return {**files, "config.toml": files["config.toml"].rstrip("\n") + f"\n# kedge lab: config change {number}\n"}
 
 
-def wait_applied(guest: VmGuest, before: int, config_sha: str, timeout: float = APPLY_WITHIN + 60) -> dict[str, Any]:
-    """Waits until one more apply ran with `config_sha` installed; the seconds it took from now."""
+def sync_starts(guest: VmGuest) -> list[float]:
+    """When each run of the sync unit started in this boot, by the guest's clock (systemd's own journal lines)."""
+    output = guest.check(f"journalctl -b -u {SYNC_UNIT} -o short-unix --no-pager | grep -F ': Starting {SYNC_UNIT}' || true")
+    return [float(line.split()[0]) for line in output.splitlines() if line[:1].isdigit()]
+
+
+def wait_applied(guest: VmGuest, before: int, config_sha: str, published_at: float) -> dict[str, Any]:
+    """Waits until one more apply ran with `config_sha` installed: the seconds it took from now, and how
+    many runs of the sync started between the publication (`published_at`, the guest's clock) and the
+    run that applied it (its status file's time)."""
     ok, seconds, output = guest.wait_for(
         f"[ \"$(grep -c ' apply ' {CALLS} 2>/dev/null)\" -gt {before} ] && "
-        f"[ \"$(sha256sum /etc/aziot/config.toml | cut -d' ' -f1)\" = {config_sha} ]", timeout)
+        f"[ \"$(sha256sum /etc/aziot/config.toml | cut -d' ' -f1)\" = {config_sha} ]", APPLY_WALL_LIMIT)
     after = state(guest)
+    applied_at = float(after["synced"] or 0)
+    runs = [started for started in sync_starts(guest) if published_at <= started <= applied_at]
     return {"applied": ok, "seconds": round(seconds, 1), "applies_before": before, "applies_after": int(after["applies"] or 0),
-            "state": after}
+            "runs_until_applied": len(runs), "state": after}
+
+
+def publish(guest: VmGuest, files: dict[str, str]) -> tuple[int, float]:
+    """Publishes `files` as a new Secret version; (applies so far, the guest's clock just before)."""
+    now = state(guest)
+    guest.publish(files)
+    return int(now["applies"] or 0), float(now["now"])
 
 
 def run(stack_file: Path, device: str) -> dict[str, Any]:
@@ -155,7 +178,7 @@ def _day1(guest: VmGuest, base, results: dict[str, Any]) -> None:
     # Access returns: the repository's stand-in starts, the next ticks converge.
     before = applies(guest)
     guest.repository(True)
-    ok, seconds, _ = guest.wait_for(f"grep -q '^result=converged' {STATUS}", 300)
+    ok, seconds, _ = guest.wait_for(f"grep -q '^result=converged' {STATUS}", APPLY_WALL_LIMIT)
     online = state(guest)
     online.update({"converged": ok, "seconds": round(seconds, 1), "applies_before": before,
                    "sources": guest.check("cat /etc/apt/sources.list.d/microsoft-prod.list"),
@@ -181,9 +204,8 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         elif number == 3:
             certs = certificates("renewed")  # and are renewed
         files.update(certs)
-        before = applies(guest)
-        guest.publish(files)
-        outcome = wait_applied(guest, before, sha256(files["config.toml"]))
+        before, published_at = publish(guest, files)
+        outcome = wait_applied(guest, before, sha256(files["config.toml"]), published_at)
         outcome["console"] = console_status(guest)
         outcome["certificates"] = bool(certs)
         if certs:
@@ -211,9 +233,9 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
             # A status written after the swap: the run that installs also holds, and writes it last.
             ok, seconds, _ = guest.wait_for(f"[ \"$(dpkg-query -W -f='${{Version}}' aziot-edge)\" = {expected} ] && "
                                             f"[ \"$(stat -c %Y {STATUS})\" -gt {before['now']} ] && "
-                                            f"grep -q '^result=converged' {STATUS}", 240)
+                                            f"grep -q '^result=converged' {STATUS}", APPLY_WALL_LIMIT)
         else:
-            ok, seconds, _ = guest.wait_for(f"grep -q downgrade {STATUS}", 180)
+            ok, seconds, _ = guest.wait_for(f"grep -q downgrade {STATUS}", APPLY_WALL_LIMIT)
             time.sleep(35)  # another tick: still refused, nothing installed
         after = state(guest)
         after["unit_exit"] = guest.check("systemctl show kedge-config-sync.service -p ExecMainStatus --value").strip()
@@ -225,7 +247,7 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
     guest.publish({**proxied, **{n: t for n, t in version_files.items() if n != "config.toml"}})
     ok, seconds, _ = guest.wait_for(
         "test -f /etc/systemd/system/docker.service.d/kedge-proxy.conf && "
-        "docker inspect edgeAgent 2>/dev/null | grep -q 'https_proxy=http://10.20.0.5:3128'", 240)
+        "docker inspect edgeAgent 2>/dev/null | grep -q 'https_proxy=http://10.20.0.5:3128'", APPLY_WALL_LIMIT)
     results["proxy"] = {
         "ok": ok, "seconds": round(seconds, 1), "before": before, "after": state(guest), "old_agent": old_agent,
         "drop_ins": guest.check("ls /etc/systemd/system/*.service.d/kedge-proxy.conf; ls /etc/apt/apt.conf.d/"),
@@ -253,6 +275,5 @@ def _reboot(guest: VmGuest, results: dict[str, Any]) -> None:
     # A change after the reboot still arrives.
     files = {**{n: t for n, t in guest.share_current().items()}}
     files = changed(files, 99)
-    before_count = applies(guest)
-    guest.publish(files)
-    results["after_reboot_change"] = wait_applied(guest, before_count, sha256(files["config.toml"]))
+    before_count, published_at = publish(guest, files)
+    results["after_reboot_change"] = wait_applied(guest, before_count, sha256(files["config.toml"]), published_at)

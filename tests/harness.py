@@ -19,7 +19,6 @@ import base64
 import datetime
 import functools
 import hashlib
-import uuid
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -39,10 +38,11 @@ MAIN = ROOT / "__main__.py"
 STACKS_DIR = ROOT / "stacks"
 PROJECT = "kedge"
 
-SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
-TENANT_ID = "00000000-0000-4000-8000-000000000002"
-DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-000000000003"
-LOAD_BALANCER_IP = "198.51.100.7"  # what a cloud load balancer assigns (documentation range)
+# The ids and answers kedge render's mocks give, shared so tests and renders agree.
+from kedge.render_stack.mocks import (  # noqa: E402
+    DEPLOYER_OBJECT_ID as DEPLOYER_OBJECT_ID, LOAD_BALANCER_IP as LOAD_BALANCER_IP, SUBSCRIPTION_ID as SUBSCRIPTION_ID, Recorded,
+    StackMocks, placeholder_key, placeholder_kubeconfig,
+)
 
 # Values a user sets with `pulumi config set --secret`, by key, for the example stacks.
 TEST_SECRETS: dict[str, str] = {}
@@ -58,17 +58,7 @@ USER_NAMESPACE_READY: dict[str, Any] = {
 
 def fake_kubeconfig(cluster: str, server: str = "https://10.0.0.1:6443") -> str:
     """A kubeconfig of the shape AKS and k3s hand out (the certificate data is not a real cert)."""
-    blob = base64.b64encode(f"not-a-real-certificate-for-{cluster}".encode()).decode()
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": blob}}],
-            "users": [{"name": f"clusterUser_{cluster}", "user": {"client-certificate-data": blob, "client-key-data": blob, "token": "0" * 64}}],
-            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
-            "current-context": cluster,
-        }
-    )
+    return placeholder_kubeconfig(cluster, server)
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,7 +117,7 @@ def fake_ssh_public_key(comment: str = "user@host", key_type: str = "ssh-ed25519
 
 def fake_key(seed: str) -> str:
     """A 44-character base64 key (32 random-looking bytes), as IoT Hub hands out."""
-    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+    return placeholder_key(seed)
 
 
 @dataclass
@@ -241,139 +231,38 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().ReadResource(request)
 
 
-class KedgeMocks(pulumi.runtime.Mocks):
-    """Answers resource registrations and invokes like Azure and Kubernetes would."""
+class KedgeMocks(StackMocks):
+    """kedge render's answers (kedge.render_stack.mocks), keeping what tests look at: every
+    registration, read and invoke; hub stacks' outputs from HUB_STACK_OUTPUTS (tests change them);
+    and, per device, what the real identity helper printed where a test ran it against the fake hub."""
 
     def __init__(self, stack: str):
+        super().__init__(Recorded(), HUB_STACK_OUTPUTS)
         self.stack = stack
         self.registered: list[Registered] = []
         self.read: list[tuple[str, dict]] = []
         self.invokes: list[tuple[str, dict]] = []
-        # Device id -> what the identity helper printed, where a test ran the real helper (against the
-        # fake hub) and wants the program to see its state; otherwise registry_state's.
         self.identity_states: dict[str, dict] = {}
         # Command resource name -> the stdout its helper printed at the last `pulumi up`, where a test
         # wants the program to see a gate's recorded reads (the mocks run no helper).
         self.command_stdouts: dict[str, str] = {}
 
-    def resource_group_id(self, name: str) -> str:
-        return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
-
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        inputs = dict(args.inputs)
-        state = dict(inputs)
-        if args.typ.startswith("azure-native:"):
-            # azure-native auto-names like the real provider: logical name plus a random suffix.
-            name_input = "resourceGroupName" if args.typ == "azure-native:resources:ResourceGroup" else "resourceName"
-            name = inputs.get(name_input) or f"{args.name}{hashlib.sha1(args.name.encode()).hexdigest()[:7]}"
-            state["name"] = name
-            rg = inputs.get("resourceGroupName", name)
-            provider_path = {
-                "azure-native:resources:ResourceGroup": None,
-                "azure-native:iothub:IotHubResource": "Microsoft.Devices/IotHubs",
-                "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters",
-                "azure-native:authorization:RoleAssignment": "Microsoft.Authorization/roleAssignments",
-                "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces",
-                "azure-native:monitor:ActionGroup": "microsoft.insights/actionGroups",
-                "azure-native:monitor:ScheduledQueryRule": "microsoft.insights/scheduledQueryRules",
-            }.get(args.typ, "Microsoft.Unknown/things")
-            resource_id = self.resource_group_id(rg) if provider_path is None else f"{self.resource_group_id(rg)}/providers/{provider_path}/{name}"
-            if args.typ == "azure-native:iothub:IotHubResource":
-                properties = dict(inputs.get("properties") or {})
-                properties["hostName"] = f"{name}.azure-devices.net"
-                state["properties"] = properties
-            if args.typ == "azure-native:operationalinsights:Workspace":
-                state["customerId"] = str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
-            if args.typ == "azure-native:containerservice:ManagedCluster":
-                state["fqdn"] = f"{name}-dns-1a2b3c4d.hcp.{inputs.get('location', 'westeurope')}.azmk8s.io"
-                state["identityProfile"] = {"kubeletidentity": {"objectId": "00000000-0000-4000-8000-0000000000aa"}}
-            return resource_id, state
-        if args.typ == "pulumi:pulumi:StackReference":
-            # What a hub stack that has run `pulumi up` exports (stacks/Pulumi.hub.yaml's hub).
-            state["outputs"] = HUB_STACK_OUTPUTS.get(inputs.get("name"), {})
-            return inputs.get("name"), state
-        if args.typ == "random:index/randomId:RandomId":
-            # What pulumi-random keeps in state: random bytes, here derived from the name.
-            raw = hashlib.sha256(args.name.encode()).digest()[: int(inputs.get("byteLength", 8))]
-            state.update(hex=raw.hex(), b64Std=base64.b64encode(raw).decode(), b64Url=base64.urlsafe_b64encode(raw).decode().rstrip("="),
-                         dec=str(int.from_bytes(raw, "big")))
-            return f"{args.name}-{raw.hex()}", state
-        environment, _ = unwrap_secrets(inputs.get("environment") or {})
         if args.typ == "command:local:Command" and args.name in self.command_stdouts:
-            state.update(stdout=self.command_stdouts[args.name], stderr="")
-            return f"{args.name}-id", state
-        if args.typ == "command:local:Command" and "KEDGE_DEVICE" in environment and isinstance(environment.get("KEDGE_HUB_HOSTNAME"), str):
-            # What the device-registry helper prints after creating the identity.
-            spec = json.loads(environment["KEDGE_DEVICE"])
-            given = self.identity_states.get(spec["deviceId"])
-            state["stdout"] = json.dumps(given if given is not None else self.registry_state(environment["KEDGE_HUB_HOSTNAME"], spec))
-            state["stderr"] = ""
-            return f"{args.name}-id", state
-        if args.typ.startswith("kubernetes:"):
-            metadata = inputs.get("metadata") or {}
-            namespace = metadata.get("namespace")
-            name = metadata.get("name") or args.name
-            # The API server gives every object a uid (stable here: derived from kind and name).
-            uid = uuid.UUID(hashlib.sha256(f"{args.typ}/{namespace}/{name}".encode()).hexdigest()[:32])
-            state["metadata"] = {**metadata, "uid": str(uid)}
-            if args.typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
-                state["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP}]}}
-            return (f"{namespace}/{name}" if namespace else name), state
-        return f"{args.name}-id", state
+            return f"{args.name}-id", {**dict(args.inputs), "stdout": self.command_stdouts[args.name], "stderr": ""}
+        return super().new_resource(args)
 
     @staticmethod
-    def registry_state(hostname: str, spec: dict) -> dict:
-        device_id = spec["deviceId"]
-        state = {
-            "deviceId": device_id, "hostname": hostname, "created": not spec.get("adopt"), "owner": spec["owner"],
-            "nonce": hashlib.sha1(device_id.encode()).hexdigest()[:16], "deviceEtag": "MTIzNDU2Nzg5",
-            "auth": spec["auth"], "managedTags": sorted([*spec["tags"], "kedgeOwner", "kedgeResource"]),
-        }
-        if spec["auth"] == "sas":
-            key = fake_key(f"device/{device_id}")
-            state.update(primaryKey=key, secondaryKey=fake_key(f"device2/{device_id}"), deviceKey=key,
-                         keyGeneration=0, activeKey="primaryKey", connectionString=f"HostName={hostname};DeviceId={device_id};SharedAccessKey={key}")
-        return state
+    def stack_placeholders(stack_name: str) -> dict[str, str]:
+        return {}  # a hub stack the test did not set up exports nothing
+
+    def registry_state(self, hostname: str, spec: dict) -> dict:
+        given = self.identity_states.get(spec["deviceId"])
+        return given if given is not None else super().registry_state(hostname, spec)
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, dict(args.args)))
-        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
-            kubeconfig = fake_kubeconfig(args.args["resourceName"], "https://aks-dns.hcp.westeurope.azmk8s.io:443")
-            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
-        if args.token == "azure-native:iothub:getIotHubResource":
-            name = args.args["resourceName"]
-            return {
-                "id": f"{self.resource_group_id(args.args['resourceGroupName'])}/providers/Microsoft.Devices/IotHubs/{name}",
-                "name": name,
-                "location": "westeurope",
-                "sku": {"name": "S1", "capacity": 1},
-                "properties": {"hostName": f"{name}.azure-devices.net"},
-            }, []
-        if args.token == "azure-native:iothub:listIotHubResourceKeys":
-            name = args.args["resourceName"]
-            return {
-                "value": [
-                    {"keyName": policy, "primaryKey": fake_key(f"{name}/{policy}/1"), "secondaryKey": fake_key(f"{name}/{policy}/2"), "rights": rights}
-                    for policy, rights in (
-                    # The five policies every new hub has.
-                    ("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnect"),
-                    ("service", "ServiceConnect"),
-                    ("device", "DeviceConnect"),
-                    ("registryRead", "RegistryRead"),
-                    ("registryReadWrite", "RegistryWrite"),
-                )
-                ]
-            }, []
-        if args.token == "azure-native:operationalinsights:getSharedKeys":
-            workspace = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
-            return {"primarySharedKey": fake_key(f"workspace/{workspace}/1"), "secondarySharedKey": fake_key(f"workspace/{workspace}/2")}, []
-        if args.token == "azure-native:operationalinsights:getWorkspace":
-            name = args.args["workspaceName"]
-            return {"id": f"{self.resource_group_id(args.args['resourceGroupName'])}/providers/Microsoft.OperationalInsights/workspaces/{name}",
-                    "name": name, "customerId": str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32])), "location": "westeurope"}, []
-        if args.token == "azure-native:authorization:getClientConfig":
-            return {"clientId": "00000000-0000-4000-8000-000000000004", "objectId": DEPLOYER_OBJECT_ID, "subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID}, []
-        return {}, []
+        return super().call(args)
 
 
 @dataclass

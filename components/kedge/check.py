@@ -17,6 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
+from .config.declarations import BY_KEY
+from .config.reader import OBJECT_KEYS
 from .config.settings import Settings, SettingsError, load_settings
 from .config.stack_file import StackFileError, StackFileSource
 
@@ -28,6 +30,11 @@ def _secret_files(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict
         key = key.removeprefix("kedge:")
         if not key or not path:
             parser.error(f"--secret {pair!r}: allowed: KEY=FILE, e.g. --secret siteRootCa=site-root-ca.pem")
+        declared = BY_KEY.get(key)
+        if key in OBJECT_KEYS or (declared is not None and not declared.secret):
+            # A plain setting read from a file would become a secret that `pulumi up` never sees as one.
+            parser.error(f"--secret {pair!r}: kedge:{key} is not a secret setting; allowed: the secret settings "
+                         f"({', '.join(sorted(s.key for s in BY_KEY.values() if s.secret))}) or a secret your devices name")
         if not Path(path).is_file():
             parser.error(f"--secret {pair!r}: {path} is not a readable file")
         files[key] = path

@@ -142,6 +142,7 @@ class Corpus:
         self.case, self.runtime, self.start, self.stop = case, runtime, start, stop
         self.kmsg = Kmsg()
         self.servers = {}
+        self.pids = {}
         self.vda_dev = read("/sys/block/vda/dev")
         self.vda_uuid = disk_uuid()
         self.base = case["layout"]["dir"]
@@ -154,11 +155,17 @@ class Corpus:
         self.cg = sh("mount -t cgroup -o none,name=kedgelab cgroup /run/kedgelab-cg")
 
     def pid(self, cid):
+        # Asked once per container, not per attempt (a runtime exec costs about a second under TCG);
+        # asked again if that process is gone.
+        known = self.pids.get(cid)
+        if known and os.path.exists(f"/proc/{known}"):
+            return known
         rc, out = sh(f"{self.runtime} state {cid}")
         try:
-            return json.loads(out)["pid"]
+            self.pids[cid] = json.loads(out)["pid"]
         except (ValueError, KeyError):
-            return None
+            self.pids.pop(cid, None)
+        return self.pids.get(cid)
 
     def cleanup(self, pid):
         """Unmounts what the attempt left in the container's mount namespace, then its files."""
@@ -279,6 +286,7 @@ def run_variants(case, exec_runtime, start, stop, variants, names=None):
         for name in names:
             results[name][variant_name] = corpus.attempt(cid, name)
         corpus.servers.pop(cid, Server("", "")).close()
+        corpus.pids.pop(cid, None)
         if variant != "confined":
             stop(case, cid)
     return results

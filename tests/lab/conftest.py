@@ -53,7 +53,14 @@ def known_bad_profile() -> str:
                           capture_output=True, text=True).stdout
 
 
-HOST_VARIANTS = ["confined", "no-apparmor", "no-seccomp", "control"]
+# Issue #27: a procfs mounted under /var/lib/docker, its sys/kernel bound elsewhere, core_pattern and modprobe
+# written there; a bound sysrq-trigger fired; a fresh sysfs changed a module parameter.
+KNOWN_BAD_ROUTES = ("proc_mount_core_pattern", "proc_mount_bind_kernel_core_pattern", "proc_mount_bind_sys_under_docker_core_pattern",
+                    "proc_mount_bind_kernel_modprobe", "proc_mount_bind_sysrq_trigger", "sysfs_module_parameter")
+# Confined as emitted, and the unconfined positive control. Which layer stops an attempt (the
+# no-apparmor and no-seccomp variants) is documentation, not a gate: `python -m lab corpus` runs them
+# (docs/lab.md); CI leaves them out, two more passes over the corpus under TCG.
+HOST_VARIANTS = ["confined", "control"]
 USERNS_VARIANTS = ["confined", "control-userns"]
 
 
@@ -80,7 +87,9 @@ def lab_run(lab_machine, devices):
         {"label": "emitted-userns", "case": "userns", "dind": True, "checks": True, "boot_timeout": 600},
         {"label": "corpus-host", "case": "host", "variants": HOST_VARIANTS},
         {"label": "corpus-userns", "case": "userns", "variants": USERNS_VARIANTS},
-        {"label": "known-bad-host", "case": "host", "variants": ["confined"], "profile": "known-bad.apparmor"},
+        # Only the routes issue #27 found open under the first profile: the whole corpus there adds minutes, not evidence.
+        {"label": "known-bad-host", "case": "host", "variants": ["confined"], "profile": "known-bad.apparmor",
+         "attempts": list(KNOWN_BAD_ROUTES)},
     ]
     started = time.monotonic()
     results = dind.run([dind.Case("host", devices["host"]), dind.Case("userns", devices["userns"])], steps,

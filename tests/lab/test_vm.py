@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness import ROOT
 
-APPLY_WITHIN = 120
+from lab.vm_scenario import APPLY_RUNS, APPLY_WALL_LIMIT
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_a_guest_that_boots_without_the_repository_places_config_and_says_why_it
 def test_the_guest_converges_once_the_repository_is_reachable_and_holds_the_pinned_version(vm_run):
     online = step(vm_run, "online")
     assert online["converged"], online
-    assert online["seconds"] <= APPLY_WITHIN, online
+    assert online["seconds"] <= APPLY_WALL_LIMIT, online
     assert online["edge"] == online["identity"] == vm_run["pinned"], online
     assert online["held"].split() == ["aziot-edge", "aziot-identity-service"], online
     assert online["moby"], online
@@ -107,12 +107,13 @@ def test_files_are_root_only_and_the_share_is_mounted_read_only(vm_run):
     assert vm_run["share_unreadable_by_others"]
 
 
-def test_each_config_and_certificate_change_is_applied_once_within_two_minutes(vm_run):
+def test_each_config_and_certificate_change_is_applied_once_by_the_next_sync_runs(vm_run):
     changes = step(vm_run, "changes")
     assert len(changes) == 4
     for change in changes:
         assert change["applied"], change
-        assert change["seconds"] <= APPLY_WITHIN, change
+        assert 1 <= change["runs_until_applied"] <= APPLY_RUNS, change
+        assert change["seconds"] <= APPLY_WALL_LIMIT, change
         assert change["applies_after"] == change["applies_before"] + 1, change
         assert change["state"]["status"] == "result=converged", change
         assert console(change)["result"] == "converged", change  # on the new share's digest
@@ -136,7 +137,7 @@ def test_an_identical_swap_applies_nothing(vm_run):
 
 def test_an_upgrade_on_the_share_is_installed_and_held(vm_run):
     upgrade = step(vm_run, "upgrade")
-    assert upgrade["ok"] and upgrade["seconds"] <= APPLY_WITHIN, upgrade
+    assert upgrade["ok"] and upgrade["seconds"] <= APPLY_WALL_LIMIT, upgrade
     assert upgrade["after"]["edge"] == upgrade["after"]["identity"] == "1.6.2-1", upgrade
     assert upgrade["after"]["held"].split() == ["aziot-edge", "aziot-identity-service"], upgrade
 
@@ -159,7 +160,7 @@ def test_a_downgrade_is_refused_unless_allowed(vm_run):
 
 def test_a_proxy_reaches_the_drop_ins_apt_and_a_recreated_edge_agent(vm_run):
     proxy = step(vm_run, "proxy")
-    assert proxy["ok"] and proxy["seconds"] <= APPLY_WITHIN, proxy
+    assert proxy["ok"] and proxy["seconds"] <= APPLY_WALL_LIMIT, proxy
     for unit in ("docker", "aziot-edged", "aziot-identityd"):
         assert f"/etc/systemd/system/{unit}.service.d/kedge-proxy.conf" in proxy["drop_ins"], proxy
     assert "95kedge-proxy" in proxy["drop_ins"], proxy
@@ -181,7 +182,7 @@ def test_a_reboot_keeps_everything_and_applies_nothing_new(vm_run):
     assert len(set(reboot["boot_ids"])) == 2, reboot  # two boots of the same disk
     assert console(reboot)["result"] == "converged", reboot  # a new boot's console carries the status at once
     changed = step(vm_run, "after_reboot_change")
-    assert changed["applied"] and changed["seconds"] <= APPLY_WITHIN, changed
+    assert changed["applied"] and 1 <= changed["runs_until_applied"] <= APPLY_RUNS, changed
     assert changed["applies_after"] == changed["applies_before"] + 1, changed
 
 

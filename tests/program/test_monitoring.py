@@ -123,6 +123,24 @@ def test_bad_input_is_refused_at_preview_naming_the_key(overrides, key, allowed)
     assert not [r for r in run.resources if r.type != "pulumi:pulumi:Stack"]
 
 
+@pytest.mark.parametrize("webhook", ["http://hooks.example.com/tok3n", "https://?tok3n", "https:///tok3n", "hooks.example.com/tok3n",
+                                     "https://hooks.example.com:99999/tok3n", "https://hooks.example.com/a tok3n",
+                                     " https://hooks.example.com/tok3n"])
+def test_a_webhook_that_is_not_an_https_url_is_refused_without_repeating_it(webhook):
+    run = run_example_stack("dev", {**ON, "monitoringAlertWebhook": webhook}, preview=True, expect_error=True,
+                            secrets_extra=["monitoringAlertWebhook"])
+    message = str(run.error)
+    assert "kedge:monitoringAlertWebhook" in message and "https:// URL" in message, message
+    assert "tok3n" not in message  # a secret, never echoed
+    assert not [r for r in run.resources if r.type != "pulumi:pulumi:Stack"]
+
+
+def test_an_address_listed_twice_is_refused():
+    run = run_example_stack("dev", {**ON, "monitoringAlertEmails": ["ops@contoso.com", "Ops@Contoso.com"]}, preview=True,
+                            expect_error=True)
+    assert "kedge:monitoringAlertEmails" in str(run.error) and "'Ops@Contoso.com' is listed twice" in str(run.error), run.error
+
+
 def test_a_stack_without_a_base_deployment_is_refused_monitoring():
     run = run_example_stack("dev", {**ON, "deployments": []}, preview=True, expect_error=True)
     assert "kedge:monitoring" in str(run.error) and "base deployment" in str(run.error)

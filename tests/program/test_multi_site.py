@@ -129,6 +129,8 @@ def hub_stack_outputs(monkeypatch):
 @pytest.mark.parametrize("gate, words", [
     ({"confined": False}, "kedge:allowUnconfinedModules is true there"),
     (None, "exports no moduleGate"),
+    ("true", "exports moduleGate as 'true', not as kedge writes it"),
+    ({"confined": "true"}, "exports moduleGate as {'confined': 'true'}, not as kedge writes it"),
 ])
 def test_a_site_with_dind_devices_refuses_a_hub_stack_whose_deployments_were_not_gated(hub_stack_outputs, gate, words):
     if gate is None:

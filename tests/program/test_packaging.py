@@ -117,3 +117,18 @@ def test_the_installed_console_script_checks_an_example_stack(consumer, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("stack dev-dind: environment dev, cluster aks, hub create")
     assert subprocess.run([kedge], capture_output=True, text=True).returncode == 2
+
+
+def test_the_package_and_the_programs_venv_ask_for_the_same_dependencies():
+    """requirements.txt (what `pulumi up` installs) and pyproject's dependencies (what a consumer's pip
+    installs) name the same packages with the same version ranges: a fix that needs a newer SDK
+    (pulumi-kubernetes 4.29's refusal to take over existing objects) must reach both."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    package = {Requirement(line).name: Requirement(line).specifier for line in declared}
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    program = {Requirement(line).name: Requirement(line).specifier for line in lines if line and not line.startswith("-")}
+    assert package == program

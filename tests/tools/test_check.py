@@ -110,3 +110,22 @@ def test_a_secret_file_that_is_not_text_is_refused_naming_its_key(tmp_path):
     der.write_bytes(b"\x30\x82\x01\xff\xfe\x00")
     status, out = check(str(STACKS_DIR / "Pulumi.site.yaml"), "--secret", f"siteRootCa={der}")
     assert status == 1 and "kedge:siteRootCa is not UTF-8 text" in out, out
+
+
+@pytest.mark.parametrize("key", ["devices", "location"])
+def test_a_plain_setting_cannot_be_given_as_a_secret_file(key, tmp_path, capsys):
+    value = tmp_path / "value"
+    value.write_text("[]")
+    with pytest.raises(SystemExit) as stopped:
+        check(str(STACKS_DIR / "Pulumi.dev.yaml"), "--secret", f"kedge:{key}={value}")
+    message = capsys.readouterr().err
+    assert stopped.value.code == 2 and f"kedge:{key} is not a secret setting" in message and "vmImagePassword" in message, message
+
+
+def test_a_secret_setting_and_a_secret_the_devices_name_are_taken_from_files(tmp_path):
+    password, root_ca = tmp_path / "password", tmp_path / "root-ca.pem"
+    password.write_text("hunter2-but-longer")
+    root_ca.write_text(fake_pem("CERTIFICATE", "site root"))
+    for stack, key, path in (("dev", "vmImagePassword", password), ("site", "siteRootCa", root_ca)):
+        status, out = check(str(STACKS_DIR / f"Pulumi.{stack}.yaml"), "--secret", f"{key}={path}")
+        assert "is not a secret setting" not in out, out

@@ -83,16 +83,23 @@ def read_monitoring(r: Reader, has_base_deployment: bool) -> Optional[Monitoring
                                                       "Log Analytics workspace's resource id, /subscriptions/<id>/resourceGroups/<group>/"
                                                       "providers/Microsoft.OperationalInsights/workspaces/<name>")
     emails = r.string_list("monitoringAlertEmails")
+    seen: set[str] = set()
     for email in emails:
         if not EMAIL_PATTERN.fullmatch(email):
             r.problem(f"{NAMESPACE}:monitoringAlertEmails", f"{email!r} is not an email address; allowed: addresses like ops@contoso.com")
+        elif email.lower() in seen:
+            # Each address is a receiver of the action group: a repeated one would be notified twice.
+            r.problem(f"{NAMESPACE}:monitoringAlertEmails", f"{email!r} is listed twice; allowed: each address once")
+        seen.add(email.lower())
     webhook = r.secret_content("monitoringAlertWebhook")
     webhook_set = bool(r.source.get("monitoringAlertWebhook"))
     if webhook_set and not r.source.is_secret("monitoringAlertWebhook"):
         r.problem(f"{NAMESPACE}:monitoringAlertWebhook", "is stored in plain text; allowed: a secret (pulumi config set --secret "
                                                          "monitoringAlertWebhook https://...), a webhook URL usually carries its token")
-    elif webhook and not webhook.startswith("https://"):
-        r.problem(f"{NAMESPACE}:monitoringAlertWebhook", "is not an https:// URL; allowed: the receiver's https:// URL, as a secret")
+    elif webhook and not is_https_url(webhook):
+        # The value is a secret: the message never repeats it.
+        r.problem(f"{NAMESPACE}:monitoringAlertWebhook", "is not an https:// URL with a host name and no spaces; allowed: the "
+                                                         "receiver's https:// URL, as a secret")
     if not emails and not webhook_set:
         r.problem(f"{NAMESPACE}:monitoringAlertEmails", "is empty and no monitoringAlertWebhook is set: the alerts would reach no one; "
                                                         "allowed: at least one email address, or the webhook")
@@ -105,3 +112,17 @@ def read_monitoring(r: Reader, has_base_deployment: bool) -> Optional[Monitoring
         module_failing_minutes=values["monitoringModuleFailingMinutes"], workspace_id=workspace, alert_emails=emails,
         alert_webhook=webhook_set,
     )
+
+
+def is_https_url(value: str) -> bool:
+    """An absolute https:// URL with a host (and a valid port, if any), nothing to trim."""
+    from urllib.parse import urlsplit
+
+    if value != value.strip() or any(character.isspace() for character in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)

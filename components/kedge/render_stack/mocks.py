@@ -215,7 +215,9 @@ class StackMocks(pulumi.runtime.Mocks):
         if spec["auth"] == "sas":
             key = self.handed_out(placeholder_key(f"device/{device_id}"), f"device key of {device_id}")
             connection = f"HostName={hostname};DeviceId={device_id};SharedAccessKey={key}"
+            # As the helper prints a new identity: its primary key active, no rotation yet.
             state.update(primaryKey=key, secondaryKey=self.handed_out(placeholder_key(f"device2/{device_id}"), f"device key of {device_id}"),
+                         deviceKey=key, keyGeneration=0, activeKey="primaryKey",
                          connectionString=self.handed_out(connection, f"connection string of {device_id}"))
         return state
 

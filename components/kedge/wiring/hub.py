@@ -49,9 +49,14 @@ def hub_gate_refusal(settings: Settings, stack_name: str) -> Optional[Callable[[
     def refuse_ungated(gate: Any) -> None:
         if isinstance(gate, Mapping) and gate.get("confined") is True:
             return
-        why = ("lets its deployments give modules createOptions outside kedge's module gate (kedge:allowUnconfinedModules "
-               "is true there)") if isinstance(gate, Mapping) else (f"exports no {MODULE_GATE_OUTPUT} (it ran an older kedge, "
-                                                                     "or no `pulumi up` since)")
+        if isinstance(gate, Mapping) and gate.get("confined") is False:
+            why = ("lets its deployments give modules createOptions outside kedge's module gate (kedge:allowUnconfinedModules "
+                   "is true there)")
+        elif gate is None:
+            why = f"exports no {MODULE_GATE_OUTPUT} (it ran an older kedge, or no `pulumi up` since)"
+        else:
+            # Not what kedge exports (an object): set by hand or by another program, so it says nothing.
+            why = f"exports {MODULE_GATE_OUTPUT} as {gate!r}, not as kedge writes it ({{\"confined\": true}})"
         raise pulumi.RunError(
             f"kedge:hubStack: the hub stack {stack_name} {why}, and its deployments reach this stack's dind devices "
             f"({', '.join(dind_ids)}); allowed: a hub stack whose deployments kedge gated (run `pulumi up` there with "
