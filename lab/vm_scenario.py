@@ -87,8 +87,9 @@ def console_status(guest: VmGuest, timeout: float = 20) -> dict[str, Any]:
         text = guest.console()
         status, malformed = latest_status(text)
         if (status is not None and status.config == wanted) or time.monotonic() > deadline:
+            lines = [line.strip() for line in text.splitlines() if STATUS_MARK in line]
             return {"status": asdict(status) if status else None, "wanted": wanted, "malformed": malformed,
-                    "lines": sum(1 for line in text.splitlines() if STATUS_MARK in line)}
+                    "lines": len(lines), "tail": lines[-6:]}
         time.sleep(1)
 
 

@@ -130,9 +130,14 @@ def test_an_identical_swap_applies_nothing(vm_run):
     assert identical["after"]["applies"] == identical["before"]["applies"], identical
     assert int(identical["after"]["synced"]) > int(identical["before"]["synced"]), identical  # the sync did run
     assert identical["after"]["status"] == "result=converged", identical
-    # Its console line is not repeated on every tick: the same result, on the same share, at most once more.
+    # Its console line is not repeated on every tick: a line is written only when the status changes. (A
+    # run the swap races, reading the old snapshot as the kubelet-style swap deletes it, reports failing
+    # and the next one converged again: a run showed that pair, never a repeat.)
     assert console({"console": identical["console_after"]}) == console({"console": identical["console_before"]}), identical
-    assert identical["console_after"]["lines"] - identical["console_before"]["lines"] <= 1, identical
+    written = identical["console_after"]["lines"] - identical["console_before"]["lines"]
+    assert written <= 4, identical
+    window = identical["console_after"]["tail"][-(written + 1):]
+    assert all(line != before for before, line in zip(window[:-1], window[1:], strict=True)), window
 
 
 def test_an_upgrade_on_the_share_is_installed_and_held(vm_run):
