@@ -14,11 +14,12 @@ import hashlib
 import json
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from kedge.render.edge_config import CERTIFICATES_DIR
-from kedge.render.guest_sync import SYNC_UNIT
+from kedge.render.guest_sync import STATUS_MARK, SYNC_UNIT, latest_status, share_digest
 
 from .vm import VmGuest, vm_device
 from .vm_image import lab_ca
@@ -74,6 +75,22 @@ def certificates(seed: str) -> dict[str, str]:
                        cwd=work, check=True, capture_output=True)
         return {"device-identity.pem": (work / "cert.pem").read_text(), "device-identity.key.pem": (work / "key.pem").read_text(),
                 "trust-bundle.pem": (ca / "ca.crt").read_text()}
+
+
+def console_status(guest: VmGuest, timeout: float = 20) -> dict[str, Any]:
+    """The newest kedge-sync status on this boot's serial console (QEMU writes the guest's ttyS0 to a
+    file, as KubeVirt's virt-launcher logs it), once it names the digest of what the share holds now:
+    the guest writes it just after its status file, so this waits a few seconds at most, on the host."""
+    wanted = share_digest(guest.share_current())
+    deadline = time.monotonic() + timeout
+    while True:
+        text = guest.console()
+        status, malformed = latest_status(text)
+        if (status is not None and status.config == wanted) or time.monotonic() > deadline:
+            lines = [line.strip() for line in text.splitlines() if STATUS_MARK in line]
+            return {"status": asdict(status) if status else None, "wanted": wanted, "malformed": malformed,
+                    "lines": len(lines), "tail": lines[-6:]}
+        time.sleep(1)
 
 
 def changed(files: dict[str, str], number: int) -> dict[str, str]:
@@ -157,6 +174,7 @@ def _day1(guest: VmGuest, base, results: dict[str, Any]) -> None:
     offline["config_mode"] = guest.run("stat -c '%a %U:%G' /etc/aziot/config.toml").output.strip()
     offline["journal"] = guest.check("journalctl -u kedge-config-sync.service --no-pager -o cat | grep kedge: | tail -n 8")
     offline["timer"] = guest.check("systemctl is-active kedge-config-sync.timer; systemctl is-enabled kedge-config-sync.timer")
+    offline["console"] = console_status(guest)
     results["offline"] = offline
     # Access returns: the repository's stand-in starts, the next ticks converge.
     before = applies(guest)
@@ -167,6 +185,7 @@ def _day1(guest: VmGuest, base, results: dict[str, Any]) -> None:
                    "sources": guest.check("cat /etc/apt/sources.list.d/microsoft-prod.list"),
                    "docker": guest.run("systemctl is-active docker.service aziot-edged.service").output.split(),
                    "edge_agent": guest.run("docker ps -aq -f label=net.azure-devices.edge.owner=Microsoft.Azure.Devices.Edge.Agent").output.split()})
+    online["console"] = console_status(guest)
     results["online"] = online
     modes = guest.check("stat -c '%a %U:%G %n' /etc/aziot/config.toml /run/kedge /run/kedge/config /var/lib/kedge")
     results["modes"] = {path: f"{mode} {owner}" for mode, owner, path in (line.split(" ", 2) for line in modes.splitlines())}
@@ -188,6 +207,7 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         files.update(certs)
         before, published_at = publish(guest, files)
         outcome = wait_applied(guest, before, sha256(files["config.toml"]), published_at)
+        outcome["console"] = console_status(guest)
         outcome["certificates"] = bool(certs)
         if certs:
             outcome["installed_certificates"] = guest.check(
@@ -200,10 +220,11 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
     results["changes"] = changes
     # The same files again, as a new Secret version: nothing to apply.
     before = state(guest)
+    console_before = console_status(guest)
     guest.publish(files)
     time.sleep(75)  # two ticks and more
     after = state(guest)
-    results["identical"] = {"before": before, "after": after}
+    results["identical"] = {"before": before, "after": after, "console_before": console_before, "console_after": console_status(guest)}
     # An upgrade on the share.
     version_files = {n: t for n, t in files.items() if n not in base.share_files or n == "config.toml"}
     for label, share, expected in (("upgrade", newer, "1.6.2-1"), ("downgrade", older, None), ("downgrade_allowed", older_allowed, "1.6.1-1")):
@@ -219,7 +240,7 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
             time.sleep(35)  # another tick: still refused, nothing installed
         after = state(guest)
         after["unit_exit"] = guest.check("systemctl show kedge-config-sync.service -p ExecMainStatus --value").strip()
-        results[label] = {"ok": ok, "seconds": round(seconds, 1), "before": before, "after": after}
+        results[label] = {"ok": ok, "seconds": round(seconds, 1), "before": before, "after": after, "console": console_status(guest)}
     # A proxy on the share (kedge's rendering of httpsProxy): drop-ins, apt's setting, edgeAgent recreated.
     before = state(guest)
     inspected = guest.run("docker inspect edgeAgent")
@@ -250,6 +271,7 @@ def _reboot(guest: VmGuest, results: dict[str, Any]) -> None:
         "instances": guest.check("ls /var/lib/cloud/instances").split(),
         "drop_ins": guest.run("ls /etc/systemd/system/*.service.d/kedge-proxy.conf").output.split(),
         "boot_ids": guest.boot_ids(),  # each boot's id, as the guest's agent wrote it on the job share
+        "console": console_status(guest),  # this boot's console: the first sync reports at once
     }
     # A change after the reboot still arrives.
     files = {**{n: t for n, t in guest.share_current().items()}}

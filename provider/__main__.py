@@ -18,6 +18,7 @@ from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.edge_vm import EdgeVirtualMachine
+from kedge.cluster.guest_sync_gate import GuestSyncGate
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
@@ -30,6 +31,7 @@ COMPONENTS = [
     EdgeDeviceIdentity,
     EdgeDeployment,
     DeviceRolloutGate,
+    GuestSyncGate,
     Virtualization,
     DeviceStorageClass,
     EdgeNamespace,

@@ -243,6 +243,14 @@ class KedgeMocks(StackMocks):
         self.read: list[tuple[str, dict]] = []
         self.invokes: list[tuple[str, dict]] = []
         self.identity_states: dict[str, dict] = {}
+        # Command resource name -> the stdout its helper printed at the last `pulumi up`, where a test
+        # wants the program to see a gate's recorded reads (the mocks run no helper).
+        self.command_stdouts: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "command:local:Command" and args.name in self.command_stdouts:
+            return f"{args.name}-id", {**dict(args.inputs), "stdout": self.command_stdouts[args.name], "stderr": ""}
+        return super().new_resource(args)
 
     @staticmethod
     def stack_placeholders(stack_name: str) -> dict[str, str]:
@@ -335,6 +343,7 @@ async def settle_after_error() -> None:
 def run_program(
     stack: str, config: dict[str, Any], secrets: Iterable[str] = (), preview: bool = False, expect_error: bool = False,
     main: Path = MAIN, project: str = PROJECT, identity_states: Optional[dict[str, dict]] = None,
+    command_stdouts: Optional[dict[str, str]] = None,
 ) -> ProgramRun:
     """Runs `main` (kedge's __main__.py) for `stack` with `config` (keys without namespace) under fresh mocks.
 
@@ -345,6 +354,7 @@ def run_program(
     pulumi.runtime.set_all_config(flat, [f"{project}:{k}" for k in secrets])
     mocks = fresh_mocks(stack, preview, project)
     mocks.identity_states = dict(identity_states or {})
+    mocks.command_stdouts = dict(command_stdouts or {})
     root = pulumi_settings.get_root_resource()
     run = ProgramRun(stack=stack, resources=mocks.registered, invokes=mocks.invokes, read=mocks.read)
 
@@ -403,6 +413,7 @@ def resolve(value: Any) -> tuple[Any, bool]:
 def run_example_stack(
     stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = False, expect_error: bool = False,
     omit_secrets: Iterable[str] = (), secrets_extra: Iterable[str] = (), identity_states: Optional[dict[str, dict]] = None,
+    command_stdouts: Optional[dict[str, str]] = None,
 ) -> ProgramRun:
     """Runs an example stack file, with the secrets its header's set-up steps set supplied as secrets."""
     config = load_stack_config(stack)
@@ -410,7 +421,8 @@ def run_example_stack(
     secrets = [k for k in TEST_SECRETS if needs_secret(config, k) and k not in omit_secrets]
     config.update({k: TEST_SECRETS[k] for k in secrets if k not in (overrides or {})})  # a test's own value wins
     secrets += [k for k in secrets_extra if k not in secrets]  # keys the overrides set, to be passed as secrets
-    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error, identity_states=identity_states)
+    return run_program(stack, config, secrets=secrets, preview=preview, expect_error=expect_error, identity_states=identity_states,
+                       command_stdouts=command_stdouts)
 
 
 def stack_secrets(config: dict[str, Any]) -> list[str]:

@@ -213,6 +213,10 @@ def dind_checks(case, cid):
                                  "stat -c '%a %U' /etc/aziot/config.toml; sha256sum /etc/aziot/config.toml | cut -d' ' -f1; "
                                  "cat /var/lib/kedge-lab/iotedge-calls.log", 300)
     checks["config_changed"] = {"rc": rc, "output": out}
+    # The sync's status lines as the unit wrote them to its journal, which the image's journald forwards to
+    # PID 1's stdout (the pod log kedge's guest sync check reads). The lab's runtime detaches the container's
+    # stdio (its console file stays empty), so the forwarding itself is not observable here; the journal is.
+    checks["status_lines"] = exec_in(case, cid, "journalctl -u kedge-config-apply.service --no-pager -o cat | grep -F 'kedge-sync {'")[1].splitlines()
     return checks
 
 

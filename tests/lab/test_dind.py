@@ -91,6 +91,21 @@ def test_the_config_apply_unit_installs_and_applies_a_changed_config(lab_run, la
     assert len(applies) == 2 and applies[-1].split()[3] == checks["config_changed_expected_sha"]
 
 
+@pytest.mark.parametrize("label", EMITTED)
+def test_the_config_apply_unit_writes_a_status_line_per_run(lab_run, label):
+    """The dind pod's status lines, as the unit wrote them to the journal (which the image's journald
+    forwards to the container's stdout, the pod log; the lab's runtime does not capture that stdout):
+    converged at start, then converged on the changed Secret's digest."""
+    from kedge.render.guest_sync import parse_status_line
+
+    lines = step(lab_run, label)["checks"]["status_lines"]
+    statuses = [parse_status_line(line) for line in lines]
+    assert len(statuses) >= 2 and None not in statuses, lines
+    first, changed = statuses[-2], statuses[-1]
+    assert first.result == changed.result == "converged", lines
+    assert first.config != changed.config, lines  # a new share, a new digest
+
+
 def test_records_whether_systemd_gets_a_writable_cgroup(lab_run):
     """A fact for the docs: the cgroup2 mount systemd runs in, with and without a user namespace."""
     for label in EMITTED:

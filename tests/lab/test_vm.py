@@ -40,6 +40,14 @@ def step(results, name):
     return results[name]
 
 
+def console(step):
+    """A step's newest kedge-sync status from the guest's serial console, checked to be for the share it then had."""
+    found = step["console"]
+    assert found["status"] is not None and found["malformed"] == 0, found
+    assert found["status"]["config"] == found["wanted"], found  # the digest kedge computes from the same files
+    return found["status"]
+
+
 def test_the_guest_is_real_debian_13_with_cloud_init_25_1_and_no_network(vm_run):
     facts = vm_run["facts"]
     print(facts)
@@ -71,6 +79,9 @@ def test_a_guest_that_boots_without_the_repository_places_config_and_says_why_it
     # config.toml is placed even though the packages are not there yet.
     assert offline["config_mode"] == "600 root:root", offline
     assert offline["timer"].split() == ["active", "enabled"], offline
+    # The same verdict leaves the guest on its serial console, where KubeVirt would log it for the sync gate.
+    status = console(offline)
+    assert status["result"] == "failing" and "Microsoft's package repository" in status["reason"], status
 
 
 def test_the_guest_converges_once_the_repository_is_reachable_and_holds_the_pinned_version(vm_run):
@@ -84,6 +95,7 @@ def test_the_guest_converges_once_the_repository_is_reachable_and_holds_the_pinn
     assert "https://packages.microsoft.com/ubuntu/24.04/prod" in online["sources"], online
     assert online["docker"] == ["active", "active"], online
     assert len(online["edge_agent"]) == 1, online  # the stand-in daemon created edgeAgent
+    assert console(online) == {"result": "converged", "config": online["console"]["wanted"], "reason": ""}, online
 
 
 def test_files_are_root_only_and_the_share_is_mounted_read_only(vm_run):
@@ -106,6 +118,7 @@ def test_each_config_and_certificate_change_is_applied_once_by_the_next_sync_run
         assert change["seconds"] <= APPLY_WALL_LIMIT, change
         assert change["applies_after"] == change["applies_before"] + 1, change
         assert change["state"]["status"] == "result=converged", change
+        assert console(change)["result"] == "converged", change  # on the new share's digest
     for change in changes[1:3]:
         installed = {line.split()[0]: line.split()[1:] for line in change["installed_certificates"].splitlines()}
         for name, digest in change["expected_certificates"].items():
@@ -119,6 +132,14 @@ def test_an_identical_swap_applies_nothing(vm_run):
     assert identical["after"]["applies"] == identical["before"]["applies"], identical
     assert int(identical["after"]["synced"]) > int(identical["before"]["synced"]), identical  # the sync did run
     assert identical["after"]["status"] == "result=converged", identical
+    # Its console line is not repeated on every tick: a line is written only when the status changes. (A
+    # run the swap races, reading the old snapshot as the kubelet-style swap deletes it, reports failing
+    # and the next one converged again: a run showed that pair, never a repeat.)
+    assert console({"console": identical["console_after"]}) == console({"console": identical["console_before"]}), identical
+    written = identical["console_after"]["lines"] - identical["console_before"]["lines"]
+    assert written <= 4, identical
+    window = identical["console_after"]["tail"][-(written + 1):]
+    assert all(line != before for before, line in zip(window[:-1], window[1:], strict=True)), window
 
 
 def test_an_upgrade_on_the_share_is_installed_and_held(vm_run):
@@ -132,12 +153,16 @@ def test_a_downgrade_is_refused_unless_allowed(vm_run):
     refused = step(vm_run, "downgrade")
     assert refused["ok"], refused
     assert refused["after"]["edge"] == "1.6.2-1", refused
-    assert refused["after"]["status"] == "result=failing" and "downgrade, refused" in refused["after"]["failed"], refused
+    assert refused["after"]["status"] == "result=held" and "downgrade, refused" in refused["after"]["failed"], refused
     assert refused["after"]["unit_exit"] == "3", refused
+    # Held, not failing: only a change of the stack ends it, so the sync gate stops the wave at once.
+    status = console(refused)
+    assert status["result"] == "held" and "a downgrade, refused" in status["reason"], status
     allowed = step(vm_run, "downgrade_allowed")
     assert allowed["ok"], allowed
     assert allowed["after"]["edge"] == allowed["after"]["identity"] == "1.6.1-1", allowed
     assert allowed["after"]["held"].split() == ["aziot-edge", "aziot-identity-service"], allowed
+    assert console(allowed)["result"] == "converged", allowed
 
 
 def test_a_proxy_reaches_the_drop_ins_apt_and_a_recreated_edge_agent(vm_run):
@@ -162,6 +187,7 @@ def test_a_reboot_keeps_everything_and_applies_nothing_new(vm_run):
     assert reboot["instances"] and len(reboot["instances"]) == 1, reboot  # cloud-init kept its one instance
     assert len(reboot["drop_ins"]) == 3, reboot
     assert len(set(reboot["boot_ids"])) == 2, reboot  # two boots of the same disk
+    assert console(reboot)["result"] == "converged", reboot  # a new boot's console carries the status at once
     changed = step(vm_run, "after_reboot_change")
     assert changed["applied"] and 1 <= changed["runs_until_applied"] <= APPLY_RUNS, changed
     assert changed["applies_after"] == changed["applies_before"] + 1, changed

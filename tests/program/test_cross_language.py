@@ -16,6 +16,7 @@ from kedge.azure.rollout_gate import DeviceRolloutGate
 from kedge.cluster.device_storage import DeviceStorageClass
 from kedge.cluster.edge_dind import EdgeDindRuntime
 from kedge.cluster.edge_vm import EdgeVirtualMachine
+from kedge.cluster.guest_sync_gate import GuestSyncGate
 from kedge.cluster.network_policy import EdgeNamespace
 from kedge.cluster.node_remediation import NodeRemediation
 from kedge.cluster.profile_loader import ProfileLoader
@@ -24,7 +25,7 @@ from kedge.cluster.edge_gateway import EdgeGateway
 from kedge.cluster.virtualization import Virtualization
 from tests.harness import ROOT
 
-HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
+HOSTED = [IotHub, AksCluster, EdgeDeviceIdentity, EdgeDeployment, DeviceRolloutGate, GuestSyncGate, Virtualization, DeviceStorageClass, EdgeNamespace, EdgeGateway,
           EdgeVirtualMachine,
           ProfileLoader, EdgeDindRuntime, NodeRemediation, DeviceKeyRetirement, FleetMonitoring,
           KubevirtServiceMonitor]

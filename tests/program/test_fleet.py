@@ -65,12 +65,14 @@ def test_renaming_one_device_changes_no_other_resource():
     assert gone and added
     assert all("edge-0002" in name for _, name in gone) and all("edge-renamed" in name for _, name in added)
     for key in set(before) & set(after):
-        # A rollout gate lists its wave's devices: only the gates that list the renamed one change.
-        if "edge-renamed" in str((after[key].get("environment") or {}).get("KEDGE_GATE_DEVICES")):
+        # A rollout gate and a guest sync gate list their wave's devices: only those that list the renamed one change.
+        environment = after[key].get("environment") or {}
+        if "edge-renamed" in str(environment.get("KEDGE_GATE_DEVICES")) or "edge-renamed" in str(environment.get("KEDGE_SYNC_DEVICES")):
             continue
         assert before[key] == after[key], key
     changed_gates = [key for key in set(before) & set(after) if before[key] != after[key]]
-    assert sorted(name for _, name in changed_gates) == ["rollout-new-devices-gate", "rollout-version-guard-gate", "rollout-wave-2-gate"]
+    assert sorted(name for _, name in changed_gates) == ["rollout-new-devices-gate", "rollout-version-guard-gate", "rollout-wave-2-gate",
+                                                         "rollout-wave-2-guest-sync-sync"]
 
 
 def test_footprint_follows_the_emitted_requests():
@@ -159,5 +161,6 @@ def test_a_fleet_of_five_thousand_devices_evaluates_within_the_issues_bounds(tmp
 
     types = [r["type"] for r in json.loads(record.read_text())]
     assert types.count("kedge:index:EdgeDeviceIdentity") == 5000
-    # The version guard, 20 waves (rolloutMaxWaves) and the new devices' wait.
+    # The version guard, 20 waves (rolloutMaxWaves) and the new devices' wait; one guest sync gate per wave.
     assert types.count("kedge:index:DeviceRolloutGate") == 22
+    assert types.count("kedge:index:GuestSyncGate") == 20

@@ -39,8 +39,13 @@ def test_a_stack_wide_rotation_reaches_every_identity_and_retires_after_each_wav
     assert sorted(r.name for r in retirements) == ["dev-edge-01-key-retirement", "dev-edge-02-key-retirement"]
     for retirement in retirements:
         command = run.children_of(retirement)[0]
-        # After its wave's gate: its new config reached it and it reported connected first.
-        assert any("rollout-wave" in urn for urn in command.dependencies + retirement.dependencies)
+        # After its wave's gates: it reported connected, and its guest that it applied the new config.
+        device = retirement.name.removesuffix("-key-retirement")
+        wave = next(c.name.removesuffix("-guest-sync-sync") for c in run.of_type("command:local:Command")
+                    if c.name.endswith("-guest-sync-sync") and device in c.get("environment")["KEDGE_SYNC_DEVICES"])
+        depended = command.dependencies + retirement.dependencies
+        assert run.one("command:local:Command", f"{wave}-gate").urn in depended
+        assert run.one("command:local:Command", f"{wave}-guest-sync-sync").urn in depended
         assert {"environment", "environment.KEDGE_RETIRE_KEY"} & set(command.secret_paths)
 
 
@@ -122,7 +127,7 @@ def test_a_replaced_certificate_reaches_the_devices_config_secret():
 def gate_changes(run):
     changes = {}
     for command in run.of_type(COMMAND):
-        if command.name.startswith("rollout-wave-"):
+        if command.name.startswith("rollout-wave-") and command.name.endswith("-gate"):
             environment, _ = unwrap_secrets(command.inputs["environment"])
             changes[command.name] = environment["KEDGE_GATE_CHANGE"]
     assert changes

@@ -50,7 +50,7 @@ def test_a_fresh_venv_installs_the_package_and_imports_it_from_outside_the_repo(
         "assert importlib.util.find_spec('components') is None, 'must not claim a generic top-level name'\n"
         "import runpy\n"
         "provider = runpy.run_path(%r, run_name='kedge_provider')  # imports only; the host starts under __main__\n"
-        "assert len(provider['COMPONENTS']) == 16\n"
+        "assert len(provider['COMPONENTS']) == 17\n"
         "assert (importlib.util.find_spec('kedge').submodule_search_locations[0]).startswith(%r)\n"
         "print(kedge.__file__)\n" % (str(ROOT / "provider" / "__main__.py"), site_packages)
     )

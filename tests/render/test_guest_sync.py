@@ -366,7 +366,7 @@ def test_a_hostname_change_with_modules_is_held_with_the_way_out_named_until_the
     held = guest.run()
     assert held.returncode == 1 and "the hostname changes from edge-1 to gw.plant.local" in held.stderr
     assert "acceptHostnameChange" in held.stderr and not any(line.startswith("iotedge") for line in guest.log())
-    assert "result=failing" in guest.status()
+    assert guest.status().startswith("result=held\n")  # only a change of the stack ends it
     # Accepted for another hostname: still held.
     guest.publish({**gateway, ACCEPT_HOSTNAME_CHANGE_FILE: "other.plant.local\n"})
     assert guest.run().returncode == 1 and not any(line.startswith("iotedge") for line in guest.log())

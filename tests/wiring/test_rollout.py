@@ -89,3 +89,15 @@ def test_waves_keep_stack_order_within_a_level_and_never_mix_levels():
 
 def test_a_devices_health_is_what_the_last_gate_that_read_it_saw():
     assert merged_health([{"b": 1, "a": 1}, None, {"a": 2}]) == {"a": 2, "b": 1}
+
+
+def test_a_devices_sync_is_what_the_last_sync_gate_that_read_it_saw_and_unchecked_before():
+    hub = [{"a": {"connectionState": "Connected"}, "b": {"connectionState": "Connected"}}]
+    syncs = [{"a": {"result": "failing", "config": "x", "reason": "apt"}}, None,
+             {"a": {"result": "held", "config": "y", "reason": "hostname"}, "c": {"result": "converged", "config": "z", "reason": ""}}]
+    assert merged_health(hub, syncs) == {
+        "a": {"connectionState": "Connected", "sync": "held", "syncReason": "hostname"},
+        "b": {"connectionState": "Connected", "sync": "unchecked", "syncReason": ""},
+        "c": {"sync": "converged", "syncReason": ""},
+    }
+    assert merged_health(hub) == hub[0]  # a stack without sync gates (no cluster) says nothing of syncs

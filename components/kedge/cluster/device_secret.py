@@ -5,6 +5,7 @@ from typing import Mapping, Sequence
 
 import pulumi
 
+from ..render.guest_sync import share_digest
 from .kubernetes_object import kubernetes_secret
 
 DEVICE_LABEL = "kedge.io/device"
@@ -26,3 +27,9 @@ def content_digest(texts: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     return pulumi.Output.unsecret(
         pulumi.Output.all(*texts).apply(lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest())
     )
+
+
+def config_share_digest(files: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """The digest a guest reports for the share holding `files` once it applied them
+    (render.guest_sync.share_digest); not a secret, as content_digest says."""
+    return pulumi.Output.unsecret(pulumi.Output.all(**dict(files)).apply(share_digest))

@@ -19,7 +19,7 @@ import pulumi
 
 from ..options import ChildOptions
 from ..render.guest_sync import SYNC_PROGRAM, sync_program
-from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, content_digest
+from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, config_share_digest, content_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, ComponentArgsError, check_args, choice_values, every, one_of
@@ -141,6 +141,8 @@ class EdgeDindRuntime(pulumi.ComponentResource):
 
     statefulset_name: pulumi.Output[str]
     """The StatefulSet's name."""
+    config_digest: pulumi.Output[str]
+    """The digest of the config files the pod gets, as its guest sync reports it once it applied them."""
 
     def __init__(self, name: str, args: EdgeDindRuntimeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeDindRuntime", args, EdgeDindRuntimeArgs, _ARG_RULES)
@@ -154,6 +156,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         files = {**args["config_files"], SYNC_PROGRAM: sync_program()}
         secret = config_secret(f"{name}-config", device, namespace, files, children.child())
         checksum = content_digest([files[file_name] for file_name in sorted(files)])
+        self.config_digest = config_share_digest(files)
         pull_secrets: list[pulumi.Resource] = []
         login = args.get("image_pull_credential")
         if login is not None:
@@ -259,7 +262,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         )
         self._requests = Requests.of_pod(statefulset_spec["template"]["spec"])
         self.statefulset_name = pulumi.Output.from_input(device)
-        self.register_outputs({"statefulset_name": self.statefulset_name})
+        self.register_outputs({"statefulset_name": self.statefulset_name, "config_digest": self.config_digest})
 
     @property
     def requests(self) -> Requests:

@@ -25,7 +25,7 @@ from ..helper_process import helper_command
 from ..options import ChildOptions, kept_options
 from . import vm_restart
 from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
-from .device_secret import DEVICE_LABEL, config_secret
+from .device_secret import DEVICE_LABEL, config_secret, config_share_digest
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from .placement import NodePlacementArgs, placement_fields
@@ -143,6 +143,8 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
     """The VirtualMachine's name."""
     ssh_command: pulumi.Output[str]
     """How to reach the VM over SSH (empty when no SSH Service)."""
+    config_digest: pulumi.Output[str]
+    """The digest of the config share, as the guest's sync reports it once it applied it."""
 
     def __init__(self, name: str, args: EdgeVirtualMachineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_args("EdgeVirtualMachine", args, EdgeVirtualMachineArgs, _ARG_RULES)
@@ -160,6 +162,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         }
         # The guest reads the Secret over virtiofs as it changes: no checksum, no restart.
         secret = config_secret(f"{name}-config", device, namespace, shared_files, children.child())
+        self.config_digest = config_share_digest(shared_files)
         user_data_secret = kubernetes_object(
             f"{name}-userdata",
             {
@@ -185,6 +188,11 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                     # Shared, not a disk: the kubelet refreshes the Secret's files and the guest sees them.
                     "filesystems": [{"name": SHARE_TAG, "virtiofs": {}}],
                     "interfaces": [{"name": "default", "masquerade": {}, "macAddress": args["mac_address"]}],
+                    # The guest's sync writes its status to the serial console; KubeVirt streams that console into the
+                    # launcher pod's guest-console-log container only where this is on, or unset with the cluster default
+                    # (KubeVirt CR virtualMachineOptions.disableSerialConsoleLog) not disabling it, and the console
+                    # auto-attached (the default) (kubevirt v1.9.0 pkg/virt-controller/services/serialconsolelog.go).
+                    "logSerialConsole": True,
                     **({"hostDevices": [{"name": f"usb{index}", "deviceName": resource}
                                         for index, resource in enumerate(args.get("usb_devices") or [])]}
                        if args.get("usb_devices") else {}),
@@ -243,7 +251,7 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
                 self.ssh_command = pulumi.Output.concat(
                     "kubectl -n ", namespace, f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
                 )
-        self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command})
+        self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command, "config_digest": self.config_digest})
 
     def _restart_command(self, name: str, device: str, namespace: pulumi.Input[str], template_spec: dict,
                          restart: VmRestartArgs, children: ChildOptions, vm: pulumi.Resource) -> None:

@@ -131,11 +131,13 @@ def document() -> str:
         "- **The hostname cannot be refused at preview**: a Pulumi program sees the stack's new settings only, and no "
         "resource output or stack output of kedge records a device's previous hostname (the rendered config.toml is "
         "a Kubernetes Secret's input, which a program cannot read back at preview). So the guest holds the change: "
-        "its sync keeps the running config, fails with a message naming `acceptHostnameChange`, and writes "
-        "`result=failing` and the reason to `/var/lib/kedge/sync-status` (`render/guest_sync.py`). That status does "
-        "not reach the device twin, so `deviceHealth` and the rollout gate see the device connected and running on "
-        "its old config: look in the guest. With `acceptHostnameChange`, the share names the new hostname and the "
-        "sync removes the module containers before `iotedge config apply`.",
+        "its sync keeps the running config, fails with a message naming `acceptHostnameChange`, and reports "
+        "`held` with the reason (`render/guest_sync.py`): in `/var/lib/kedge/sync-status` and as its `kedge-sync` "
+        "status line, which kedge reads from the pod log (the VM's serial console, the dind pod's console). The "
+        "device twin still shows the device connected on its old config, but the wave's guest sync gate stops the "
+        "rollout with the guest's reason and `deviceHealth` shows `sync: held` ([day 2](day-2.md#guest-sync-status)). "
+        "With `acceptHostnameChange`, the share names the new hostname and the sync removes the module containers "
+        "before `iotedge config apply`.",
         "- **AKS ranges** (device egress never reaches them, as an existing cluster's declared ranges): the pod range "
         "10.244.0.0/16 (kedge sets it), the Service range `kedge:aksServiceCidr` (default 10.0.0.0/16 with "
         "dnsServiceIP 10.0.0.10, AKS's own defaults: pulumi-azure-native 3.29.0 fills them in from the managedClusters "

@@ -603,11 +603,13 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
     DeviceKey("gateway", ANY_MODE, (held("Adding, removing or renaming the gateway changes config.toml's hostname, which IoT Edge "
                                          "refuses to apply while module containers exist (its way out deletes them and their "
                                          "data). The guest keeps running on its old config and its sync holds the change, "
-                                         "failing with a message that names acceptHostnameChange (the guest's "
-                                         "/var/lib/kedge/sync-status and journal) until the device's acceptHostnameChange is "
-                                         "set, or the hostname reverted. Preview cannot refuse it: a program sees only the new "
-                                         "settings, and kedge records no previous hostname. Nothing of it reaches the twin: "
-                                         "deviceHealth and the rollout gate show the device connected on its old config.",
+                                         "reporting held with a message that names acceptHostnameChange (its kedge-sync "
+                                         "status line, /var/lib/kedge/sync-status and journal) until the device's "
+                                         "acceptHostnameChange is set, or the hostname reverted. Preview cannot refuse it: a "
+                                         "program sees only the new settings, and kedge records no previous hostname. The twin "
+                                         "still shows the device connected on its old config; the wave's guest sync gate reads "
+                                         "the held status from the pod log and stops the rollout with that message, and "
+                                         "deviceHealth shows sync: held.",
                                          KEDGE_GUEST_SYNC, {"serviceType": "LoadBalancer", "sourceRanges": ["10.20.40.0/24"],
                                                             "hostname": "gw.plant.contoso.local"},
                                          stack="plant", device="plant-gw"),)),

@@ -13,19 +13,30 @@ Each run converges on what the share says and retries whatever failed on the nex
 the files first (the proxy's settings, certificates, config.toml), then sets up what IoT Edge
 needs (the repository and Moby, where the guest names a repository; the pinned IoT Edge), then
 applies. A step that fails does not stop the steps that do not need it; the run ends non-zero (the
-unit shows failed, the journal says why) and writes its result to `STATUS_FILE`. Nothing the guest
-writes reaches the device twin (the rollout gates and `deviceHealth` read connectionState and
-edgeAgent's reported version and module states): a guest that cannot converge shows there as a
-device that is not connected or not at the pinned version, and in the guest as that file. Last,
-it renews the bootstrap and its units where cloud-init installed them, so a VM made by an older
-kedge gets fixes to them at its next boot.
+unit shows failed, the journal says why) and writes its result to `STATUS_FILE`. It renews the
+bootstrap and its units where cloud-init installed them, so a VM made by an older kedge gets fixes
+to them at its next boot.
+
+Its result also leaves the guest, as one status line (`status_line`, read back by
+`parse_status_line`) whenever the result changes and at least every `REPORT_EVERY_SECONDS`: on
+stdout, which in the dind pod reaches the container's console (journald forwards to PID 1's stdout)
+and so the pod log; and in a VM on its first serial port too, which KubeVirt logs into the launcher
+pod's `guest-console-log` container. The line names the result (converged, held: waits for a
+change of the stack; failing: retried), the digest of the share it worked from (`share_digest`) and
+the first reason, never a secret. kedge's guest sync check (kedge.cluster.guest_sync_check) reads it
+from the pod log: a wave passes only when each device says it converged on what kedge rendered.
 
 Pure: texts only. The programs are POSIX sh; tests run them on a temporary tree with stand-in commands.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import textwrap
+from dataclasses import dataclass
+from typing import Mapping, Optional
 
 from .deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
 from .edge_config import CERTIFICATES_DIR
@@ -64,8 +75,83 @@ STATUS_FILE = f"{GUEST_STATE_DIR}/sync-status"  # the last run's result: `result
 TRUST_STORE_FILE = "/usr/local/share/ca-certificates/kedge-trust-bundle.crt"
 TRUST_BUNDLE = "trust-bundle.pem"
 PRIVATE_KEY_SUFFIX = ".key.pem"
+# The status line: `kedge-sync {"result": ..., "config": ..., "reason": ...}` (status_line).
+STATUS_MARK = "kedge-sync"
+CONVERGED, HELD, FAILING = "converged", "held", "failing"
+SYNC_RESULTS = (CONVERGED, HELD, FAILING)
+# KubeVirt's auto-attached serial console is the domain's serial port 0 (kubevirt v1.9.0
+# pkg/virt-launcher/virtwrap/converter/compute/console.go), the guest's first UART: ttyS0 on x86-64.
+SERIAL_CONSOLE = "/dev/ttyS0"
+# What was last reported, and when: under /run, so each boot (a new launcher pod, a fresh console
+# log) and each dind container start reports at once.
+REPORTED_FILE = f"{STATE_DIR}/sync-reported"
+# The line again, unchanged, this often: a console's other output (kernel, getty, the dind pod's
+# journal) never buries it deeper than a few minutes in the log.
+REPORT_EVERY_SECONDS = 300
+REASON_LIMIT = 300  # characters of the first failure's message in the line
 SYNC_FAILED_EXIT = 1
 DOWNGRADE_REFUSED_EXIT = 3  # the exit status when a downgrade was refused (and nothing else failed first)
+
+
+def share_digest(files: Mapping[str, str]) -> str:
+    """The digest of a config share's files, as the guest computes it from what it reads (the
+    program's `config_digest`): sha256 of one `<sha256 of the file>  <name>` line per file, in byte
+    order of the names. The share is what kedge renders for the device, so the digest names exactly
+    what a guest converged on; of files that are partly keys, it reveals nothing."""
+    listing = "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}\n"
+                      for name, text in sorted(files.items(), key=lambda item: item[0].encode()))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """One status line's content: the result, the share digest it was reached on, the first reason."""
+
+    result: str
+    config: str
+    reason: str = ""
+
+
+def status_line(status: SyncStatus) -> str:
+    """The line as the program writes it (tests compare the two)."""
+    body = json.dumps({"result": status.result, "config": status.config, "reason": status.reason}, separators=(",", ":"))
+    return f"{STATUS_MARK} {body}"
+
+
+_STATUS_TEXT = re.compile(re.escape(STATUS_MARK) + r" (\{.*\})\s*$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_status_line(line: str) -> Optional[SyncStatus]:
+    """The status in a console or journal line (anything may stand before the mark: journald's
+    prefix, a timestamp), or None when the line carries none or a malformed one."""
+    found = _STATUS_TEXT.search(line.rstrip("\r\n"))
+    if found is None:
+        return None
+    try:
+        value = json.loads(found.group(1))
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or value.get("result") not in SYNC_RESULTS:
+        return None
+    config, reason = value.get("config"), value.get("reason", "")
+    if not isinstance(config, str) or not _DIGEST.fullmatch(config) or not isinstance(reason, str):
+        return None
+    return SyncStatus(value["result"], config, reason)
+
+
+def latest_status(log: str) -> tuple[Optional[SyncStatus], int]:
+    """The last well-formed status in a log, and how many lines carried the mark but no readable
+    status (a console line another writer cut into)."""
+    malformed = 0
+    for line in reversed(log.splitlines()):
+        if STATUS_MARK not in line:
+            continue
+        status = parse_status_line(line)
+        if status is not None:
+            return status, malformed
+        malformed += 1
+    return None, malformed
 
 
 def sync_program() -> str:
@@ -89,7 +175,8 @@ def sync_program() -> str:
 #      `iotedge config apply` when something changed, until it succeeds.
 # A step that fails does not stop the steps that do not need it: the run reports every failure on
 # stderr (the journal), writes its result to {STATUS_FILE} and exits non-zero; the
-# next run retries. Commands are checked one by one (no `set -e`, which functions called under `if`
+# next run retries. The result also goes out as one `{STATUS_MARK} {{...}}` line (stdout; in a VM
+# the serial console too) when it changes and every {REPORT_EVERY_SECONDS} s, for kedge's sync check. Commands are checked one by one (no `set -e`, which functions called under `if`
 # or `||` would ignore).
 set -u
 # Every file this creates starts readable by root alone, even before its final mode is set.
@@ -109,7 +196,17 @@ status_file="$root{STATUS_FILE}"
 changed=""
 unplaced=""
 failures=""
+reason=""
+held=""
 result=0
+# The digest of the snapshot this run converges on (kedge.render.guest_sync.share_digest).
+config_digest=$(
+  LC_ALL=C  # names in byte order
+  export LC_ALL
+  for file in "$data"/*; do
+    [ -f "$file" ] || continue
+    printf '%s  %s\\n' "$(sha256sum < "$file" | cut -d' ' -f1)" "$(basename "$file")"
+  done | sha256sum | cut -d' ' -f1)
 if ! install -d -m 0700 "$root{GUEST_STATE_DIR}"; then
   echo "kedge: failed: cannot create $root{GUEST_STATE_DIR}" >&2
   exit {SYNC_FAILED_EXIT}
@@ -120,9 +217,18 @@ fail() {{
   echo "kedge: failed: $2" >&2
   failures="$failures
 failed=$2"
+  [ -n "$reason" ] || reason=$2
   if [ "$result" -eq 0 ]; then
     result=$1
   fi
+}}
+
+# hold STATUS MESSAGE: a failure that no retry can fix, only a change of the stack: the result is
+# `held` and MESSAGE its reason.
+hold() {{
+  fail "$1" "$2"
+  [ -n "$held" ] || reason=$2
+  held=yes
 }}
 
 # place SOURCE TARGET MODE OWNER: replaces TARGET by SOURCE when they differ, by a rename (never a
@@ -266,7 +372,7 @@ if [ -f "$version_file" ]; then
   if [ "$wanted" = "$installed" ]; then
     :
   elif [ -n "$installed" ] && dpkg --compare-versions "$wanted" lt "$installed" && [ ! -f "$data/{ALLOW_DOWNGRADE_FILE}" ]; then
-    fail {DOWNGRADE_REFUSED_EXIT} "aziot-edge $installed is installed, $wanted is pinned: a downgrade, refused (allow it in the stack settings)"
+    hold {DOWNGRADE_REFUSED_EXIT} "aziot-edge $installed is installed, $wanted is pinned: a downgrade, refused (allow it in the stack settings)"
   elif [ -z "$packages_ready" ]; then
     echo "kedge: aziot-edge $wanted waits for Microsoft's repository and Moby" >&2
   else
@@ -351,7 +457,7 @@ if [ -f "$pending" ] && [ -z "$unplaced" ] && command -v iotedge >/dev/null 2>&1
       fi
     else
       hostname_held=yes
-      fail {SYNC_FAILED_EXIT} "the hostname changes from $applied_hostname to $wanted_hostname, which IoT Edge refuses while \
+      hold {SYNC_FAILED_EXIT} "the hostname changes from $applied_hostname to $wanted_hostname, which IoT Edge refuses while \
 module containers exist; its way out deletes them and their data: accept that with acceptHostnameChange on the device, or \
 revert the hostname"
     fi
@@ -380,13 +486,43 @@ fi
 
 # The result, for whoever looks into the guest (the journal has the details).
 if [ "$result" -eq 0 ]; then
-  outcome=converged
+  outcome={CONVERGED}
+elif [ -n "$held" ]; then
+  outcome={HELD}
 else
-  outcome=failing
+  outcome={FAILING}
 fi
-if ! printf 'result=%s\\ntime=%s%s\\n' "$outcome" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$failures" > "$status_file.kedge-new" \\
-    || ! mv -f "$status_file.kedge-new" "$status_file"; then
+if ! printf 'result=%s\\nconfig=%s\\ntime=%s%s\\n' "$outcome" "$config_digest" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$failures" \\
+    > "$status_file.kedge-new" || ! mv -f "$status_file.kedge-new" "$status_file"; then
   echo "kedge: failed: writing $status_file" >&2
+fi
+
+# The result for kedge's sync check, when it changed or every {REPORT_EVERY_SECONDS} s: stdout (the
+# journal; the dind pod's console) and, in a VM, the serial console KubeVirt logs. JSON: the reason
+# is a message of this program, quoted, without control characters.
+json_reason=$(printf '%s' "$reason" | tr -d '\\000-\\037' | sed 's/\\\\/\\\\\\\\/g; s/"/\\\\"/g' | cut -c1-{REASON_LIMIT})
+line="{STATUS_MARK} {{\\\"result\\\":\\\"$outcome\\\",\\\"config\\\":\\\"$config_digest\\\",\\\"reason\\\":\\\"$json_reason\\\"}}"
+reported="$root{REPORTED_FILE}"
+now=$(date +%s)
+reported_at=$(sed -n 1p "$reported" 2>/dev/null)
+case "$reported_at" in
+  ''|*[!0-9]*) reported_at=0 ;;
+esac
+if [ "$(sed -n 2p "$reported" 2>/dev/null)" != "$line" ] || [ $((now - reported_at)) -ge {REPORT_EVERY_SECONDS} ]; then
+  printf '%s\\n' "$line"  # not echo: dash's would read the reason's backslashes
+  sent=yes
+  if [ -f "$root{BOOTSTRAP}" ]; then
+    # Bounded: a serial port that never takes the bytes must not hold the run.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    timeout 5 sh -c 'printf "%s\\n" "$1" > "$2"' {STATUS_MARK} "$line" "$root{SERIAL_CONSOLE}" || {{
+      echo "kedge: could not write the status to $root{SERIAL_CONSOLE}; the next run tries again" >&2
+      sent=""
+    }}
+  fi
+  if [ -n "$sent" ]; then
+    {{ install -d -m 0700 "$root{STATE_DIR}" && printf '%s\\n%s\\n' "$now" "$line" > "$reported"; }} \\
+      || echo "kedge: could not record the reported status in $reported" >&2
+  fi
 fi
 exit "$result"
 """

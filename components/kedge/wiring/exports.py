@@ -16,7 +16,7 @@ from ..render.quantities import Requests, total
 from ..render.recovery import PowerFencingTimes, RecoveryInputs, recovery
 from .hub import MODULE_GATE_OUTPUT, module_gate_output
 from .platform import Platform
-from .rollout import Rollout, merged_health
+from .rollout import Rollout, device_health
 from .runtimes import Runtime
 
 
@@ -65,8 +65,9 @@ def export_stack(settings: Settings, hub: IotHub, aks: Optional[AksCluster], pla
     pulumi.export("hubResourceId", hub.resource_id)
     pulumi.export(MODULE_GATE_OUTPUT, module_gate_output(settings))
     pulumi.export("sshCommands", ssh_commands(settings, rollout.runtimes))
-    # Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules.
-    pulumi.export("deviceHealth", pulumi.Output.all(*[gate.health for gate in rollout.gates]).apply(merged_health))
+    # Per device, as the rollout gates last read it on `pulumi up`: connection, IoT Edge version, runtime modules;
+    # and as the guest sync gates last read its guest's status line: whether it applied its config, or why not.
+    pulumi.export("deviceHealth", device_health(rollout))
     # Expected seconds from a node's death to each hosting mode's devices running elsewhere.
     pulumi.export("recovery", recovery(recovery_inputs(settings)))
     pulumi.export("footprint", footprint(platform, rollout.runtimes))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping, Sequence, Union
 
 import pulumi
 
 from ..cluster.edge_dind import EdgeDindRuntime, EdgeDindRuntimeArgs, RegistryLoginArgs
 from ..cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, ImageLoginArgs, VmRestartArgs
+from ..cluster.guest_sync_gate import GuestSyncDeviceArgs, GuestSyncGate, GuestSyncGateArgs
 from ..cluster.profile_loader import APPARMOR_PROFILE, SECCOMP_LOCALHOST_PROFILE
 from ..config.settings import DeviceSettings, DindDevice, Settings, VmDevice
 from ..render.cloud_init import GuestConfig, render_user_data
@@ -21,6 +22,8 @@ from .site_network import proxy_url
 Runtime = Union[EdgeVirtualMachine, EdgeDindRuntime]
 RuntimeBuilder = Callable[[DeviceSettings, pulumi.ResourceOptions], Runtime]
 """Makes a device's runtime with the given options (the rollout's: after the previous wave)."""
+SyncGateBuilder = Callable[[str, Sequence[DeviceSettings], Mapping[str, Runtime]], GuestSyncGate]
+"""Makes the guest sync gate named so for a wave's devices, after their runtimes (by device id)."""
 
 
 def vm_restart_args(platform: Platform) -> VmRestartArgs:
@@ -127,3 +130,27 @@ def device_runtime(
 
 def runtime_builder(settings: Settings, platform: Platform, files: Mapping[str, DeviceFiles], read_secret: ReadSecret) -> RuntimeBuilder:
     return functools.partial(device_runtime, settings=settings, platform=platform, files=files, read_secret=read_secret)
+
+
+def guest_sync_gate(name: str, wave: Sequence[DeviceSettings], runtimes: Mapping[str, Runtime], *, settings: Settings,
+                    platform: Platform) -> GuestSyncGate:
+    """The wave's guest sync gate, after its runtimes: it reads the devices' pods on the stack's
+    cluster (its kubeconfig and context, or the ambient ones, as VM restarts do)."""
+    devices = {
+        device.device_id: GuestSyncDeviceArgs(
+            namespace=VM_NAMESPACE if isinstance(device, VmDevice) else DIND_NAMESPACE, name=device.kubernetes_name,
+            mode=device.mode.value, config_digest=runtimes[device.device_id].config_digest,
+        )
+        for device in wave
+    }
+    args = GuestSyncGateArgs(devices=devices, timeout_seconds=settings.rollout.timeout_seconds,
+                             skip_device_ids=[d for d in settings.rollout.skip_device_ids if d in devices])
+    if platform.cluster.kubeconfig is not None:
+        args["kubeconfig"] = platform.cluster.kubeconfig
+    if platform.cluster.context:
+        args["context"] = platform.cluster.context
+    return GuestSyncGate(name, args, opts=pulumi.ResourceOptions(depends_on=list(runtimes.values())))
+
+
+def sync_gate_builder(settings: Settings, platform: Platform) -> SyncGateBuilder:
+    return functools.partial(guest_sync_gate, settings=settings, platform=platform)

@@ -11,7 +11,7 @@ from .hub import device_identities, edge_deployments, hub_access, iot_hub, resou
 from .monitoring import cluster_monitoring, fleet_monitoring
 from .platform import site_platform
 from .rollout import roll_out
-from .runtimes import runtime_builder
+from .runtimes import runtime_builder, sync_gate_builder
 from .site_network import nesting_levels
 
 
@@ -38,6 +38,7 @@ def declare_stack(settings: Settings, read_secret: ReadSecret) -> None:
     if platform:
         cluster_monitoring(settings, platform)  # KubeVirt's ServiceMonitor, where the stack declares a Prometheus operator
     runtime = runtime_builder(settings, platform, files, read_secret) if platform else None
-    rollout = roll_out(settings, access, files, levels, runtime)
+    sync_gate = sync_gate_builder(settings, platform) if platform else None
+    rollout = roll_out(settings, access, files, levels, runtime, sync_gate)
 
     export_stack(settings, hub, aks, platform, rollout)
