@@ -149,7 +149,7 @@ class VmGuest:
         self.manifest = json.loads((self.image / "manifest.json").read_text())
         self.share = KubeletShare(self.job / "share")
         self.processes: list[subprocess.Popen] = []
-        self.instance_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kedge-lab/{self.device.stack}/{self.device.device}"))
+        self.instance_id = instance_id(self.device.stack, self.device.device)
         (self.job / "cmd").mkdir()
         shutil.copy(GUEST_FILES / "vm_repo_server.py", self.job / "vm_repo_server.py")
         ca = lab_ca()
@@ -315,6 +315,11 @@ class VmGuest:
             if time.monotonic() - started > timeout:
                 return False, time.monotonic() - started, result.output
             time.sleep(every)
+
+
+def instance_id(stack: str, device: str) -> str:
+    """The guest's firmware UUID, which the seed's meta-data also names as its instance-id (KubeVirt's NoCloud does the same)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kedge-lab/{stack}/{device}"))
 
 
 def _read(path: Path) -> str:
