@@ -10,7 +10,7 @@ traceback, and nothing is changed.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Optional
 
 WAY_OUT = (
     "Way out: empty that command's recorded stdout (`pulumi state edit`, or `pulumi stack export`, edit, "
@@ -43,3 +43,14 @@ def read_previous(env: dict, resource: str) -> dict[str, Any]:
         kind = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
         raise UnreadableState(resource, f"a JSON {kind}, not the object the helper writes")
     return value
+
+
+OPERATIONS = ("create", "update", "delete")  # what pulumi-command runs a helper for
+
+
+def operation_of(argv: list, module: str, log: Callable[[str], None]) -> Optional[str]:
+    """The operation a helper was started for; None (after logging the usage) for anything else."""
+    if len(argv) != 1 or argv[0] not in OPERATIONS:
+        log(f"usage: python -m {module} {'|'.join(OPERATIONS)}")
+        return None
+    return argv[0]

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM, Clock, Deadline
-from ..helper_state import UnreadableState, read_previous
+from ..helper_state import UnreadableState, operation_of, read_previous
 from ..render.guest_sync import CONVERGED, HELD, STATUS_MARK, SyncStatus, latest_status
 from .device_secret import DEVICE_LABEL
 from .kube_api import DEFAULT_DEADLINE_SECONDS, KubeApi, KubeApiError
@@ -229,10 +229,9 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
          clock: Clock = SYSTEM) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
-    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
-        log("usage: python -m kedge.cluster.guest_sync_check create|update|delete")
+    operation = operation_of(argv, "kedge.cluster.guest_sync_check", log)
+    if operation is None:
         return 2
-    operation = argv[0]
     if operation == "delete":
         return 0
     try:

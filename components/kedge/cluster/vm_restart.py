@@ -28,7 +28,7 @@ from typing import Callable, Optional
 
 from ..backoff import jittered_delay
 from ..clock import SYSTEM, Clock, Deadline
-from ..helper_state import UnreadableState, read_previous
+from ..helper_state import UnreadableState, operation_of, read_previous
 from .kube_api import DEFAULT_DEADLINE_SECONDS, KubeApi, KubeApiError
 
 RESTART_PATH = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
@@ -77,10 +77,10 @@ def main(argv: Optional[list] = None, env: Optional[dict] = None, make_api: Call
          clock: Clock = SYSTEM) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = dict(os.environ) if env is None else env
-    if len(argv) != 1 or argv[0] not in ("create", "update", "delete"):
-        log("usage: python -m kedge.cluster.vm_restart create|update|delete")
+    operation = operation_of(argv, "kedge.cluster.vm_restart", log)
+    if operation is None:
         return 2
-    operation, trigger = argv[0], env.get("KEDGE_RESTART_TRIGGER", "")
+    trigger = env.get("KEDGE_RESTART_TRIGGER", "")
     if operation == "delete":
         return 0
     state = {"trigger": trigger}
