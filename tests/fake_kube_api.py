@@ -36,6 +36,22 @@ LogSource = Union[str, Callable[[int], str]]
 """A container's log: its text, or a function of how many times it was read before (0, 1, ...)."""
 
 
+def trickle(handler: BaseHTTPRequestHandler, status: int, content_type: Optional[str] = None) -> None:
+    """An answer that promises 1,000 bytes and sends one a second: only a client's overall deadline ends it."""
+    handler.send_response(status)
+    if content_type:
+        handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    try:
+        for _ in range(1000):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(1)
+    except OSError:  # the client gave up: what the test wants
+        pass
+
+
 def pod(namespace: str, name: str, labels: dict, containers: list[str], init_containers: tuple[str, ...] = (), phase: str = "Running",
         created: str = "2026-12-06T07:00:00Z", deleting: bool = False) -> dict:
     metadata = {"name": name, "namespace": namespace, "labels": labels, "creationTimestamp": created, "uid": f"uid-{name}"}
@@ -171,17 +187,7 @@ class FakeKubeApi:
                     pass
 
             def _trickle(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                try:
-                    for _ in range(1000):
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                        time.sleep(1)
-                except OSError:  # the client gave up: what the test wants
-                    pass
+                trickle(self, 200, "text/plain")
 
             def log_message(self, *args):
                 pass

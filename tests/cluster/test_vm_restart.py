@@ -3,7 +3,6 @@ changes make the component's command restart at all."""
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pulumi
@@ -13,6 +12,7 @@ import yaml
 from kedge.cluster import vm_restart
 from kedge.cluster.edge_vm import EdgeVirtualMachine, EdgeVirtualMachineArgs, restart_trigger
 from tests.cluster.test_components import MINIMAL_VM
+from tests.fake_kube_api import trickle
 from tests.fake_clock import FastForwardClock, run_helper_process
 from tests.harness import run_components
 
@@ -48,16 +48,7 @@ class FakeApiServer:
                 self.wfile.write(body)
 
             def _trickle(self):
-                self.send_response(202)
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                try:
-                    for _ in range(1000):
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                        time.sleep(1)
-                except OSError:  # the helper gave up: what the test wants
-                    pass
+                trickle(self, 202)
 
             def log_message(self, *args):
                 pass
