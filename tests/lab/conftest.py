@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import in_ci
 from tests.harness import ROOT
 
 REQUIRED_TOOLS = ("qemu-system-x86_64", "mmdebstrap", "mkfs.ext4", "dpkg-deb", "chroot", "truncate", "du")
 
 
-def strict() -> bool:
-    return os.environ.get("CI") == "true" or os.environ.get("KEDGE_STRICT_VALIDATORS") == "1"
-
-
 def cannot_run(reason: str):
-    if strict():
+    if in_ci():
         pytest.fail(f"lab test cannot run in CI: {reason}", pytrace=False)
     pytest.skip(reason)
 
