@@ -118,7 +118,7 @@ def is_https_url(value: str) -> bool:
     """An absolute https:// URL with a host (and a valid port, if any), nothing to trim."""
     from urllib.parse import urlsplit
 
-    if value != value.strip() or any(character.isspace() for character in value):
+    if any(character.isspace() for character in value):
         return False
     try:
         parts = urlsplit(value)
