@@ -231,10 +231,15 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
         before = state(guest)
         guest.publish({**share, **version_files})
         if expected:
-            # A status written after the swap: the run that installs also holds, and writes it last.
+            # The run that installs also holds, and writes its status last: so the new version, a
+            # converged status written after the swap, and no run in progress (a status from the run
+            # before the install is also newer than the swap, and apt-get shows the new version before
+            # that run holds it).
             ok, seconds, _ = guest.wait_for(f"[ \"$(dpkg-query -W -f='${{Version}}' aziot-edge)\" = {expected} ] && "
                                             f"[ \"$(stat -c %Y {STATUS})\" -gt {before['now']} ] && "
-                                            f"grep -q '^result=converged' {STATUS}", APPLY_WALL_LIMIT)
+                                            f"grep -q '^result=converged' {STATUS} && "
+                                            f"[ \"$(systemctl show -p ActiveState --value {SYNC_UNIT})\" != activating ]",
+                                            APPLY_WALL_LIMIT)
         else:
             ok, seconds, _ = guest.wait_for(f"grep -q downgrade {STATUS}", APPLY_WALL_LIMIT)
             time.sleep(35)  # another tick: still refused, nothing installed
