@@ -10,8 +10,8 @@ What a row's kind means in registrations:
   NetworkPolicies, its SSH Service, its hub identity, the deployments, the VM outside its template);
 - no device effect: none of that changed;
 - refused: preview stops with a message naming the key;
-- held: the device's config.toml hostname changed without the device's acceptance on its share;
-- fails at up: as no device effect under mocks, and the named Azure resource input changed.
+- refused once up: the settings guard's check, run as the engine runs it with the base run's
+  inputs as the last up's, fails naming the key (and, for a hostname, the share names no acceptance).
 Rows whose effect is a resource owner's (AKS, Azure) name that resource's input, which must change.
 """
 
@@ -31,6 +31,9 @@ from kedge.config.declarations import DEVICE_KEYS
 from kedge.config.devices import COMMON_DEVICE_KEYS, DIND_DEVICE_KEYS, VM_DEVICE_KEYS
 from kedge.render.guest_sync import ACCEPT_HOSTNAME_CHANGE_FILE
 from kedge.spec.changes import Change, ChangeKind
+from kedge.wiring.settings_guard import TYPE as SETTINGS_GUARD
+
+from tests.engine_check import engine_check
 
 from tests.harness import ProgramRun, Registered, load_stack_config, run_example_stack
 
@@ -173,32 +176,40 @@ def test_change_does_what_its_row_says(row: Row, change: Change):
         return
     changed = run_example_stack(stack, overrides)
     assert changed.resources, where
+    if change.kind is ChangeKind.REFUSED_AFTER_UP:
+        refusals, _ = engine_check(_guard_inputs(base), _guard_inputs(changed))
+        setting = f"devices[{change.device}].{row.key}" if row.is_device_key else row.key
+        assert len(refusals) == 1 and f"kedge:{setting}:" in refusals[0], f"{where}: {refusals}"
+        if change.device:
+            (before, _), (after, files) = _config_toml(base, change.device), _config_toml(changed, change.device)
+            assert before != after and before in refusals[0], f"{where}: {refusals}"
+            assert files.get(ACCEPT_HOSTNAME_CHANGE_FILE, "").strip() != after, f"{where}: accepted without acceptHostnameChange"
+        return
     observed = observed_kind(base, changed, change.mode)
     if change.resource:
         type_, path = change.resource
         assert _input_at(base, type_, path) != _input_at(changed, type_, path), f"{where}: {type_} {path} unchanged"
-        # A gap (fails at up) stops at the Azure resource, before anything that depends on it.
-        if change.kind not in (ChangeKind.RECREATE, ChangeKind.FAILS):
+        if change.kind is not ChangeKind.RECREATE:
             assert observed is ChangeKind.NONE, f"{where}: the device effect is {type_}'s owner's, yet kedge's {observed.value}"
         return
-    if change.kind is ChangeKind.FAILS:
-        assert observed is ChangeKind.NONE, where
-    elif change.kind is ChangeKind.HELD:
-        device = change.device
-        (before, _), (after, files) = _config_toml(base, device), _config_toml(changed, device)
-        assert before != after, f"{where}: the hostname did not change"
-        assert files.get(ACCEPT_HOSTNAME_CHANGE_FILE, "").strip() != after, f"{where}: accepted without acceptHostnameChange"
-    else:
-        assert observed is change.kind, f"{where}: declared {change.kind.value}, registrations say {observed.value}"
+    assert observed is change.kind, f"{where}: declared {change.kind.value}, registrations say {observed.value}"
 
 
-def test_an_accepted_hostname_change_reaches_the_share():
-    """The held row's way out: with acceptHostnameChange the share names the new hostname."""
-    (row, change), = [(r, c) for r in rows() for c in r.changes if c.kind is ChangeKind.HELD]
+def _guard_inputs(run: ProgramRun) -> dict[str, Any]:
+    (guard,) = run.of_type(SETTINGS_GUARD)
+    return guard.inputs
+
+
+def test_an_accepted_hostname_change_passes_the_guard_and_reaches_the_share():
+    """The hostname row's way out: with acceptHostnameChange the check passes and the share names the new hostname."""
+    (row, change), = [(r, c) for r in rows() for c in r.changes if c.kind is ChangeKind.REFUSED_AFTER_UP and c.device]
     config = load_stack_config(change.stack)
     overrides = _overrides(row, change, config)
     next(d for d in overrides["devices"] if d["id"] == change.device)["acceptHostnameChange"] = True
-    hostname, files = _config_toml(run_example_stack(change.stack, overrides), change.device)
+    accepted = run_example_stack(change.stack, overrides)
+    refusals, inputs = engine_check(_guard_inputs(_base(change.stack)), _guard_inputs(accepted))
+    assert refusals == [] and inputs == _guard_inputs(accepted)
+    hostname, files = _config_toml(accepted, change.device)
     assert files[ACCEPT_HOSTNAME_CHANGE_FILE].strip() == hostname
 
 

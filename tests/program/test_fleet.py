@@ -2,7 +2,9 @@
 
 import pytest
 
+from kedge.wiring.settings_guard import RESOURCE_NAME, TYPE as FIXED_SETTINGS_TYPE
 from tests.harness import USER_NAMESPACE_READY, load_stack_config, run_example_stack, run_program, stack_secrets
+
 
 
 def fleet(count, dind_every=2):
@@ -69,9 +71,13 @@ def test_renaming_one_device_changes_no_other_resource():
         environment = after[key].get("environment") or {}
         if "edge-renamed" in str(environment.get("KEDGE_GATE_DEVICES")) or "edge-renamed" in str(environment.get("KEDGE_SYNC_DEVICES")):
             continue
+        if key == (FIXED_SETTINGS_TYPE, RESOURCE_NAME):
+            # The stack's record of every device's hostname: the renamed one is gone, the new one added.
+            assert set(before[key]["record"]["hostnames"]) ^ set(after[key]["record"]["hostnames"]) == {"edge-0002", "edge-renamed"}
+            continue
         assert before[key] == after[key], key
     changed_gates = [key for key in set(before) & set(after) if before[key] != after[key]]
-    assert sorted(name for _, name in changed_gates) == ["rollout-new-devices-gate", "rollout-version-guard-gate", "rollout-wave-2-gate",
+    assert sorted(name for _, name in changed_gates) == ["kedge-fixed-settings", "rollout-new-devices-gate", "rollout-version-guard-gate", "rollout-wave-2-gate",
                                                          "rollout-wave-2-guest-sync-sync"]
 
 

@@ -56,9 +56,9 @@ KIND_MEANINGS = {
     ChangeKind.RESTART: "applied by a restart (of the VM, by kedge's restart command; of the dind pod, by its StatefulSet; "
                         "or by AKS where the row says so); disks and volumes are kept",
     ChangeKind.RECREATE: "a resource is replaced; the row says what is lost and what is kept",
-    ChangeKind.HELD: "the device refuses to apply it, keeps running as it was and reports so until the named acceptance is set",
     ChangeKind.REFUSED: "refused at preview, before anything is registered, with what to do instead",
-    ChangeKind.FAILS: "a gap: Azure refuses it at pulumi up (not at preview); the row says the way out",
+    ChangeKind.REFUSED_AFTER_UP: "refused at preview once the stack has run, against the value of its last pulumi up "
+                                 "(kedge's settings guard, below), with what to do instead",
     ChangeKind.NONE: "changes the hub, the cluster or how pulumi up behaves, not a running device; the row says what",
 }
 
@@ -128,16 +128,21 @@ def document() -> str:
         "(kedge's config Secrets are replaced on every content change; the VM's share and the dind pod see the "
         "new files). A replaced object of the same name is deleted first, then created (`Diff`'s "
         "`deleteBeforeReplace`).",
-        "- **The hostname cannot be refused at preview**: a Pulumi program sees the stack's new settings only, and no "
-        "resource output or stack output of kedge records a device's previous hostname (the rendered config.toml is "
-        "a Kubernetes Secret's input, which a program cannot read back at preview). So the guest holds the change: "
-        "its sync keeps the running config, fails with a message naming `acceptHostnameChange`, and reports "
-        "`held` with the reason (`render/guest_sync.py`): in `/var/lib/kedge/sync-status` and as its `kedge-sync` "
-        "status line, which kedge reads from the pod log (the VM's serial console, the dind pod's console). The "
-        "device twin still shows the device connected on its old config, but the wave's guest sync gate stops the "
-        "rollout with the guest's reason and `deviceHealth` shows `sync: held` ([day 2](day-2.md#guest-sync-status)). "
-        "With `acceptHostnameChange`, the share names the new hostname and the sync removes the module containers "
-        "before `iotedge config apply`.",
+        "- **Refused once up** (the settings guard): a Pulumi program sees the stack's new settings only, so what a "
+        "running stack cannot change in place is kept in the stack's state, as the inputs of one resource, "
+        "`kedge-fixed-settings` (a dynamic resource of kedge's, `wiring/settings_guard.py`): the region, the AKS pools' "
+        "VM sizes and Service range where kedge made them, and each device's hostname. At preview the Pulumi engine "
+        "passes that resource's check the inputs of the last `pulumi up` beside the new ones (pulumi/pulumi "
+        "`pkg/resource/deploy/step_generator.go`), and a failed check fails the preview (and so `pulumi up`, whose "
+        "preview runs first) with the setting, the value the stack runs with and the way out "
+        "(`config/fixed_settings.py`). On a stack's first preview, and after `pulumi state delete` of that resource, "
+        "there is nothing to compare. A hostname change is applied only with the device's `acceptHostnameChange` "
+        "(IoT Edge's way deletes its module containers and their data): the share then names the new hostname and the "
+        "sync removes the module containers before `iotedge config apply`. A hostname change that reaches a guest "
+        "without it is still held there: the sync keeps the running config, fails with a message naming "
+        "`acceptHostnameChange` and reports `held` (`/var/lib/kedge/sync-status`, its `kedge-sync` status line), "
+        "the wave's guest sync gate stops the rollout with that reason and `deviceHealth` shows `sync: held` "
+        "([day 2](day-2.md#guest-sync-status)).",
         "- **AKS ranges** (device egress never reaches them, as an existing cluster's declared ranges): the pod range "
         "10.244.0.0/16 (kedge sets it), the Service range `kedge:aksServiceCidr` (default 10.0.0.0/16 with "
         "dnsServiceIP 10.0.0.10, AKS's own defaults: pulumi-azure-native 3.29.0 fills them in from the managedClusters "

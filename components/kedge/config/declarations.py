@@ -19,8 +19,8 @@ from typing import Any, Mapping, Optional
 
 from ..spec.inputs import Input
 from ..spec.changes import (
-    AZURE_NATIVE_REPLACE, K8S_FORCE_NEW, fails_at_up, K8S_STATEFULSET, KEDGE_EDGE_AGENT, KEDGE_GUEST_SYNC, KEDGE_NETWORK, KEDGE_ROLLOUT,
-    KEDGE_SETTINGS, KEDGE_VM_RESTART, Change, dind_pod_restart, held, live, new_disks_only, no_device_effect, recreate, refused,
+    AZURE_NATIVE_REPLACE, K8S_FORCE_NEW, K8S_STATEFULSET, KEDGE_EDGE_AGENT, KEDGE_GUEST_SYNC, KEDGE_NETWORK, KEDGE_ROLLOUT, KEDGE_SETTINGS_GUARD,
+    KEDGE_SETTINGS, KEDGE_VM_RESTART, Change, dind_pod_restart, live, new_disks_only, no_device_effect, recreate, refused, refused_once_up,
     restart, vm_template_restart,
 )
 from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, monitoring as monitoring_spec, remediation as remediation_spec, rollout as rollout_spec, rotation as rotation_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
@@ -86,11 +86,12 @@ SETTINGS: tuple[Setting, ...] = (
             changes=(no_device_effect("Which findings preview refuses and which it only warns about; nothing registered changes.", KEDGE_SETTINGS, "dev", stack="site"),)),
     Setting("location", "westeurope", "Azure region of the resource group, IoT Hub and AKS cluster, e.g. westeurope.",
             allowed="an Azure region name",
-            changes=(fails_at_up("Azure resources do not move between regions: the resource group, IoT Hub and AKS cluster "
-                                 "would have to be made anew, and pulumi-azure-native may plan the change as an update that "
-                                 "Azure then refuses (InvalidResourceLocation, pulumi/pulumi-azure-native#3053). Devices are "
-                                 "untouched. Move a fleet by a new stack, not by this setting.", AZURE_NATIVE_REPLACE,
-                                 "northeurope", stack="dev", resource=("azure-native:resources:ResourceGroup", "location")),)),
+            changes=(refused_once_up("Azure does not move a resource group, IoT Hub or AKS cluster to another region "
+                                     "(pulumi-azure-native may plan it as an update that Azure then refuses: "
+                                     "InvalidResourceLocation, pulumi/pulumi-azure-native#3053). Once the stack has run, "
+                                     "preview refuses the change, naming the region it runs in: deploy another region as a "
+                                     "new stack. Devices are untouched.", f"{AZURE_NATIVE_REPLACE}; {KEDGE_SETTINGS_GUARD}",
+                                     "northeurope", stack="dev"),)),
     Setting("cluster", ClusterSource.AKS.value,
             "aks (create an AKS cluster), existing (any cluster reachable by kubeconfig: k3s at a site, Arc) or none (a hub "
             "stack: the hub and its deployments, for site stacks' devices).", choices=ClusterSource,
@@ -600,19 +601,17 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
                                                        untested="a secret of the stack"),)),
     DeviceKey("egressRules", ANY_MODE, (live("This device's NetworkPolicy changes; the network plugin enforces it as it changes.",
                                              KEDGE_NETWORK, [{"cidrs": ["10.20.31.0/24"], "ports": [502]}], stack="dev"),)),
-    DeviceKey("gateway", ANY_MODE, (held("Adding, removing or renaming the gateway changes config.toml's hostname, which IoT Edge "
-                                         "refuses to apply while module containers exist (its way out deletes them and their "
-                                         "data). The guest keeps running on its old config and its sync holds the change, "
-                                         "reporting held with a message that names acceptHostnameChange (its kedge-sync "
-                                         "status line, /var/lib/kedge/sync-status and journal) until the device's "
-                                         "acceptHostnameChange is set, or the hostname reverted. Preview cannot refuse it: a "
-                                         "program sees only the new settings, and kedge records no previous hostname. The twin "
-                                         "still shows the device connected on its old config; the wave's guest sync gate reads "
-                                         "the held status from the pod log and stops the rollout with that message, and "
-                                         "deviceHealth shows sync: held.",
-                                         KEDGE_GUEST_SYNC, {"serviceType": "LoadBalancer", "sourceRanges": ["10.20.40.0/24"],
-                                                            "hostname": "gw.plant.contoso.local"},
-                                         stack="plant", device="plant-gw"),)),
+    DeviceKey("gateway", ANY_MODE, (refused_once_up(
+        "Adding, removing or renaming the gateway changes config.toml's hostname, which IoT Edge applies only by removing "
+        "the module containers and their data (its config apply refuses while they exist). Once the device has run, "
+        "preview refuses the change, naming the hostname it runs with, unless the device's acceptHostnameChange accepts "
+        "that loss: then the guest sync removes the module containers and applies it. A change that reaches a guest "
+        "without the acceptance (on a stack whose record was deleted) is held there: the sync keeps the running config "
+        "and reports held, naming acceptHostnameChange (its kedge-sync status line, /var/lib/kedge/sync-status, the "
+        "journal); the wave's guest sync gate stops the rollout with that message and deviceHealth shows sync: held.",
+        f"{KEDGE_SETTINGS_GUARD}; {KEDGE_GUEST_SYNC}", {"serviceType": "LoadBalancer", "sourceRanges": ["10.20.40.0/24"],
+                                                        "hostname": "gw.plant.contoso.local"},
+        stack="plant", device="plant-gw"),)),
     DeviceKey("parent", ANY_MODE, (live("config.toml's parent_hostname: the guest's iotedge config apply.", KEDGE_GUEST_SYNC,
                                         mode="vm", untested="a parent's hostname must be its gateway's: the gateway row changes "
                                         "both"),

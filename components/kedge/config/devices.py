@@ -104,6 +104,11 @@ class DeviceSettings:
     # kedge:keyRotation, the device's own or the stack's: the generation of its symmetric key.
     key_rotation: int = 0
 
+    @property
+    def hostname(self) -> str:
+        """config.toml's hostname: the gateway's name where the device serves others, else its Kubernetes name."""
+        return self.gateway.hostname if self.gateway else self.kubernetes_name
+
 
 @dataclass(frozen=True, kw_only=True)
 class VmDevice(DeviceSettings):

@@ -9,7 +9,7 @@ from ..choices import NetworkPolicyEngine
 from .inputs import Input, choice_input
 from .rules import matches, parse_network, whole_number
 from .vm_sizes import NESTED_VIRT_FAMILIES, supports_nested_virtualization
-from .changes import (live, AKS_MANAGED_CLUSTER, fails_at_up, no_device_effect)
+from .changes import (live, AKS_MANAGED_CLUSTER, KEDGE_SETTINGS_GUARD, no_device_effect, refused_once_up)
 
 # Defaults for arguments left out; the stack settings take theirs from here.
 DEFAULT_NETWORK_POLICY = "calico"
@@ -62,10 +62,12 @@ def _nested_virtualization_size(value: object) -> Optional[str]:
 SYSTEM_VM_SIZE = Input("system_vm_size", DEFAULT_SYSTEM_VM_SIZE, "VM size of the AKS system pool.",
                        matches(r"Standard_[A-Za-z0-9_-]+", "an Azure VM size, e.g. Standard_D2s_v5"), "an Azure VM size",
                        setting="aksSystemVmSize",
-    changes=(fails_at_up("AKS does not change an existing VM Scale Set pool's VM size (its in-place resize is a preview), so "
-                                   "pulumi up fails at Azure; the way out: add a pool of the new size, drain, remove the old one "
-                                   "(not modelled by kedge). Devices are untouched.", f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}",
-                                   "Standard_D4s_v5", stack="dev"),))
+    changes=(refused_once_up("AKS does not change an existing VM Scale Set pool's VM size (its in-place resize is a "
+                             "preview). Once the stack has run, preview refuses the change, naming the pool's size: a "
+                             "pool of another size is a new pool (add it, drain, remove the old one), which kedge does not "
+                             "model. Devices are untouched.",
+                             f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}; {KEDGE_SETTINGS_GUARD}",
+                             "Standard_D4s_v5", stack="dev"),))
 SYSTEM_NODE_COUNT = Input("system_node_count", DEFAULT_SYSTEM_NODE_COUNT, "Nodes in the AKS system pool (1-100).",
                           whole_number(1, 100), "1-100", setting="aksSystemNodeCount",
     changes=(no_device_effect("AKS scales the pool in place; devices on a removed node are rescheduled like on a dead one "
@@ -73,8 +75,9 @@ SYSTEM_NODE_COUNT = Input("system_node_count", DEFAULT_SYSTEM_NODE_COUNT, "Nodes
 VIRT_POOL_VM_SIZE = Input("virt_pool_vm_size", DEFAULT_VIRT_POOL_VM_SIZE,
                           "VM size of the virtualization pool; must support nested virtualization (Dsv5, Ddsv5, Esv5, ...).",
                           _nested_virtualization_size, "a D or E size with nested virtualization", setting="aksVirtPoolVmSize",
-    changes=(fails_at_up("As aksSystemVmSize, for the virtualization pool, where the VMs run.",
-                                      f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}", "Standard_D8s_v5", stack="dev"),))
+    changes=(refused_once_up("As aksSystemVmSize, for the virtualization pool, where the VMs run.",
+                             f"AKS docs, Manage node pools, Limitations; {AKS_MANAGED_CLUSTER}; {KEDGE_SETTINGS_GUARD}",
+                             "Standard_D8s_v5", stack="dev"),))
 VIRT_POOL_NODE_COUNT = Input("virt_pool_node_count", DEFAULT_VIRT_POOL_NODE_COUNT, "Nodes in the virtualization pool (1-100).",
                              whole_number(1, 100), "1-100", setting="aksVirtPoolNodeCount",
     changes=(no_device_effect("AKS scales the virtualization pool in place; VMs of a removed node restart elsewhere "
@@ -88,11 +91,11 @@ SERVICE_CIDR = Input("service_cidr", DEFAULT_SERVICE_CIDR,
                      "The AKS cluster's Service IPv4 range (its DNS Service gets the range's tenth address), which device "
                      "workloads never reach. The default is AKS's own.", _private_ipv4_range, "a private IPv4 range, /12 to /24",
                      setting="aksServiceCidr",
-                     changes=(fails_at_up("AKS sets a cluster's Service range when it creates it, and kedge knows no AKS "
-                                          "operation that changes it: expect pulumi up to fail at Azure. A new range needs a "
-                                          "new cluster (a new stack).", f"AKS docs, Configure kubenet (service CIDR); "
-                                          f"{AKS_MANAGED_CLUSTER}", "10.1.0.0/16", stack="dev",
-                                          resource=("azure-native:containerservice:ManagedCluster", "networkProfile.serviceCidr")),))
+                     changes=(refused_once_up("AKS sets a cluster's Service range when it creates it, and kedge "
+                                              "knows no AKS operation that changes it. Once the stack has run, preview "
+                                              "refuses the change, naming the cluster's range: a new range needs a new "
+                                              "cluster (a new stack).", f"AKS docs, Configure kubenet (service CIDR); "
+                                              f"{AKS_MANAGED_CLUSTER}; {KEDGE_SETTINGS_GUARD}", "10.1.0.0/16", stack="dev"),))
 NODE_SUBNET_CIDR = Input("node_subnet_cidr", DEFAULT_NODE_SUBNET_CIDR,
                          "The AKS nodes' subnet, which device workloads never reach (kubelets, node ports). kedge lets AKS "
                          "make the virtual network, whose node subnet is this by default; declare yours if it differs "

@@ -15,9 +15,8 @@ class ChangeKind(str, Enum):
     LIVE = "live"  # applied in place, no restart of the device
     RESTART = "restart"  # applied by a restart kedge triggers
     RECREATE = "recreate"  # a resource is replaced: what is lost and kept is in the effect
-    HELD = "held"  # the device refuses to apply it, and reports so, until the named acceptance is set
     REFUSED = "refused"  # refused at preview, with what to do instead
-    FAILS = "fails at up"  # a gap: refused by Azure at pulumi up, not at preview (the way out is in the effect)
+    REFUSED_AFTER_UP = "refused once up"  # refused at preview against the last pulumi up's value (the settings guard)
     NONE = "no device effect"  # changes the hub, the cluster or pulumi up's behaviour, not a running device
 
 
@@ -31,6 +30,8 @@ K8S_STATEFULSET = ("kubernetes apps/v1 StatefulSet: a pod template change rolls 
 KEDGE_VM_RESTART = "kedge cluster/edge_vm.py restart_trigger, cluster/vm_restart.py"
 KEDGE_GUEST_SYNC = f"kedge render/guest_sync.py (the guest's sync runs iotedge config apply); {IOTEDGE_CONFIG_APPLY}"
 KEDGE_DIND_CHECKSUM = f"kedge cluster/edge_dind.py (config checksum in the pod template); {K8S_STATEFULSET}"
+KEDGE_SETTINGS_GUARD = ("kedge config/fixed_settings.py, wiring/settings_guard.py; pulumi/pulumi "
+                        "pkg/resource/deploy/step_generator.go (Check gets the last up's inputs; a failure fails the preview)")
 KEDGE_ROLLOUT = "kedge wiring/rollout.py, azure/rollout_gate.py (gates run only on pulumi up)"
 KEDGE_SETTINGS = "kedge config/ (read at preview, before anything is registered)"
 KEDGE_EDGE_AGENT = "IoT Hub configurations (automatic device management): edgeAgent applies the deployment it is sent"
@@ -70,16 +71,12 @@ def recreate(effect: str, source: str, example: Any = None, **where: Any) -> Cha
     return Change(ChangeKind.RECREATE, effect, source, example, **where)
 
 
-def held(effect: str, source: str, example: Any = None, **where: Any) -> Change:
-    return Change(ChangeKind.HELD, effect, source, example, **where)
-
-
 def refused(effect: str, source: str, example: Any = None, **where: Any) -> Change:
     return Change(ChangeKind.REFUSED, effect, source, example, **where)
 
 
-def fails_at_up(effect: str, source: str, example: Any = None, **where: Any) -> Change:
-    return Change(ChangeKind.FAILS, effect, source, example, **where)
+def refused_once_up(effect: str, source: str, example: Any = None, **where: Any) -> Change:
+    return Change(ChangeKind.REFUSED_AFTER_UP, effect, source, example, **where)
 
 
 def no_device_effect(effect: str, source: str, example: Any = None, **where: Any) -> Change:

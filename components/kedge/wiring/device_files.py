@@ -77,7 +77,7 @@ def device_files(
     # IoT Edge) goes through the site's proxy.
     proxy = None if device.parent else site_proxy
 
-    hostname = device.gateway.hostname if device.gateway else device.kubernetes_name
+    hostname = device.hostname
 
     def render(values: dict[str, Any]) -> str:
         provisioning: Provisioning

@@ -12,12 +12,15 @@ from .monitoring import cluster_monitoring, fleet_monitoring
 from .platform import site_platform
 from .rollout import roll_out
 from .runtimes import runtime_builder, sync_gate_builder
+from .settings_guard import settings_guard
 from .site_network import nesting_levels
 
 
 def declare_stack(settings: Settings, read_secret: ReadSecret) -> None:
     """Declares every resource and output of the stack `settings` describe (read and checked
-    before: nothing here refuses a setting)."""
+    before; what is refused here, the settings guard's check refuses against the last up)."""
+    # What a running stack cannot change in place: its check refuses such a change at preview.
+    settings_guard(settings)
     # Azure layer: the hub (created, an existing one, or a hub stack's), one identity per manually
     # provisioned device with the config files each runtime gets, the edge deployments, and AKS.
     group = resource_group(settings)
