@@ -321,7 +321,21 @@ def test_diff_says_a_storage_change_replaces_the_dind_statefulset(tmp_path):
     assert replaced and not any("changed outside its pod template" in line for line in lines), lines
 
 
-def test_diff_says_a_gateway_hostname_change_is_held_by_the_guest(tmp_path):
+def test_diff_says_preview_refuses_a_gateway_hostname_change(tmp_path):
     lines = diff_after(tmp_path, "plant", lambda c: device(c, "plant-gw")["gateway"].update(hostname="gw2.plant.local"),
                        "--hub-outputs", str(hub_outputs_file(tmp_path)))
-    assert any("plant-gw: hostname" in line and "-> gw2.plant.local: held by the guest" in line for line in lines), lines
+    assert any("plant-gw: hostname" in line and "-> gw2.plant.local: refused at preview unless" in line for line in lines), lines
+    assert lines[0].startswith("  refused at preview: kedge:devices[plant-gw].gateway: changes the device's hostname"), lines
+
+
+def test_diff_with_the_hostname_change_accepted_refuses_nothing(tmp_path):
+    def accept(config):
+        device(config, "plant-gw")["gateway"].update(hostname="gw2.plant.local")
+        device(config, "plant-gw")["acceptHostnameChange"] = True
+    lines = diff_after(tmp_path, "plant", accept, "--hub-outputs", str(hub_outputs_file(tmp_path)))
+    assert any("plant-gw: hostname" in line for line in lines) and not any("refused at preview:" in line for line in lines), lines
+
+
+def test_diff_says_preview_refuses_a_new_region(tmp_path):
+    lines = diff_after(tmp_path, "dev", lambda c: c.update({"kedge:location": "northeurope"}))
+    assert lines[0].startswith("  refused at preview: kedge:location: changes from westeurope to northeurope"), lines

@@ -18,6 +18,8 @@ from typing import Any, Optional
 
 import yaml
 
+from ..config.fixed_settings import refused_changes
+from ..wiring.settings_guard import RECORD, TYPE as SETTINGS_GUARD_TYPE
 from .layout import INDEX, is_render
 
 VM_TYPE = "kubernetes:kubevirt.io/v1:VirtualMachine"
@@ -96,9 +98,9 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
     old_host, new_host = _hostname(old_files.get("config.toml")), _hostname(new_files.get("config.toml"))
     if old_host and new_host and old_host != new_host:
         # IoT Edge refuses a hostname change while module containers exist (Azure/iotedge apply.rs at
-        # 1.6.0); the guest sync holds it until the device accepts losing module data.
-        effects.append(f"hostname {old_host} -> {new_host}: held by the guest until the device sets acceptHostnameChange "
-                       "(module containers are then removed; docs/change-model.md)")
+        # 1.6.0): preview refuses it (the settings guard) unless the device accepts losing module data.
+        effects.append(f"hostname {old_host} -> {new_host}: refused at preview unless the device sets acceptHostnameChange "
+                       "(the guest then removes its module containers first; docs/change-model.md)")
     if config and in_a_pod:
         # A dind pod's template carries its config files' checksum (cluster/edge_dind.py): the pod is replaced.
         effects.append(f"{', '.join(config)} changed -> config apply in the replaced pod")
@@ -159,9 +161,15 @@ def _listed(before: Render, after: Render, key: str, what: str) -> list[str]:
     return lines
 
 
+def _fixed_settings(render: Render) -> dict:
+    guard = next((r for r in render.resources.values() if r["type"] == SETTINGS_GUARD_TYPE), None)
+    return ((render.data(guard["file"]) if guard else None) or {}).get(RECORD) or {}
+
+
 def compare(before: Render, after: Render) -> list[str]:
-    """One line per thing the change touches; empty when the renders agree."""
-    lines = []
+    """One line per thing the change touches; empty when the renders agree. First what a preview
+    would refuse had `before` been the last pulumi up (the settings guard's own comparison)."""
+    lines = [f"refused at preview: {problem}" for problem in refused_changes(_fixed_settings(before), _fixed_settings(after))]
     old_devices, new_devices = set(before.index["devices"]), set(after.index["devices"])
     for device in sorted(old_devices | new_devices):
         if device not in old_devices:
