@@ -339,3 +339,12 @@ def test_diff_with_the_hostname_change_accepted_refuses_nothing(tmp_path):
 def test_diff_says_preview_refuses_a_new_region(tmp_path):
     lines = diff_after(tmp_path, "dev", lambda c: c.update({"kedge:location": "northeurope"}))
     assert lines[0].startswith("  refused at preview: kedge:location: changes from westeurope to northeurope"), lines
+
+
+def test_diff_against_another_stacks_render_is_refused(tmp_path):
+    """Its objects would all read as added or removed, and its settings record is not this stack's."""
+    before = tmp_path / "dev-render"
+    assert render(STACKS_DIR / "Pulumi.dev.yaml", before, secrets_dir=tmp_path, stack="dev").returncode == 0
+    done = render(STACKS_DIR / "Pulumi.dev-dind.yaml", tmp_path / "after", "--diff", str(before), secrets_dir=tmp_path, stack="dev-dind")
+    assert done.returncode == 2 and "is a render of stack dev (project kedge" in done.stderr, done.stdout + done.stderr
+    assert "allowed: an earlier render of the same stack" in done.stderr and not (tmp_path / "after").exists()

@@ -109,6 +109,13 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     except SettingsError as error:
         print(error, file=out)
         return 1
+    if previous is not None:
+        # Another stack's render would list every object as added or removed, and its records are not this stack's.
+        theirs = (previous.index.get("stack"), previous.index.get("project"), previous.index.get("organization"))
+        ours = (settings.stack, settings.project, args.organization)
+        if theirs != ours:
+            p.error(f"--diff: {args.diff} is a render of stack {theirs[0]} (project {theirs[1]}, organization {theirs[2]}), "
+                    f"not of {ours[0]} (project {ours[1]}, organization {ours[2]}); allowed: an earlier render of the same stack")
     try:
         layout.check_target(target)
     except FileExistsError as error:
