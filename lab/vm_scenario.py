@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kedge.render.edge_config import CERTIFICATES_DIR
-from kedge.render.guest_sync import STATUS_MARK, SYNC_UNIT, latest_status, share_digest
+from kedge.render.guest_sync import SSH_KEYS, STATUS_MARK, SYNC_UNIT, latest_status, share_digest, ssh_key_files
 
 from .vm import VmGuest, vm_device
 from .vm_image import lab_ca
@@ -261,7 +261,32 @@ def _day2(guest: VmGuest, base, newer, older, older_allowed, proxied, results: d
                                    "echo \"$u $(systemctl show $u.service -p Environment --value)\"; done"),
         "edge_agent": guest.run("docker inspect edgeAgent").output,
     }
-    results["final_files"] = {name: sha256(text) for name, text in {**proxied, **version_files}.items()}
+    final = {**proxied, **{n: t for n, t in version_files.items() if n != "config.toml"}}
+    results["ssh_keys"] = _ssh_keys(guest, final)
+    results["final_files"] = {name: sha256(text) for name, text in guest.share_current().items()}
+
+
+LOGIN = ("ssh -i /root/kedge-lab-{key} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+         "-o ConnectTimeout=30 {user}@127.0.0.1 true")
+
+
+def _ssh_keys(guest: VmGuest, share: dict[str, str]) -> dict[str, Any]:
+    """kedge:sshAuthorizedKeys on the share, then rotated: real logins over the guest's loopback with
+    each key, as the image's first user and as root."""
+    public = guest.check("for k in one two; do rm -f /root/kedge-lab-$k*; ssh-keygen -q -t ed25519 -N '' "
+                         "-f /root/kedge-lab-$k -C kedge-lab-$k && cat /root/kedge-lab-$k.pub; done").splitlines()
+    # The account cloud-init made for the image's default user, or one made here when it made none.
+    user = guest.check("getent passwd 1000 | cut -d: -f1 | grep . || { useradd -m -s /bin/sh kedgelab && echo kedgelab; }").strip()
+    outcome: dict[str, Any] = {"user": user, "sshd": guest.run("systemctl is-active ssh.service").output.strip()}
+    for label, key in (("first", public[0]), ("rotated", public[1])):
+        guest.publish({**share, **ssh_key_files([key])})
+        ok, seconds, _ = guest.wait_for(f"[ \"$(cat {SSH_KEYS})\" = '{key}' ]", APPLY_WALL_LIMIT)
+        outcome[label] = {"placed": ok, "seconds": round(seconds, 1),
+                          **{f"{who}_{k}": guest.run(LOGIN.format(key=k, user=who_name), timeout=120).rc
+                             for who, who_name in (("user", user), ("root", "root")) for k in ("one", "two")}}
+    outcome["effective"] = guest.check(f"sshd -T -C user={user},host=localhost,addr=127.0.0.1 | "
+                                       "grep -E '^(authorizedkeysfile|permitrootlogin) '")
+    return outcome
 
 
 def _reboot(guest: VmGuest, results: dict[str, Any]) -> None:

@@ -182,6 +182,18 @@ def test_a_proxy_reaches_the_drop_ins_apt_and_a_recreated_edge_agent(vm_run):
     assert agent["Id"] not in proxy["old_agent"], proxy  # a new container, as IoT Edge creates it again
 
 
+def test_the_stacks_ssh_keys_log_in_and_a_rotated_out_key_or_root_does_not(vm_run):
+    """kedge:sshAuthorizedKeys on the share reaches the running VM: real logins over its loopback."""
+    ssh = step(vm_run, "ssh_keys")
+    assert ssh["sshd"] == "active", ssh
+    first, rotated = ssh["first"], ssh["rotated"]
+    assert first["placed"] and rotated["placed"] and rotated["seconds"] <= APPLY_WALL_LIMIT, ssh
+    assert (first["user_one"], first["user_two"]) == (0, 255), ssh  # 255: ssh's exit when the login is refused
+    assert (rotated["user_one"], rotated["user_two"]) == (255, 0), ssh
+    assert {first["root_one"], first["root_two"], rotated["root_one"], rotated["root_two"]} == {255}, ssh
+    assert set(ssh["effective"].splitlines()) == {"authorizedkeysfile /etc/ssh/kedge-authorized-keys", "permitrootlogin no"}, ssh
+
+
 def test_a_reboot_keeps_everything_and_applies_nothing_new(vm_run):
     reboot = step(vm_run, "reboot")
     before, after = reboot["before"], reboot["after"]

@@ -10,7 +10,8 @@ import pytest
 
 from kedge.render.guest_sync import (
     ACCEPT_HOSTNAME_CHANGE_FILE, ALLOW_DOWNGRADE_FILE, APPLIED_IDENTITY_CONFIG, MODULE_CONTAINER_LABEL, BOOTSTRAP, DOWNGRADE_REFUSED_EXIT, PRIVATE_KEY_SUFFIX, SYNC_INTERVAL_SECONDS, SYNC_PROGRAM, SYNC_TIMER,
-    SYNC_UNIT, TRUST_STORE_FILE, VERSION_FILE, bootstrap, sync_program, sync_timer, sync_unit,
+    SSH_KEYS, SSHD_DROP_IN, SYNC_UNIT, TRUST_STORE_FILE, VERSION_FILE, bootstrap, ssh_key_files, sync_program, sync_timer,
+    sync_unit,
 )
 from kedge.render.proxy import PROXIED_SERVICES, HttpsProxy, runtime_files
 from kedge.wiring.device_files import CERTIFICATE_FILES, PRIVATE_KEY_FILES
@@ -169,6 +170,47 @@ def test_a_proxy_reaches_moby_the_iot_edge_services_and_apt_before_apt_runs_and_
     assert not any(path.exists() for path in [*drop_ins, apt_proxy])
     assert "systemctl try-restart docker.service" in guest.log() and any(line.startswith("iotedge") for line in guest.log())
     assert guest.run().returncode == 0 and guest.log() == []
+
+
+OPERATOR = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f operator@example"
+ROTATED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8eHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEA rotated@example"
+
+
+def test_the_stacks_ssh_keys_reach_a_running_vm_and_a_removed_key_leaves_without_an_apply(guest):
+    keys, settings = guest.path(SSH_KEYS), guest.path(SSHD_DROP_IN)
+    guest.publish({**FILES, **ssh_key_files([OPERATOR])})
+    assert guest.run().returncode == 0
+    assert (keys.read_text(), mode(keys)) == (OPERATOR + "\n", 0o644)
+    assert f"AuthorizedKeysFile {SSH_KEYS}" in settings.read_text().splitlines()
+    assert "PermitRootLogin no" in settings.read_text().splitlines() and mode(settings) == 0o644
+    log = guest.log()
+    assert log.count("systemctl try-reload-or-restart ssh.service") == 1
+    # The key list is after the change record: placing it once with config.toml is one apply, for config.toml.
+    assert len([line for line in log if line.startswith("iotedge config apply")]) == 1
+    assert guest.run().returncode == 0 and guest.log() == []
+    # Rotated: the old key goes, the new one logs in; sshd reads the key file at each login, so no reload, no apply.
+    guest.publish({**FILES, **ssh_key_files([ROTATED])})
+    assert guest.run().returncode == 0
+    assert keys.read_text() == ROTATED + "\n" and [line.split()[0] for line in guest.log()] == ["chown"]
+    guest.publish({**FILES, **ssh_key_files([])})  # no key logs in any more
+    assert guest.run().returncode == 0 and keys.read_text() == "" and settings.exists()
+    assert guest.status().startswith("result=converged\n")
+
+
+def test_a_share_without_ssh_keys_leaves_sshd_alone(guest):
+    """dind pods, and shares from an older kedge: nothing of sshd's is touched."""
+    guest.publish(FILES)
+    assert guest.run().returncode == 0
+    assert not guest.path(SSH_KEYS).exists() and not guest.path(SSHD_DROP_IN).exists()
+    assert not any("ssh.service" in line or "/etc/ssh" in line for line in guest.log())
+
+
+def test_a_key_file_that_cannot_be_placed_fails_the_run_and_leaves_sshd_settings_out(guest):
+    guest.publish({**FILES, **ssh_key_files([OPERATOR])})
+    guest.path(SSH_KEYS).mkdir(parents=True)  # something in the way: the rename cannot replace a directory
+    result = guest.run()
+    assert result.returncode != 0 and "placing /etc/ssh/kedge-authorized-keys" in guest.status()
+    assert not guest.path(SSHD_DROP_IN).exists()  # no sshd setting naming a key file that is not there
 
 
 def test_the_timer_ticks_when_it_says():

@@ -26,6 +26,7 @@ from ..spec.changes import (
 from ..spec import aks as aks_spec, dind as dind_spec, power_fencing as fencing_spec, helpers as helper_spec, hub as hub_spec, monitoring as monitoring_spec, remediation as remediation_spec, rollout as rollout_spec, rotation as rotation_spec, storage as storage_spec, virtualization as virtualization_spec, vm as vm_spec
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE
 from ..render.proxy import DEFAULT_UPSTREAM_PROTOCOL, PROXY_URL_ALLOWED, UPSTREAM_PROTOCOLS
+from ..render.guest_sync import SSH_KEYS
 from ..choices import (
     Choice, ClusterSource, Environment, HostingMode, HubSource, OlmSource,
     RemediationSource, VirtualizationSource,
@@ -380,10 +381,13 @@ SETTINGS: tuple[Setting, ...] = (
             allowed="an https:// URL",
             changes=(live("As dpsIdScope.", KEDGE_GUEST_SYNC, mode="vm", untested="the example stacks provision no device by DPS"),
         dind_pod_restart("config.toml's provisioning", None, untested="the example stacks provision no device by DPS"))),
-    Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices.",
-            changes=(no_device_effect("cloud-init user-data, which runs once per VM (its NoCloud instance-id is the VM's firmware UUID): "
-                         "running VMs keep their keys, new ones get the new list.", "kubevirt/kubevirt pkg/cloud-init/cloud-init.go@v1.9.0",
-                         [EXAMPLE_SSH_KEY], mode="vm"),)),
+    Setting("sshAuthorizedKeys", [], "OpenSSH public keys allowed to log in to vm-mode devices (the whole list: a key "
+            "removed here no longer logs in).",
+            changes=(live("The list is on the VM's config share: the guest sync makes it sshd's only key file (root "
+                          "refused) on its next run, so a new key logs in and a removed one no longer does; sshd reads "
+                          "the file at each login, so no restart and no config apply. cloud-init gives the list once, "
+                          "at the first boot.", f"kedge render/guest_sync.py (the sync places {SSH_KEYS}); "
+                          "kubevirt/kubevirt pkg/cloud-init/cloud-init.go@v1.9.0", [EXAMPLE_SSH_KEY], mode="vm"),)),
     _input(vm_spec.CPU_CORES, "vm"),
     _input(vm_spec.MEMORY, "vm"),
     _input(vm_spec.DISK_SIZE, "vm"),

@@ -36,7 +36,7 @@ import json
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from .deployment_manifest import EDGE_AGENT_STORAGE, EDGE_HUB_STORAGE
 from .edge_config import CERTIFICATES_DIR
@@ -51,6 +51,13 @@ ALLOW_DOWNGRADE_FILE = "aziot-edge-allow-downgrade"  # on the share when a downg
 # On the share, holding the new hostname, when the stack accepts that changing it deletes the
 # device's module containers and their data (IoT Edge's own way out, see the program).
 ACCEPT_HOSTNAME_CHANGE_FILE = "accept-hostname-change"
+# On a VM's share: kedge:sshAuthorizedKeys, one per line. cloud-init gives them once, at the first
+# boot; the sync keeps them current as the only keys that log in (a key removed included).
+SSH_KEYS_FILE = "ssh-authorized-keys"
+SSH_KEYS = "/etc/ssh/kedge-authorized-keys"
+# Read before the image's own settings: Debian's and Ubuntu's sshd_config include sshd_config.d/*.conf
+# first, and sshd keeps the first value it reads for an option.
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/40-kedge-authorized-keys.conf"
 # Where `iotedge config apply` leaves the hostname it applied last (IoT Edge 1.6.0 reads it there).
 APPLIED_IDENTITY_CONFIG = "/etc/aziot/identityd/config.d/00-super.toml"
 # The label edgeAgent puts on the containers it runs (IoT Edge 1.6.0 edgelet/iotedge/src/config/apply.rs).
@@ -240,7 +247,7 @@ place() {{
     return 0
   fi
   if ! {{ {{ [ -d "$(dirname "$2")" ] || install -d -m 0755 "$(dirname "$2")"; }} && cp "$1" "$2.kedge-new" \\
-      && chmod "$3" "$2.kedge-new" && chown "$4" "$2.kedge-new" && mv -f "$2.kedge-new" "$2"; }}; then
+      && chmod "$3" "$2.kedge-new" && chown "$4" "$2.kedge-new" && mv -fT "$2.kedge-new" "$2"; }}; then
     rm -f "$2.kedge-new"
     return 1
   fi
@@ -434,6 +441,26 @@ if [ -f "$root{BOOTSTRAP}" ]; then
   fi
 fi
 
+# The stack's SSH keys, after the change record: a new key list is no change for IoT Edge. One file
+# for every account, root refused, so a key removed from the list no longer logs in anywhere
+# (cloud-init's copy in the default user's home is not read any more).
+if [ -f "$data/{SSH_KEYS_FILE}" ]; then
+  if place "$data/{SSH_KEYS_FILE}" "$root{SSH_KEYS}" 0644 root:root; then
+    sshd_settings="$root{GUEST_STATE_DIR}/sshd-settings"
+    cat > "$sshd_settings" <<'KEDGE_SSHD'
+{sshd_settings()}KEDGE_SSHD
+    if ! place "$sshd_settings" "$root{SSHD_DROP_IN}" 0644 root:root; then
+      fail {SYNC_FAILED_EXIT} "placing {SSHD_DROP_IN}"
+    elif [ -n "$placed" ]; then
+      # sshd reads its settings when it starts (a reload re-reads them); the key file, at every login.
+      systemctl try-reload-or-restart ssh.service || fail {SYNC_FAILED_EXIT} "reloading sshd for {SSHD_DROP_IN}"
+    fi
+    rm -f "$sshd_settings"
+  else
+    fail {SYNC_FAILED_EXIT} "placing {SSH_KEYS}"
+  fi
+fi
+
 # IoT Edge 1.6 refuses an apply that changes the hostname while module containers exist, and its
 # way out deletes them with the data in them (edgelet/iotedge/src/config/apply.rs at 1.6.0): done
 # here only when the share says the stack accepts it for exactly this hostname.
@@ -526,6 +553,17 @@ if [ "$(sed -n 2p "$reported" 2>/dev/null)" != "$line" ] || [ $((now - reported_
 fi
 exit "$result"
 """
+
+
+def sshd_settings() -> str:
+    """The sshd drop-in: kedge's key file for every account, and no root login with it."""
+    return (f"# kedge: kedge:sshAuthorizedKeys, kept current by {SYNC_UNIT}, are the keys that log in.\n"
+            f"AuthorizedKeysFile {SSH_KEYS}\nPermitRootLogin no\n")
+
+
+def ssh_key_files(keys: Sequence[str]) -> dict[str, str]:
+    """A VM share's key file: the whole list (an empty list: no key logs in)."""
+    return {SSH_KEYS_FILE: "".join(f"{key}\n" for key in keys)}
 
 
 def bootstrap() -> str:

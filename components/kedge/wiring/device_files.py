@@ -12,12 +12,12 @@ from typing import Any, Callable, Mapping, Optional
 import pulumi
 
 from ..render.deployment_manifest import EDGE_AGENT_IMAGE, upstream_image
-from ..render.guest_sync import ACCEPT_HOSTNAME_CHANGE_FILE
+from ..render.guest_sync import ACCEPT_HOSTNAME_CHANGE_FILE, ssh_key_files
 from ..render.proxy import runtime_files as proxy_files, runtime_module_env
 from ..render.edge_config import (
     CERTIFICATES_DIR, DpsSymmetricKey, DpsX509, EdgeConfig, ManualSymmetricKey, ManualX509, Provisioning, render_config_toml,
 )
-from ..config.settings import DeviceSettings, IdentityAuth, ProvisioningSource, Settings
+from ..config.settings import DeviceSettings, HostingMode, IdentityAuth, ProvisioningSource, Settings
 from .given import ReadSecret, required
 
 # File name on the device (under CERTIFICATES_DIR) for each certificate entry.
@@ -111,8 +111,10 @@ def device_files(
     # The guest changes a hostname only when the stack accepts, for that very hostname, that IoT
     # Edge's way to do it deletes the module containers and their data (kedge.render.guest_sync).
     accepted = {ACCEPT_HOSTNAME_CHANGE_FILE: hostname + "\n"} if device.accept_hostname_change else {}
+    # A VM's operators log in over SSH; a dind pod has no sshd.
+    ssh_keys = ssh_key_files(settings.ssh_authorized_keys) if device.mode is HostingMode.VM else {}
     return _files(render, {"hub": hub_hostname, "device_key": device_key, "dps_key": dps_key}, certificates,
-                  {**proxy_files(site_proxy, services=not device.parent), **accepted})
+                  {**proxy_files(site_proxy, services=not device.parent), **accepted, **ssh_keys})
 
 
 def symmetric_key_files(
