@@ -12,7 +12,7 @@ import pytest
 from kedge.config.fixed_settings import HOSTNAMES, refused_changes
 from kedge.wiring.settings_guard import RECORD, RESOURCE_NAME, TYPE, FixedSettingsProvider
 
-from tests.engine_check import engine_check
+from tests.engine_check import engine_check, engine_delete
 from tests.harness import ProgramRun, load_stack_config, run_example_stack
 
 
@@ -119,3 +119,20 @@ def test_a_fleet_record_is_checked_in_well_under_a_second():
     assert time.perf_counter() - started < 1.0
     assert len(refusals) == 1 and "devices[edge-04999]" in refusals[0]
 
+
+
+# The provider each released kedge pickled into its stacks' state: a reference to the class by module
+# and name (pickle protocol 4), which every later kedge must still resolve, since `pulumi destroy` and
+# `pulumi refresh` run the provider the state holds, not the program's. Append, never replace.
+PROVIDERS_IN_STATE = ("gASVPAAAAAAAAACMG2tlZGdlLndpcmluZy5zZXR0aW5nc19ndWFyZJSMFUZpeGVkU2V0dGluZ3NQcm92aWRlcpSTlCmBlC4=",)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS_IN_STATE)
+def test_a_provider_in_an_existing_state_still_checks_and_deletes(provider):
+    """Moving or renaming the guard's module or class breaks this: keep a module at the old path."""
+    last_up = {**guard_inputs(run_example_stack("dev")), "__provider": provider}
+    changed = copy.deepcopy(last_up)
+    changed[RECORD]["location"] = "northeurope"
+    (refusal,) = engine_check(last_up, changed)[0]
+    assert refusal.startswith("kedge:location: changes from westeurope to northeurope")
+    engine_delete(last_up)  # raises (the server's traceback) if the provider cannot be loaded
