@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kedge.config.fixed_settings import HOSTNAMES, refused_changes
+from kedge.config.fixed_settings import HOSTING_MODES, HOSTNAMES, refused_changes
 from kedge.wiring.settings_guard import RECORD, RESOURCE_NAME, TYPE, FixedSettingsProvider
 
 from tests.engine_check import engine_check, engine_delete
@@ -87,6 +87,20 @@ def test_devices_coming_and_going_are_not_hostname_changes():
     assert preview("dev", {}, {"devices": devices[:1]}) == []
     renamed = [{**devices[0], "id": "dev-edge-99"}, *devices[1:]]
     assert preview("dev", {}, {"devices": renamed}) == []
+
+
+def test_a_gateway_moving_to_the_other_runtime_is_not_a_hostname_change_to_accept():
+    """Its default hostname names its runtime's namespace, and the other runtime's storage holds no module
+    containers of the old one (a new dind pod's volumes are empty; a VM's root disk is its own)."""
+    devices = copy.deepcopy(load_stack_config("plant")["devices"])
+    next(d for d in devices if d["id"] == "plant-gw")["mode"] = "vm"
+    moved = guard_inputs(run_example_stack("plant", {"devices": devices}))[RECORD]
+    assert moved[HOSTNAMES]["plant-gw"] == "plant-gw-gateway.kedge-vms.svc.cluster.local"
+    assert preview("plant", {}, {"devices": devices}) == []
+    # A record from before the modes were kept compares the hostnames as before.
+    before = {**guard_inputs(run_example_stack("plant"))[RECORD], HOSTING_MODES: None}
+    (refusal,) = refused_changes(before, moved)
+    assert refusal.startswith("kedge:devices[plant-gw].gateway: changes the device's hostname from plant-gw-gateway.kedge-dind")
 
 
 def test_several_refusals_are_all_reported():
