@@ -63,15 +63,19 @@ def refused_changes(previous: Mapping[str, Any], current: Mapping[str, Any]) -> 
                             f"{way_out}; allowed: {before}")
     accepted = set(current.get(HOSTNAME_CHANGES_ACCEPTED) or ())
     before_names, after_names = previous.get(HOSTNAMES) or {}, current.get(HOSTNAMES) or {}
-    # A record from before the modes were kept has none: the hostnames are compared as if unchanged.
-    before_modes, after_modes = previous.get(HOSTING_MODES) or {}, current.get(HOSTING_MODES) or {}
     for device_id in sorted(set(before_names) & set(after_names)):
         before, after = before_names[device_id], after_names[device_id]
-        moved = device_id in before_modes and before_modes[device_id] != after_modes.get(device_id)
-        if before != after and device_id not in accepted and not moved:
+        if before != after and device_id not in accepted and not changes_runtime(previous, current, device_id):
             problems.append(
                 f"{NAMESPACE}:devices[{device_id}].gateway: changes the device's hostname from {before} to {after}, "
                 "which IoT Edge applies only after removing the device's module containers and their data; allowed: "
                 f"the gateway as before (hostname {before}), or acceptHostnameChange: true on device {device_id} to "
                 "accept that loss")
     return problems
+
+
+def changes_runtime(previous: Mapping[str, Any], current: Mapping[str, Any], device_id: str) -> bool:
+    """Whether the device moves to the other runtime; not known (so no) from a record from before the
+    modes were kept."""
+    before = (previous.get(HOSTING_MODES) or {}).get(device_id)
+    return before is not None and before != (current.get(HOSTING_MODES) or {}).get(device_id)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..config.fixed_settings import HOSTING_MODES, refused_changes
+from ..config.fixed_settings import changes_runtime, refused_changes
 from ..wiring.settings_guard import RECORD, TYPE as SETTINGS_GUARD_TYPE
 from .layout import INDEX, is_render
 
@@ -96,7 +96,7 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
         (after.index["devices"].get(device) or {}).get("resources", []))
     in_a_pod = any((after.resources.get(urn) or {}).get("type") == STATEFUL_SET_TYPE for urn in urns)
     old_host, new_host = _hostname(old_files.get("config.toml")), _hostname(new_files.get("config.toml"))
-    moved = _hosting_modes(before).get(device) != _hosting_modes(after).get(device)
+    moved = changes_runtime(_fixed_settings(before), _fixed_settings(after), device)
     if old_host and new_host and old_host != new_host and moved:
         # A gateway's default hostname names its runtime's namespace; the settings guard lets it follow.
         effects.append(f"hostname {old_host} -> {new_host} with its runtime (the other runtime's storage holds no "
@@ -169,10 +169,6 @@ def _listed(before: Render, after: Render, key: str, what: str) -> list[str]:
 def _fixed_settings(render: Render) -> dict:
     guard = next((r for r in render.resources.values() if r["type"] == SETTINGS_GUARD_TYPE), None)
     return ((render.data(guard["file"]) if guard else None) or {}).get(RECORD) or {}
-
-
-def _hosting_modes(render: Render) -> dict:
-    return _fixed_settings(render).get(HOSTING_MODES) or {}
 
 
 def compare(before: Render, after: Render) -> list[str]:
