@@ -336,6 +336,14 @@ def test_diff_with_the_hostname_change_accepted_refuses_nothing(tmp_path):
     assert any("plant-gw: hostname" in line for line in lines) and not any("refused at preview:" in line for line in lines), lines
 
 
+def test_diff_lets_a_gateway_hostname_follow_its_runtime(tmp_path):
+    lines = diff_after(tmp_path, "plant", lambda c: device(c, "plant-gw").update(mode="vm"),
+                       "--hub-outputs", str(hub_outputs_file(tmp_path)))
+    assert not any("refused at preview" in line for line in lines), lines
+    assert any("plant-gw: hostname plant-gw-gateway.kedge-dind.svc.cluster.local -> plant-gw-gateway.kedge-vms.svc.cluster.local "
+               "with its runtime" in line for line in lines), lines
+
+
 def test_diff_says_preview_refuses_a_new_region(tmp_path):
     lines = diff_after(tmp_path, "dev", lambda c: c.update({"kedge:location": "northeurope"}))
     assert lines[0].startswith("  refused at preview: kedge:location: changes from westeurope to northeurope"), lines

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from kedge.config.fixed_settings import HOSTNAMES, refused_changes
+from kedge.config.fixed_settings import HOSTING_MODES, HOSTNAMES, refused_changes
 from kedge.wiring.settings_guard import RECORD, RESOURCE_NAME, TYPE, FixedSettingsProvider
 
-from tests.engine_check import engine_check
+from tests.engine_check import engine_check, engine_delete
 from tests.harness import ProgramRun, load_stack_config, run_example_stack
 
 
@@ -89,6 +89,20 @@ def test_devices_coming_and_going_are_not_hostname_changes():
     assert preview("dev", {}, {"devices": renamed}) == []
 
 
+def test_a_gateway_moving_to_the_other_runtime_is_not_a_hostname_change_to_accept():
+    """Its default hostname names its runtime's namespace, and the other runtime's storage holds no module
+    containers of the old one (a new dind pod's volumes are empty; a VM's root disk is its own)."""
+    devices = copy.deepcopy(load_stack_config("plant")["devices"])
+    next(d for d in devices if d["id"] == "plant-gw")["mode"] = "vm"
+    moved = guard_inputs(run_example_stack("plant", {"devices": devices}))[RECORD]
+    assert moved[HOSTNAMES]["plant-gw"] == "plant-gw-gateway.kedge-vms.svc.cluster.local"
+    assert preview("plant", {}, {"devices": devices}) == []
+    # A record from before the modes were kept compares the hostnames as before.
+    before = {**guard_inputs(run_example_stack("plant"))[RECORD], HOSTING_MODES: None}
+    (refusal,) = refused_changes(before, moved)
+    assert refusal.startswith("kedge:devices[plant-gw].gateway: changes the device's hostname from plant-gw-gateway.kedge-dind")
+
+
 def test_several_refusals_are_all_reported():
     refusals = refused_changes({"location": "westeurope", "aksServiceCidr": "10.0.0.0/16", HOSTNAMES: {"a": "a", "b": "b"}},
                                {"location": "northeurope", "aksServiceCidr": "10.1.0.0/16", HOSTNAMES: {"a": "x", "b": "y"}})
@@ -119,3 +133,20 @@ def test_a_fleet_record_is_checked_in_well_under_a_second():
     assert time.perf_counter() - started < 1.0
     assert len(refusals) == 1 and "devices[edge-04999]" in refusals[0]
 
+
+
+# The provider each released kedge pickled into its stacks' state: a reference to the class by module
+# and name (pickle protocol 4), which every later kedge must still resolve, since `pulumi destroy` and
+# `pulumi refresh` run the provider the state holds, not the program's. Append, never replace.
+PROVIDERS_IN_STATE = ("gASVPAAAAAAAAACMG2tlZGdlLndpcmluZy5zZXR0aW5nc19ndWFyZJSMFUZpeGVkU2V0dGluZ3NQcm92aWRlcpSTlCmBlC4=",)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS_IN_STATE)
+def test_a_provider_in_an_existing_state_still_checks_and_deletes(provider):
+    """Moving or renaming the guard's module or class breaks this: keep a module at the old path."""
+    last_up = {**guard_inputs(run_example_stack("dev")), "__provider": provider}
+    changed = copy.deepcopy(last_up)
+    changed[RECORD]["location"] = "northeurope"
+    (refusal,) = engine_check(last_up, changed)[0]
+    assert refusal.startswith("kedge:location: changes from westeurope to northeurope")
+    engine_delete(last_up)  # raises (the server's traceback) if the provider cannot be loaded

@@ -609,8 +609,10 @@ DEVICE_KEYS: tuple[DeviceKey, ...] = (
         "Adding, removing or renaming the gateway changes config.toml's hostname, which IoT Edge applies only by removing "
         "the module containers and their data (its config apply refuses while they exist). Once the device has run, "
         "preview refuses the change, naming the hostname it runs with, unless the device's acceptHostnameChange accepts "
-        "that loss: then the guest sync removes the module containers and applies it. A change that reaches a guest "
-        "without the acceptance (on a stack whose record was deleted) is held there: the sync keeps the running config "
+        "that loss: then the guest sync removes the module containers and applies it. A gateway that moves to the other "
+        "runtime (mode) takes its default hostname there (the Service's namespace) without the acceptance: that runtime's "
+        "storage holds no module containers of the old hostname. A change that reaches a guest without the acceptance "
+        "(past the check: troubleshooting) is held there: the sync keeps the running config "
         "and reports held, naming acceptHostnameChange (its kedge-sync status line, /var/lib/kedge/sync-status, the "
         "journal); the wave's guest sync gate stops the rollout with that message and deviceHealth shows sync: held.",
         f"{KEDGE_SETTINGS_GUARD}; {KEDGE_GUEST_SYNC}", {"serviceType": "LoadBalancer", "sourceRanges": ["10.20.40.0/24"],

@@ -16,6 +16,12 @@ from .settings import Settings
 
 HOSTNAMES = "hostnames"
 HOSTNAME_CHANGES_ACCEPTED = "hostnameChangesAccepted"
+# Each device's hosting mode. A device that changes it leaves its runtime, with the module
+# containers of the hostname it ran with, for the other runtime's storage: new and empty (change
+# model, defaultMode), or kept from when it last ran there, whose guest holds a hostname that
+# differs from that storage's own. A gateway's default hostname follows the mode (its namespace),
+# so comparing across a move would refuse every gateway's move for a loss it does not cause.
+HOSTING_MODES = "hostingModes"
 
 # Settings whose change Azure cannot apply to what the stack made, and the way out of each.
 AZURE_FIXED = {
@@ -42,6 +48,7 @@ def fixed_settings(settings: Settings) -> dict[str, Any]:
             record["aksVirtPoolVmSize"] = settings.aks.virt_pool_vm_size
     record[HOSTNAMES] = {device.device_id: device.hostname for device in settings.devices}
     record[HOSTNAME_CHANGES_ACCEPTED] = sorted(d.device_id for d in settings.devices if d.accept_hostname_change)
+    record[HOSTING_MODES] = {device.device_id: device.mode.value for device in settings.devices}
     return record
 
 
@@ -58,10 +65,17 @@ def refused_changes(previous: Mapping[str, Any], current: Mapping[str, Any]) -> 
     before_names, after_names = previous.get(HOSTNAMES) or {}, current.get(HOSTNAMES) or {}
     for device_id in sorted(set(before_names) & set(after_names)):
         before, after = before_names[device_id], after_names[device_id]
-        if before != after and device_id not in accepted:
+        if before != after and device_id not in accepted and not changes_runtime(previous, current, device_id):
             problems.append(
                 f"{NAMESPACE}:devices[{device_id}].gateway: changes the device's hostname from {before} to {after}, "
                 "which IoT Edge applies only after removing the device's module containers and their data; allowed: "
                 f"the gateway as before (hostname {before}), or acceptHostnameChange: true on device {device_id} to "
                 "accept that loss")
     return problems
+
+
+def changes_runtime(previous: Mapping[str, Any], current: Mapping[str, Any], device_id: str) -> bool:
+    """Whether the device moves to the other runtime; not known (so no) from a record from before the
+    modes were kept."""
+    before = (previous.get(HOSTING_MODES) or {}).get(device_id)
+    return before is not None and before != (current.get(HOSTING_MODES) or {}).get(device_id)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..config.fixed_settings import refused_changes
+from ..config.fixed_settings import changes_runtime, refused_changes
 from ..wiring.settings_guard import RECORD, TYPE as SETTINGS_GUARD_TYPE
 from .layout import INDEX, is_render
 
@@ -96,7 +96,12 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
         (after.index["devices"].get(device) or {}).get("resources", []))
     in_a_pod = any((after.resources.get(urn) or {}).get("type") == STATEFUL_SET_TYPE for urn in urns)
     old_host, new_host = _hostname(old_files.get("config.toml")), _hostname(new_files.get("config.toml"))
-    if old_host and new_host and old_host != new_host:
+    moved = changes_runtime(_fixed_settings(before), _fixed_settings(after), device)
+    if old_host and new_host and old_host != new_host and moved:
+        # A gateway's default hostname names its runtime's namespace; the settings guard lets it follow.
+        effects.append(f"hostname {old_host} -> {new_host} with its runtime (the other runtime's storage holds no "
+                       "module containers of the old hostname; docs/change-model.md)")
+    elif old_host and new_host and old_host != new_host:
         # IoT Edge refuses a hostname change while module containers exist (Azure/iotedge apply.rs at
         # 1.6.0): preview refuses it (the settings guard) unless the device accepts losing module data.
         effects.append(f"hostname {old_host} -> {new_host}: refused at preview unless the device sets acceptHostnameChange "

@@ -1,12 +1,15 @@
 """The stack's record of what it cannot change in place, checked against every preview.
 
-One dynamic resource holds kedge.config.fixed_settings' record as its inputs. At preview (and at the
-start of pulumi up, which runs a preview first) the Pulumi engine calls its provider's check with the
-inputs of the last successful up beside the new ones (pulumi/pulumi pkg/resource/deploy/
-step_generator.go: Check gets old.Inputs, and its failures make the step invalid and the preview
-fail). A refused change is reported there, with the setting and what to do instead, before
-anything is changed. The record lives nowhere else: `pulumi state delete` of this resource forgets it,
-and the next preview takes the settings as they are.
+One dynamic resource holds kedge.config.fixed_settings' record as its inputs. At preview (which
+pulumi up runs first) and again in pulumi up's own run, the Pulumi engine calls its provider's check
+with the inputs the state holds beside the new ones (pulumi/pulumi pkg/resource/deploy/
+step_generator.go: Check gets old.Inputs, and its failures make the resource invalid and the
+deployment bail). A refused change is reported there, with the setting and what to do instead,
+before anything is changed (with `--skip-preview`, only before what registers after it). Those
+inputs are the last up's that reached this resource, even if that up failed later. The engine
+skips the check of a resource left out by `--target`, and has no old inputs after `--replace` of it
+or on a state from before it. The record lives nowhere else: `pulumi state delete` of this
+resource forgets it, and the next preview takes the settings as they are.
 """
 
 from __future__ import annotations
