@@ -4,8 +4,8 @@ One boot sequence for every test here (`vm_run`, lab/vm_scenario.py): kedge's ow
 config share for stacks/Pulumi.dev.yaml's dev-edge-01 boot a Debian 13 guest (cloud-init 25.1,
 systemd 257) under QEMU with no network device, the share attached over virtiofs and swapped the
 kubelet's way, the stand-in of packages.microsoft.com out of reach at first; then config and
-certificate changes, an identical swap, an upgrade, a refused and an allowed downgrade, a proxy and a
-reboot, each observed in the guest.
+certificate changes, an identical swap, an upgrade, a refused and an allowed downgrade, a proxy, SSH
+keys rotated and a reboot, each observed in the guest.
 """
 
 import json
