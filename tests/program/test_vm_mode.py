@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from kedge.render.cloud_init import GuestConfig, render_user_data
-from kedge.render.guest_sync import BOOTSTRAP, REPOSITORY_FILE
+from kedge.render.guest_sync import BOOTSTRAP, REPOSITORY_FILE, SSH_KEYS_FILE
 from tests.guest_sandbox import Guest
 from tests.harness import LOAD_BALANCER_IP, example_stacks, fake_ssh_public_key, load_stack_config, run_example_stack
 from tests.validators import (
@@ -116,6 +116,17 @@ def test_user_data_follows_the_release_and_ssh_settings_and_the_share_the_versio
     assert document["ssh_authorized_keys"] == [fake_ssh_public_key()]
     shared = run.one(SECRET, "dev-edge-01-config").get("stringData")
     assert shared["aziot-edge-version"] == "1.6.2-1" and "aziot-edge-allow-downgrade" not in shared
+    assert shared[SSH_KEYS_FILE] == fake_ssh_public_key() + "\n"  # and on the share, for the running VM
+
+
+def test_a_dind_devices_files_carry_no_ssh_keys():
+    """A dind pod runs no sshd: the stack's SSH keys stay off its config Secret."""
+    run = run_example_stack("site", {"sshAuthorizedKeys": [fake_ssh_public_key()]})
+    shares = {r.name: r.get("stringData") or {} for r in run.of_type(SECRET) if r.name.endswith("-config")}
+    vm_names = {v.name for v in run.of_type(VM)}
+    assert vm_names and all(SSH_KEYS_FILE in files for name, files in shares.items() if name.removesuffix("-config") in vm_names)
+    assert any(name.removesuffix("-config") not in vm_names for name in shares)
+    assert not any(SSH_KEYS_FILE in files for name, files in shares.items() if name.removesuffix("-config") not in vm_names)
 
 
 def test_certificates_go_on_the_share_and_user_data_stays_the_same(tmp_path):
@@ -127,7 +138,7 @@ def test_certificates_go_on_the_share_and_user_data_stays_the_same(tmp_path):
     assert user_data_of(run, vm_name) == user_data_of(site, vm_name)
     config = run.one(SECRET, f"{vm_name}-config")
     assert set(config.get("stringData")) == {"config.toml", "device-identity.pem", "device-identity.key.pem", "trust-bundle.pem",
-                                             "kedge-guest-sync", "aziot-edge-version"}
+                                             "kedge-guest-sync", "aziot-edge-version", SSH_KEYS_FILE}
     assert "stringData" in config.secret_paths
     assert cloud_init_schema(tmp_path, user_data_of(run, vm_name)).returncode == 0
 
@@ -139,7 +150,9 @@ def test_config_secret_holds_config_toml_as_a_secret(dev):
     parsed = tomllib.loads(secret.get("stringData")["config.toml"])
     assert parsed["provisioning"]["device_id"] == "dev-edge-01"
     assert parsed["provisioning"]["iothub_hostname"] == dev.exports["hubHostname"]
-    assert set(secret.get("stringData")) == {"config.toml", "kedge-guest-sync", "aziot-edge-version"}
+    # The VM's SSH keys too (an empty list here: the dev stack sets none), which the guest sync keeps current.
+    assert set(secret.get("stringData")) == {"config.toml", "kedge-guest-sync", "aziot-edge-version", SSH_KEYS_FILE}
+    assert secret.get("stringData")[SSH_KEYS_FILE] == ""
     assert not dev.of_type("kubernetes:core/v1:ConfigMap")
 
 
