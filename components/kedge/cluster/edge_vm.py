@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from pulumi_command import local
 
 from ..helper_process import helper_command
-from ..options import ChildOptions, kept_options
+from ..options import ChildOptions, is_plain, kept_options
 from . import vm_restart
 from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
 from .device_secret import DEVICE_LABEL, config_secret, config_share_digest
@@ -258,7 +258,10 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {
             "KEDGE_VM_NAMESPACE": namespace,
             "KEDGE_VM_NAME": device,
-            "KEDGE_RESTART_TRIGGER": pulumi.Output.from_input(template_spec).apply(restart_trigger),
+            # Computed now where the template is plain (kedge's own VMs): the same digest without an
+            # Output for each of its fields.
+            "KEDGE_RESTART_TRIGGER": (restart_trigger(template_spec) if is_plain(template_spec)
+                                      else pulumi.Output.from_input(template_spec).apply(restart_trigger)),
             "KEDGE_KUBE_CONTEXT": restart.get("context") or "",
             "KEDGE_DEADLINE_SECONDS": str(restart.get("timeout_seconds") or vm_restart.DEFAULT_DEADLINE_SECONDS),
         }
