@@ -248,9 +248,10 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             if ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.load_balancer.ingress.apply(_ssh_to_load_balancer)
             else:
-                self.ssh_command = pulumi.Output.concat(
-                    "kubectl -n ", namespace, f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
-                )
+                forward = f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
+                # Joined now where the namespace is a plain name: concat makes Outputs of each part.
+                self.ssh_command = (pulumi.Output.from_input("kubectl -n " + namespace + forward) if isinstance(namespace, str)
+                                    else pulumi.Output.concat("kubectl -n ", namespace, forward))
         self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command, "config_digest": self.config_digest})
 
     def _restart_command(self, name: str, device: str, namespace: pulumi.Input[str], template_spec: dict,
