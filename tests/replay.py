@@ -44,14 +44,15 @@ def rewrap_secrets(inputs: Any, secret_paths) -> Any:
     return inputs
 
 
-# What the program depends on through `ordered_after` (kedge.options): a rollout gate's command.
-ORDERED_AFTER = "kedge:index:DeviceRolloutGate$command:local:Command::"
+# What the program depends on through `ordered_after` (kedge.options): a rollout gate's command
+# and a guest sync gate's.
+ORDERED_AFTER = ("kedge:index:DeviceRolloutGate$command:local:Command::", "kedge:index:GuestSyncGate$command:local:Command::")
 
 
 def replay_dependency(urn: str, created: dict[str, pulumi.Resource]) -> pulumi.Resource:
-    """A recorded dependency, declared as the program declares it: a rollout gate's command through
+    """A recorded dependency, declared as the program declares it: a gate's command through
     `ordered_after` (the same URN; the SDK's cycle check does not walk on from it), else directly."""
-    return ordered_after(created[urn]) if ORDERED_AFTER in urn else created[urn]
+    return ordered_after(created[urn]) if any(gate in urn for gate in ORDERED_AFTER) else created[urn]
 
 
 def replay_options(resource: Registered, created: dict[str, pulumi.Resource]) -> pulumi.ResourceOptions:

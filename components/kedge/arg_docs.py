@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import sys
-from typing import Iterator
+from typing import Iterator, Optional
 
 
-def _field_docs(source: str, class_name: str) -> Iterator[tuple[str, str, str]]:
-    """(field, annotation, docstring) of each field of `class_name` in `source`, in order."""
-    for node in ast.walk(ast.parse(source)):
+def _field_docs(source: str, class_name: str, tree: Optional[ast.Module] = None) -> Iterator[tuple[str, str, str]]:
+    """(field, annotation, docstring) of each field of `class_name` in `source` (parsed: `tree`), in order."""
+    lines: list[str] = []  # the source's lines, split once (ast.get_source_segment splits it on every call)
+    for node in ast.walk(tree or ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             body = node.body
             for index, item in enumerate(body):
@@ -25,14 +27,26 @@ def _field_docs(source: str, class_name: str) -> Iterator[tuple[str, str, str]]:
                     following = body[index + 1] if index + 1 < len(body) else None
                     doc = (following.value.value if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
                            and isinstance(following.value.value, str) else "")
-                    yield item.target.id, ast.get_source_segment(source, item.annotation) or "", inspect.cleandoc(doc)
+                    lines = lines or re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", source)
+                    yield item.target.id, _segment(lines, item.annotation), inspect.cleandoc(doc)
             return
 
 
-def fields_text(args_type: type, source: str) -> str:
-    """The docstring section listing `args_type`'s fields, required ones first."""
+def _segment(lines: list[str], node: ast.expr) -> str:
+    """The source of `node`, as ast.get_source_segment gives it (offsets are UTF-8 byte columns)."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return ""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    return "".join([lines[first].encode()[node.col_offset:].decode(), *lines[first + 1:last],
+                    lines[last].encode()[:node.end_col_offset].decode()])
+
+
+def fields_text(args_type: type, source: str, tree: Optional[ast.Module] = None) -> str:
+    """The docstring section listing `args_type`'s fields, required ones first (`tree`: `source` parsed)."""
     required = set(getattr(args_type, "__required_keys__", ()))
-    found = list(_field_docs(source, args_type.__name__))
+    found = list(_field_docs(source, args_type.__name__, tree))
     documented = {name for name, _, _ in found}
     found += [(name, "", "") for name in args_type.__annotations__ if name not in documented]  # inherited fields
     lines = []
@@ -54,6 +68,7 @@ def document_args(module_name: str) -> None:
         source = inspect.getsource(module)
     except (OSError, TypeError):  # no source shipped: the classes keep their own docstrings
         return
+    tree = ast.parse(source)  # once for all the module's classes
     for value in vars(module).values():
         if isinstance(value, type) and value.__module__ == module_name and hasattr(value, "__required_keys__"):
-            value.__doc__ = (inspect.cleandoc(value.__doc__ or "") + "\n" + fields_text(value, source)).strip() + "\n"
+            value.__doc__ = (inspect.cleandoc(value.__doc__ or "") + "\n" + fields_text(value, source, tree)).strip() + "\n"

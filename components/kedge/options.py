@@ -1,5 +1,7 @@
-"""The options a component's children inherit from the component's own options."""
+"""The options a component's children inherit from the component's own options, and the Output
+helpers that go with them."""
 
+from inspect import isawaitable
 from typing import Any, Optional, Sequence, TypeVar, cast
 
 import pulumi
@@ -15,6 +17,21 @@ def after(resource: pulumi.Resource, value: T) -> pulumi.Output[T]:
     `resource` (e.g. a VM after its namespace), in every language, without `depends_on`.
     """
     return pulumi.Output.all(resource.urn, value).apply(lambda resolved: resolved[1])
+
+
+def is_plain(value: Any) -> bool:
+    """Whether `value` holds no Output (or other awaitable) in it, through its dicts, lists and
+    tuples: then `pulumi.Output.from_input(value)` would resolve to `value` itself, known, not
+    secret and with no dependencies, so a function of it can be computed now instead of in an
+    apply. That matters at fleet scale: from_input turns every key and value of a nested dict
+    into an Output of its own (a task, a future and callbacks each)."""
+    if isinstance(value, pulumi.Output) or isawaitable(value):
+        return False
+    if isinstance(value, dict):
+        return all(is_plain(key) and is_plain(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(is_plain(item) for item in value)
+    return True
 
 
 def ordered_after(resource: pulumi.CustomResource) -> pulumi.Resource:

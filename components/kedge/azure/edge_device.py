@@ -134,14 +134,16 @@ class EdgeDeviceIdentity(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        # stdout is a secret output (additional_secret_outputs); the keys are marked again where
-        # they are read, so they stay secret whatever engine runs the program.
+        # stdout is a secret output (additional_secret_outputs); it is marked again before the keys
+        # are read from it, so they stay secret whatever engine runs the program. Marked once for
+        # all of them: each Output is a task and a future, thousands in a fleet.
         self.device_id = pulumi.Output.from_input(args["device_id"])
-        self.primary_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("primaryKey")))
-        self.connection_string = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("connectionString")))
+        secret_stdout: pulumi.Output[str] = pulumi.Output.secret(command.stdout)
+        self.primary_key = secret_stdout.apply(lambda text: _state(text).get("primaryKey"))
+        self.connection_string = secret_stdout.apply(lambda text: _state(text).get("connectionString"))
         # State written before rotations has no deviceKey: the device used the primary key then.
-        self.device_key = pulumi.Output.secret(command.stdout.apply(lambda text: _state(text).get("deviceKey") or _state(text).get("primaryKey")))
-        self.retiring_key = pulumi.Output.secret(command.stdout.apply(_retiring_key))
+        self.device_key = secret_stdout.apply(lambda text: _state(text).get("deviceKey") or _state(text).get("primaryKey"))
+        self.retiring_key = secret_stdout.apply(_retiring_key)
         # Slot names, a generation and a time: nothing secret, so readable in the stack's outputs.
         self.key_rotation = pulumi.Output.unsecret(command.stdout.apply(_rotation))
         self.register_outputs(

@@ -24,12 +24,22 @@ def content_digest(texts: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     template, so a changed config.toml or certificate rolls the pod; rollout gates compare a
     wave's. A hash of 32-byte random keys and PEMs reveals nothing, so it need not stay a secret.
     """
-    return pulumi.Output.unsecret(
-        pulumi.Output.all(*texts).apply(lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest())
-    )
+    return pulumi.Output.unsecret(pulumi.Output.all(*texts).apply(_texts_digest))
+
+
+def _texts_digest(values: Sequence[str]) -> str:
+    return hashlib.sha256("\0".join(values).encode()).hexdigest()
 
 
 def config_share_digest(files: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
     """The digest a guest reports for the share holding `files` once it applied them
     (render.guest_sync.share_digest); not a secret, as content_digest says."""
     return pulumi.Output.unsecret(pulumi.Output.all(**dict(files)).apply(share_digest))
+
+
+def config_digests(files: Mapping[str, pulumi.Input[str]]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """content_digest of `files` in name order and their config_share_digest, both from one
+    Output.all of the files (each Output is a task and a future, thousands in a fleet)."""
+    resolved = pulumi.Output.all(**dict(files))
+    return (pulumi.Output.unsecret(resolved.apply(lambda values: _texts_digest([values[name] for name in sorted(values)]))),
+            pulumi.Output.unsecret(resolved.apply(share_digest)))

@@ -19,7 +19,7 @@ import pulumi
 
 from ..options import ChildOptions
 from ..render.guest_sync import SYNC_PROGRAM, sync_program
-from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_secret, config_share_digest, content_digest
+from .device_secret import CONFIG_CHECKSUM_ANNOTATION, DEVICE_LABEL, config_digests, config_secret
 from ..render.quantities import Requests
 from .kubernetes_object import kubernetes_object, kubernetes_secret
 from ..args import DNS_LABEL, DNS_SUBDOMAIN, IMAGE_REFERENCE, RESOURCE_NAME, ComponentArgsError, check_args, choice_values, every, one_of
@@ -155,8 +155,7 @@ class EdgeDindRuntime(pulumi.ComponentResource):
         # start-up unit installs the files with the program VM guests use (from the same Secret).
         files = {**args["config_files"], SYNC_PROGRAM: sync_program()}
         secret = config_secret(f"{name}-config", device, namespace, files, children.child())
-        checksum = content_digest([files[file_name] for file_name in sorted(files)])
-        self.config_digest = config_share_digest(files)
+        checksum, self.config_digest = config_digests(files)
         pull_secrets: list[pulumi.Resource] = []
         login = args.get("image_pull_credential")
         if login is not None:

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from pulumi_command import local
 
 from ..helper_process import helper_command
-from ..options import ChildOptions, kept_options
+from ..options import ChildOptions, is_plain, kept_options
 from . import vm_restart
 from ..render.guest_sync import ALLOW_DOWNGRADE_FILE, SHARE_TAG, SYNC_PROGRAM, VERSION_FILE, sync_program
 from .device_secret import DEVICE_LABEL, config_secret, config_share_digest
@@ -248,9 +248,10 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
             if ssh_service == "LoadBalancer":
                 self.ssh_command = service.status.load_balancer.ingress.apply(_ssh_to_load_balancer)
             else:
-                self.ssh_command = pulumi.Output.concat(
-                    "kubectl -n ", namespace, f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
-                )
+                forward = f" port-forward svc/{device}-ssh 2222:22 & ssh -p 2222 ubuntu@127.0.0.1"
+                # Joined now where the namespace is a plain name: concat makes Outputs of each part.
+                self.ssh_command = (pulumi.Output.from_input("kubectl -n " + namespace + forward) if isinstance(namespace, str)
+                                    else pulumi.Output.concat("kubectl -n ", namespace, forward))
         self.register_outputs({"vm_name": self.vm_name, "ssh_command": self.ssh_command, "config_digest": self.config_digest})
 
     def _restart_command(self, name: str, device: str, namespace: pulumi.Input[str], template_spec: dict,
@@ -258,7 +259,10 @@ class EdgeVirtualMachine(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {
             "KEDGE_VM_NAMESPACE": namespace,
             "KEDGE_VM_NAME": device,
-            "KEDGE_RESTART_TRIGGER": pulumi.Output.from_input(template_spec).apply(restart_trigger),
+            # Computed now where the template is plain (kedge's own VMs): the same digest without an
+            # Output for each of its fields.
+            "KEDGE_RESTART_TRIGGER": (restart_trigger(template_spec) if is_plain(template_spec)
+                                      else pulumi.Output.from_input(template_spec).apply(restart_trigger)),
             "KEDGE_KUBE_CONTEXT": restart.get("context") or "",
             "KEDGE_DEADLINE_SECONDS": str(restart.get("timeout_seconds") or vm_restart.DEFAULT_DEADLINE_SECONDS),
         }

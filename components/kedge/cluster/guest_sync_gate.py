@@ -68,11 +68,14 @@ class GuestSyncGate(pulumi.ComponentResource):
             check_args(f"GuestSyncGate device {device_id!r}", device, GuestSyncDeviceArgs, _DEVICE_RULES)
         super().__init__("kedge:index:GuestSyncGate", name, None, opts)
         devices = args["devices"]
-        described = pulumi.Output.all(**{
-            device_id: pulumi.Output.all(device["namespace"], device["config_digest"]) for device_id, device in devices.items()
-        }).apply(lambda resolved: json.dumps({
+        # One flat Output.all (namespace, digest, namespace, ...): nested ones would make Outputs of
+        # Outputs for every device of the wave.
+        device_ids = list(devices)
+        described = pulumi.Output.all(*[
+            value for device_id in device_ids for value in (devices[device_id]["namespace"], devices[device_id]["config_digest"])
+        ]).apply(lambda resolved: json.dumps({
             device_id: {"namespace": namespace, "name": devices[device_id]["name"], "mode": devices[device_id]["mode"], "config": digest}
-            for device_id, (namespace, digest) in sorted(resolved.items())
+            for device_id, namespace, digest in sorted(zip(device_ids, resolved[0::2], resolved[1::2], strict=True))
         }, sort_keys=True))
         environment: dict[str, pulumi.Input[str]] = {
             "KEDGE_SYNC_DEVICES": described,

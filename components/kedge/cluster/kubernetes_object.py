@@ -11,6 +11,7 @@ for (KubeVirt, CDI and other operators' CRDs) go through `k8s.apiextensions.Cust
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Optional
 
 import pulumi
@@ -22,6 +23,7 @@ def type_token(api_version: str, kind: str) -> str:
     return f"kubernetes:{group_version}:{kind}"
 
 
+@functools.lru_cache(maxsize=None)  # a few dozen kinds, looked up again for every device's objects
 def typed_class(api_version: str, kind: str) -> Optional[type]:
     """The SDK's class for a built-in kind (`k8s.apps.v1.StatefulSet`), or None for a custom resource."""
     group, _, version = api_version.rpartition("/")
