@@ -85,8 +85,8 @@ def _label(resource: dict) -> str:
     return f"{resource['type'].split(':')[-1]} {resource['name']}"
 
 
-def device_effects(before: Render, after: Render, device: str) -> list[str]:
-    """What the change does to one device present in both renders."""
+def device_effects(before: Render, after: Render, device: str, moved: bool) -> list[str]:
+    """What the change does to one device present in both renders (`moved`: to the other runtime)."""
     effects = []
     restart_triggered = False
     old_files, new_files = before.device_files(device), after.device_files(device)
@@ -96,16 +96,16 @@ def device_effects(before: Render, after: Render, device: str) -> list[str]:
         (after.index["devices"].get(device) or {}).get("resources", []))
     in_a_pod = any((after.resources.get(urn) or {}).get("type") == STATEFUL_SET_TYPE for urn in urns)
     old_host, new_host = _hostname(old_files.get("config.toml")), _hostname(new_files.get("config.toml"))
-    moved = changes_runtime(_fixed_settings(before), _fixed_settings(after), device)
-    if old_host and new_host and old_host != new_host and moved:
-        # A gateway's default hostname names its runtime's namespace; the settings guard lets it follow.
-        effects.append(f"hostname {old_host} -> {new_host} with its runtime (the other runtime's storage holds no "
-                       "module containers of the old hostname; docs/change-model.md)")
-    elif old_host and new_host and old_host != new_host:
-        # IoT Edge refuses a hostname change while module containers exist (Azure/iotedge apply.rs at
-        # 1.6.0): preview refuses it (the settings guard) unless the device accepts losing module data.
-        effects.append(f"hostname {old_host} -> {new_host}: refused at preview unless the device sets acceptHostnameChange "
-                       "(the guest then removes its module containers first; docs/change-model.md)")
+    if old_host and new_host and old_host != new_host:
+        if moved:
+            # A gateway's default hostname names its runtime's namespace; the settings guard lets it follow.
+            effects.append(f"hostname {old_host} -> {new_host} with its runtime (the other runtime's storage holds no "
+                           "module containers of the old hostname; docs/change-model.md)")
+        else:
+            # IoT Edge refuses a hostname change while module containers exist (Azure/iotedge apply.rs at
+            # 1.6.0): preview refuses it (the settings guard) unless the device accepts losing module data.
+            effects.append(f"hostname {old_host} -> {new_host}: refused at preview unless the device sets "
+                           "acceptHostnameChange (the guest then removes its module containers first; docs/change-model.md)")
     if config and in_a_pod:
         # A dind pod's template carries its config files' checksum (cluster/edge_dind.py): the pod is replaced.
         effects.append(f"{', '.join(config)} changed -> config apply in the replaced pod")
@@ -174,7 +174,9 @@ def _fixed_settings(render: Render) -> dict:
 def compare(before: Render, after: Render) -> list[str]:
     """One line per thing the change touches; empty when the renders agree. First what a preview
     would refuse had `before` been the last pulumi up (the settings guard's own comparison)."""
-    lines = [f"refused at preview: {problem}" for problem in refused_changes(_fixed_settings(before), _fixed_settings(after))]
+    # The settings guard's records, read once for the whole comparison.
+    previous, current = _fixed_settings(before), _fixed_settings(after)
+    lines = [f"refused at preview: {problem}" for problem in refused_changes(previous, current)]
     old_devices, new_devices = set(before.index["devices"]), set(after.index["devices"])
     for device in sorted(old_devices | new_devices):
         if device not in old_devices:
@@ -182,7 +184,8 @@ def compare(before: Render, after: Render) -> list[str]:
         elif device not in new_devices:
             lines.append(f"device {device}: removed")
         else:
-            lines += [f"device {device}: {effect}" for effect in device_effects(before, after, device)]
+            moved = changes_runtime(previous, current, device)
+            lines += [f"device {device}: {effect}" for effect in device_effects(before, after, device, moved)]
     lines += _listed(before, after, "deployments", "deployment")
     lines += _listed(before, after, "gates", "gate")
     for urn in sorted(set(before.resources) | set(after.resources)):
