@@ -23,14 +23,14 @@ HOSTNAME_CHANGES_ACCEPTED = "hostnameChangesAccepted"
 # so comparing across a move would refuse every gateway's move for a loss it does not cause.
 HOSTING_MODES = "hostingModes"
 
+NO_POOL_RESIZE = ("AKS does not resize an existing node pool's VMs: keep the size (a pool of another size is a new pool, "
+                  "which kedge does not model)")
 # Settings whose change Azure cannot apply to what the stack made, and the way out of each.
 AZURE_FIXED = {
     "location": "Azure does not move a resource group, IoT Hub or AKS cluster to another region: deploy the new region "
                 "as a new stack",
-    "aksSystemVmSize": "AKS does not resize an existing node pool's VMs: keep the size (a pool of another size is a new "
-                       "pool, which kedge does not model)",
-    "aksVirtPoolVmSize": "AKS does not resize an existing node pool's VMs: keep the size (a pool of another size is a new "
-                         "pool, which kedge does not model)",
+    "aksSystemVmSize": NO_POOL_RESIZE,
+    "aksVirtPoolVmSize": NO_POOL_RESIZE,
     "aksServiceCidr": "AKS sets a cluster's Service range when it creates the cluster: a new range needs a new cluster "
                       "(a new stack)",
 }
